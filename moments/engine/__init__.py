@@ -1,0 +1,26 @@
+"""The highlight engine: a pure library (no web, database or queue) from video to reel.
+
+Data flows one way: :func:`probe` -> analyse -> select -> render, all driven by
+:func:`highlight`.
+"""
+
+from .errors import Cancelled, EngineError
+from .models import HighlightOptions, HighlightResult, Limits, MediaInfo, Segment
+from .pipeline import highlight
+from .probe import probe
+from .progress import STAGES, CancelToken, ProgressFn
+
+__all__ = [
+    "STAGES",
+    "CancelToken",
+    "Cancelled",
+    "EngineError",
+    "HighlightOptions",
+    "HighlightResult",
+    "Limits",
+    "MediaInfo",
+    "ProgressFn",
+    "Segment",
+    "highlight",
+    "probe",
+]

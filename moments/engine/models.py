@@ -1,0 +1,155 @@
+"""Data that crosses the engine's boundary: options in, media facts and results out."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+Aspect = Literal["source", "16:9", "9:16", "1:1"]
+ASPECTS: tuple[str, ...] = ("source", "16:9", "9:16", "1:1")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps applied to every untrusted input before any frame is decoded."""
+
+    max_file_bytes: int = 8 * 1024**3
+    max_streams: int = 32
+    max_width: int = 8192
+    max_height: int = 8192
+    max_pixels: int = 8192 * 4320
+    max_duration: float = 3 * 3600.0
+    min_duration: float = 0.5
+
+
+@dataclass(frozen=True)
+class HighlightOptions:
+    """What the caller asks for. Same input + same options -> same reel."""
+
+    duration: float = 30.0
+    """Target reel length in seconds; the reel is never more than 5% longer."""
+    aspect: Aspect = "source"
+    min_segment: float = 1.5
+    max_segment: float = 8.0
+    crossfade: float = 0.25
+    max_output_side: int = 1920
+    """Long side of the output frame, in pixels (never upscaled beyond the source)."""
+    poster: bool = True
+    limits: Limits = field(default_factory=Limits)
+
+    def __post_init__(self) -> None:
+        from .errors import EngineError
+
+        if self.aspect not in ASPECTS:
+            raise EngineError(f"aspect must be one of {', '.join(ASPECTS)}, not {self.aspect!r}")
+        if not 1.0 <= self.duration <= 600.0:
+            raise EngineError("duration must be between 1 and 600 seconds")
+        if not 0.3 <= self.min_segment <= self.max_segment:
+            raise EngineError("min_segment must be at least 0.3 s and no more than max_segment")
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """Facts about an input, read by the safe probe. Sizes are display sizes (upright)."""
+
+    path: Path
+    container: str
+    size_bytes: int
+    duration: float
+    width: int
+    """Display width: after rotation and non-square pixels."""
+    height: int
+    coded_width: int
+    coded_height: int
+    rotation: int
+    """Clockwise degrees (0, 90, 180, 270) needed to show the frame upright."""
+    sample_aspect_ratio: float
+    fps: float
+    variable_frame_rate: bool
+    video_codec: str
+    pixel_format: str
+    bit_depth: int
+    hdr: str | None
+    """None for SDR, "pq" or "hlg" for HDR transfer functions (tone-mapped on decode)."""
+    video_stream: int
+    audio_stream: int | None
+    audio_codec: str | None
+    sample_rate: int | None
+    channels: int | None
+    start_time: float = 0.0
+
+    @property
+    def has_audio(self) -> bool:
+        return self.audio_stream is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["path"] = str(self.path)
+        return data
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One chosen piece of the source, with why it was chosen."""
+
+    source_start: float
+    source_end: float
+    output_start: float
+    score: float
+    signals: dict[str, float]
+    """Each signal's mean score (0..1) over the segment: motion, audio, quality, faces..."""
+    reason: str
+    """A short human explanation, e.g. "loud crowd + fast motion"."""
+    focus: tuple[float, float] = (0.5, 0.5)
+    """Subject centre (x, y) in 0..1 display coordinates; crops for 9:16 and 1:1 follow it."""
+
+    @property
+    def duration(self) -> float:
+        return self.source_end - self.source_start
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["duration"] = round(self.duration, 3)
+        data["focus"] = list(self.focus)
+        return data
+
+
+@dataclass(frozen=True)
+class RenderInfo:
+    """What the renderer produced."""
+
+    output: Path
+    duration: float
+    width: int
+    height: int
+    poster: Path | None = None
+
+
+@dataclass(frozen=True)
+class HighlightResult:
+    """Everything the engine knows about one run; ``to_dict`` is the ``--json`` document."""
+
+    output: Path
+    poster: Path | None
+    duration: float
+    width: int
+    height: int
+    media: MediaInfo
+    options: HighlightOptions
+    segments: list[Segment]
+    timings: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        options = asdict(self.options)
+        return {
+            "output": str(self.output),
+            "poster": str(self.poster) if self.poster else None,
+            "duration": round(self.duration, 3),
+            "width": self.width,
+            "height": self.height,
+            "input": self.media.to_dict(),
+            "options": options,
+            "segments": [s.to_dict() for s in self.segments],
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+        }

@@ -1,0 +1,77 @@
+"""The engine's one entry point: probe -> analyse -> select -> render."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from .analyse import analyse
+from .errors import EngineError
+from .models import HighlightOptions, HighlightResult
+from .probe import probe
+from .progress import CancelToken, ProgressFn, Reporter
+from .render import render
+from .select import select
+
+
+def highlight(
+    source: Path | str,
+    output: Path | str,
+    options: HighlightOptions | None = None,
+    progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
+) -> HighlightResult:
+    """Turn the video at ``source`` into a reel at ``output`` (an MP4 path).
+
+    ``progress`` receives (stage, fraction) as work goes on; setting ``cancel`` stops the
+    work within a second by raising :class:`~moments.engine.errors.Cancelled`. Bad input
+    raises :class:`~moments.engine.errors.EngineError` with a message for a person.
+    """
+    options = options or HighlightOptions()
+    source, output = Path(source), Path(output)
+    reporter = Reporter(progress, cancel)
+    timings: dict[str, float] = {}
+
+    def timed(stage: str):
+        reporter.start(stage)
+        timings[stage] = -time.perf_counter()
+
+    def done(stage: str) -> None:
+        timings[stage] += time.perf_counter()
+        reporter.update(1.0)
+
+    timed("probe")
+    media = probe(source, options.limits)
+    done("probe")
+
+    timed("analyse")
+    timeline = analyse(media, options, reporter)
+    done("analyse")
+
+    timed("select")
+    segments = select(media, timeline, options)
+    if not segments:
+        raise EngineError(f"{source.name}: found nothing worth keeping in this video")
+    done("select")
+
+    timed("render")
+    info = render(media, segments, output, options, reporter, poster_time=_poster_time(segments))
+    done("render")
+
+    timings["total"] = sum(timings.values())
+    return HighlightResult(
+        output=info.output,
+        poster=info.poster,
+        duration=info.duration,
+        width=info.width,
+        height=info.height,
+        media=media,
+        options=options,
+        segments=segments,
+        timings=timings,
+    )
+
+
+def _poster_time(segments) -> float:
+    best = max(segments, key=lambda s: s.score)
+    return (best.source_start + best.source_end) / 2

@@ -1,0 +1,32 @@
+"""The analysis result: per-instant signals on a time grid, passed from analyse to select."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Timeline:
+    """Signals sampled every ``step`` seconds from 0 to ``duration``.
+
+    Every signal array has one value per grid point, normalised to 0..1 where 1 is "more
+    of a highlight" (for ``quality``, 1 is good; for ``shake``, 1 is a shaky camera).
+    """
+
+    duration: float
+    step: float
+    signals: dict[str, np.ndarray]
+    shots: list[float] = field(default_factory=list)
+    """Times of shot boundaries (cuts), in seconds."""
+    quiet: list[float] = field(default_factory=list)
+    """Times where the audio is quiet (pauses between words): good places to cut."""
+    speech: np.ndarray | None = None
+    """Boolean per grid point: someone is probably talking (never cut mid-word)."""
+    focus: np.ndarray | None = None
+    """(N, 2) subject centre x, y in 0..1 display coordinates, for following crops."""
+
+    @property
+    def times(self) -> np.ndarray:
+        return np.arange(len(next(iter(self.signals.values())))) * self.step
