@@ -1,0 +1,139 @@
+"""The ``moments`` command line: a thin layer over the engine and the service."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from moments import engine
+from moments.engine.models import ASPECTS
+
+app = typer.Typer(
+    help="Moments: turn a raw video into a short highlight reel.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+console = Console(stderr=True)
+
+
+@app.command()
+def highlight(
+    source: Annotated[Path, typer.Argument(help="The video to make a reel from.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the MP4 reel.")],
+    duration: Annotated[float, typer.Option(help="Target reel length in seconds.")] = 30.0,
+    aspect: Annotated[str, typer.Option(help=f"Output aspect: {', '.join(ASPECTS)}.")] = "source",
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Also write the full result as JSON here.")
+    ] = None,
+    poster: Annotated[bool, typer.Option(help="Write a JPEG poster beside the reel.")] = True,
+) -> None:
+    """Make a highlight reel of SOURCE, with a progress bar per stage."""
+    try:
+        options = engine.HighlightOptions(duration=duration, aspect=aspect, poster=poster)
+        with _stage_progress() as on_progress:
+            result = engine.highlight(source, output, options, progress=on_progress)
+    except engine.EngineError as exc:
+        console.print(f"[bold red]Cannot make a reel:[/] {exc}")
+        raise typer.Exit(2) from exc
+    except (KeyboardInterrupt, engine.Cancelled) as exc:
+        console.print("[yellow]Stopped.[/]")
+        raise typer.Exit(130) from exc
+
+    _print_result(result)
+    if json_path is not None:
+        json_path.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+
+
+@contextmanager
+def _stage_progress() -> Iterator[engine.ProgressFn]:
+    """A Rich progress bar with one row per engine stage; yields the engine's progress callback."""
+    columns = (
+        TextColumn("{task.description:<8}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def on_progress(stage: str, fraction: float) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=1.0)
+            bar.update(tasks[stage], completed=fraction)
+
+        yield on_progress
+
+
+def _print_result(result: engine.HighlightResult) -> None:
+    size = f"{result.duration:.1f} s, {result.width}x{result.height}"
+    table = Table(title=f"{result.output}  ({size})")
+    for column in ("#", "source", "reel at", "score", "why"):
+        table.add_column(column)
+    for number, segment in enumerate(result.segments, 1):
+        table.add_row(
+            str(number),
+            f"{segment.source_start:6.2f}–{segment.source_end:6.2f}",
+            f"{segment.output_start:6.2f}",
+            f"{segment.score:.2f}",
+            segment.reason,
+        )
+    Console().print(table)
+    timings = ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items())
+    console.print(f"[dim]{timings}[/]")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default from settings).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default from settings).")] = None,
+) -> None:
+    """Start the service: REST API, web page, job store and in-process workers."""
+    import uvicorn
+
+    from moments.service.api.app import create_app
+    from moments.service.db import upgrade
+    from moments.service.settings import get_settings
+
+    settings = get_settings()
+    upgrade(settings)
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="info",
+    )
+
+
+@app.command()
+def worker() -> None:
+    """Run a worker that processes queued jobs until stopped (Ctrl-C / SIGTERM)."""
+    from moments.service.jobs.embedded import run_worker
+    from moments.service.settings import get_settings
+
+    run_worker(get_settings())
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the job database to the newest schema."""
+    from moments.service.db import upgrade
+    from moments.service.settings import get_settings
+
+    settings = get_settings()
+    upgrade(settings)
+    console.print(f"database at {settings.database_url} is up to date")
+
+
+if __name__ == "__main__":
+    app()
