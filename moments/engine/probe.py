@@ -1,61 +1,102 @@
-"""Safe probing of untrusted media: whitelisted containers, local files only, hard caps."""
+"""Safe probing of untrusted media: whitelisted containers, local files only, hard caps.
+
+Every input is treated as hostile. The order of checks matters: cheap checks on the path and
+the first bytes come first, then FFmpeg opens the file with format/protocol whitelists (so a
+file can never make FFmpeg read another file or a URL), then the caps in :class:`Limits` are
+applied to what the headers claim, and only then is a single frame decoded.
+"""
 
 from __future__ import annotations
 
+import logging
+import time
 from fractions import Fraction
 from pathlib import Path
 
 import av
+import numpy as np
 
 from .errors import EngineError
 from .models import Limits, MediaInfo
 
+log = logging.getLogger(__name__)
+
 # FFmpeg demuxer names we accept. Anything else (HLS, concat, image2, ...) is refused before
 # a byte is interpreted, so a file cannot make FFmpeg open another file or URL.
 FORMAT_WHITELIST = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,mpegts"
-OPEN_OPTIONS = {
-    "format_whitelist": FORMAT_WHITELIST,
-    "protocol_whitelist": "file",
-    "probesize": str(32 * 1024 * 1024),
-    "analyzeduration": str(10_000_000),
-}
+ACCEPTED = "MP4/MOV, Matroska/WebM, AVI, MPEG-TS and 3GP"
+OPEN_TIMEOUT = 10.0
+"""Seconds FFmpeg may spend in any single open/read call before it is interrupted."""
+VFR_PACKETS = 300
+"""Video packets whose timestamps are inspected for variable frame rate (no decoding)."""
+DECODE_BUDGET = 5.0
+"""Wall-clock seconds the probe may spend looking for the first decodable frame."""
+
+HDR_TRANSFERS = {16: "pq", 18: "hlg"}  # AVCOL_TRC_SMPTE2084, AVCOL_TRC_ARIB_STD_B67
 
 
-def open_input(path: Path | str) -> av.container.InputContainer:
-    """Open a local file for demuxing with the safety whitelists applied."""
+def open_options(limits: Limits | None = None) -> dict[str, str]:
+    """FFmpeg options for opening untrusted input (format and codec options together)."""
+    limits = limits or Limits()
+    return {
+        "format_whitelist": FORMAT_WHITELIST,
+        "protocol_whitelist": "file",
+        # mov/mp4 "data references" can name other files; never follow them.
+        "enable_drefs": "0",
+        "use_absolute_path": "0",
+        "probesize": str(16 * 1024 * 1024),
+        "analyzeduration": str(5_000_000),
+        "max_streams": str(limits.max_streams + 1),
+        # Decoders (also those run inside stream-info probing) refuse bigger pictures.
+        "max_pixels": str(limits.max_pixels),
+    }
+
+
+def open_input(path: Path | str, limits: Limits | None = None) -> av.container.InputContainer:
+    """Open a local file for demuxing with the safety whitelists applied.
+
+    Raises :class:`EngineError` with a sentence a person can act on; FFmpeg's own wording is
+    only logged.
+    """
     path = Path(path)
-    if not path.is_file():
-        raise EngineError(f"{path.name}: no such file")
+    limits = limits or Limits()
+    _check_file(path, limits)
     try:
-        return av.open(str(path), mode="r", options=dict(OPEN_OPTIONS), timeout=10.0)
-    except av.error.InvalidDataError as exc:
-        raise EngineError(
-            f"{path.name}: not a video we can read (corrupt, truncated, or an unsupported "
-            "container; we accept MP4/MOV, Matroska/WebM, AVI, MPEG-TS and 3GP)"
-        ) from exc
-    except (av.error.FFmpegError, OSError) as exc:
-        raise EngineError(f"{path.name}: could not be opened as a video ({exc})") from exc
+        return av.open(str(path), mode="r", options=open_options(limits), timeout=OPEN_TIMEOUT)
+    except av.error.FFmpegError as exc:
+        log.info("opening %s failed: %r", path, exc)
+        raise EngineError(_explain_open_error(path, exc)) from exc
+    except OSError as exc:
+        log.info("opening %s failed: %r", path, exc)
+        raise EngineError(f"{path.name}: the file could not be read") from exc
 
 
 def probe(path: Path | str, limits: Limits | None = None) -> MediaInfo:
-    """Read the facts of ``path`` without decoding the whole file."""
+    """Read the facts of ``path``: headers, caps, then one decoded frame and packet timing."""
     limits = limits or Limits()
     path = Path(path)
-    with open_input(path) as container:
-        video = [s for s in container.streams.video if not _is_cover_art(s)]
-        if not video:
-            raise EngineError(f"{path.name}: has no video stream (audio-only or empty file)")
-        stream = video[0]
+    with open_input(path, limits) as container:
+        if len(container.streams) > limits.max_streams:
+            raise EngineError(
+                f"{path.name}: has {len(container.streams)} tracks; "
+                f"we accept at most {limits.max_streams}"
+            )
+        stream = _pick_video(container, path)
+        audio = _pick_audio(container)
         cc = stream.codec_context
-        audio = container.streams.audio[0] if container.streams.audio else None
+        _check_size(path, cc.width, cc.height, limits)
         duration = _duration(container, stream)
-        sar = float(stream.sample_aspect_ratio or 1) or 1.0
-        rotation = 0
-        width = round(cc.width * sar) // 2 * 2
-        height = cc.height
-        if rotation in (90, 270):
-            width, height = height, width
-        rate = stream.average_rate or stream.guessed_rate or Fraction(30)
+        _check_duration(path, duration, limits)
+
+        frame, deltas = _first_frame_and_timing(container, stream, path)
+        # The decoded picture is the truth; a header may disagree with the bitstream.
+        coded_w, coded_h = frame.width, frame.height
+        _check_size(path, coded_w, coded_h, limits)
+        sar = _sample_aspect_ratio(stream)
+        rotation = _rotation(frame)
+        width, height = display_size(coded_w, coded_h, sar, rotation)
+        _check_size(path, width, height, limits)
+        pix_fmt = frame.format.name
         return MediaInfo(
             path=path,
             container=container.format.name,
@@ -63,26 +104,150 @@ def probe(path: Path | str, limits: Limits | None = None) -> MediaInfo:
             duration=duration,
             width=width,
             height=height,
-            coded_width=cc.width,
-            coded_height=cc.height,
+            coded_width=coded_w,
+            coded_height=coded_h,
             rotation=rotation,
             sample_aspect_ratio=sar,
-            fps=float(rate),
-            variable_frame_rate=False,
+            fps=_fps(stream, deltas),
+            variable_frame_rate=is_variable_frame_rate(deltas),
             video_codec=cc.name,
-            pixel_format=cc.format.name if cc.format else "unknown",
-            bit_depth=8,
-            hdr=None,
+            pixel_format=pix_fmt,
+            bit_depth=bit_depth(pix_fmt),
+            hdr=HDR_TRANSFERS.get(int(frame.color_trc or cc.color_trc or 0)),
             video_stream=stream.index,
             audio_stream=audio.index if audio else None,
             audio_codec=audio.codec_context.name if audio else None,
             sample_rate=audio.codec_context.sample_rate if audio else None,
             channels=audio.codec_context.channels if audio else None,
+            start_time=_start_time(container, stream),
         )
 
 
-def _is_cover_art(stream: av.video.stream.VideoStream) -> bool:
-    return bool(stream.disposition & av.stream.Disposition.attached_pic)
+# --- before FFmpeg sees the file ---------------------------------------------------------------
+
+_TEXT_BYTES = bytes(range(32, 127)) + b"\t\r\n\x0c"
+_AUDIO_MAGIC = (b"ID3", b"fLaC", b"#!AMR", b"MThd")
+
+
+def _check_file(path: Path, limits: Limits) -> None:
+    if not path.is_file():
+        raise EngineError(f"{path.name}: no such file")
+    size = path.stat().st_size
+    if size == 0:
+        raise EngineError(f"{path.name}: the file is empty")
+    if size > limits.max_file_bytes:
+        raise EngineError(
+            f"{path.name}: the file is {_gib(size)}; the largest we accept is "
+            f"{_gib(limits.max_file_bytes)}"
+        )
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(512)
+    except OSError as exc:
+        raise EngineError(f"{path.name}: the file could not be read") from exc
+    _sniff(path, head)
+
+
+def _sniff(path: Path, head: bytes) -> None:
+    """Refuse playlists, text and audio-only files by their first bytes, with a clear reason.
+
+    The format whitelist already stops FFmpeg from following playlists; this only turns the
+    refusal into a sentence that says what the file is.
+    """
+    if not head.strip(_TEXT_BYTES):
+        lowered = head.lower()
+        if lowered.startswith((b"#extm3u", b"ffconcat", b"[playlist]", b"<?xml", b"<smil")) or (
+            b"://" in lowered
+        ):
+            raise EngineError(
+                f"{path.name}: is a playlist or a list of other files, not a video; "
+                "please upload the video file itself"
+            )
+        raise EngineError(f"{path.name}: is a text file, not a video")
+    is_mpeg_audio = len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0
+    is_wave = head[:4] == b"RIFF" and head[8:12] == b"WAVE"
+    if head.startswith(_AUDIO_MAGIC) or is_mpeg_audio or is_wave:
+        raise EngineError(
+            f"{path.name}: has no video stream (it is an audio-only file); please upload a video"
+        )
+
+
+def _explain_open_error(path: Path, exc: av.error.FFmpegError) -> str:
+    if isinstance(exc, av.error.ExitError):
+        return f"{path.name}: reading the file took too long; it may be damaged"
+    if isinstance(exc, av.error.ArgumentError):
+        # EINVAL at open means the detected format is not on our whitelist.
+        return f"{path.name}: is not in a video format we accept ({ACCEPTED})"
+    if isinstance(exc, av.error.MemoryError):
+        return f"{path.name}: needs more memory to read than we allow; it may be damaged"
+    if isinstance(exc, av.error.PermissionError):
+        return f"{path.name}: the file could not be read (permission denied)"
+    return (
+        f"{path.name}: is not a video we can read: it is damaged, incomplete or in a format "
+        f"we do not accept ({ACCEPTED})"
+    )
+
+
+def _gib(size: int) -> str:
+    return f"{size / 1024**3:.1f} GiB" if size >= 1024**3 else f"{size / 1024**2:.1f} MiB"
+
+
+# --- streams and caps --------------------------------------------------------------------------
+
+
+def _pick_video(container: av.container.InputContainer, path: Path) -> av.video.stream.VideoStream:
+    """The main video stream: not a cover image, with a decoder; the largest if several."""
+    candidates = [
+        s
+        for s in container.streams.video
+        if not s.disposition & av.stream.Disposition.attached_pic and s.codec_context is not None
+    ]
+    if not candidates:
+        if container.streams.video:
+            raise EngineError(f"{path.name}: has only a still cover image, no video stream")
+        kind = "it is an audio-only file" if container.streams.audio else "the file is empty"
+        raise EngineError(f"{path.name}: has no video stream ({kind}); please upload a video")
+    return max(candidates, key=lambda s: (s.codec_context.width * s.codec_context.height, -s.index))
+
+
+def _pick_audio(container: av.container.InputContainer) -> av.audio.stream.AudioStream | None:
+    for stream in container.streams.audio:
+        cc = stream.codec_context
+        if cc is not None and cc.sample_rate and cc.channels:
+            return stream
+    return None
+
+
+def _check_size(path: Path, width: int, height: int, limits: Limits) -> None:
+    if width <= 0 or height <= 0:
+        raise EngineError(f"{path.name}: the video has no picture size; the file is damaged")
+    if width > limits.max_width or height > limits.max_height or width * height > limits.max_pixels:
+        raise EngineError(
+            f"{path.name}: the picture is {width}x{height}, larger than we accept "
+            f"(at most {limits.max_width}x{limits.max_height}, "
+            f"{limits.max_pixels / 1e6:.1f} megapixels)"
+        )
+
+
+def _check_duration(path: Path, duration: float, limits: Limits) -> None:
+    if not np.isfinite(duration) or duration <= 0:
+        raise EngineError(f"{path.name}: the length of the video cannot be read; it is damaged")
+    if duration > limits.max_duration:
+        raise EngineError(
+            f"{path.name}: the video is {_clock(duration)} long; the longest we accept is "
+            f"{_clock(limits.max_duration)}"
+        )
+    if duration < limits.min_duration:
+        raise EngineError(
+            f"{path.name}: the video is only {duration:.2f} s long; it must be at least "
+            f"{limits.min_duration:g} s"
+        )
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def _duration(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float:
@@ -91,3 +256,135 @@ def _duration(container: av.container.InputContainer, stream: av.video.stream.Vi
     if container.duration:
         return container.duration / av.time_base
     return 0.0
+
+
+def _start_time(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream
+) -> float:
+    if stream.start_time is not None and stream.time_base:
+        return float(stream.start_time * stream.time_base)
+    if container.start_time is not None:
+        return container.start_time / av.time_base
+    return 0.0
+
+
+# --- one frame and packet timing ---------------------------------------------------------------
+
+
+def _first_frame_and_timing(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, path: Path
+) -> tuple[av.VideoFrame, np.ndarray]:
+    """Decode the first picture and collect the pts spacing of the first packets.
+
+    Bounded by packet count and wall time, so a hostile file cannot keep the probe busy.
+    Returns the frame and the sorted pts deltas in seconds.
+    """
+    cc = stream.codec_context
+    cc.options = {"max_pixels": open_options()["max_pixels"]}
+    frame: av.VideoFrame | None = None
+    pts: list[int] = []
+    errors = 0
+    deadline = time.monotonic() + DECODE_BUDGET
+    try:
+        for packet in container.demux(stream):
+            if packet.pts is not None:
+                pts.append(packet.pts)
+            if frame is None:
+                try:
+                    frames = stream.decode(packet)
+                except av.error.FFmpegError as exc:
+                    errors += 1
+                    log.info("decode error in %s: %r", path, exc)
+                    frames = []
+                if frames:
+                    frame = frames[0]
+            if (frame is not None and len(pts) >= VFR_PACKETS) or time.monotonic() > deadline:
+                break
+        if frame is None:
+            frame = next(iter(_flush(stream)), None)
+    except av.error.FFmpegError as exc:
+        log.info("demux error in %s: %r", path, exc)
+        if frame is None:
+            raise EngineError(
+                f"{path.name}: the video could not be read past its header; it is damaged"
+            ) from exc
+    if frame is None:
+        detail = " (the video data is damaged)" if errors else ""
+        raise EngineError(f"{path.name}: not a single video frame could be decoded{detail}")
+    stamps = np.unique(np.asarray(pts, dtype=np.int64))
+    deltas = np.diff(stamps).astype(np.float64) * float(stream.time_base or Fraction(1, 1000))
+    return frame, deltas
+
+
+def _flush(stream: av.video.stream.VideoStream) -> list[av.VideoFrame]:
+    try:
+        return stream.decode(None)
+    except av.error.FFmpegError:
+        return []
+
+
+def is_variable_frame_rate(deltas: np.ndarray) -> bool:
+    """True when frame durations vary materially (not just timestamp rounding or a rare drop).
+
+    A frame counts as off-grid when its duration differs from the median by more than 10%;
+    the stream is VFR when more than 5% of frames are off-grid.
+    """
+    if len(deltas) < 4:
+        return False
+    median = float(np.median(deltas))
+    if median <= 0:
+        return False
+    off_grid = np.abs(deltas - median) > 0.1 * median
+    return bool(np.mean(off_grid) > 0.05)
+
+
+def _fps(stream: av.video.stream.VideoStream, deltas: np.ndarray) -> float:
+    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
+        if rate and 0 < float(rate) <= 1000:
+            return float(rate)
+    if len(deltas) and np.median(deltas) > 0:
+        return float(1.0 / np.median(deltas))
+    return 30.0
+
+
+# --- normalisation facts -----------------------------------------------------------------------
+
+
+def _rotation(frame: av.VideoFrame) -> int:
+    """Clockwise degrees that show the frame upright, from the display matrix.
+
+    PyAV reports the matrix as a counter-clockwise angle in [-180, 180] (an iPhone portrait clip
+    reads -90); we store the clockwise turn (90), snapped to a quarter turn.
+    """
+    try:
+        ccw = float(frame.rotation)
+    except (TypeError, ValueError):
+        return 0
+    if not np.isfinite(ccw):
+        return 0
+    return round(-ccw / 90.0) % 4 * 90
+
+
+def _sample_aspect_ratio(stream: av.video.stream.VideoStream) -> float:
+    sar = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
+    value = float(sar) if sar else 1.0
+    # A hostile or broken header may claim an absurd ratio; treat those as square.
+    return value if 0.1 <= value <= 10.0 else 1.0
+
+
+def display_size(width: int, height: int, sar: float, rotation: int) -> tuple[int, int]:
+    """Upright display size: stretch width by the pixel aspect ratio, swap for quarter turns.
+
+    Both sides are rounded to even numbers because encoders need them for 4:2:0 output.
+    """
+    w = max(2, round(width * sar / 2) * 2)
+    h = max(2, round(height / 2) * 2)
+    return (h, w) if rotation in (90, 270) else (w, h)
+
+
+def bit_depth(pixel_format: str) -> int:
+    """Bits per sample of the first (luma) component, e.g. 10 for yuv420p10le."""
+    try:
+        return int(av.VideoFormat(pixel_format).components[0].bits)
+    except (ValueError, IndexError):
+        return 8
