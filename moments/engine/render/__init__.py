@@ -1,0 +1,120 @@
+"""Rendering the chosen segments into an H.264/AAC MP4 reel and a JPEG poster.
+
+Order of work: the soundtrack first (cheap to decode, and loudness needs the whole reel
+before any of it is encoded), then one pass over the video that encodes pictures and
+interleaves the finished audio. Both files are written under temporary names in the output
+folder and renamed only when complete, so a reel never appears half-written.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import av
+
+from ..errors import EngineError
+from ..models import HighlightOptions, MediaInfo, RenderInfo, Segment
+from ..progress import Reporter
+from .audio import reel_audio
+from .encode import ReelWriter, write_video
+from .layout import Layout, Plan, output_rate
+from .poster import poster_focus, write_poster
+
+__all__ = ["render"]
+
+AUDIO_SHARE = 0.08
+"""Fraction of the render progress bar given to the soundtrack pass (video dominates)."""
+REPORT_EVERY = 0.1
+"""Seconds between progress reports; cancellation is still checked on every call."""
+
+
+def render(
+    media: MediaInfo,
+    segments: list[Segment],
+    output: Path,
+    options: HighlightOptions,
+    reporter: Reporter,
+    poster_time: float | None = None,
+) -> RenderInfo:
+    """Render ``segments`` (in output order) of ``media`` into the MP4 ``output``.
+
+    Also writes ``output`` with a ``.jpg`` suffix (the frame at source time ``poster_time``)
+    when ``options.poster`` is set. Raises EngineError for input that cannot be rendered and
+    Cancelled when the reporter's token is set; in both cases no partial file is left behind.
+    """
+    output = Path(output)
+    if not segments:
+        raise EngineError("nothing to render: no segments were chosen")
+    segments = sorted(segments, key=lambda s: s.output_start)
+    for segment in segments:
+        if not segment.source_end > segment.source_start >= 0:
+            raise EngineError(
+                f"bad segment {segment.source_start:.2f}-{segment.source_end:.2f} s: "
+                "it must start at or after 0 and end after it starts"
+            )
+    layout = Layout.for_media(media, options)
+    plan = Plan.build(segments, output_rate(media), options.crossfade)
+    poster_path = output.with_suffix(".jpg") if options.poster else None
+    video_tmp = _temporary(output)
+    poster_tmp = _temporary(poster_path) if poster_path else None
+    try:
+        audio = reel_audio(media, segments, plan, _ticker(reporter, 0.0, AUDIO_SHARE))
+        writer = ReelWriter(video_tmp, layout, plan.rate, audio)
+        try:
+            write_video(writer, media, segments, plan, layout, _ticker(reporter, AUDIO_SHARE, 0.95))
+        finally:
+            writer.close()
+        if poster_path and poster_tmp:
+            seconds = poster_time if poster_time is not None else _middle(segments)
+            focus = poster_focus(segments, seconds)
+            write_poster(poster_tmp, media, layout, seconds, focus, _ticker(reporter, 0.95, 0.99))
+            reporter.update(0.99)
+        os.replace(video_tmp, output)
+        if poster_path and poster_tmp:
+            os.replace(poster_tmp, poster_path)
+    except av.error.FFmpegError as exc:
+        raise EngineError(f"{media.path.name}: could not render the reel ({exc})") from exc
+    finally:
+        video_tmp.unlink(missing_ok=True)
+        if poster_tmp:
+            poster_tmp.unlink(missing_ok=True)
+    return RenderInfo(
+        output=output,
+        duration=plan.duration,
+        width=layout.width,
+        height=layout.height,
+        poster=poster_path,
+    )
+
+
+def _temporary(path: Path) -> Path:
+    # Same folder (so the rename is atomic), hidden, and never mistaken for a finished file.
+    return path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.part{path.suffix}")
+
+
+def _middle(segments: list[Segment]) -> float:
+    best = max(segments, key=lambda s: s.score)
+    return (best.source_start + best.source_end) / 2
+
+
+def _ticker(reporter: Reporter, low: float, high: float) -> Callable[..., None]:
+    """A progress callback for one part of the render, mapped into ``low..high``.
+
+    Checks for cancellation on every call but forwards progress at most every 0.1 s, since
+    the caller's callback may be expensive (a database write, say).
+    """
+    last = [0.0]
+
+    def tick(fraction: float | None = None) -> None:
+        reporter.check()
+        now = time.monotonic()
+        if now - last[0] >= REPORT_EVERY:
+            last[0] = now
+            done = 0.0 if fraction is None else fraction
+            reporter.update(low + (high - low) * min(1.0, max(0.0, done)))
+
+    return tick

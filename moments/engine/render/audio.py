@@ -1,0 +1,129 @@
+"""The reel's soundtrack: segment audio cut to the video frames, crossfaded and normalised."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import av
+import numpy as np
+
+from ..models import MediaInfo, Segment
+from ..probe import open_input
+from .layout import Plan
+from .loudness import RATE, SILENCE_LUFS, limit, measure
+
+TARGET_LUFS = -16.0
+"""Integrated loudness of every reel: the usual target for phone and web playback."""
+TRUE_PEAK_CEILING = 10 ** (-1.0 / 20)
+"""-1 dBTP, so AAC encoding and players' resamplers do not clip."""
+MAX_GAIN_DB = 30.0
+"""A whisper-quiet clip is lifted at most this much, so hiss is not turned into a roar."""
+
+
+def sample_at(plan: Plan, frame: int) -> int:
+    """The audio sample where output video frame ``frame`` starts: keeps sound on the frame."""
+    return round(frame * RATE / plan.rate)
+
+
+def reel_audio(
+    media: MediaInfo, segments: list[Segment], plan: Plan, tick: Callable[[float], None]
+) -> np.ndarray:
+    """``(2, n)`` float32 stereo at 48 kHz for the whole reel, loudness-normalised.
+
+    Sources without sound give silence of the right length, so every reel has the same tracks.
+    """
+    total = sample_at(plan, plan.total)
+    reel = np.zeros((2, total), np.float32)
+    if not media.has_audio:
+        return reel
+    with open_input(media.path) as container:
+        stream = container.streams[media.audio_stream]
+        for index, segment in enumerate(segments):
+            first = sample_at(plan, plan.starts[index])
+            last = sample_at(plan, plan.starts[index] + plan.frames[index])
+
+            def progress(index: int = index) -> None:
+                tick(index / len(segments))
+
+            clip = _read(container, stream, media, segment.source_start, last - first, progress)
+            _fade(clip, plan, index, len(segments))
+            reel[:, first:last] += clip
+    return normalise(reel)
+
+
+def _read(
+    container: av.container.InputContainer,
+    stream: av.audio.stream.AudioStream,
+    media: MediaInfo,
+    start: float,
+    count: int,
+    tick: Callable[[], None],
+) -> np.ndarray:
+    """``count`` stereo samples of the source from ``start`` seconds (zeros where none)."""
+    target = start + media.start_time
+    container.seek(int(max(0.0, target - 0.2) / stream.time_base), stream=stream, backward=True)
+    resampler = av.AudioResampler(format="fltp", layout="stereo", rate=RATE)
+    chunks: list[np.ndarray] = []
+    origin: float | None = None
+    have = 0
+    needed = None
+    for packet in container.demux(stream):
+        try:
+            frames = packet.decode()
+        except av.error.InvalidDataError:
+            continue
+        for frame in frames:
+            if origin is None:
+                if frame.time is None:
+                    continue
+                origin = float(frame.time)
+                needed = round((target - origin) * RATE) + count
+            for out in resampler.resample(frame):
+                chunk = out.to_ndarray()
+                chunks.append(chunk)
+                have += chunk.shape[1]
+        tick()
+        if needed is not None and have >= needed:
+            break
+    clip = np.zeros((2, count), np.float32)
+    if origin is None or not chunks:
+        return clip
+    audio = np.concatenate(chunks, axis=1)
+    offset = round((target - origin) * RATE)
+    # A negative offset means the sound starts after the asked-for time: leave leading silence.
+    src_from, dst_from = max(0, offset), max(0, -offset)
+    length = max(0, min(count - dst_from, audio.shape[1] - src_from))
+    clip[:, dst_from : dst_from + length] = audio[:, src_from : src_from + length]
+    return clip
+
+
+def _fade(clip: np.ndarray, plan: Plan, index: int, count: int) -> None:
+    """Equal-power fades over the crossfade overlap (the two sides are different sounds)."""
+    if plan.fade == 0:
+        return
+    start = plan.starts[index]
+    if index > 0:
+        overlap = sample_at(plan, start + plan.fade) - sample_at(plan, start)
+        ramp = np.sin(np.linspace(0, np.pi / 2, overlap + 2, dtype=np.float32)[1:-1])
+        clip[:, :overlap] *= ramp
+    if index < count - 1:
+        nxt = plan.starts[index + 1]
+        overlap = sample_at(plan, start + plan.frames[index]) - sample_at(plan, nxt)
+        ramp = np.cos(np.linspace(0, np.pi / 2, overlap + 2, dtype=np.float32)[1:-1])
+        clip[:, clip.shape[1] - overlap :] *= ramp
+
+
+def normalise(samples: np.ndarray, target: float = TARGET_LUFS) -> np.ndarray:
+    """Gain to ``target`` LUFS integrated, then a limiter so the true peak stays under -1 dBTP."""
+    before = measure(samples)
+    if before.integrated <= SILENCE_LUFS:
+        return samples
+    gain = 10 ** (min(MAX_GAIN_DB, target - before.integrated) / 20)
+    out = samples * np.float32(gain)
+    # The limiter sees sample peaks; true (inter-sample) peaks can be a little higher, so aim
+    # lower, then check the real true peak and trim if it still pokes over.
+    out = limit(out, TRUE_PEAK_CEILING * 10 ** (-0.5 / 20))
+    after = measure(out)
+    if after.true_peak > TRUE_PEAK_CEILING:
+        out *= np.float32(TRUE_PEAK_CEILING / after.true_peak)
+    return out

@@ -1,0 +1,121 @@
+"""Where reel frames come from and how big they are: the output size, crop and frame plan."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+
+from ..models import HighlightOptions, MediaInfo, Segment
+
+MAX_FPS = 60
+"""Slow-motion captures (120/240 fps) are halved until they fit: players and phones choke above."""
+
+_RATIOS = {"16:9": Fraction(16, 9), "9:16": Fraction(9, 16), "1:1": Fraction(1, 1)}
+
+
+def _even_floor(value: float) -> int:
+    return max(2, int(value) // 2 * 2)
+
+
+def _even_ceil(value: float) -> int:
+    return max(2, math.ceil(value / 2 - 1e-6) * 2)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Output geometry. Source frames are scaled to ``scaled`` (display shape) then cropped.
+
+    Scaling the whole frame first and cropping a window afterwards keeps the expensive
+    work (swscale) to one pass, and the crop is a free numpy slice.
+    """
+
+    width: int
+    height: int
+    scaled_width: int
+    scaled_height: int
+
+    @property
+    def crops(self) -> bool:
+        return (self.scaled_width, self.scaled_height) != (self.width, self.height)
+
+    @classmethod
+    def for_media(cls, media: MediaInfo, options: HighlightOptions) -> Layout:
+        disp_w, disp_h = max(2, media.width), max(2, media.height)
+        ratio = _RATIOS.get(options.aspect, Fraction(disp_w, disp_h))
+        if disp_w / disp_h > ratio:
+            crop_w, crop_h = disp_h * ratio, Fraction(disp_h)
+        else:
+            crop_w, crop_h = Fraction(disp_w), disp_w / ratio
+        long_side = max(crop_w, crop_h)
+        # Never upscale: the cap only ever shrinks.
+        scale = min(Fraction(1), Fraction(options.max_output_side) / long_side)
+        if options.aspect == "source":
+            width, height = _even_floor(crop_w * scale), _even_floor(crop_h * scale)
+            return cls(width, height, width, height)
+        if crop_h >= crop_w:
+            height = _even_floor(crop_h * scale)
+            width = _even_floor(height * ratio)
+        else:
+            width = _even_floor(crop_w * scale)
+            height = _even_floor(width / ratio)
+        # Scale so the crop window maps exactly onto the output, then cover the whole frame.
+        factor = max(width / crop_w, height / crop_h)
+        scaled_w = max(width, _even_ceil(disp_w * factor))
+        scaled_h = max(height, _even_ceil(disp_h * factor))
+        return cls(width, height, scaled_w, scaled_h)
+
+    def crop_origin(self, focus: tuple[float, float]) -> tuple[int, int]:
+        """Top-left corner (even, for 4:2:0 chroma) of the window centred on ``focus``."""
+        fx = min(1.0, max(0.0, float(focus[0])))
+        fy = min(1.0, max(0.0, float(focus[1])))
+        x = round(fx * self.scaled_width - self.width / 2)
+        y = round(fy * self.scaled_height - self.height / 2)
+        x = min(max(0, x), self.scaled_width - self.width) // 2 * 2
+        y = min(max(0, y), self.scaled_height - self.height) // 2 * 2
+        return x, y
+
+
+def output_rate(media: MediaInfo) -> Fraction:
+    """The source's frame rate as an exact fraction (29.97 -> 30000/1001), capped at 60."""
+    fps = media.fps if media.fps and media.fps > 0 else 30.0
+    rate = Fraction(fps).limit_denominator(1001)
+    while rate > MAX_FPS:
+        rate /= 2
+    return rate
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How many output frames each segment gets and where it lands in the reel.
+
+    Consecutive segments overlap by ``fade`` frames (the crossfade), so the reel lasts
+    ``sum(frames) - (n - 1) * fade`` frames.
+    """
+
+    rate: Fraction
+    frames: tuple[int, ...]
+    fade: int
+    starts: tuple[int, ...]
+    total: int
+
+    @classmethod
+    def build(cls, segments: list[Segment], rate: Fraction, crossfade: float) -> Plan:
+        frames = tuple(max(1, round(s.duration * rate)) for s in segments)
+        fade = 0
+        if len(frames) > 1 and crossfade > 0:
+            # A fade may never eat more than half of a segment, or it would overlap the next one.
+            fade = max(0, min(round(crossfade * rate), min(frames) // 2))
+        starts, position = [], 0
+        for count in frames:
+            starts.append(position)
+            position += count - fade
+        total = position + fade
+        return cls(rate, frames, fade, tuple(starts), total)
+
+    @property
+    def duration(self) -> float:
+        return float(self.total / self.rate)
+
+    def seconds(self, frames: int) -> float:
+        return float(frames / self.rate)

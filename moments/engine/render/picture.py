@@ -1,0 +1,64 @@
+"""Turning one decoded source frame into one reel picture: upright, scaled, cropped, yuv420p.
+
+A picture is the ``(height * 3 // 2, width)`` uint8 array that PyAV uses for yuv420p
+(``VideoFrame.to_ndarray`` / ``from_ndarray``): Y rows, then U and V flattened. Blending two
+pictures is plain per-byte arithmetic because YCbCr is an affine function of RGB.
+"""
+
+from __future__ import annotations
+
+import av
+import numpy as np
+
+from ..frames import to_rgb
+from ..models import MediaInfo
+from .layout import Layout
+
+
+def _plane(frame: av.VideoFrame, index: int) -> np.ndarray:
+    plane = frame.planes[index]
+    rows = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
+    return rows[: plane.height, : plane.width]
+
+
+def _upright_planes(frame: av.VideoFrame, media: MediaInfo, layout: Layout) -> list[np.ndarray]:
+    width, height = layout.scaled_width, layout.scaled_height
+    if media.hdr:
+        # Tone mapping lives in frames.to_rgb; the slow RGB round trip is only paid for HDR.
+        rgb = to_rgb(frame, media, width, height)
+        yuv = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+        return [_plane(yuv, i) for i in range(3)]
+    turned = media.rotation in (90, 270)
+    stored_w, stored_h = (height, width) if turned else (width, height)
+    yuv = frame.reformat(width=stored_w, height=stored_h, format="yuv420p")
+    planes = [_plane(yuv, i) for i in range(3)]
+    if media.rotation:
+        # Same convention as frames._rotate: rotation is the clockwise turn that shows it upright.
+        planes = [np.rot90(p, k=-(media.rotation // 90)) for p in planes]
+    return planes
+
+
+def make_picture(
+    frame: av.VideoFrame, media: MediaInfo, layout: Layout, focus: tuple[float, float]
+) -> np.ndarray:
+    """The reel picture for ``frame``, its crop window centred on ``focus`` where it can be."""
+    if not layout.crops and not media.hdr and not media.rotation:
+        size = {"width": layout.width, "height": layout.height}
+        return frame.reformat(**size, format="yuv420p").to_ndarray()
+    y, u, v = _upright_planes(frame, media, layout)
+    x0, y0 = layout.crop_origin(focus)
+    w, h = layout.width, layout.height
+    y = y[y0 : y0 + h, x0 : x0 + w]
+    u = u[y0 // 2 : (y0 + h) // 2, x0 // 2 : (x0 + w) // 2]
+    v = v[y0 // 2 : (y0 + h) // 2, x0 // 2 : (x0 + w) // 2]
+    return np.concatenate([y.ravel(), u.ravel(), v.ravel()]).reshape(h * 3 // 2, w)
+
+
+def to_frame(picture: np.ndarray) -> av.VideoFrame:
+    return av.VideoFrame.from_ndarray(picture, format="yuv420p")
+
+
+def blend(a: np.ndarray, b: np.ndarray, weight: float) -> np.ndarray:
+    """``a`` faded towards ``b`` by ``weight`` (0 = all a, 1 = all b), rounded to bytes."""
+    mixed = a.astype(np.float32) * (1.0 - weight) + b.astype(np.float32) * weight
+    return np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
