@@ -1,0 +1,260 @@
+"""EmbeddedDispatcher: a pool of worker PROCESSES supervised by one thread.
+
+The database is the queue. A supervisor thread claims pending jobs whenever a slot is free and
+runs each in its own child process ("spawn": never fork a threaded server), so a cancelled
+job is stopped by ending its process, and restart recovery is just "pending jobs get picked
+up". It also reaps children that died, recovers jobs whose worker vanished (lease ran out) and
+purges expired files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import wait
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from ..settings import Settings
+from ..storage import get_storage
+from ..store import JobStore
+from .maintenance import purge_expired, recover_stale_jobs
+from .run import new_worker_id
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 1.0
+"""How often the supervisor looks for work it was not told about (other processes' jobs)."""
+PURGE_EVERY_SECONDS = 600.0
+STOP_GRACE_SECONDS = 1.0
+"""How long a cancelled child gets after SIGTERM before SIGKILL (the cancel budget is 2 s)."""
+
+
+@dataclass
+class Slot:
+    job_id: str
+    worker_id: str
+    process: BaseProcess
+
+
+def _child_main(job_id: str, settings: Settings, worker_id: str, parent_pid: int) -> None:
+    """Entry point of a worker process: run one job, then exit."""
+    # The supervisor decides when we stop; Ctrl-C in a terminal reaches us too, so ignore it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent(parent_pid)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from .run import run_job
+
+    run_job(job_id, settings, worker_id=worker_id)
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """If the dispatcher process dies (even SIGKILL), this job's process must go too.
+
+    Otherwise it would keep renewing the lease of a job nobody supervises. Linux can do this
+    in the kernel; elsewhere a watcher thread notices the parent is gone.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)  # polling the parent's existence; nothing to synchronise with
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+class EmbeddedDispatcher:
+    """N worker slots, each running ``run_job`` in a child process."""
+
+    def __init__(self, settings: Settings, *, workers: int | None = None):
+        self.settings = settings
+        self.workers = workers or settings.workers
+        self.store = JobStore.from_settings(settings)
+        self.storage = get_storage(settings)
+        self._ctx = multiprocessing.get_context("spawn")
+        self._slots: dict[str, Slot] = {}
+        self._lock = threading.RLock()
+        self._stopping = threading.Event()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        self._thread: threading.Thread | None = None
+        self._id = new_worker_id("embedded")
+        self._next_recover = 0.0
+        self._next_purge = 0.0
+
+    # -- Dispatcher protocol -------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._supervise, name="moments-supervisor")
+        self._thread.daemon = True
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop supervising; running jobs are ended and handed back as pending (no attempt used)."""
+        self._stopping.set()
+        self._wake()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        with self._lock:
+            slots = list(self._slots.values())
+            self._slots.clear()
+        for slot in slots:
+            self._end_process(slot.process)
+            self.store.release(slot.job_id, slot.worker_id, "Waiting: the server restarted")
+            shutil.rmtree(self.settings.scratch_dir / slot.job_id, ignore_errors=True)
+        for fd in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._wake_r = self._wake_w = -1
+
+    def submit(self, job_id: str) -> None:
+        self._wake()
+
+    def cancel(self, job_id: str) -> None:
+        """Mark the job cancelled; if one of our processes runs it, end that process now."""
+        self.store.request_cancel(job_id)
+        with self._lock:
+            slot = self._slots.pop(job_id, None)
+        if slot is not None:
+            self._end_process(slot.process)
+            shutil.rmtree(self.settings.scratch_dir / job_id, ignore_errors=True)
+        self._wake()  # the freed slot can take the next job
+
+    def healthy(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and not self._stopping.is_set()
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            running = {job_id: slot.process.pid for job_id, slot in self._slots.items()}
+        return {
+            "queue": "embedded",
+            "workers": self.workers,
+            "busy": len(running),
+            "idle": self.workers - len(running),
+            "queued": self.store.count("pending"),
+            "running": running,
+        }
+
+    # -- supervisor ----------------------------------------------------------------------
+
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):  # pipe full (already woken) or closed (stopped)
+            os.write(self._wake_w, b"x")
+
+    def _supervise(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._reap()
+                self._maintain()
+                self._cancel_cancelled()
+                self._fill_slots()
+            except Exception:  # the database may be briefly unavailable: keep supervising
+                log.exception("supervisor iteration failed")
+            with self._lock:
+                sentinels = [slot.process.sentinel for slot in self._slots.values()]
+            ready = wait([self._wake_r, *sentinels], timeout=POLL_SECONDS)
+            if self._wake_r in ready:
+                with contextlib.suppress(OSError):
+                    os.read(self._wake_r, 4096)
+
+    def _reap(self) -> None:
+        """Children that exited: a crash (non-zero exit) counts as a failed attempt."""
+        with self._lock:
+            done = [s for s in self._slots.values() if s.process.exitcode is not None]
+            for slot in done:
+                del self._slots[slot.job_id]
+        for slot in done:
+            slot.process.join()
+            job = self.store.get(slot.job_id)
+            if job and job.status == "processing" and job.worker_id == slot.worker_id:
+                code = slot.process.exitcode
+                cause = f"the worker process stopped unexpectedly (exit code {code})"
+                if code is not None and code < 0:
+                    cause = f"the worker process was killed by signal {-code}"
+                self.store.retry_or_fail(slot.job_id, cause, self.settings.max_attempts)
+            shutil.rmtree(self.settings.scratch_dir / slot.job_id, ignore_errors=True)
+
+    def _maintain(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_recover:
+            self._next_recover = now + min(30.0, self.settings.job_lease_seconds / 2)
+            recover_stale_jobs(self.store, self.settings)
+        if now >= self._next_purge:
+            self._next_purge = now + PURGE_EVERY_SECONDS
+            purge_expired(self.store, self.storage, self.settings)
+
+    def _cancel_cancelled(self) -> None:
+        """Jobs cancelled through another process (e.g. an API without workers)."""
+        with self._lock:
+            running = list(self._slots)
+        for job_id in running:
+            if self.store.is_cancelled(job_id):
+                self.cancel(job_id)
+
+    def _fill_slots(self) -> None:
+        while not self._stopping.is_set():
+            with self._lock:
+                if len(self._slots) >= self.workers:
+                    return
+            worker_id = new_worker_id(f"{self._id}-slot")
+            job = self.store.claim_next(worker_id)
+            if job is None:
+                return
+            process = self._ctx.Process(
+                target=_child_main,
+                args=(job.id, self.settings, worker_id, os.getpid()),
+                name=f"moments-job-{job.id[:8]}",
+                daemon=True,
+            )
+            with self._lock:
+                self._slots[job.id] = Slot(job.id, worker_id, process)
+            process.start()
+
+    @staticmethod
+    def _end_process(process: BaseProcess) -> None:
+        if process.exitcode is None and process.pid is not None:
+            process.terminate()
+            process.join(STOP_GRACE_SECONDS)
+            if process.exitcode is None:
+                process.kill()
+        if process.pid is not None:
+            process.join()
+
+
+def run_worker(settings: Settings) -> None:
+    """Serve pending jobs from the shared database until SIGTERM or SIGINT (`moments worker`)."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    dispatcher = EmbeddedDispatcher(settings)
+    dispatcher.start()
+    log.info("worker started with %d slots", dispatcher.workers)
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        dispatcher.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,56 @@
+"""Housekeeping the supervisor runs periodically: stale-job recovery and retention."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from datetime import datetime, timedelta
+
+from ..db.models import utcnow
+from ..settings import Settings
+from ..storage import Storage
+from ..store import JobStore
+
+log = logging.getLogger(__name__)
+
+
+def recover_stale_jobs(store: JobStore, settings: Settings) -> tuple[list[str], list[str]]:
+    """Jobs whose worker died (lease ran out): back to pending, or failed after max_attempts."""
+    requeued, failed = store.recover_stale(settings.max_attempts)
+    if requeued or failed:
+        log.warning("recovered stale jobs: requeued %s, failed %s", requeued, failed)
+    return requeued, failed
+
+
+def purge_expired(
+    store: JobStore, storage: Storage, settings: Settings, now: datetime | None = None
+) -> list[str]:
+    """Delete jobs finished more than ``retention_hours`` ago: their upload, reel, poster, row.
+
+    Files go first, then the row, so a crash half-way leaves a row to retry on, never orphans.
+    """
+    before = (now or utcnow()) - timedelta(hours=settings.retention_hours)
+    purged = []
+    for job in store.expired(before):
+        storage.delete_prefix(f"uploads/{job.id}")
+        storage.delete_prefix(f"reels/{job.id}")
+        shutil.rmtree(settings.scratch_dir / job.id, ignore_errors=True)
+        store.delete(job.id)
+        purged.append(job.id)
+    _purge_old_scratch(settings, before.timestamp())
+    if purged:
+        log.info("purged %d expired jobs", len(purged))
+    return purged
+
+
+def _purge_old_scratch(settings: Settings, before: float) -> None:
+    """Scratch folders of attempts that died long ago."""
+    if not settings.scratch_dir.is_dir():
+        return
+    for folder in settings.scratch_dir.iterdir():
+        try:
+            if folder.stat().st_mtime < min(before, time.time() - 3600):
+                shutil.rmtree(folder, ignore_errors=True)
+        except FileNotFoundError:
+            continue

@@ -1,0 +1,248 @@
+"""run_job: THE job function. The embedded pool runs it in a child process; Celery will too.
+
+It claims the job (a no-op if someone else holds it), runs the engine on a local copy of the
+upload, stores the reel and poster, and records the outcome. Everything it writes is guarded
+by the job's status, so a job cancelled meanwhile is never marked done.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import threading
+import time
+import uuid
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from moments.engine import Cancelled, EngineError, HighlightOptions, highlight
+
+from ..settings import Settings
+from ..storage import Storage, get_storage, poster_key, reel_key
+from ..store import JobStore, JobView
+
+log = logging.getLogger(__name__)
+
+# Share of the overall percentage each stage accounts for (sums to 100).
+STAGE_WEIGHTS: dict[str, float] = {
+    "probe": 2,
+    "analyse": 50,
+    "select": 3,
+    "render": 40,
+    "saving": 5,
+}
+STAGE_MESSAGES: dict[str, str] = {
+    "probe": "Checking the video",
+    "analyse": "Looking for the best moments",
+    "select": "Choosing the highlights",
+    "render": "Rendering the reel",
+    "saving": "Saving the reel",
+}
+CANCEL_CHECK_SECONDS = 0.5
+# Options a job may carry into the engine; anything else in the row is ignored.
+JOB_OPTIONS = ("duration", "aspect")
+
+
+def overall_percent(stage: str, fraction: float) -> float:
+    """Map a stage's own fraction (0..1) to the job's overall percent (0..100)."""
+    done = 0.0
+    for name, weight in STAGE_WEIGHTS.items():
+        if name == stage:
+            return done + weight * min(1.0, max(0.0, fraction))
+        done += weight
+    return done
+
+
+def new_worker_id(prefix: str = "worker") -> str:
+    return f"{prefix}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+class ProgressWriter:
+    """Engine progress -> job row: only forwards, at most every ``interval`` seconds."""
+
+    def __init__(self, store: JobStore, job_id: str, interval: float):
+        self._store = store
+        self._job_id = job_id
+        self._interval = interval
+        self._started = time.monotonic()
+        self._last_write = -float("inf")
+        self._last_percent = -1.0
+        self._last_stage: str | None = None
+
+    def __call__(self, stage: str, fraction: float) -> None:
+        percent = overall_percent(stage, fraction)
+        now = time.monotonic()
+        new_stage = stage != self._last_stage
+        if percent <= self._last_percent and not new_stage:
+            return
+        if not new_stage and now - self._last_write < self._interval:
+            return
+        self._last_write, self._last_stage = now, stage
+        self._last_percent = max(self._last_percent, percent)
+        message = STAGE_MESSAGES.get(stage, stage)
+        self._store.progress(self._job_id, stage, self._last_percent, message, self._eta(now))
+
+    def _eta(self, now: float) -> float | None:
+        """Seconds left, assuming the rest goes at the average pace so far."""
+        elapsed, percent = now - self._started, self._last_percent
+        if percent < 3 or elapsed < 1:
+            return None
+        return round(elapsed * (100 - percent) / percent, 1)
+
+
+class StoreCancelToken:
+    """``is_set()`` for the engine: true once the job is cancelled in the database.
+
+    The database is asked at most every ``CANCEL_CHECK_SECONDS``; ``set()`` (from the heartbeat,
+    when the job is no longer ours) takes effect at once.
+    """
+
+    def __init__(self, store: JobStore, job_id: str):
+        self._store = store
+        self._job_id = job_id
+        self._event = threading.Event()
+        self._next_check = 0.0
+
+    def set(self) -> None:
+        self._event.set()
+
+    def is_set(self) -> bool:
+        if self._event.is_set():
+            return True
+        now = time.monotonic()
+        if now >= self._next_check:
+            self._next_check = now + CANCEL_CHECK_SECONDS
+            if self._store.is_cancelled(self._job_id):
+                self._event.set()
+        return self._event.is_set()
+
+
+class Heartbeat(threading.Thread):
+    """Renews the job's lease while it runs; stops the work if the job is no longer ours."""
+
+    def __init__(self, store: JobStore, job_id: str, worker_id: str, token: StoreCancelToken):
+        super().__init__(name=f"heartbeat-{job_id[:8]}", daemon=True)
+        self._store, self._job_id, self._worker_id, self._token = store, job_id, worker_id, token
+        self._stop = threading.Event()
+        self._every = max(0.2, store.lease_seconds / 3)
+
+    def run(self) -> None:
+        while not self._stop.wait(self._every):
+            try:
+                if not self._store.heartbeat(self._job_id, self._worker_id):
+                    self._token.set()
+                    return
+            except Exception:  # a busy database must not kill the job; the lease has slack
+                log.warning("heartbeat failed for job %s", self._job_id, exc_info=True)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def engine_options(job: JobView, settings: Settings) -> HighlightOptions:
+    """HighlightOptions from the job's stored options (raises EngineError if they are bad)."""
+    known = {f.name for f in fields(HighlightOptions)}
+    given = {k: v for k, v in (job.options or {}).items() if k in JOB_OPTIONS and k in known}
+    given.setdefault("duration", settings.default_duration)
+    return HighlightOptions(**given)
+
+
+def public_result(result: dict[str, Any]) -> dict[str, Any]:
+    """The engine's result document without local file paths (they mean nothing to clients)."""
+    clean = {k: v for k, v in result.items() if k not in ("output", "poster")}
+    if isinstance(clean.get("input"), dict):
+        clean["input"] = {k: v for k, v in clean["input"].items() if k != "path"}
+    return clean
+
+
+def run_job(
+    job_id: str,
+    settings: Settings,
+    *,
+    worker_id: str | None = None,
+    store: JobStore | None = None,
+    storage: Storage | None = None,
+) -> str | None:
+    """Process one job to the end. Returns its final status, or None if it was not ours to run.
+
+    EngineError (bad input) fails the job at once; Cancelled leaves it cancelled; anything else
+    is retried up to ``settings.max_attempts`` times.
+    """
+    store = store or JobStore.from_settings(settings)
+    storage = storage or get_storage(settings)
+    worker_id = worker_id or new_worker_id()
+
+    job = store.claim(job_id, worker_id)
+    if job is None:
+        # The embedded supervisor claims on our behalf before starting this process.
+        held = store.get(job_id)
+        if held is None or held.status != "processing" or held.worker_id != worker_id:
+            return None
+        job = held
+
+    scratch = settings.scratch_dir / job_id
+    shutil.rmtree(scratch, ignore_errors=True)  # leftovers of an attempt that crashed
+    token = StoreCancelToken(store, job_id)
+    heartbeat = Heartbeat(store, job_id, worker_id, token)
+    heartbeat.start()
+    try:
+        return _process(job, settings, store, storage, scratch, token)
+    except Cancelled:
+        return "cancelled"
+    except EngineError as exc:
+        # The engine names the file it read (our storage name); show the name the user knows.
+        message = str(exc).replace(Path(job.input_key).name, job.filename or "the video")
+        store.fail(job_id, message)
+        return "failed"
+    except Exception as exc:
+        log.exception("job %s failed unexpectedly", job_id)
+        error = f"internal error: {type(exc).__name__}: {exc}".rstrip(": ")
+        return store.retry_or_fail(job_id, error, settings.max_attempts)
+    finally:
+        heartbeat.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _process(
+    job: JobView,
+    settings: Settings,
+    store: JobStore,
+    storage: Storage,
+    scratch: Path,
+    token: StoreCancelToken,
+) -> str:
+    options = engine_options(job, settings)
+    try:
+        source = storage.local_path(job.input_key)
+    except FileNotFoundError:
+        raise EngineError("the uploaded video is missing; please upload it again") from None
+
+    scratch.mkdir(parents=True, exist_ok=True)
+    progress = ProgressWriter(store, job.id, settings.progress_interval)
+    result = highlight(source, scratch / "reel.mp4", options, progress=progress, cancel=token)
+
+    progress("saving", 0.0)
+    if token.is_set():
+        raise Cancelled("cancelled before saving")
+    out_key = reel_key(job.id)
+    with result.output.open("rb") as f:
+        storage.write(out_key, f)
+    progress("saving", 0.7)
+    still_key = None
+    if result.poster is not None and result.poster.is_file():
+        still_key = poster_key(job.id)
+        with result.poster.open("rb") as f:
+            storage.write(still_key, f)
+
+    if store.complete(
+        job.id, result=public_result(result.to_dict()), output_key=out_key, poster_key=still_key
+    ):
+        return "completed"
+    # Cancelled (or taken over) while saving: these files belong to no finished job.
+    if store.is_cancelled(job.id):
+        storage.delete(out_key)
+        if still_key:
+            storage.delete(still_key)
+    return "cancelled"
