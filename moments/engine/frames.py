@@ -1,32 +1,109 @@
-"""Decoded frames made upright and display-shaped: rotation, non-square pixels, HDR."""
+"""Decoded frames made upright and display-shaped: rotation, non-square pixels, HDR.
+
+Frames are scaled to the *stored* orientation of the requested display size (so non-square
+pixels are stretched by the same resize) and then turned upright with a cheap array rotation.
+"""
 
 from __future__ import annotations
 
 import av
+import cv2
 import numpy as np
 
+from .hdr import tone_map
 from .models import MediaInfo
+
+# Pixel formats whose first plane is 8-bit luma: to_gray reads it directly, no swscale.
+_LUMA_PLANE_FORMATS = frozenset(
+    {
+        "yuv420p",
+        "yuvj420p",
+        "yuv422p",
+        "yuvj422p",
+        "yuv444p",
+        "yuvj444p",
+        "yuv440p",
+        "yuvj440p",
+        "yuv411p",
+        "yuv410p",
+        "nv12",
+        "nv21",
+        "nv16",
+        "gray",
+    }
+)
+_UNSPECIFIED_COLORSPACE = 2
+_JPEG_RANGE = 2
+
+# Limited-range (16..235) luma to full range (0..255): analysis sees true blacks and whites.
+_EXPAND_LIMITED = np.clip(np.round((np.arange(256) - 16) * 255.0 / 219.0), 0, 255).astype(np.uint8)
 
 
 def to_rgb(frame: av.VideoFrame, media: MediaInfo, width: int, height: int) -> np.ndarray:
-    """The frame as an upright ``height x width x 3`` uint8 RGB array of the display size given."""
-    if media.rotation in (90, 270):
-        stored_w, stored_h = height, width
+    """The frame as an upright ``height x width x 3`` uint8 RGB array of the display size given.
+
+    HDR (PQ/HLG) frames are tone-mapped to SDR BT.709.
+    """
+    stored_w, stored_h = _stored_size(media, width, height)
+    if media.hdr:
+        rgb16 = frame.reformat(width=stored_w, height=stored_h, format="rgb48le").to_ndarray()
+        rgb = tone_map(rgb16, media.hdr)
     else:
-        stored_w, stored_h = width, height
-    rgb = frame.reformat(width=stored_w, height=stored_h, format="rgb24").to_ndarray()
+        rgb = frame.reformat(
+            width=stored_w,
+            height=stored_h,
+            format="rgb24",
+            src_colorspace=_guess_colorspace(frame),
+        ).to_ndarray()
     return _rotate(rgb, media.rotation)
 
 
 def to_gray(frame: av.VideoFrame, media: MediaInfo, width: int = 160) -> np.ndarray:
-    """A small upright luma image (``width`` wide, display aspect) for analysis."""
+    """A small upright full-range luma image (``width`` wide, display aspect) for analysis.
+
+    For 8-bit SDR video the luma plane is read straight from the decoder's buffer and shrunk
+    with OpenCV (area averaging), which is several times faster than a swscale round trip.
+    """
     height = max(2, round(width * media.height / max(1, media.width)) // 2 * 2)
-    if media.rotation in (90, 270):
-        stored_w, stored_h = height, width
+    stored_w, stored_h = _stored_size(media, width, height)
+    if media.hdr:
+        rgb = tone_map(
+            frame.reformat(width=stored_w, height=stored_h, format="rgb48le").to_ndarray(),
+            media.hdr,
+        )
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    elif frame.format.name in _LUMA_PLANE_FORMATS:
+        luma = _luma_plane(frame)
+        gray = cv2.resize(luma, (stored_w, stored_h), interpolation=cv2.INTER_AREA)
+        if not _is_full_range(frame):
+            gray = cv2.LUT(gray, _EXPAND_LIMITED)
     else:
-        stored_w, stored_h = width, height
-    gray = frame.reformat(width=stored_w, height=stored_h, format="gray").to_ndarray()
+        gray = frame.reformat(width=stored_w, height=stored_h, format="gray").to_ndarray()
     return _rotate(gray, media.rotation)
+
+
+def _stored_size(media: MediaInfo, width: int, height: int) -> tuple[int, int]:
+    """The size to scale the stored (un-rotated) picture to, for an upright ``width x height``."""
+    return (height, width) if media.rotation in (90, 270) else (width, height)
+
+
+def _luma_plane(frame: av.VideoFrame) -> np.ndarray:
+    """The Y plane as a 2-D view, without the decoder's row padding (``line_size``)."""
+    plane = frame.planes[0]
+    rows = np.frombuffer(plane, dtype=np.uint8)
+    rows = rows[: plane.line_size * plane.height].reshape(plane.height, plane.line_size)
+    return rows[:, : plane.width]
+
+
+def _is_full_range(frame: av.VideoFrame) -> bool:
+    return frame.color_range == _JPEG_RANGE or frame.format.name.startswith("yuvj")
+
+
+def _guess_colorspace(frame: av.VideoFrame) -> int | None:
+    """BT.709 for untagged HD video (what phones and cameras write); otherwise the frame's tag."""
+    if frame.colorspace == _UNSPECIFIED_COLORSPACE and frame.height >= 720:
+        return int(av.video.reformatter.Colorspace.ITU709)
+    return None
 
 
 def _rotate(image: np.ndarray, rotation: int) -> np.ndarray:
