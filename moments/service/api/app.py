@@ -1,0 +1,70 @@
+"""``create_app()``: the FastAPI application, its routes, error shape, CORS and lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from moments.service.settings import Settings, get_settings
+
+from . import downloads, events, health, jobs, problems, uploads
+from .deps import Services
+
+EXPOSED_HEADERS = ["Accept-Ranges", "Content-Range", "Content-Length", "ETag", "Location",
+                   "Content-Disposition", "Last-Modified"]  # fmt: skip
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The API on ``settings`` (default: the environment's). Workers start with the app."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = await anyio.to_thread.run_sync(_start_services, settings)
+        app.state.services = services
+        try:
+            yield
+        finally:
+            await anyio.to_thread.run_sync(services.dispatcher.stop)
+
+    app = FastAPI(
+        title="Moments",
+        summary="Turns a raw phone video into a short highlight reel.",
+        version="1",
+        lifespan=lifespan,
+        docs_url="/docs",
+    )
+    problems.install(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "HEAD", "POST", "DELETE", "OPTIONS"],
+            allow_headers=["*"],
+            expose_headers=EXPOSED_HEADERS,
+            max_age=600,
+        )
+    for module in (health, uploads, jobs, events, downloads):
+        app.include_router(module.router)
+    return app
+
+
+def _start_services(settings: Settings) -> Services:
+    from moments.service import db
+    from moments.service.jobs.dispatch import make_dispatcher
+    from moments.service.storage import get_storage
+    from moments.service.store import JobStore
+
+    db.upgrade(settings)
+    dispatcher = make_dispatcher(settings)
+    dispatcher.start()
+    return Services(
+        settings=settings,
+        store=JobStore.from_settings(settings),
+        storage=get_storage(settings),
+        dispatcher=dispatcher,
+    )

@@ -1,0 +1,29 @@
+"""The service objects a request needs, built once by the app's lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import Depends, Request
+
+if TYPE_CHECKING:
+    from moments.service.settings import Settings
+    from moments.service.storage import Storage
+    from moments.service.store import JobStore
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    store: JobStore
+    storage: Storage
+    dispatcher: Any
+    """A started Dispatcher (``submit``, ``cancel``, ``healthy``, ``stats``)."""
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]

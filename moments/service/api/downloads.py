@@ -1,0 +1,82 @@
+"""The reel and its poster, with range and conditional requests (see ``ranges``)."""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
+
+from .deps import Services, ServicesDep
+from .jobs import find_job
+from .problems import Problem
+from .ranges import FileFacts, file_response
+from .schemas import Problem as ProblemDoc
+from .views import PREFIX
+
+router = APIRouter(prefix=f"{PREFIX}/jobs", tags=["downloads"])
+_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ProblemDoc, "content": {"application/problem+json": {}}}
+    for code in (404, 409, 410, 416)
+}
+
+
+@router.api_route(
+    "/{job_id}/download",
+    methods=["GET", "HEAD"],
+    responses={200: {"content": {"video/mp4": {}}}, 206: {"description": "Part"}, **_PROBLEMS},
+    response_class=Response,
+)
+async def download(job_id: str, request: Request, services: ServicesDep) -> Response:
+    """The reel as MP4. Supports byte ranges, ETag/If-Range and If-None-Match (for AVPlayer)."""
+    return await _serve(request, services, job_id, "reel")
+
+
+@router.api_route(
+    "/{job_id}/poster",
+    methods=["GET", "HEAD"],
+    responses={200: {"content": {"image/jpeg": {}}}, **_PROBLEMS},
+    response_class=Response,
+)
+async def poster(job_id: str, request: Request, services: ServicesDep) -> Response:
+    """A still from the best moment, as JPEG."""
+    return await _serve(request, services, job_id, "poster")
+
+
+async def _serve(request: Request, services: Services, job_id: str, what: str) -> Response:
+    job = await run_in_threadpool(find_job, services, job_id)
+    if job.status != "completed":
+        state = {
+            "pending": "is still waiting to be processed",
+            "processing": f"is still being processed ({job.progress:.0f}% done)",
+            "failed": "failed, so there is no reel",
+            "cancelled": "was cancelled, so there is no reel",
+        }.get(job.status, f"is {job.status}")
+        raise Problem(
+            409,
+            f"The job {state}. Check {PREFIX}/jobs/{job_id}/status and try again once it is "
+            "completed.",
+            kind="job-not-ready",
+            title="Reel not ready",
+            job_status=job.status,
+        )
+    key = job.output_key if what == "reel" else job.poster_key
+    if not key:
+        raise Problem(404, f"This job has no {what}.", kind="no-" + what)
+    try:
+        stat = await run_in_threadpool(services.storage.stat, key)
+    except FileNotFoundError:
+        raise Problem(410, f"The {what} is no longer stored.", kind="gone") from None
+    stem = PurePosixPath(job.filename or "video").stem or "video"
+    if what == "reel":
+        filename, media_type = f"{stem} highlights.mp4", "video/mp4"
+    else:
+        filename, media_type = f"{stem} poster.jpg", "image/jpeg"
+    return file_response(
+        request,
+        FileFacts(size=stat.size, mtime=stat.mtime, etag=stat.etag),
+        lambda: services.storage.open(key),
+        media_type=media_type,
+        filename=filename,
+    )

@@ -1,0 +1,91 @@
+"""Job endpoints: list, status, details, cancel/delete."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Response
+
+from moments.service.store import JobView
+
+from .deps import Services, ServicesDep
+from .problems import Problem
+from .schemas import JobDetail, JobPage, JobStatus
+from .schemas import Problem as ProblemDoc
+from .views import PREFIX, detail_of, status_of, summary_of
+
+router = APIRouter(prefix=f"{PREFIX}/jobs", tags=["jobs"])
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ProblemDoc, "content": {"application/problem+json": {}}}
+}
+
+
+def find_job(services: Services, job_id: str) -> JobView:
+    """The job, or a 404 problem. Runs in the threadpool (``def`` handlers)."""
+    job = services.store.get(job_id)
+    if job is None:
+        raise Problem(
+            404, f"There is no job {job_id!r}; it may have expired.", kind="job-not-found"
+        )
+    return job
+
+
+@router.get("", response_model=JobPage)
+def list_jobs(
+    services: ServicesDep,
+    status: Annotated[
+        Literal["pending", "processing", "completed", "failed", "cancelled"] | None,
+        Query(description="Only jobs with this status."),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> JobPage:
+    """Jobs, newest first."""
+    jobs, total = services.store.list(status=status, limit=limit, offset=offset)
+    next_url = None
+    if offset + len(jobs) < total:
+        query = {"limit": limit, "offset": offset + limit} | ({"status": status} if status else {})
+        next_url = f"{PREFIX}/jobs?{urlencode(query)}"
+    return JobPage(
+        items=[summary_of(j) for j in jobs],
+        total=total,
+        limit=limit,
+        offset=offset,
+        next=next_url,
+    )
+
+
+@router.get("/{job_id}/status", response_model=JobStatus, responses=NOT_FOUND)
+def job_status(job_id: str, services: ServicesDep) -> JobStatus:
+    """Status, progress (0-100, never backwards), stage, a readable message and an ETA."""
+    return status_of(find_job(services, job_id))
+
+
+@router.get("/{job_id}", response_model=JobDetail, responses=NOT_FOUND)
+def job_detail(job_id: str, services: ServicesDep) -> JobDetail:
+    """Input facts, options, timings, the chosen segments with scores and reasons, any error."""
+    return detail_of(find_job(services, job_id))
+
+
+@router.delete(
+    "/{job_id}",
+    responses={200: {"model": JobStatus}, 204: {"description": "Deleted"}, **NOT_FOUND},
+)
+def delete_job(job_id: str, services: ServicesDep) -> Any:
+    """Cancel a pending or running job (200 with its status), or delete a finished one (204).
+
+    Cancelling stops the work within seconds; the cancelled job stays listed until deleted.
+    """
+    job = find_job(services, job_id)
+    if not job.finished:
+        job = services.store.request_cancel(job_id) or job
+        services.dispatcher.cancel(job_id)
+        if job.status == "cancelled":
+            return status_of(job)
+        # It finished in the meantime: fall through and delete it like any finished job.
+    services.store.delete(job_id)
+    for key in (job.input_key, job.output_key, job.poster_key):
+        if key:
+            services.storage.delete(key)
+    return Response(status_code=204)

@@ -1,0 +1,143 @@
+"""RFC 9457 problem details: the one error shape every endpoint answers with.
+
+Everything that goes wrong — our own refusals, Starlette's 404/405, FastAPI's 422 validation
+errors and unexpected exceptions — leaves as ``application/problem+json`` with ``type``,
+``title``, ``status``, ``detail`` and ``instance``, so clients need exactly one error parser.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
+
+log = logging.getLogger(__name__)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+TYPE_BASE = "urn:moments:problem:"
+"""Problem types are URNs: absolute and stable, but never something a client should fetch."""
+
+
+class Problem(Exception):
+    """Raise from any handler to answer with a problem document.
+
+    ``kind`` names the problem type (``urn:moments:problem:<kind>``); leave it out for plain
+    HTTP semantics (``about:blank``). ``extra`` members are added to the document (RFC 9457
+    extension members), ``headers`` to the response.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        kind: str | None = None,
+        title: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.kind = kind
+        self.title = title
+        self.headers = headers or {}
+        self.extra = extra
+
+
+def problem_response(
+    request: Request,
+    status: int,
+    detail: str,
+    *,
+    kind: str | None = None,
+    title: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    """Build the problem document for ``request`` (``instance`` is the request path)."""
+    body: dict[str, Any] = {
+        "type": f"{TYPE_BASE}{kind}" if kind else "about:blank",
+        "title": title or _reason(status),
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+    }
+    body.update(extra)
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
+
+
+def install(app: FastAPI) -> None:
+    """Route every error path of ``app`` through :func:`problem_response`."""
+    app.add_exception_handler(Problem, _on_problem)
+    app.add_exception_handler(StarletteHTTPException, _on_http_exception)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    # Registered for Exception, Starlette runs this in its outermost middleware, so even
+    # errors raised by other middleware get the same shape.
+    app.add_exception_handler(Exception, _on_unhandled)
+
+
+async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, Problem)
+    return problem_response(
+        request,
+        exc.status,
+        exc.detail,
+        kind=exc.kind,
+        title=exc.title,
+        headers=exc.headers,
+        **exc.extra,
+    )
+
+
+async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else _reason(exc.status_code)
+    if exc.status_code == 404 and detail == _reason(404):
+        detail = f"There is nothing at {request.url.path}."
+    elif exc.status_code == 405:
+        allowed = (exc.headers or {}).get("Allow", "")
+        detail = f"{request.method} is not allowed here; use {allowed}." if allowed else detail
+    return problem_response(request, exc.status_code, detail, headers=exc.headers)
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {
+            "location": ".".join(str(part) for part in err.get("loc", ())),
+            "message": err.get("msg", "invalid"),
+        }
+        for err in exc.errors()
+    ]
+    summary = "; ".join(f"{e['location']}: {e['message']}" for e in errors)
+    return problem_response(
+        request,
+        422,
+        f"The request is not valid: {summary}" if summary else "The request is not valid.",
+        kind="validation-error",
+        title="Invalid request",
+        errors=errors,
+    )
+
+
+async def _on_unhandled(request: Request, exc: Exception) -> JSONResponse:
+    # Log the details for us; the client only learns that it was our fault.
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem_response(
+        request,
+        500,
+        "Something went wrong on our side. Please try again; if it keeps happening, tell us.",
+    )
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"

@@ -1,0 +1,150 @@
+"""The JSON documents the API sends and accepts (pydantic models, shown in the OpenAPI page)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from moments.engine.models import ASPECTS
+
+Status = Literal["pending", "processing", "completed", "failed", "cancelled"]
+Aspect = Literal["source", "16:9", "9:16", "1:1"]
+assert set(Aspect.__args__) == set(ASPECTS), "keep Aspect in step with the engine"
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details: every error looks like this."""
+
+    type: str = Field(examples=["urn:moments:problem:job-not-ready"])
+    title: str
+    status: int
+    detail: str
+    instance: str
+
+
+class Links(BaseModel):
+    status: str
+    events: str
+    details: str
+    download: str | None = None
+    poster: str | None = None
+
+
+class UploadAccepted(BaseModel):
+    """Answer to an upload: the job was queued."""
+
+    id: str
+    status: Status
+    filename: str | None
+    size_bytes: int
+    options: dict[str, Any]
+    estimated_seconds: float = Field(
+        description="Rough time until the reel is ready, including jobs queued ahead of it."
+    )
+    links: Links
+
+
+class JobStatus(BaseModel):
+    """Where a job stands. ``progress`` never goes backwards."""
+
+    id: str
+    status: Status
+    progress: float = Field(ge=0, le=100)
+    stage: str | None = Field(description="queued, probe, analyse, select, render or saving")
+    message: str = Field(description="What is happening, for a person to read.")
+    eta_seconds: float | None
+    error: str | None = None
+    updated_at: datetime | None = None
+
+
+class JobSummary(BaseModel):
+    id: str
+    status: Status
+    progress: float
+    stage: str | None
+    filename: str | None
+    created_at: datetime
+    finished_at: datetime | None
+    links: Links
+
+
+class JobPage(BaseModel):
+    items: list[JobSummary]
+    total: int
+    limit: int
+    offset: int
+    next: str | None = Field(description="URL of the next page, or null on the last one.")
+
+
+class Timings(BaseModel):
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    queued_seconds: float | None
+    processing_seconds: float | None
+    stages: dict[str, float] = Field(default_factory=dict, description="Engine time per stage.")
+
+
+class SegmentOut(BaseModel):
+    source_start: float
+    source_end: float
+    output_start: float
+    duration: float
+    score: float
+    reason: str
+    signals: dict[str, float]
+
+
+class ReelOut(BaseModel):
+    duration: float
+    width: int
+    height: int
+
+
+class JobDetail(BaseModel):
+    """Everything about one job: input facts, options, timings, chosen segments, error."""
+
+    id: str
+    status: Status
+    progress: float
+    stage: str | None
+    message: str
+    eta_seconds: float | None
+    filename: str | None
+    size_bytes: int
+    options: dict[str, Any]
+    input: dict[str, Any] | None = Field(description="Facts read from the video (once probed).")
+    reel: ReelOut | None
+    segments: list[SegmentOut]
+    timings: Timings
+    attempts: int
+    error: str | None
+    links: Links
+
+
+class Formats(BaseModel):
+    """What uploads we accept."""
+
+    containers: list[dict[str, Any]]
+    video_codecs: list[str]
+    audio_codecs: list[str]
+    max_upload_bytes: int
+    min_video_seconds: float
+    max_video_seconds: float
+    max_width: int
+    max_height: int
+    aspects: list[str]
+    default_duration: float
+    max_duration: float
+    upload_styles: list[str]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not ready"]
+    checks: dict[str, dict[str, Any]]

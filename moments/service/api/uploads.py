@@ -1,0 +1,285 @@
+"""``POST /upload`` and ``GET /upload/formats``.
+
+An upload becomes a job only once all of it is stored and the probe says it is a video we can
+read; anything less (too big, interrupted, malformed, not a video) leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import PurePosixPath
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
+
+from moments.engine import EngineError, HighlightOptions, Limits, MediaInfo, probe
+from moments.service.storage import upload_key
+from moments.service.store import new_job_id
+
+from . import formats, intake
+from .deps import Services, ServicesDep
+from .problems import Problem
+from .schemas import Aspect, Formats, UploadAccepted
+from .schemas import Problem as ProblemDoc
+from .views import links
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/api/v1/upload", tags=["upload"])
+
+RAW_TYPES = ("application/octet-stream",)
+_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ProblemDoc, "content": {"application/problem+json": {}}}
+    for code in (400, 413, 415, 422)
+}
+_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "duration": {"type": "number"},
+                        "aspect": {"type": "string", "enum": ["source", "16:9", "9:16", "1:1"]},
+                    },
+                }
+            },
+            "video/*": {"schema": {"type": "string", "format": "binary"}},
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+
+
+@router.get("/formats", response_model=Formats)
+def upload_formats(services: ServicesDep) -> dict[str, Any]:
+    """The containers, codecs and limits uploads must fit."""
+    s = services.settings
+    return formats.formats_document(
+        max_upload_bytes=s.max_upload_bytes,
+        default_duration=s.default_duration,
+        max_duration=s.max_duration,
+    )
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=UploadAccepted,
+    responses=_PROBLEMS,
+    openapi_extra=_BODY,
+)
+async def upload(
+    request: Request,
+    services: ServicesDep,
+    duration: Annotated[
+        float | None, Query(gt=0, description="Reel length in seconds (default from settings).")
+    ] = None,
+    aspect: Annotated[Aspect, Query(description="Shape of the reel.")] = "source",
+) -> JSONResponse:
+    """Upload a video; it is queued for processing at once.
+
+    Send either a multipart form (``file`` plus optional ``duration``/``aspect`` fields) or the
+    raw file as the body (``Content-Type: video/*``), options then in the query string and the
+    name in ``X-Filename`` or ``Content-Disposition``.
+    """
+    settings = services.settings
+    cap = settings.max_upload_bytes
+    content_type = request.headers.get("content-type", "")
+    mime = content_type.split(";", 1)[0].strip().lower()
+    multipart = mime == "multipart/form-data"
+    if not (multipart or mime.startswith("video/") or mime in RAW_TYPES):
+        raise Problem(
+            415,
+            "Send the video as multipart/form-data (a 'file' field) or as the raw request body "
+            "with Content-Type video/* or application/octet-stream.",
+            kind="unsupported-upload",
+            title="Unsupported upload",
+        )
+    intake.check_declared_length(
+        request.headers.get("content-length"), cap + intake.MULTIPART_OVERHEAD if multipart else cap
+    )
+
+    job_id = new_job_id()
+    raw_name = None
+    if not multipart:
+        raw_name = intake.filename_from_headers(
+            request.headers.get("x-filename"), request.headers.get("content-disposition")
+        )
+        _options(settings, duration, aspect, {})  # refuse bad options before gigabytes arrive
+    stored = _StoredUpload(services, job_id)
+    try:
+        if multipart:
+            boundary = intake.multipart_boundary(content_type)
+            received = await intake.receive_multipart(request.stream(), boundary, stored.open, cap)
+        else:
+            received = await intake.receive_raw(request.stream(), stored.open, cap, raw_name)
+        options = _options(settings, duration, aspect, received.fields)
+        if received.size == 0:
+            raise Problem(400, "The upload is empty.", kind="empty-upload")
+        key = await anyio.to_thread.run_sync(stored.commit)
+        media = await _probe(services, key, received.filename)
+    except ClientDisconnect:
+        await anyio.to_thread.run_sync(stored.discard)
+        log.info("upload %s interrupted by the client; nothing kept", job_id)
+        raise Problem(400, "The upload was interrupted.", kind="upload-interrupted") from None
+    except BaseException:
+        # Anything short of a stored, readable video leaves nothing behind (also on cancel).
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(stored.discard)
+        raise
+
+    filename = received.filename or f"video.{PurePosixPath(key).suffix.lstrip('.')}"
+    job = await run_in_threadpool(
+        services.store.create,
+        job_id=job_id,
+        input_key=key,
+        filename=filename,
+        input_size=received.size,
+        options=options,
+    )
+    await run_in_threadpool(services.dispatcher.submit, job.id)
+    estimate = await run_in_threadpool(_estimate, services, media, options)
+    body = UploadAccepted(
+        id=job.id,
+        status=job.status,
+        filename=filename,
+        size_bytes=received.size,
+        options=options,
+        estimated_seconds=estimate,
+        links=links(job),
+    )
+    return JSONResponse(
+        body.model_dump(mode="json"), status_code=202, headers={"Location": body.links.status}
+    )
+
+
+def _options(settings: Any, duration: float | None, aspect: str, fields: dict[str, str]) -> dict:
+    """Options from form fields (multipart) or the query string, checked like the engine does."""
+    errors = []
+    if "duration" in fields:
+        try:
+            duration = float(fields["duration"])
+        except ValueError:
+            errors.append({"location": "body.duration", "message": "must be a number"})
+    aspect = fields.get("aspect", aspect)
+    duration = settings.default_duration if duration is None else duration
+    if not errors and not 1.0 <= duration <= settings.max_duration:
+        errors.append(
+            {
+                "location": "duration",
+                "message": f"must be between 1 and {settings.max_duration:g} seconds",
+            }
+        )
+    if aspect not in Aspect.__args__:
+        errors.append(
+            {"location": "aspect", "message": f"must be one of {', '.join(Aspect.__args__)}"}
+        )
+    if not errors:
+        try:
+            HighlightOptions(duration=duration, aspect=aspect)
+        except EngineError as exc:
+            errors.append({"location": "options", "message": str(exc)})
+    if errors:
+        summary = "; ".join(f"{e['location']}: {e['message']}" for e in errors)
+        raise Problem(
+            422,
+            f"The request is not valid: {summary}",
+            kind="validation-error",
+            title="Invalid request",
+            errors=errors,
+        )
+    return {"duration": duration, "aspect": aspect}
+
+
+async def _probe(services: Services, key: str, filename: str | None) -> MediaInfo:
+    """Judge the content itself (never the name or declared type): is this a video we read?"""
+    limits = Limits(max_file_bytes=max(services.settings.max_upload_bytes, Limits.max_file_bytes))
+
+    def run() -> MediaInfo:
+        path = services.storage.local_path(key)
+        return probe(path, limits)
+
+    try:
+        return await run_in_threadpool(run)
+    except EngineError as exc:
+        reason = str(exc).split(": ", 1)[-1]
+        raise Problem(
+            415,
+            f"{filename or 'The upload'} is not a video we can use: {reason}. "
+            f"We accept {formats.SUMMARY}.",
+            kind="unsupported-media",
+            title="Not a video we accept",
+            accepted=[c["name"] for c in formats.CONTAINERS],
+            extensions=sorted(formats.EXTENSIONS),
+        ) from None
+
+
+def _estimate(services: Services, media: MediaInfo, options: dict[str, Any]) -> float:
+    """Seconds until the reel is likely ready: this job's work plus a share of the queue's."""
+    own = estimate_processing_seconds(media, options)
+    try:
+        waiting = services.store.count("pending") - 1 + services.store.count("processing")
+    except Exception:  # the estimate is a courtesy; never fail an upload over it
+        waiting = 0
+    workers = max(1, services.settings.workers)
+    return round(own * (1 + max(0, waiting) / workers), 1)
+
+
+SECONDS_PER_SOURCE_SECOND_720P = 0.35
+"""Analysis cost per second of 720p source (decode + signals), measured on 2 cores."""
+SECONDS_PER_REEL_SECOND_720P = 0.5
+"""Render cost per second of output at 720p (decode + encode)."""
+
+
+def estimate_processing_seconds(media: MediaInfo, options: dict[str, Any]) -> float:
+    scale = max(0.25, (media.width * media.height) / (1280 * 720))
+    reel = min(float(options.get("duration", 30)), media.duration)
+    return round(
+        2.0
+        + media.duration * SECONDS_PER_SOURCE_SECOND_720P * scale
+        + reel * SECONDS_PER_REEL_SECOND_720P * scale,
+        1,
+    )
+
+
+class _StoredUpload:
+    """The upload's storage writer, opened on the first byte once the file name is known.
+
+    The key's extension comes from the name only when it is one we list (it is a hint for the
+    demuxer, never trusted); ``discard`` removes every trace of an upload that is not a job.
+    """
+
+    def __init__(self, services: Services, job_id: str) -> None:
+        self._storage = services.storage
+        self._job_id = job_id
+        self._stack = contextlib.ExitStack()
+        self._writer: Any = None
+        self.key: str | None = None
+
+    def open(self, filename: str | None) -> Any:
+        suffix = PurePosixPath(filename or "").suffix.lower().lstrip(".")
+        self.key = upload_key(self._job_id, suffix if suffix in formats.EXTENSIONS else "bin")
+        self._writer = self._stack.enter_context(self._storage.open_writer(self.key))
+        return self._writer
+
+    def commit(self) -> str:
+        assert self._writer is not None and self.key is not None
+        self._stack.close()  # clean exit of open_writer: atomic rename into place
+        self._writer = None
+        return self.key
+
+    def discard(self) -> None:
+        if self._writer is not None:
+            self._writer.abort()
+            self._stack.close()
+            self._writer = None
+        if self.key is not None:
+            self._storage.delete(self.key)
