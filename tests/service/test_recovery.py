@@ -1,0 +1,166 @@
+"""Crash safety and retention: killed workers, poison files, clean shutdown, expiry."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from datetime import timedelta
+
+from sqlalchemy import update
+
+from moments.service.db.models import Job, utcnow
+from moments.service.jobs.embedded import EmbeddedDispatcher
+from moments.service.jobs.maintenance import purge_expired
+from moments.service.storage import poster_key, reel_key
+from moments.service.store import JobStore
+
+from .helpers import pid_alive, wait_for, wait_until_working
+
+
+def _start_worker(settings) -> subprocess.Popen:
+    """``run_worker`` in its own process, configured only through the environment."""
+    env = {
+        **os.environ,
+        "MOMENTS_DATA_DIR": str(settings.data_dir),
+        "MOMENTS_WORKERS": "1",
+        "MOMENTS_JOB_LEASE_SECONDS": str(settings.job_lease_seconds),
+    }
+    code = (
+        "from moments.service.jobs.embedded import run_worker\n"
+        "from moments.service.settings import Settings\n"
+        "run_worker(Settings())\n"
+    )
+    return subprocess.Popen([sys.executable, "-c", code], env=env, cwd=settings.data_dir)
+
+
+def test_killed_worker_job_is_retried_and_completes(migrated, store, storage, add_job, media_dir):
+    job = add_job(media_dir / "example.mp4", duration=5)
+    worker = _start_worker(migrated)
+    try:
+        wait_until_working(store, job.id)
+        held = store.get(job.id)
+        worker.send_signal(signal.SIGKILL)  # the server dies mid-job, no cleanup at all
+        worker.wait(5)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    # The orphaned job process must not go on renewing the lease: it dies with its parent.
+    lease = store.get(job.id).lease_until
+    assert lease is not None and store.get(job.id).status == "processing"
+    assert not os.path.exists(storage.root / reel_key(job.id)), "no reel before completion"
+
+    dispatcher = EmbeddedDispatcher(migrated)  # "start the server again"
+    dispatcher.start()
+    try:
+        view = wait_for(
+            lambda: (v := store.get(job.id)).finished and v, 180, "the retried job to finish"
+        )
+    finally:
+        dispatcher.stop()
+    assert view.status == "completed", view.error
+    assert view.attempts == 2
+    assert view.worker_id != held.worker_id
+    assert storage.exists(reel_key(job.id)) and storage.exists(poster_key(job.id))
+
+
+def test_poison_job_fails_after_max_attempts(settings, add_job, media_dir):
+    """A video that kills its worker every time (e.g. out of memory) fails, naming the cause."""
+    from moments.service import db
+
+    poisoned = settings.model_copy(update={"max_attempts": 2})
+    db.upgrade(poisoned)
+    store = JobStore.from_settings(poisoned)
+    job = add_job(media_dir / "example.mp4", duration=5)
+    dispatcher = EmbeddedDispatcher(poisoned)
+    dispatcher.start()
+    try:
+        for attempt in (1, 2):
+            view = wait_until_working(store, job.id)
+            assert view.attempts == attempt
+            pid = dispatcher.stats()["running"][job.id]
+            os.kill(pid, signal.SIGKILL)
+            wait_for(lambda p=pid: not pid_alive(p) or None, 5, "the worker to die")
+            wait_for(lambda: store.get(job.id).status != "processing", 10, "the crash noticed")
+    finally:
+        dispatcher.stop()
+    view = store.get(job.id)
+    assert view.status == "failed" and view.attempts == 2
+    assert view.error == "the worker process was killed by signal 9 (tried 2 times)"
+
+
+def test_stale_processing_job_is_recovered_on_start(migrated, store, add_job, media_dir):
+    """A job left "processing" by a worker that vanished is picked up again once its lease ends."""
+    job = add_job(media_dir / "testsrc.mp4", duration=2)
+    store.lease_seconds = 0.0
+    assert store.claim(job.id, "vanished-worker") is not None
+    dispatcher = EmbeddedDispatcher(migrated)
+    dispatcher.start()
+    try:
+        view = wait_for(
+            lambda: (v := store.get(job.id)).attempts == 2 and v, 30, "the job to be re-claimed"
+        )
+    finally:
+        dispatcher.stop()
+    assert view.worker_id != "vanished-worker"
+
+
+def test_sigterm_stops_worker_and_hands_job_back(migrated, store, add_job, media_dir):
+    job = add_job(media_dir / "example.mp4", duration=5)
+    worker = _start_worker(migrated)
+    try:
+        wait_until_working(store, job.id)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(15) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    view = store.get(job.id)
+    assert view.status == "pending" and view.attempts == 0, "a clean stop costs no attempt"
+    assert view.worker_id is None
+
+
+def _finish(store: JobStore, storage, job, hours_ago: float) -> None:
+    storage.write(reel_key(job.id), [b"reel"])
+    storage.write(poster_key(job.id), [b"jpg"])
+    store.claim(job.id, "w")
+    store.complete(job.id, result={}, output_key=reel_key(job.id), poster_key=poster_key(job.id))
+    with store._sessions() as session, session.begin():
+        session.execute(
+            update(Job)
+            .where(Job.id == job.id)
+            .values(finished_at=utcnow() - timedelta(hours=hours_ago))
+        )
+
+
+def test_purge_expired_removes_files_and_rows(settings, store, storage, add_job, media_dir):
+    old = add_job(media_dir / "testsrc.mp4")
+    recent = add_job(media_dir / "testsrc.mp4")
+    waiting = add_job(media_dir / "testsrc.mp4")
+    _finish(store, storage, old, hours_ago=settings.retention_hours + 1)
+    _finish(store, storage, recent, hours_ago=settings.retention_hours - 1)
+
+    assert purge_expired(store, storage, settings) == [old.id]
+    assert store.get(old.id) is None
+    assert not storage.exists(old.input_key) and not storage.exists(reel_key(old.id))
+    assert not (storage.root / "uploads" / old.id).exists()
+    for kept in (recent, waiting):
+        assert store.get(kept.id) is not None and storage.exists(kept.input_key)
+    assert storage.exists(reel_key(recent.id))
+
+    later = utcnow() + timedelta(hours=2)
+    assert purge_expired(store, storage, settings, now=later) == [recent.id]
+    assert store.get(waiting.id).status == "pending", "unfinished jobs are never purged"
+
+
+def test_dispatcher_purges_on_its_own(migrated, store, storage, add_job, media_dir):
+    old = add_job(media_dir / "testsrc.mp4")
+    _finish(store, storage, old, hours_ago=migrated.retention_hours + 1)
+    dispatcher = EmbeddedDispatcher(migrated)
+    dispatcher.start()
+    try:
+        wait_for(lambda: store.get(old.id) is None, 10, "the supervisor to purge")
+    finally:
+        dispatcher.stop()
+    assert not storage.exists(old.input_key)
