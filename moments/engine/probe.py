@@ -146,6 +146,75 @@ def _check_file(path: Path, limits: Limits) -> None:
     except OSError as exc:
         raise EngineError(f"{path.name}: the file could not be read") from exc
     _sniff(path, head)
+    if _declared_end(path, head, size) > size:
+        raise EngineError(
+            f"{path.name}: the file is incomplete (it was probably cut off while uploading or "
+            "copying); please upload the whole video"
+        )
+
+
+def _declared_end(path: Path, head: bytes, size: int) -> int:
+    """Where the container's own size fields say the file ends (0 if they do not say).
+
+    A cut-off MP4 with its index up front, or a cut-off Matroska file, still opens and decodes
+    its first frame; comparing the declared sizes with the real size catches them cheaply.
+    """
+    if head[:4] == b"RIFF":  # AVI: the first RIFF chunk size
+        return 8 + int.from_bytes(head[4:8], "little")
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return _matroska_segment_end(head)
+    if head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip"):
+        return _mp4_boxes_end(path, size)
+    return 0
+
+
+def _mp4_boxes_end(path: Path, size: int, max_boxes: int = 1000) -> int:
+    """Walk the top-level MP4 boxes; return the end of the last one (or past EOF if cut)."""
+    offset = 0
+    with path.open("rb") as fh:
+        for _ in range(max_boxes):
+            if offset + 8 > size:
+                break
+            fh.seek(offset)
+            header = fh.read(16)
+            box = int.from_bytes(header[:4], "big")
+            if box == 1 and len(header) == 16:
+                box = int.from_bytes(header[8:16], "big")
+            elif box == 0:  # "extends to end of file"
+                return size
+            if box < 8:
+                return 0  # not a box structure we understand; let FFmpeg judge
+            offset += box
+    return offset
+
+
+def _matroska_segment_end(head: bytes) -> int:
+    """End of the Segment element from its EBML size, 0 if unknown-sized or unreadable."""
+    pos = 4
+    header_size, pos = _ebml_vint(head, pos)
+    if header_size is None:
+        return 0
+    pos += header_size
+    if head[pos : pos + 4] != b"\x18\x53\x80\x67":
+        return 0
+    segment_size, data_start = _ebml_vint(head, pos + 4)
+    return data_start + segment_size if segment_size is not None else 0
+
+
+def _ebml_vint(data: bytes, pos: int) -> tuple[int | None, int]:
+    """Decode an EBML variable-size integer; None for "unknown size" or bad data."""
+    if pos >= len(data) or data[pos] == 0:
+        return None, pos
+    first = data[pos]
+    length = 8 - first.bit_length() + 1
+    if pos + length > len(data):
+        return None, pos
+    value = first & ((1 << (8 - length)) - 1)
+    for byte in data[pos + 1 : pos + length]:
+        value = (value << 8) | byte
+    if value == (1 << (7 * length)) - 1:
+        return None, pos + length
+    return value, pos + length
 
 
 def _sniff(path: Path, head: bytes) -> None:

@@ -49,6 +49,7 @@ def make_video(
     frame_fn: FrameFn | None = None,
     frame_times: Sequence[float] | None = None,
     container_format: str | None = None,
+    container_options: dict[str, str] | None = None,
 ) -> Path:
     """Encode a small test clip and return its path.
 
@@ -57,6 +58,7 @@ def make_video(
     (seconds) overrides the regular frame grid to make variable-frame-rate files. ``frame_fn``
     returns RGB frames; for 10-bit pixel formats it may return uint16 RGB (0..65535), which
     is passed through ``rgb48le`` so the full precision reaches the encoder.
+    ``container_options`` go to the muxer, e.g. ``{"movflags": "faststart"}``.
     """
     path = Path(path)
     frame_fn = frame_fn or arrow_frame
@@ -66,7 +68,7 @@ def make_video(
         else [i / fps for i in range(round(seconds * fps))]
     )
     tb = Fraction(1, 90_000)
-    with av.open(str(path), "w", format=container_format) as out:
+    with av.open(str(path), "w", format=container_format, options=container_options) as out:
         video = out.add_stream(codec, rate=fps)
         video.width, video.height, video.pix_fmt = width, height, pix_fmt
         video.time_base = tb
