@@ -53,12 +53,15 @@ def measure(samples: np.ndarray) -> Loudness:
 
 
 def _drain(graph: av.filter.Graph) -> av.AudioFrame | None:
+    """The last frame carrying a reading (a short final frame may come without one)."""
     last = None
     while True:
         try:
-            last = graph.pull()
+            frame = graph.pull()
         except (av.error.BlockingIOError, av.error.EOFError):
             return last
+        if "lavfi.r128.I" in frame.metadata:
+            last = frame
 
 
 def limit(samples: np.ndarray, ceiling: float, block: int = 240) -> np.ndarray:

@@ -1,0 +1,429 @@
+"""Rendering real and synthetic files, checked by decoding the reel with FFmpeg (PyAV).
+
+Synthetic clips carry ground truth: each frame draws its own index as 8 black/white bars
+(robust to compression and scaling), or a known brightness, or a bright object at a known
+place; audio is generated at known levels.
+"""
+
+from __future__ import annotations
+
+import struct
+import threading
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from moments.engine import Cancelled, EngineError, HighlightOptions, Segment, probe
+from moments.engine.frames import to_rgb
+from moments.engine.progress import Reporter
+from moments.engine.render import render
+from moments.engine.render.audio import TARGET_LUFS, reel_audio
+from moments.engine.render.layout import Plan, output_rate
+from moments.engine.render.loudness import measure
+
+from .media_factory import make_video
+
+W, H, FPS = 320, 180, 30
+BITS = 8
+
+
+# ---------------------------------------------------------------- synthetic inputs
+
+
+def numbered(index: int, width: int = W, height: int = H) -> np.ndarray:
+    """Frame ``index`` written as 8 bars across the top half (white = 1, MSB first)."""
+    img = np.full((height, width, 3), 90, np.uint8)
+    bar = width // BITS
+    for bit in range(BITS):
+        if index >> (BITS - 1 - bit) & 1:
+            img[: height // 2, bit * bar : (bit + 1) * bar] = 235
+        else:
+            img[: height // 2, bit * bar : (bit + 1) * bar] = 16
+    return img
+
+
+def read_number(rgb: np.ndarray) -> int:
+    height, width = rgb.shape[:2]
+    bar = width // BITS
+    gray = rgb.mean(axis=2)
+    value = 0
+    for bit in range(BITS):
+        cell = gray[
+            height // 8 : height * 3 // 8, bit * bar + bar // 4 : (bit + 1) * bar - bar // 4
+        ]
+        value = value << 1 | int(cell.mean() > 128)
+    return value
+
+
+def write_clip(
+    path: Path,
+    seconds: float,
+    frame_fn,
+    audio_fn=None,
+    width: int = W,
+    height: int = H,
+) -> Path:
+    """A small H.264 (+ AAC stereo 48 kHz if ``audio_fn``) MP4. ``audio_fn(t) -> (2, n)``."""
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=FPS)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video.options = {"preset": "ultrafast", "crf": "12"}
+        sound = None
+        if audio_fn is not None:
+            sound = out.add_stream("aac", rate=48_000, layout="stereo")
+        for i in range(round(seconds * FPS)):
+            frame = av.VideoFrame.from_ndarray(frame_fn(i, width, height), format="rgb24")
+            frame.pts = i
+            frame.time_base = Fraction(1, FPS)
+            out.mux(video.encode(frame))
+        out.mux(video.encode())
+        if sound is not None:
+            samples = audio_fn(np.arange(round(seconds * 48_000)) / 48_000).astype(np.float32)
+            for start in range(0, samples.shape[1], 1024):
+                chunk = np.ascontiguousarray(samples[:, start : start + 1024])
+                frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
+                frame.sample_rate, frame.pts = 48_000, start
+                out.mux(sound.encode(frame))
+            out.mux(sound.encode())
+    return path
+
+
+def segs(*spans: tuple[float, float], focus=(0.5, 0.5)) -> list[Segment]:
+    out, at = [], 0.0
+    for start, end in spans:
+        out.append(Segment(start, end, at, 1.0, {}, "test", focus))
+        at += end - start
+    return out
+
+
+# ---------------------------------------------------------------- reading the reel back
+
+
+def atoms(path: Path) -> list[str]:
+    """Top-level MP4 box types in file order."""
+    names, data, pos = [], path.read_bytes(), 0
+    while pos + 8 <= len(data):
+        size, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        if size == 1:
+            size = struct.unpack(">Q", data[pos + 8 : pos + 16])[0]
+        elif size == 0:
+            size = len(data) - pos
+        names.append(kind.decode("latin-1"))
+        pos += size
+    return names
+
+
+def video_frames(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+
+
+def audio_samples(path: Path) -> np.ndarray:
+    with av.open(str(path)) as c:
+        chunks = [f.to_ndarray() for f in c.decode(audio=0)]
+    return np.concatenate(chunks, axis=1)
+
+
+def check_reel(out: Path, width: int, height: int, seconds: float) -> None:
+    """Every reel: faststart MP4, H.264 yuv420p at the size, AAC 48 kHz stereo, right length."""
+    assert atoms(out)[:2] == ["ftyp", "moov"] and "mdat" in atoms(out)
+    with av.open(str(out)) as c:
+        assert c.format.name.startswith("mov,mp4")
+        v, a = c.streams.video[0], c.streams.audio[0]
+        assert v.codec_context.name == "h264" and v.codec_context.format.name == "yuv420p"
+        assert (v.width, v.height) == (width, height)
+        assert width % 2 == 0 and height % 2 == 0
+        assert a.codec_context.name == "aac"
+        assert a.codec_context.sample_rate == 48_000 and a.codec_context.channels == 2
+        frames = sum(1 for _ in c.decode(video=0))
+    fps = float(v.average_rate)
+    assert abs(frames / fps - seconds) <= 2 / fps
+    audio = audio_samples(out)
+    assert abs(audio.shape[1] / 48_000 - seconds) <= 0.05
+
+
+# ---------------------------------------------------------------- real files
+
+
+REAL = {
+    "example.mp4": [(3.0, 5.0), (20.0, 22.5), (30.0, 31.5)],
+    "man-on-green-screen.mp4": [(1.0, 3.0), (10.0, 12.0)],
+    "SAR-2by3.mp4": [(0.2, 0.9), (1.1, 1.8)],
+    "testsrc-hevc.mp4": [(0.0, 0.8), (1.0, 1.9)],
+    "test_yuv422p.mp4": [(0.1, 0.9), (1.0, 1.8)],
+    "h264-mjpeg.mp4": [(0.0, 0.8), (1.0, 1.8)],
+    "mov_text.mp4": [(0.0, 0.6), (0.7, 1.4)],
+}
+
+
+@pytest.mark.parametrize("name", sorted(REAL))
+def test_real_file_renders_to_a_clean_reel(media_dir: Path, tmp_path: Path, name: str) -> None:
+    media = probe(media_dir / name)
+    spans = REAL[name]
+    options = HighlightOptions(crossfade=0.2)
+    out = tmp_path / "reel.mp4"
+    info = render(media, segs(*spans), out, options, Reporter(), poster_time=spans[0][0] + 0.3)
+    fade = round(0.2 * media.fps) / media.fps
+    expected = sum(e - s for s, e in spans) - (len(spans) - 1) * fade
+    assert abs(info.duration - expected) <= 2 / media.fps
+    check_reel(out, info.width, info.height, expected)
+    # Display aspect kept (non-square pixels made square), never upscaled.
+    assert abs(info.width / info.height - media.width / media.height) < 0.03
+    assert info.height <= media.height
+    poster = cv2.imread(str(info.poster))
+    assert info.poster.read_bytes()[:3] == b"\xff\xd8\xff"
+    assert poster.shape[:2] == (info.height, info.width)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["reel.jpg", "reel.mp4"]
+
+
+def test_source_without_audio_gets_a_silent_aac_track(tmp_path: Path) -> None:
+    # (man-on-green-screen.mp4 does carry a track despite the media README, so make one.)
+    media = probe(write_clip(tmp_path / "mute.mp4", 3.0, numbered))
+    assert not media.has_audio
+    out = tmp_path / "reel.mp4"
+    info = render(media, segs((0.5, 2.5)), out, HighlightOptions(poster=False), Reporter())
+    check_reel(out, info.width, info.height, 2.0)
+    assert np.abs(audio_samples(out)).max() < 1e-4
+    assert info.poster is None and not (tmp_path / "reel.jpg").exists()
+
+
+def test_long_side_is_capped(media_dir: Path, tmp_path: Path) -> None:
+    media = probe(media_dir / "example.mp4")
+    options = HighlightOptions(max_output_side=640, poster=False)
+    info = render(media, segs((1.0, 2.0)), tmp_path / "r.mp4", options, Reporter())
+    assert (info.width, info.height) == (640, 360)
+    check_reel(tmp_path / "r.mp4", 640, 360, 1.0)
+
+
+# ---------------------------------------------------------------- timing and content
+
+
+def test_frames_come_from_the_right_source_times(tmp_path: Path) -> None:
+    src = write_clip(tmp_path / "n.mp4", 4.0, numbered)
+    media = probe(src)
+    options = HighlightOptions(crossfade=0.0, poster=False)
+    out = tmp_path / "reel.mp4"
+    render(media, segs((0.5, 1.5), (3.0, 3.5), (2.0, 2.4)), out, options, Reporter())
+    got = [read_number(f) for f in video_frames(out)]
+    want = list(range(15, 45)) + list(range(90, 105)) + list(range(60, 72))
+    assert got == want
+
+
+def test_crossfade_frames_are_blends_and_length_shrinks(tmp_path: Path) -> None:
+    def level(i: int, w: int, h: int) -> np.ndarray:
+        return np.full((h, w, 3), 40 if i < 45 else 200, np.uint8)
+
+    src = write_clip(tmp_path / "l.mp4", 3.0, level)
+    media = probe(src)
+    options = HighlightOptions(crossfade=0.2, poster=False)
+    out = tmp_path / "reel.mp4"
+    info = render(media, segs((0.0, 1.0), (2.0, 3.0)), out, options, Reporter())
+    plan = Plan.build(segs((0.0, 1.0), (2.0, 3.0)), output_rate(media), 0.2)
+    assert plan.fade == 6
+    means = [f.mean() for f in video_frames(out)]
+    assert len(means) == 60 - 6 and abs(info.duration - 54 / 30) < 1e-6
+    assert all(abs(m - 40) < 4 for m in means[:24])
+    assert all(abs(m - 200) < 4 for m in means[30:])
+    fade = means[24:30]
+    expected = [40 + 160 * (k + 1) / 7 for k in range(6)]
+    assert np.allclose(fade, expected, atol=5), (fade, expected)
+
+
+def test_audio_crossfade_ramps_instead_of_cutting(tmp_path: Path) -> None:
+    def tone_then_silence(t: np.ndarray) -> np.ndarray:
+        wave = 0.3 * np.sin(2 * np.pi * 300 * t) * (t < 1.5)
+        return np.stack([wave, wave])
+
+    src = write_clip(tmp_path / "a.mp4", 3.0, numbered, tone_then_silence)
+    media = probe(src)
+    chosen = segs((0.0, 1.0), (2.0, 3.0))
+    plan = Plan.build(chosen, output_rate(media), 0.3)
+    audio = reel_audio(media, chosen, plan, lambda _f: None)
+    assert audio.shape == (2, round(plan.total / 30 * 48_000))
+    window = 480  # 10 ms
+    rms = np.sqrt((audio[0, : audio.shape[1] // window * window] ** 2).reshape(-1, window).mean(1))
+    start, end = plan.starts[1] * 1600 // window, 30 * 1600 // window  # fade in 10 ms windows
+    steady = rms[5 : start - 2]  # (skipping the source encoder's start-up ramp)
+    assert steady.min() > 0.5 * steady.max()  # steady tone before
+    assert rms[end + 2 :].max() < 1e-3  # silence after
+    ramp = rms[start + 1 : end - 1]
+    assert len(ramp) >= 20 and np.all(np.diff(ramp) < 0.02 * rms.max())  # falls smoothly...
+    assert ramp[0] > 0.6 * rms.max() and ramp[-1] < 0.4 * rms.max()  # ...across the overlap
+
+
+def test_crop_follows_focus(tmp_path: Path) -> None:
+    def object_left(i: int, w: int, h: int) -> np.ndarray:
+        img = np.full((h, w, 3), 30, np.uint8)
+        img[70:110, 20:60] = 250
+        return img
+
+    src = write_clip(tmp_path / "o.mp4", 1.0, object_left)
+    media = probe(src)
+    for focus, visible in (((0.12, 0.5), True), ((0.5, 0.5), False), ((0.9, 0.5), False)):
+        out = tmp_path / f"reel-{focus[0]}.mp4"
+        options = HighlightOptions(aspect="9:16")
+        info = render(media, segs((0.0, 0.5), focus=focus), out, options, Reporter(), 0.2)
+        assert (info.width, info.height) == (100, 180)
+        frame = video_frames(out)[5]
+        poster = cv2.imread(str(info.poster))
+        assert bool(frame.max() > 200) is visible
+        assert bool(poster.max() > 200) is visible
+        if visible:  # the object sits near the middle of the window, not at its edge
+            cols = np.nonzero(frame.mean(axis=(0, 2)) > 0)[0]
+            bright = np.nonzero(frame[:, :, 0].max(axis=0) > 200)[0]
+            assert bright.min() > 5 and bright.max() < cols.max() - 5
+
+
+@pytest.mark.parametrize(
+    ("aspect", "size"),
+    [("source", (320, 180)), ("16:9", (320, 180)), ("9:16", (100, 180)), ("1:1", (180, 180))],
+)
+def test_aspect_sizes(tmp_path: Path, aspect: str, size: tuple[int, int]) -> None:
+    src = write_clip(tmp_path / "n.mp4", 1.0, numbered)
+    options = HighlightOptions(aspect=aspect, poster=True)
+    info = render(probe(src), segs((0.0, 0.5)), tmp_path / "r.mp4", options, Reporter(), 0.1)
+    assert (info.width, info.height) == size
+    check_reel(tmp_path / "r.mp4", *size, 0.5)
+    assert cv2.imread(str(info.poster)).shape[:2] == (size[1], size[0])
+
+
+def test_portrait_phone_clip_is_rendered_upright(tmp_path: Path) -> None:
+    src = make_video(tmp_path / "rot.mp4", seconds=1.0, rotation=90, audio=False)
+    media = probe(src)
+    assert media.rotation == 90 and (media.width, media.height) == (180, 320)
+    out = tmp_path / "reel.mp4"
+    info = render(media, segs((0.0, 0.5)), out, HighlightOptions(poster=False), Reporter())
+    assert (info.width, info.height) == (180, 320)
+    with av.open(str(src)) as c:
+        first = to_rgb(next(c.decode(video=0)), media, 180, 320).astype(float)
+    got = video_frames(out)[0].astype(float)
+    assert np.abs(got - first).mean() < 6  # same upright picture as frames.to_rgb shows
+
+
+def test_poster_shows_the_frame_at_poster_time(tmp_path: Path) -> None:
+    src = write_clip(tmp_path / "n.mp4", 3.0, numbered)
+    options = HighlightOptions()
+    info = render(
+        probe(src),
+        segs((0.0, 1.0), (1.5, 2.5)),
+        tmp_path / "r.mp4",
+        options,
+        Reporter(),
+        poster_time=2.0,
+    )
+    assert info.poster == tmp_path / "r.jpg"
+    rgb = cv2.imread(str(info.poster))[:, :, ::-1]
+    assert read_number(rgb) == 60
+
+
+# ---------------------------------------------------------------- loudness
+
+
+def noisy_music(level: float):
+    """Tones plus noise bursts, scaled by ``level``: something like a real soundtrack."""
+    rng = np.random.default_rng(7)
+
+    def fn(t: np.ndarray) -> np.ndarray:
+        tones = 0.5 * np.sin(2 * np.pi * 220 * t) + 0.3 * np.sin(2 * np.pi * 1250 * t)
+        bursts = rng.standard_normal(t.shape) * (np.sin(2 * np.pi * 0.7 * t) > 0.5) * 0.4
+        mono = level * (tones + bursts)
+        return np.stack([mono, 0.8 * mono])
+
+    return fn
+
+
+@pytest.mark.parametrize("level", [0.01, 0.9])
+def test_loudness_is_normalised_for_quiet_and_loud_input(tmp_path: Path, level: float) -> None:
+    src = write_clip(tmp_path / "s.mp4", 5.0, numbered, noisy_music(level))
+    source_loudness = measure(audio_samples(src)).integrated
+    out = tmp_path / "reel.mp4"
+    options = HighlightOptions(poster=False)
+    render(probe(src), segs((0.2, 2.4), (2.6, 4.8)), out, options, Reporter())
+    result = measure(audio_samples(out))
+    assert abs(source_loudness - TARGET_LUFS) > 5  # the input really was off target
+    assert abs(result.integrated - TARGET_LUFS) < 1.0, result
+    assert 20 * np.log10(result.true_peak) < -0.3, result
+
+
+# ---------------------------------------------------------------- failure and cancellation
+
+
+class CancelWhen:
+    """A real cancel token that trips once ``condition()`` holds (mid-render, deterministic)."""
+
+    def __init__(self, condition):
+        self.condition, self.tripped = condition, False
+
+    def is_set(self) -> bool:
+        self.tripped = self.tripped or self.condition()
+        return self.tripped
+
+
+def test_cancel_at_start_leaves_nothing(tmp_path: Path) -> None:
+    src = write_clip(tmp_path / "n.mp4", 3.0, numbered, noisy_music(0.3))
+    folder = tmp_path / "out"
+    folder.mkdir()
+    with pytest.raises(Cancelled):
+        render(
+            probe(src),
+            segs((0.0, 2.5)),
+            folder / "reel.mp4",
+            HighlightOptions(),
+            Reporter(None, CancelWhen(lambda: True)),
+        )
+    assert list(folder.iterdir()) == []
+
+
+def test_cancel_midway_removes_the_partial_reel(tmp_path: Path) -> None:
+    src = write_clip(tmp_path / "n.mp4", 3.0, numbered, noisy_music(0.3))
+    folder = tmp_path / "out"
+    folder.mkdir()
+
+    def partial_reel_has_data() -> bool:
+        return any(p.suffix == ".mp4" and p.stat().st_size > 1000 for p in folder.iterdir())
+
+    token = CancelWhen(partial_reel_has_data)
+    with pytest.raises(Cancelled):
+        render(
+            probe(src),
+            segs((0.0, 2.9)),
+            folder / "reel.mp4",
+            HighlightOptions(),
+            Reporter(None, token),
+        )
+    assert token.tripped  # it really stopped with a half-written file on disk...
+    assert list(folder.iterdir()) == []  # ...which is gone
+
+
+def test_cancel_from_another_thread_stops_quickly(media_dir: Path, tmp_path: Path) -> None:
+    media = probe(media_dir / "example.mp4")
+    event = threading.Event()
+    fractions: list[float] = []
+
+    def progress(stage: str, fraction: float) -> None:
+        fractions.append(fraction)
+        if fraction > 0.2:
+            event.set()
+
+    with pytest.raises(Cancelled):
+        render(
+            media,
+            segs((0.0, 30.0)),
+            tmp_path / "r.mp4",
+            HighlightOptions(),
+            Reporter(progress, event),
+        )
+    assert max(fractions) < 0.5
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_segments_are_refused(tmp_path: Path) -> None:
+    src = write_clip(tmp_path / "n.mp4", 1.0, numbered)
+    with pytest.raises(EngineError):
+        render(probe(src), [], tmp_path / "r.mp4", HighlightOptions(), Reporter())
+    with pytest.raises(EngineError):
+        render(probe(src), segs((0.8, 0.2)), tmp_path / "r.mp4", HighlightOptions(), Reporter())
