@@ -1,0 +1,320 @@
+"""Untrusted input: playlists, files naming other files or URLs, corrupt and absurd headers.
+
+Reads of other files are detected with a canary whose access time is set in the past (ext4
+relatime updates it on the first read; a control read in each test proves that works here),
+and URL fetches with a loopback HTTP server that counts requests.
+"""
+
+from __future__ import annotations
+
+import http.server
+import os
+import random
+import struct
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import pytest
+
+from moments.engine.errors import EngineError
+from moments.engine.probe import open_options, probe
+
+from .media_factory import make_video
+
+JARGON = ("returned", "Errno", "Invalid data found", "moov", "AVERROR", "ffmpeg")
+
+
+class Canary:
+    """A file that must not be read: its access time is parked far before its mtime."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        path.write_bytes(b"\x47" * 188 * 4)  # looks like MPEG-TS, tempting to a demuxer
+        os.utime(path, ns=(1_000_000_000, 2_000_000_000_000_000_000))
+
+    def was_read(self) -> bool:
+        return os.stat(self.path).st_atime_ns != 1_000_000_000
+
+    def prove_detection_works(self) -> None:
+        self.path.read_bytes()
+        assert self.was_read(), "this filesystem does not record reads; the test would be blind"
+
+
+class CountingServer:
+    """A loopback HTTP server that records every request path."""
+
+    def __init__(self) -> None:
+        hits: list[str] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                hits.append(self.path)
+                self.send_response(404)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.hits = hits
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
+@pytest.fixture
+def server() -> Iterator[CountingServer]:
+    srv = CountingServer()
+    yield srv
+    srv.close()
+
+
+def hls(target: str) -> str:
+    return (
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:10\n#EXT-X-MEDIA-SEQUENCE:0\n"
+        f"#EXTINF:10.0,\n{target}\n#EXT-X-ENDLIST\n"
+    )
+
+
+def assert_clear(err: pytest.ExceptionInfo[EngineError], name: str) -> str:
+    message = str(err.value)
+    assert name in message
+    assert not any(word.lower() in message.lower() for word in JARGON), message
+    return message
+
+
+# --- files that name other files or URLs -----------------------------------------------------
+
+
+def test_control_unrestricted_ffmpeg_would_fetch_the_url(tmp_path: Path, server) -> None:
+    # Proves the server sees what FFmpeg fetches when a playlist is opened without our guards.
+    playlist = tmp_path / "control.m3u8"
+    playlist.write_text(hls(f"{server.url}/segment.ts"))
+    with pytest.raises(av.error.FFmpegError):
+        av.open(str(playlist), options={"protocol_whitelist": "file,http,tcp"}, timeout=5)
+    assert server.hits == ["/segment.ts"]
+
+
+def test_hls_playlist_renamed_mp4_reads_no_file(tmp_path: Path) -> None:
+    canary = Canary(tmp_path / "canary.ts")
+    fake = tmp_path / "holiday.mp4"
+    fake.write_text(hls(str(canary.path)))
+    with pytest.raises(EngineError) as err:
+        probe(fake)
+    assert "playlist" in assert_clear(err, "holiday.mp4")
+    # Past the sniffing, FFmpeg itself refuses it through the whitelists.
+    with pytest.raises(av.error.FFmpegError):
+        av.open(str(fake), options=open_options(), timeout=5)
+    assert not canary.was_read()
+    canary.prove_detection_works()
+
+
+def test_hls_playlist_renamed_mp4_fetches_no_url(tmp_path: Path, server) -> None:
+    fake = tmp_path / "clip.mp4"
+    fake.write_text(hls(f"{server.url}/segment.ts"))
+    with pytest.raises(EngineError) as err:
+        probe(fake)
+    assert_clear(err, "clip.mp4")
+    with pytest.raises(av.error.FFmpegError):
+        av.open(str(fake), options=open_options(), timeout=5)
+    assert server.hits == []
+
+
+def test_ffconcat_renamed_mp4_reads_no_file(tmp_path: Path) -> None:
+    # The target is a real, valid video: if FFmpeg followed the list, the probe would succeed.
+    target = make_video(tmp_path / "target.mp4", seconds=1.0)
+    os.utime(target, ns=(1_000_000_000, 2_000_000_000_000_000_000))
+    fake = tmp_path / "list.mp4"
+    fake.write_text(f"ffconcat version 1.0\nfile '{target}'\n")
+    with pytest.raises(EngineError) as err:
+        probe(fake)
+    assert_clear(err, "list.mp4")
+    with pytest.raises(av.error.FFmpegError):
+        av.open(str(fake), options=open_options(), timeout=5)
+    assert os.stat(target).st_atime_ns == 1_000_000_000
+
+
+def test_playlist_with_binary_prefix_is_still_refused(tmp_path: Path, server) -> None:
+    # A byte-order mark defeats the "is it text" sniff; the FFmpeg whitelist must still hold.
+    fake = tmp_path / "bom.mp4"
+    fake.write_bytes(b"\xef\xbb\xbf" + hls(f"{server.url}/x.ts").encode())
+    with pytest.raises(EngineError) as err:
+        probe(fake)
+    assert_clear(err, "bom.mp4")
+    assert server.hits == []
+
+
+def _riff(fourcc: bytes, data: bytes) -> bytes:
+    return fourcc + struct.pack("<I", len(data)) + data + (b"\0" if len(data) % 2 else b"")
+
+
+def make_avi(
+    path: Path,
+    *,
+    width: int = 32,
+    height: int = 32,
+    frames: int = 10,
+    claimed: tuple[int, int] | None = None,
+    claimed_frames: int | None = None,
+    gab2_text: str | None = None,
+) -> Path:
+    """A hand-built uncompressed AVI (10 fps), optionally with a GAB2 subtitle chunk.
+
+    ``claimed`` / ``claimed_frames`` put other sizes or lengths in the headers than the data.
+    """
+    cw, ch = claimed or (width, height)
+    length = claimed_frames or frames
+    size = width * height * 3
+    avih = struct.pack("<10I4I", 100_000, 0, 0, 0x10, length, 0, 2, 0, cw, ch, 0, 0, 0, 0)
+    strh_v = struct.pack(
+        "<4s4sIHHIIIIIIIIhhhh", b"vids", b"DIB ", 0, 0, 0, 0, 1, 10, 0, length, size,
+        0xFFFFFFFF, 0, 0, 0, cw, ch,
+    )  # fmt: skip
+    strf_v = struct.pack("<IiiHHIIiiII", 40, cw, ch, 1, 24, 0, size, 0, 0, 0, 0)
+    strls = _riff(b"LIST", b"strl" + _riff(b"strh", strh_v) + _riff(b"strf", strf_v))
+    if gab2_text is not None:
+        strh_t = struct.pack(
+            "<4s4sIHHIIIIIIIIhhhh", b"txts", b"\0\0\0\0", 0, 0, 0, 0, 1, 10, 0, 1, 0,
+            0xFFFFFFFF, 0, 0, 0, 0, 0,
+        )  # fmt: skip
+        strls += _riff(b"LIST", b"strl" + _riff(b"strh", strh_t) + _riff(b"strf", b""))
+    hdrl = _riff(b"LIST", b"hdrl" + _riff(b"avih", avih) + strls)
+    movi = b""
+    for i in range(frames):
+        movi += _riff(b"00db", bytes([(i * 23) % 256]) * size)
+        if i == 0 and gab2_text is not None:
+            desc = "sub".encode("utf-16le")
+            text = gab2_text.encode()
+            gab2 = b"GAB2\0" + struct.pack("<HI", 2, len(desc)) + desc
+            gab2 += struct.pack("<HI", 4, len(text)) + text
+            movi += _riff(b"01tx", gab2)
+    body = b"AVI " + hdrl + _riff(b"LIST", b"movi" + movi)
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+    return path
+
+
+def test_avi_carrying_an_hls_playlist_fetches_nothing(tmp_path: Path, server) -> None:
+    canary = Canary(tmp_path / "canary.ts")
+    playlist = hls(f"{server.url}/a.ts") + hls(str(canary.path))
+    avi = make_avi(tmp_path / "sub.avi", gab2_text=playlist)
+    info = probe(avi)  # the video itself is fine
+    assert (info.width, info.height, info.video_codec) == (32, 32, "rawvideo")
+    with av.open(str(avi), options=open_options(), timeout=5) as container:
+        assert sum(1 for _ in container.demux()) >= 10  # every chunk, subtitle included
+    assert server.hits == []
+    assert not canary.was_read()
+    canary.prove_detection_works()
+
+
+def test_mp4_whose_data_is_a_playlist_fetches_nothing(tmp_path: Path, server) -> None:
+    clip = make_video(tmp_path / "m.mp4", seconds=1.0, audio=False)
+    data = bytearray(clip.read_bytes())
+    start = data.index(b"mdat") + 4
+    text = (hls(f"{server.url}/b.ts") * 400).encode()
+    end = data.index(b"moov") - 4
+    data[start:end] = (text * (1 + (end - start) // len(text)))[: end - start]
+    clip.write_bytes(bytes(data))
+    with pytest.raises(EngineError) as err:
+        probe(clip)
+    assert "decoded" in assert_clear(err, "m.mp4")
+    assert server.hits == []
+
+
+# --- corrupt, truncated, empty, absurd ---------------------------------------------------------
+
+
+def test_random_bytes_and_empty_files(tmp_path: Path) -> None:
+    rng = random.Random(7)
+    noise = tmp_path / "noise.mp4"
+    noise.write_bytes(bytes(rng.getrandbits(8) for _ in range(200_000)))
+    empty = tmp_path / "empty.mov"
+    empty.write_bytes(b"")
+    zeros = tmp_path / "zeros.mkv"
+    zeros.write_bytes(bytes(100_000))
+    for path in (noise, empty, zeros):
+        with pytest.raises(EngineError) as err:
+            probe(path)
+        assert_clear(err, path.name)
+    with pytest.raises(EngineError, match="empty"):
+        probe(empty)
+    with pytest.raises(EngineError, match="no such file"):
+        probe(tmp_path / "missing.mp4")
+
+
+@pytest.mark.parametrize(
+    ("suffix", "options"),
+    [(".mp4", None), (".mp4", {"movflags": "faststart"}), (".mkv", None)],
+    ids=["mp4", "mp4-faststart", "mkv"],
+)
+def test_truncated_files_are_refused(tmp_path: Path, suffix: str, options) -> None:
+    clip = make_video(tmp_path / f"whole{suffix}", seconds=2.0, container_options=options)
+    assert probe(clip).duration == pytest.approx(2.0, abs=0.1)
+    data = clip.read_bytes()
+    for fraction in (0.01, 0.1, 0.5, 0.9, 0.999):
+        cut = tmp_path / f"cut{suffix}"
+        cut.write_bytes(data[: int(len(data) * fraction)])
+        with pytest.raises(EngineError) as err:
+            probe(cut)
+        assert_clear(err, cut.name)
+
+
+def test_mp4_without_moov_is_refused(tmp_path: Path) -> None:
+    clip = make_video(tmp_path / "no-index.mp4", seconds=1.0)
+    data = clip.read_bytes()
+    start = data.index(b"moov") - 4
+    size = int.from_bytes(data[start : start + 4], "big")
+    clip.write_bytes(data[:start] + data[start + size :])  # the whole box, not just its name
+    with pytest.raises(EngineError) as err:
+        probe(clip)
+    assert "damaged" in assert_clear(err, "no-index.mp4")
+
+
+def test_flipped_bytes_in_the_video_data(tmp_path: Path) -> None:
+    clip = make_video(tmp_path / "flip.mp4", seconds=1.0, audio=False)
+    data = bytearray(clip.read_bytes())
+    start, end = data.index(b"mdat") + 4, data.index(b"moov") - 4
+    rng = random.Random(3)
+    for i in range(start, end):
+        data[i] = rng.getrandbits(8)
+    clip.write_bytes(bytes(data))
+    with pytest.raises(EngineError) as err:
+        probe(clip)
+    assert_clear(err, "flip.mp4")
+
+
+def test_huge_frame_claim_is_refused_before_decoding(tmp_path: Path) -> None:
+    avi = make_avi(tmp_path / "huge.avi", claimed=(30000, 30000))
+    start = time.perf_counter()
+    with pytest.raises(EngineError) as err:
+        probe(avi)
+    assert time.perf_counter() - start < 5.0
+    message = assert_clear(err, "huge.avi")
+    assert "30000x30000" in message or "damaged" in message
+
+
+def test_huge_duration_claim_is_refused(tmp_path: Path) -> None:
+    avi = make_avi(tmp_path / "long.avi", claimed_frames=2_000_000_000)
+    start = time.perf_counter()
+    with pytest.raises(EngineError) as err:
+        probe(avi)
+    assert time.perf_counter() - start < 5.0
+    assert "longest" in assert_clear(err, "long.avi")
+
+
+def test_text_and_audio_files_get_plain_reasons(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.mp4"
+    notes.write_text("just some words\n" * 20)
+    wav = tmp_path / "voice.avi"
+    wav.write_bytes(b"RIFF" + struct.pack("<I", 36) + b"WAVEfmt " + bytes(28))
+    with pytest.raises(EngineError, match="text file"):
+        probe(notes)
+    with pytest.raises(EngineError, match="no video stream"):
+        probe(wav)
