@@ -77,3 +77,7 @@ def dispatcher(migrated: Settings) -> Iterator:
         yield dispatcher
     finally:
         dispatcher.stop()
+
+
+# API fixtures (live uvicorn server, small test clip) live in their own module.
+from .conftest_api import api, small_video, start_api  # noqa: E402, F401

@@ -127,8 +127,9 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
 
 
 async def _on_unhandled(request: Request, exc: Exception) -> JSONResponse:
-    # Log the details for us; the client only learns that it was our fault.
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    # The client only learns that it was our fault. Starlette re-raises the exception after
+    # this response is sent, so the server logs the traceback; one line here ties it to a path.
+    log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
     return problem_response(
         request,
         500,

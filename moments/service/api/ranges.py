@@ -80,12 +80,12 @@ def parse_range(header: str | None, size: int) -> list[tuple[int, int]] | None:
             ranges.append((max(0, size - length), size - 1))
             continue
         first = int(first_s)
-        last = int(last_s) if last_s else size - 1
-        if last < first:
+        if last_s and int(last_s) < first:
             return None  # syntactically invalid: ignore the whole header
         if first >= size:
             continue
-        ranges.append((first, min(last, size - 1)))
+        last = min(int(last_s), size - 1) if last_s else size - 1
+        ranges.append((first, last))
     if not ranges:
         raise Unsatisfiable
     return _coalesce(ranges)

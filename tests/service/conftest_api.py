@@ -1,0 +1,162 @@
+"""API test fixtures: the real app served by a real uvicorn on a free loopback port.
+
+Imported by ``tests/service/conftest.py``. The server runs in a background thread of the test
+process (so tests can also reach the app's own store and storage); jobs run in the embedded
+dispatcher's worker processes, exactly as in production.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from moments.service.api.app import create_app
+from moments.service.api.deps import Services
+from moments.service.db import Job, make_engine, make_session_factory
+from moments.service.db.models import utcnow
+from moments.service.settings import Settings
+from moments.service.storage import poster_key, reel_key, upload_key
+from moments.service.store import JobView, new_job_id
+from tests.engine.media_factory import make_video
+
+START_TIMEOUT = 30.0
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str, every: float = 0.05) -> Any:
+    """Poll ``check`` until it returns something truthy; fail the test after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(every)  # polling interval of a deadline-bounded wait, not synchronisation
+
+
+@dataclass
+class LiveApi:
+    base_url: str
+    client: httpx.Client
+    services: Services
+    server: uvicorn.Server
+
+    def status(self, job_id: str) -> dict[str, Any]:
+        response = self.client.get(f"/api/v1/jobs/{job_id}/status")
+        assert response.status_code == 200, response.text
+        return response.json()
+
+
+@pytest.fixture
+def start_api() -> Iterator[Callable[[Settings], LiveApi]]:
+    """Start the real app on ``settings`` under uvicorn; everything stops after the test."""
+    started: list[tuple[uvicorn.Server, threading.Thread, httpx.Client]] = []
+
+    def start(settings: Settings) -> LiveApi:
+        app = create_app(settings)
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+        thread.start()
+        wait_for(lambda: server.started or not thread.is_alive(), START_TIMEOUT, "uvicorn")
+        assert server.started, "uvicorn did not start"
+        port = server.servers[0].sockets[0].getsockname()[1]
+        base_url = f"http://127.0.0.1:{port}"
+        client = httpx.Client(base_url=base_url, timeout=30.0)
+        started.append((server, thread, client))
+        return LiveApi(base_url, client, app.state.services, server)
+
+    yield start
+    for server, thread, client in started:
+        client.close()
+        server.should_exit = True
+        thread.join(timeout=15)
+        assert not thread.is_alive(), "uvicorn did not stop"
+
+
+@pytest.fixture
+def api(settings: Settings, start_api: Callable[[Settings], LiveApi]) -> LiveApi:
+    """The API on the shared test settings (1 worker, short lease)."""
+    return start_api(settings)
+
+
+@pytest.fixture(scope="session")
+def small_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """6 s of 320x180 moving pattern with a tone: quick for the engine, real H.264/AAC."""
+    return make_video(
+        tmp_path_factory.mktemp("api-media") / "clip.mp4", seconds=6.0, width=320, height=180
+    )
+
+
+def add_completed_job(
+    services: Services, reel: Path, poster: bytes | None = b"\xff\xd8poster\xff\xd9"
+) -> JobView:
+    """A job that finished, built with the real store and storage but without running the engine.
+
+    For tests of serving a reel (ranges, caching); the full flow tests use the real engine.
+    """
+    job_id = new_job_id()
+    key = upload_key(job_id, "mp4")
+    services.storage.write(key, [reel.read_bytes()])
+    with reel.open("rb") as f:
+        services.storage.write(reel_key(job_id), f)
+    if poster is not None:
+        services.storage.write(poster_key(job_id), [poster])
+    return insert_finished_job(
+        services,
+        job_id=job_id,
+        input_key=key,
+        input_size=reel.stat().st_size,
+        output_key=reel_key(job_id),
+        poster_key=poster_key(job_id) if poster is not None else None,
+        result={"duration": 2.0, "width": 320, "height": 180, "segments": [], "timings": {}},
+    )
+
+
+def insert_finished_job(
+    services: Services,
+    status: str = "completed",
+    *,
+    job_id: str | None = None,
+    created_at: datetime | None = None,
+    **values: Any,
+) -> JobView:
+    """Write a finished job row straight to the real database.
+
+    Inserted as finished in one step because a pending row would be claimed by the live workers.
+    """
+    now = created_at or utcnow()
+    job_id = job_id or new_job_id()
+    row: dict[str, Any] = {
+        "id": job_id,
+        "status": status,
+        "progress": 100.0 if status == "completed" else 10.0,
+        "stage": None,
+        "message": {"completed": "Your reel is ready"}.get(status, status.title()),
+        "options": {"duration": 10, "aspect": "source"},
+        "filename": "Holiday at the beach.mov",
+        "input_key": upload_key(job_id, "mp4"),
+        "input_size": 1000,
+        "error": "could not decode the video" if status == "failed" else None,
+        "attempts": 1,
+        "created_at": now,
+        "updated_at": now,
+        "started_at": now,
+        "finished_at": now,
+    }
+    row.update(values)
+    sessions = make_session_factory(make_engine(services.settings.database_url))
+    with sessions() as session, session.begin():
+        session.add(Job(**row))
+    view = services.store.get(job_id)
+    assert view is not None
+    return view
