@@ -74,7 +74,7 @@ def test_job_completes_with_reel_and_poster(dispatcher, store, storage, add_job,
     assert storage.size(view.poster_key) > 0
     assert "output" not in view.result and "path" not in view.result["input"]
     assert view.result["segments"], "the result document says what was chosen"
-    assert dispatcher.stats()["busy"] == 0
+    wait_for(lambda: dispatcher.stats()["busy"] == 0, 5, "the worker process to exit")
 
 
 def test_cancel_running_job_stops_its_process(dispatcher, store, storage, add_job, media_dir):

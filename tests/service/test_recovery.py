@@ -81,8 +81,13 @@ def test_poison_job_fails_after_max_attempts(settings, add_job, media_dir):
             assert view.attempts == attempt
             pid = dispatcher.stats()["running"][job.id]
             os.kill(pid, signal.SIGKILL)
-            wait_for(lambda p=pid: not pid_alive(p) or None, 5, "the worker to die")
-            wait_for(lambda: store.get(job.id).status != "processing", 10, "the crash noticed")
+            wait_for(lambda p=pid: not pid_alive(p), 5, "the worker to die")
+            # Noticed once the job is retried (attempts goes up) or has failed for good.
+            wait_for(
+                lambda a=attempt: (v := store.get(job.id)).attempts > a or v.finished,
+                10,
+                "the crash to be noticed",
+            )
     finally:
         dispatcher.stop()
     view = store.get(job.id)
