@@ -88,7 +88,7 @@ def probe(path: Path | str, limits: Limits | None = None) -> MediaInfo:
         duration = _duration(container, stream)
         _check_duration(path, duration, limits)
 
-        frame, deltas = _first_frame_and_timing(container, stream, path)
+        frame, deltas = _first_frame_and_timing(container, stream, path, limits)
         # The decoded picture is the truth; a header may disagree with the bitstream.
         coded_w, coded_h = frame.width, frame.height
         _check_size(path, coded_w, coded_h, limits)
@@ -341,7 +341,10 @@ def _start_time(
 
 
 def _first_frame_and_timing(
-    container: av.container.InputContainer, stream: av.video.stream.VideoStream, path: Path
+    container: av.container.InputContainer,
+    stream: av.video.stream.VideoStream,
+    path: Path,
+    limits: Limits,
 ) -> tuple[av.VideoFrame, np.ndarray]:
     """Decode the first picture and collect the pts spacing of the first packets.
 
@@ -349,7 +352,7 @@ def _first_frame_and_timing(
     Returns the frame and the sorted pts deltas in seconds.
     """
     cc = stream.codec_context
-    cc.options = {"max_pixels": open_options()["max_pixels"]}
+    cc.options = {"max_pixels": str(limits.max_pixels)}
     frame: av.VideoFrame | None = None
     pts: list[int] = []
     errors = 0
