@@ -26,6 +26,8 @@ class Timeline:
     """Boolean per grid point: someone is probably talking (never cut mid-word)."""
     focus: np.ndarray | None = None
     """(N, 2) subject centre x, y in 0..1 display coordinates, for following crops."""
+    thumbs: np.ndarray | None = None
+    """(N, 9, 16) uint8 tiny luma thumbnail per grid point: tells near-duplicate takes apart."""
 
     @property
     def times(self) -> np.ndarray:

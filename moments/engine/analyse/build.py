@@ -1,0 +1,166 @@
+"""Turning irregular per-frame and per-audio-frame measurements into the regular timeline grid."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..models import MediaInfo
+from ..timeline import Timeline
+from . import audio as au
+from .packets import PacketIndex
+from .video import VideoSamples
+
+STEP = 0.1
+"""Grid spacing in seconds."""
+CUT_THRESHOLD = 0.45
+
+
+def build_timeline(
+    media: MediaInfo,
+    v: VideoSamples,
+    sound: au.AudioFrames | None,
+    index: PacketIndex | None = None,
+) -> Timeline:
+    duration = max(media.duration, v.t[-1] if v.t else 0.0)
+    n = int(np.floor(duration / STEP)) + 1
+    grid = np.arange(n) * STEP
+    t = np.asarray(v.t)
+    _drop_pairs_across_cuts(v)
+
+    motion = _smooth(_interp(t, v.motion, grid, 0.0), 3)
+    shake = _interp(t, _shake(t, v.vx, v.vy), grid, 0.0)
+    signals = {
+        "motion": 1.0 - np.exp(-motion / 0.03),
+        "shake": np.clip((shake - 0.05) / 0.25, 0.0, 1.0),
+        "quality": _quality(v, grid),
+        "faces": np.clip(_nearest(np.asarray(v.detail_t), v.face_area, grid) / 0.02, 0, 1),
+    }
+    talk = np.zeros(n, bool)
+    quiet: list[float] = []
+    if sound is not None and len(sound.level_db):
+        frame_t = np.arange(len(sound.level_db)) * au.FRAME_STEP + au.N_FFT / au.RATE / 2
+        excite = au.excitement(sound)
+        signals["audio"] = _interp(frame_t, au.moving_mean(excite, 6), grid, 0.0)
+        spoken = au.speech(sound)
+        talk = _nearest(frame_t, spoken.astype(float), grid) > 0.5
+        quiet = au.quiet_points(sound, spoken)
+        # A pocket: dark picture and muffled sound. Never a moment, whatever the level.
+        muffled = _interp(frame_t, au.moving_mean(sound.high_ratio, 30), grid, 1.0) < 0.01
+        dark = _interp(t, v.brightness, grid, 128.0) < 30
+        signals["quality"] = np.where(muffled & dark, 0.0, signals["quality"])
+    else:
+        signals["audio"] = np.zeros(n)
+    signals["speech"] = talk.astype(float)
+    if index is not None:
+        signals["activity"] = _activity(index, grid, media.start_time)
+    return Timeline(
+        duration=duration,
+        step=STEP,
+        signals=signals,
+        shots=_shots(t, np.asarray(v.cut)),
+        quiet=quiet,
+        speech=talk,
+        focus=_focus(v, grid),
+        thumbs=np.stack(v.thumbs)[_nearest_index(t, grid)],
+    )
+
+
+def _drop_pairs_across_cuts(v: VideoSamples) -> None:
+    """A frame pair that straddles a cut says nothing about motion or shake."""
+    for i, score in enumerate(v.cut):
+        if score > CUT_THRESHOLD:
+            v.vx[i] = v.vy[i] = v.motion[i] = v.mx[i] = v.my[i] = float("nan")
+
+
+def _interp(t: np.ndarray, values, grid: np.ndarray, default: float) -> np.ndarray:
+    """Linear interpolation onto the grid, ignoring NaN samples."""
+    values = np.asarray(values, dtype=float)
+    ok = ~np.isnan(values)
+    if len(values) == 0 or not ok.any():
+        return np.full(len(grid), default)
+    return np.interp(grid, t[ok], values[ok])
+
+
+def _nearest_index(t: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    right = np.clip(np.searchsorted(t, grid), 0, len(t) - 1)
+    left = np.clip(right - 1, 0, len(t) - 1)
+    return np.where(np.abs(t[left] - grid) <= np.abs(t[right] - grid), left, right)
+
+
+def _nearest(t: np.ndarray, values, grid: np.ndarray) -> np.ndarray:
+    values = np.asarray(values, dtype=float)
+    if len(values) == 0:
+        return np.zeros(len(grid))
+    return np.nan_to_num(values[_nearest_index(np.asarray(t), grid)])
+
+
+def _smooth(x: np.ndarray, width: int) -> np.ndarray:
+    return au.moving_mean(x, width)
+
+
+def _shake(t: np.ndarray, vx, vy) -> np.ndarray:
+    """Jitter of the camera: global velocity minus its own slow trend (a pan is not shake)."""
+    v = np.stack([np.asarray(vx, float), np.asarray(vy, float)], axis=1)
+    ok = ~np.isnan(v[:, 0])
+    out = np.full(len(t), np.nan)
+    if ok.sum() < 3:
+        return out
+    vo = v[ok]
+    trend = np.stack([au.moving_mean(vo[:, i], 9) for i in range(2)], axis=1)
+    jitter = ((vo - trend) ** 2).sum(axis=1)
+    out[ok] = np.sqrt(au.moving_mean(jitter, 15))
+    return out
+
+
+def _quality(v: VideoSamples, grid: np.ndarray) -> np.ndarray:
+    """0..1: 1 is well lit, sharp and not flat. Dark or blurred footage scores near 0."""
+    t = np.asarray(v.t)
+    brightness = _interp(t, v.brightness, grid, 128.0)
+    contrast = _interp(t, v.contrast, grid, 40.0)
+    lit = np.clip((brightness - 22.0) / 30.0, 0.0, 1.0)
+    textured = np.clip((contrast - 1.5) / 3.0, 0.0, 1.0)  # ~1 is a covered lens
+    if v.sharpness:
+        lap = np.log10(np.asarray(v.sharpness) + 1.0)
+        sharp = np.clip((_interp(np.asarray(v.detail_t), lap, grid, 2.0) - 0.9) / 0.9, 0, 1)
+    else:
+        sharp = np.ones(len(grid))
+    return np.minimum(np.minimum(lit, textured), sharp)
+
+
+def _shots(t: np.ndarray, cut: np.ndarray) -> list[float]:
+    """Shot boundaries: frames that differ sharply from the one before, and locally most so."""
+    shots: list[float] = []
+    for i in np.flatnonzero(cut > CUT_THRESHOLD):
+        near = (t > t[i] - 0.5) & (t < t[i] + 0.5)
+        # A cut stands out from its neighbours; a shaky or busy stretch is uniformly high.
+        stands_out = cut[i] - float(np.median(cut[near])) > 0.35
+        if stands_out and cut[i] >= cut[near].max() and (not shots or t[i] - shots[-1] > 0.3):
+            shots.append(round(float(t[i]), 3))
+    return shots
+
+
+def _focus(v: VideoSamples, grid: np.ndarray) -> np.ndarray:
+    """Subject centre per grid point: the largest face if any, else where things move."""
+    t = np.asarray(v.t)
+    mx = _interp(t, v.mx, grid, 0.5)
+    my = _interp(t, v.my, grid, 0.5)
+    if v.detail_t and any(a > 0 for a in v.face_area):
+        dt = np.asarray(v.detail_t)
+        fx, fy = _nearest(dt, v.face_x, grid), _nearest(dt, v.face_y, grid)
+        has = _nearest(dt, v.face_area, grid) > 0
+        mx, my = np.where(has, fx, mx), np.where(has, fy, my)
+    width = 11
+    focus = np.stack([_smooth(mx, width), _smooth(my, width)], axis=1)
+    return np.clip(focus, 0.0, 1.0)
+
+
+def _activity(index: PacketIndex, grid: np.ndarray, offset: float) -> np.ndarray:
+    """0..1 from inter-frame packet sizes: big P/B packets mean a lot changed (or noise)."""
+    keep = ~index.keyframe & ~np.isnan(index.times)
+    if keep.sum() < 3:
+        return np.zeros(len(grid))
+    times = index.times[keep] - offset
+    order = np.argsort(times)
+    sizes = index.sizes[keep][order].astype(float)
+    rel = np.log2(au.moving_mean(sizes, 9) / max(float(np.median(sizes)), 1.0))
+    return np.clip(_interp(times[order], rel, grid, 0.0) / 2 + 0.5, 0.0, 1.0)

@@ -1,0 +1,42 @@
+"""Cheap face detection on a few sampled frames, when this OpenCV build can do it.
+
+OpenCV 4.x ships Haar cascades (``cv2.data.haarcascades``); OpenCV 5 dropped both the
+cascades and ``CascadeClassifier``. Without them ``detect`` finds nothing and the analysis
+falls back to motion for the subject's position.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+CASCADE = "haarcascade_frontalface_default.xml"
+
+
+@cache
+def _detector():
+    classifier = getattr(cv2, "CascadeClassifier", None)
+    folder = getattr(getattr(cv2, "data", None), "haarcascades", None)
+    if classifier is None or folder is None or not (Path(folder) / CASCADE).is_file():
+        return None
+    detector = classifier(str(Path(folder) / CASCADE))
+    return None if detector.empty() else detector
+
+
+def available() -> bool:
+    return _detector() is not None
+
+
+def detect(gray: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Face boxes (x, y, w, h) in a small upright luma image; empty when unavailable."""
+    detector = _detector()
+    if detector is None:
+        return []
+    side = min(gray.shape)
+    found = detector.detectMultiScale(
+        cv2.equalizeHist(gray), scaleFactor=1.15, minNeighbors=5, minSize=(side // 10,) * 2
+    )
+    return [tuple(int(v) for v in box) for box in found]

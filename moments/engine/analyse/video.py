@@ -1,0 +1,139 @@
+"""Per-frame picture measurements: global (camera) motion, subject motion, cuts, quality."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from . import faces
+
+WIDTH = 160
+"""Analysis width for motion and cuts: small is fast, and enough to see what moves."""
+DETAIL_WIDTH = 320
+"""Width for sharpness and faces, sampled only every ``DETAIL_EVERY`` seconds."""
+DETAIL_EVERY = 0.5
+MAX_PAIR_GAP = 0.2
+"""Two frames further apart than this (a skipped stretch) are not compared for motion."""
+MARGIN = 8
+"""Border pixels ignored after motion compensation (they have no counterpart)."""
+DIFF_THRESHOLD = 22
+
+
+@dataclass
+class VideoSamples:
+    """Measurements per analysed frame; motion fields are NaN where no pair was compared."""
+
+    t: list[float] = field(default_factory=list)
+    brightness: list[float] = field(default_factory=list)
+    contrast: list[float] = field(default_factory=list)
+    cut: list[float] = field(default_factory=list)
+    vx: list[float] = field(default_factory=list)
+    vy: list[float] = field(default_factory=list)
+    motion: list[float] = field(default_factory=list)
+    mx: list[float] = field(default_factory=list)
+    my: list[float] = field(default_factory=list)
+    thumbs: list[np.ndarray] = field(default_factory=list)
+    detail_t: list[float] = field(default_factory=list)
+    sharpness: list[float] = field(default_factory=list)
+    face_area: list[float] = field(default_factory=list)
+    face_x: list[float] = field(default_factory=list)
+    face_y: list[float] = field(default_factory=list)
+
+
+class VideoMeter:
+    """Feed frames in presentation order; collects :class:`VideoSamples`."""
+
+    def __init__(self) -> None:
+        self.samples = VideoSamples()
+        self._prev: np.ndarray | None = None
+        self._prev_t = -1e9
+        self._prev_hist: np.ndarray | None = None
+        self._prev_thumb: np.ndarray | None = None
+        self._next_detail = 0.0
+        self._window: np.ndarray | None = None
+
+    def wants_detail(self, t: float) -> bool:
+        return t >= self._next_detail
+
+    def add(self, t: float, gray: np.ndarray) -> None:
+        """Measure one small (``WIDTH`` wide) luma frame at time ``t`` seconds."""
+        if not np.isfinite(t) or t <= self._prev_t:
+            return  # no, duplicate or out-of-order timestamp: nothing new to measure
+        s = self.samples
+        img = cv2.GaussianBlur(gray, (3, 3), 0).astype(np.float32)
+        hist = cv2.calcHist([gray], [0], None, [16], [0, 256]).ravel() / gray.size
+        thumb = cv2.resize(gray, (16, 9), interpolation=cv2.INTER_AREA).astype(np.float32)
+        s.t.append(t)
+        s.brightness.append(float(img.mean()))
+        s.contrast.append(float(img.std()))
+        s.thumbs.append(thumb.astype(np.uint8))
+        if self._prev_hist is None:
+            s.cut.append(0.0)
+        else:
+            s.cut.append(_cut_score(self._prev_hist, hist, self._prev_thumb, thumb))
+        if self._prev is not None and t - self._prev_t <= MAX_PAIR_GAP:
+            self._motion(self._prev, img, t - self._prev_t)
+        else:
+            for name in ("vx", "vy", "motion", "mx", "my"):
+                getattr(s, name).append(float("nan"))
+        self._prev, self._prev_t, self._prev_hist, self._prev_thumb = img, t, hist, thumb
+
+    def add_detail(self, t: float, gray: np.ndarray) -> None:
+        """Sharpness and faces from a larger (``DETAIL_WIDTH`` wide) luma frame."""
+        s = self.samples
+        self._next_detail = t + DETAIL_EVERY
+        s.detail_t.append(t)
+        s.sharpness.append(float(cv2.Laplacian(gray, cv2.CV_32F).var()))
+        found = faces.detect(gray)
+        h, w = gray.shape
+        if found:
+            x, y, fw, fh = max(found, key=lambda b: b[2] * b[3])
+            s.face_area.append(sum(b[2] * b[3] for b in found) / (w * h))
+            s.face_x.append((x + fw / 2) / w)
+            s.face_y.append((y + fh / 2) / h)
+        else:
+            s.face_area.append(0.0)
+            s.face_x.append(float("nan"))
+            s.face_y.append(float("nan"))
+
+    def _motion(self, prev: np.ndarray, cur: np.ndarray, dt: float) -> None:
+        """Global shift by phase correlation; what still differs after undoing it is the subject."""
+        s = self.samples
+        if self._window is None or self._window.shape != cur.shape:
+            self._window = cv2.createHanningWindow(cur.shape[::-1], cv2.CV_32F)
+        # Copies: this OpenCV build's phaseCorrelate may write the window into its inputs.
+        (dx, dy), _ = cv2.phaseCorrelate(prev.copy(), cur.copy(), self._window)
+        h, w = cur.shape
+        shift = np.float32([[1, 0, dx], [0, 1, dy]])
+        aligned = cv2.warpAffine(prev, shift, (w, h), flags=cv2.INTER_LINEAR)
+        m = MARGIN
+        diff = cv2.absdiff(aligned[m:-m, m:-m], cur[m:-m, m:-m])
+        moving = diff > DIFF_THRESHOLD
+        frac = float(moving.mean())
+        s.vx.append(dx / w / dt)
+        s.vy.append(dy / w / dt)
+        s.motion.append(frac)
+        if frac > 0.002:
+            ys, xs = np.nonzero(moving)
+            s.mx.append((float(xs.mean()) + m) / w)
+            s.my.append((float(ys.mean()) + m) / h)
+        else:
+            s.mx.append(float("nan"))
+            s.my.append(float("nan"))
+
+
+def _cut_score(h0: np.ndarray, h1: np.ndarray, t0: np.ndarray, t1: np.ndarray) -> float:
+    """0..1: how different two frames look as wholes (tones and layout), ignoring small movers.
+
+    Layout is the correlation of 16x9 thumbnails: a shake or a small moving object keeps it
+    near 1, a new scene drops it towards 0 even when its overall tones are alike.
+    """
+    hist = 0.5 * float(np.abs(h0 - h1).sum())
+    a, b = t0 - t0.mean(), t1 - t1.mean()
+    spread = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    if spread < (2.0 * 2.0) * a.size:
+        return hist  # flat frames: layout says nothing
+    layout = 1.0 - float((a * b).sum()) / spread
+    return min(1.0, max(hist, layout))

@@ -1,0 +1,243 @@
+"""Synthetic test videos with KNOWN ground truth, encoded for real with PyAV (H.264 + AAC).
+
+A video is a list of shots; each shot kind plants one thing the analysis must tell apart:
+
+- ``highlight``: a bright textured object moving fast + claps and cheer-like noise bursts
+- ``dull``: a static, well-lit scene with room tone
+- ``shaky``: the whole frame jitters randomly (camera shake), nothing moves in the scene
+- ``dark``: motion and claps, but almost black (a decoy: eventful yet unwatchable)
+- ``blurred``: motion and claps, but heavily out of focus (a decoy)
+- ``pocket``: near-black frames and muffled rumble (a phone in a pocket)
+- ``hum``: a static scene under a loud, steady hum (loud is not exciting)
+- ``speech``: a gently moving scene with syllable-like voiced "words" and pauses
+
+Shots with the same ``seed`` and a different ``take`` are near-duplicate takes of one moment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+RATE = 48_000
+ROOM_TONE = 0.003
+
+
+@dataclass(frozen=True)
+class ShotSpec:
+    kind: str
+    seconds: float
+    seed: int
+    take: int = 0
+
+
+@dataclass
+class Shot:
+    kind: str
+    start: float
+    end: float
+    seed: int
+    take: int
+    words: list[tuple[float, float]] = field(default_factory=list)
+    """For ``speech`` shots: (start, end) of every word, in source seconds."""
+
+    def overlap(self, start: float, end: float) -> float:
+        return max(0.0, min(end, self.end) - max(start, self.start))
+
+
+def make_video(
+    path: Path,
+    shots: list[ShotSpec],
+    size: tuple[int, int] = (320, 180),
+    fps: int = 30,
+    audio: bool = True,
+    options: dict[str, str] | None = None,
+) -> list[Shot]:
+    """Encode the shots one after another into ``path``; returns where each one landed."""
+    width, height = size
+    truth: list[Shot] = []
+    t = 0.0
+    for spec in shots:
+        truth.append(Shot(spec.kind, t, t + spec.seconds, spec.seed, spec.take))
+        t += spec.seconds
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video.options = {"preset": "veryfast", "crf": "20", **(options or {})}
+        sound = None
+        if audio:
+            sound = out.add_stream("aac", rate=RATE)
+            sound.layout = "mono"
+        index = 0
+        for spec in shots:
+            frames = round(spec.seconds * fps)
+            painter = _Painter(spec, width, height, fps)
+            for i in range(frames):
+                frame = av.VideoFrame.from_ndarray(painter.frame(i), format="rgb24")
+                frame.pts = index
+                frame.time_base = Fraction(1, fps)
+                index += 1
+                out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+        if sound is not None:
+            samples = np.concatenate(
+                [_sound(spec, shot) for spec, shot in zip(shots, truth, strict=True)]
+            )
+            _encode_audio(out, sound, samples)
+    return truth
+
+
+class _Painter:
+    def __init__(self, spec: ShotSpec, width: int, height: int, fps: int):
+        self.spec, self.w, self.h, self.fps = spec, width, height, fps
+        rng = np.random.default_rng(spec.seed)
+        pad = 24
+        self.pad = pad
+        self.background = _texture(rng, width + 2 * pad, height + 2 * pad)
+        self.object = _checker(36)
+        self.jitter = np.random.default_rng(spec.seed * 7 + 1)
+        # Near-duplicate takes follow the same path, slightly shifted in time and space.
+        self.phase = 0.35 * spec.take
+        self.speed = {"highlight": 1.0, "dark": 1.0, "blurred": 1.0, "speech": 0.12}.get(
+            spec.kind, 0.0
+        )
+
+    def frame(self, i: int) -> np.ndarray:
+        kind, pad = self.spec.kind, self.pad
+        dx = dy = 0
+        if kind == "shaky":
+            dx, dy = (int(v) for v in self.jitter.integers(-9, 10, size=2))
+        image = self.background[pad + dy : pad + dy + self.h, pad + dx : pad + dx + self.w].copy()
+        if self.speed:
+            t = i / self.fps * self.speed + self.phase
+            x = (0.5 + 0.42 * np.sin(2 * np.pi * 0.9 * t)) * (self.w - 36)
+            y = (0.5 + 0.4 * np.sin(2 * np.pi * 1.3 * t + 1.0)) * (self.h - 36)
+            x, y = int(x), int(y)
+            image[y : y + 36, x : x + 36] = self.object
+        if kind == "blurred":
+            image = cv2.GaussianBlur(image, (0, 0), 5.0)
+        if kind == "dark":
+            image = (image.astype(np.float32) * 0.07).astype(np.uint8)
+        if kind == "pocket":
+            image = (image.astype(np.float32) * 0.03).astype(np.uint8)
+        return image
+
+
+def _texture(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
+    """A colourful, sharp-edged scene: soft colour blobs plus crisp random rectangles."""
+    coarse = rng.uniform(70, 190, size=(5, 8, 3)).astype(np.float32)
+    image = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
+    for _ in range(40):
+        x0, y0 = int(rng.integers(0, width - 10)), int(rng.integers(0, height - 10))
+        w, h = int(rng.integers(6, 40)), int(rng.integers(6, 30))
+        image[y0 : y0 + h, x0 : x0 + w] = rng.uniform(30, 230, size=3)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def _checker(side: int) -> np.ndarray:
+    cells = (np.indices((side, side)) // 6).sum(axis=0) % 2
+    tile = np.where(cells[..., None] == 1, 255, 40).astype(np.uint8)
+    return np.repeat(tile, 3, axis=2)
+
+
+def _sound(spec: ShotSpec, shot: Shot) -> np.ndarray:
+    n = round(spec.seconds * RATE)
+    rng = np.random.default_rng(spec.seed * 13 + spec.take)
+    out = rng.normal(0, ROOM_TONE, n)
+    t = np.arange(n) / RATE
+    if spec.kind in ("highlight", "dark", "blurred"):
+        out += _claps(rng, n) + _cheer(rng, n)
+    elif spec.kind == "hum":
+        out += sum(0.35 / k * np.sin(2 * np.pi * 100 * k * t) for k in range(1, 6))
+    elif spec.kind == "pocket":
+        # Fabric rubbing heard through a pocket: loud, but only below ~150 Hz.
+        out += _lowpass(rng.normal(0, 1.0, n), 150.0) * 0.4
+    elif spec.kind == "speech":
+        words = _words(rng, spec.seconds)
+        for w0, w1 in words:
+            out += _voiced(rng, w0, w1, n)
+        shot.words = [(shot.start + a, shot.start + b) for a, b in words]
+    return out
+
+
+def _claps(rng: np.random.Generator, n: int) -> np.ndarray:
+    out = np.zeros(n)
+    length = int(0.04 * RATE)
+    decay = np.exp(-np.arange(length) / (0.008 * RATE))
+    for start in np.arange(0.1, n / RATE - 0.1, 0.22) * RATE:
+        s = int(start + rng.integers(0, int(0.05 * RATE)))
+        out[s : s + length] += rng.normal(0, 0.5, length) * decay
+    return out
+
+
+def _cheer(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Broadband noise whose level swells and falls a few times a second."""
+    t = np.arange(n) / RATE
+    swell = 0.5 + 0.5 * np.sin(2 * np.pi * 2.7 * t + rng.uniform(0, 6))
+    return rng.normal(0, 0.08, n) * swell
+
+
+def _words(rng: np.random.Generator, seconds: float) -> list[tuple[float, float]]:
+    words, t = [], 0.3
+    while True:
+        length = float(rng.uniform(0.25, 0.55))
+        if t + length > seconds - 0.3:
+            return words
+        words.append((t, t + length))
+        t += length + float(rng.uniform(0.18, 0.35))
+
+
+def _voiced(rng: np.random.Generator, start: float, end: float, n: int) -> np.ndarray:
+    out = np.zeros(n)
+    s, e = int(start * RATE), int(end * RATE)
+    t = np.arange(e - s) / RATE
+    f0 = rng.uniform(110, 170) * (1 + 0.15 * t / max(t[-1], 1e-3))
+    phase = 2 * np.pi * np.cumsum(f0) / RATE
+    tone = sum(np.sin(k * phase) / k for k in range(1, 16))
+    syllables = 0.6 + 0.4 * np.abs(np.sin(np.pi * 4.5 * t))
+    out[s:e] = 0.15 * tone * np.hanning(e - s) ** 0.5 * syllables
+    return out
+
+
+def _lowpass(x: np.ndarray, cutoff: float) -> np.ndarray:
+    spectrum = np.fft.rfft(x)
+    spectrum[np.fft.rfftfreq(len(x), 1 / RATE) > cutoff] = 0
+    return np.fft.irfft(spectrum, len(x))
+
+
+def _encode_audio(out: av.container.OutputContainer, stream, samples: np.ndarray) -> None:
+    samples = np.clip(samples, -1, 1).astype(np.float32)
+    chunk = 1024
+    for start in range(0, len(samples), chunk):
+        piece = samples[start : start + chunk]
+        frame = av.AudioFrame.from_ndarray(piece[None, :], format="flt", layout="mono")
+        frame.sample_rate = RATE
+        frame.pts = start
+        frame.time_base = Fraction(1, RATE)
+        out.mux(stream.encode(frame))
+    out.mux(stream.encode(None))
+
+
+# The standard test reel: highlights A and C, three takes of B, among decoys and talk.
+REEL: list[ShotSpec] = [
+    ShotSpec("dull", 5, 1),
+    ShotSpec("highlight", 5, 10),
+    ShotSpec("shaky", 5, 2),
+    ShotSpec("highlight", 4, 20, take=0),
+    ShotSpec("dark", 5, 3),
+    ShotSpec("hum", 5, 4),
+    ShotSpec("highlight", 4, 20, take=1),
+    ShotSpec("speech", 8, 5),
+    ShotSpec("blurred", 5, 6),
+    ShotSpec("highlight", 4, 20, take=2),
+    ShotSpec("dull", 5, 7),
+    ShotSpec("highlight", 5, 30),
+    ShotSpec("pocket", 5, 8),
+    ShotSpec("shaky", 5, 9),
+    ShotSpec("dull", 4, 11),
+]
