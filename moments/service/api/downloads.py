@@ -22,9 +22,9 @@ _PROBLEMS: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.api_route(
+@router.head("/{job_id}/download", include_in_schema=False)
+@router.get(
     "/{job_id}/download",
-    methods=["GET", "HEAD"],
     responses={200: {"content": {"video/mp4": {}}}, 206: {"description": "Part"}, **_PROBLEMS},
     response_class=Response,
 )
@@ -33,9 +33,9 @@ async def download(job_id: str, request: Request, services: ServicesDep) -> Resp
     return await _serve(request, services, job_id, "reel")
 
 
-@router.api_route(
+@router.head("/{job_id}/poster", include_in_schema=False)
+@router.get(
     "/{job_id}/poster",
-    methods=["GET", "HEAD"],
     responses={200: {"content": {"image/jpeg": {}}}, **_PROBLEMS},
     response_class=Response,
 )
