@@ -313,3 +313,21 @@ def test_memory_stays_bounded_while_streaming_a_large_upload(api, style):
     assert response.status_code == 415
     assert peak < 12 * 1024 * 1024, f"peak {peak / 2**20:.1f} MiB for a 48 MiB upload"
     assert_nothing_kept(api)
+
+
+def test_estimate_follows_the_video_and_the_queue(api, media_dir, small_video):
+    def estimate(path: Path, duration: int) -> float:
+        response = api.client.post(
+            f"/api/v1/upload?duration={duration}",
+            content=path.read_bytes(),
+            headers={"Content-Type": "video/mp4"},
+        )
+        assert response.status_code == 202
+        return response.json()["estimated_seconds"]
+
+    first = estimate(media_dir / "example.mp4", 20)  # 42 s of 720p: ~7 s measured on 2 cores
+    assert 3 <= first <= 20
+    second = estimate(media_dir / "example.mp4", 20)  # one worker, one job ahead of it
+    assert second >= 1.9 * first
+    small = estimate(small_video, 3)
+    assert small < first
