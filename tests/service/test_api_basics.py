@@ -131,3 +131,10 @@ def test_openapi_documents_both_upload_styles(settings):
     schema = create_app(Settings(data_dir=settings.data_dir, _env_file=None)).openapi()
     content = schema["paths"]["/api/v1/upload"]["post"]["requestBody"]["content"]
     assert {"multipart/form-data", "video/*", "application/octet-stream"} <= content.keys()
+
+
+def test_docs_page_is_served(api):
+    response = api.client.get("/docs")
+    assert response.status_code == 200
+    assert "swagger" in response.text.lower()
+    assert api.client.get("/openapi.json").json()["info"]["title"] == "Moments"

@@ -4,6 +4,7 @@ upload (both styles) -> progress -> reel download, and cancelling work in flight
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import time
 
@@ -73,6 +74,7 @@ def test_multipart_upload_streams_progress_then_serves_the_reel(api, small_video
     assert final["status"] == "completed", final
     assert final["progress"] == 100
     assert len(statuses) >= 2  # at least one intermediate state, then completion
+    assert all(a != b for a, b in itertools.pairwise(statuses)), "an event repeated a state"
 
     detail = api.client.get(f"/api/v1/jobs/{job_id}").json()
     assert detail["segments"] and all(s["reason"] for s in detail["segments"])
