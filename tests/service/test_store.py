@@ -157,3 +157,15 @@ def test_expired_lists_old_finished_jobs(store: JobStore) -> None:
     assert [j.id for j in store.expired(later)] == [old.id]
     assert store.expired(utcnow() - timedelta(hours=1)) == []
     assert store.delete(old.id) and store.get(old.id) is None
+
+
+def test_upgrade_is_idempotent_and_reaches_head(migrated) -> None:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    db.upgrade(migrated)  # a second run (every server start does one) changes nothing
+    head = ScriptDirectory.from_config(db.alembic_config(migrated.database_url)).get_current_head()
+    engine = create_engine(migrated.database_url)
+    with engine.connect() as conn:
+        assert MigrationContext.configure(conn).get_current_revision() == head == "0001"
+    engine.dispose()
