@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from moments.service.db.models import utcnow
 
-from .conftest_api import add_completed_job, insert_finished_job
+from .conftest_api import add_completed_job, insert_finished_job, wait_for
 
 
 def test_list_is_newest_first_paginated_and_filtered(api):
@@ -101,3 +102,38 @@ def test_deleting_a_finished_job_removes_it_and_its_files(api, media_dir):
     for key in (job.input_key, job.output_key, job.poster_key):
         assert not storage.exists(key)
     assert api.client.delete(f"/api/v1/jobs/{job.id}").status_code == 404
+
+
+def test_event_stream_stops_polling_when_the_client_leaves(api):
+    # A job another worker holds (live lease): it stays "processing" for the whole test.
+    job = insert_finished_job(
+        api.services,
+        "processing",
+        progress=40.0,
+        stage="analyse",
+        message="Looking for the best moments",
+        worker_id="elsewhere",
+        lease_until=utcnow() + timedelta(hours=1),
+        finished_at=None,
+    )
+    store = api.services.store
+    polls: list[float] = []
+    real_get = store.get
+
+    def counting_get(job_id):  # the real read, counted
+        polls.append(time.monotonic())
+        return real_get(job_id)
+
+    store.get = counting_get
+    try:
+        with api.client.stream("GET", f"/api/v1/jobs/{job.id}/events") as response:
+            lines = response.iter_lines()
+            first = next(line for line in lines if line.startswith("data: "))
+            assert '"progress":40.0' in first and '"stage":"analyse"' in first
+            wait_for(lambda: len(polls) >= 3, 5, "the stream to keep polling")
+        # The client has gone: within a couple of poll intervals the server stops reading.
+        left = time.monotonic()
+        wait_for(lambda: time.monotonic() - polls[-1] > 1.5, 10, "polling to stop")
+        assert polls[-1] - left < 1.5
+    finally:
+        store.get = real_get
