@@ -25,7 +25,7 @@ from .video import DETAIL_WIDTH, WIDTH, VideoMeter
 
 SMALL_PIXELS = 640 * 360
 """At or below this size a full decode is cheap, so every frame is analysed."""
-SPARSE_FRACTION = 0.5
+SPARSE_FRACTION = 0.35
 
 
 def analyse(

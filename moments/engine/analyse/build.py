@@ -73,12 +73,23 @@ def _drop_pairs_across_cuts(v: VideoSamples) -> None:
 
 
 def _interp(t: np.ndarray, values, grid: np.ndarray, default: float) -> np.ndarray:
-    """Linear interpolation onto the grid, ignoring NaN samples."""
+    """Linear interpolation onto the grid, ignoring NaN samples.
+
+    Across a stretch that was not decoded, the last value before it is held instead: the
+    stretch is the rest of the GOP just measured, and a new shot would have begun a new GOP.
+    """
     values = np.asarray(values, dtype=float)
     ok = ~np.isnan(values)
     if len(values) == 0 or not ok.any():
         return np.full(len(grid), default)
-    return np.interp(grid, t[ok], values[ok])
+    t, values = t[ok], values[ok]
+    if len(t) == 1:
+        return np.full(len(grid), values[0])
+    out = np.interp(grid, t, values)
+    after = np.clip(np.searchsorted(t, grid), 1, len(t) - 1)
+    gap = (t[after] - t[after - 1] > 0.3) & (grid > t[after - 1]) & (grid < t[after])
+    out[gap] = values[after - 1][gap]
+    return out
 
 
 def _nearest_index(t: np.ndarray, grid: np.ndarray) -> np.ndarray:

@@ -119,9 +119,9 @@ class VideoMeter:
             ys, xs = np.nonzero(moving)
             s.mx.append((float(xs.mean()) + m) / w)
             s.my.append((float(ys.mean()) + m) / h)
-        else:
-            s.mx.append(float("nan"))
-            s.my.append(float("nan"))
+        else:  # nothing moves: no subject to follow, so the centre
+            s.mx.append(0.5)
+            s.my.append(0.5)
 
 
 def _cut_score(h0: np.ndarray, h1: np.ndarray, t0: np.ndarray, t1: np.ndarray) -> float:

@@ -1,0 +1,142 @@
+"""Analysis on synthetic videos with known ground truth, and on real files."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+
+import numpy as np
+import pytest
+
+from moments.engine.analyse import analyse
+from moments.engine.errors import Cancelled
+from moments.engine.models import HighlightOptions
+from moments.engine.probe import probe
+from moments.engine.progress import Reporter
+
+from .synth import REEL, make_video
+
+
+@pytest.fixture(scope="session")
+def reel(tmp_path_factory):
+    path = tmp_path_factory.mktemp("synth") / "reel.mp4"
+    truth = make_video(path, REEL)
+    media = probe(path)
+    return path, truth, media, analyse(media, HighlightOptions(), Reporter())
+
+
+def _mean(timeline, name, shot):
+    t = timeline.times
+    inside = (t >= shot.start + 0.5) & (t < shot.end - 0.5)
+    values = timeline.signals.get(name, timeline.speech)
+    return float(np.mean(values[inside]))
+
+
+def _shots(truth, kind):
+    return [s for s in truth if s.kind == kind]
+
+
+def test_motion_tells_subject_motion_from_camera_shake(reel):
+    _, truth, _, tl = reel
+    for shot in _shots(truth, "highlight"):
+        assert _mean(tl, "motion", shot) > 0.5
+        assert _mean(tl, "shake", shot) < 0.2
+    for shot in _shots(truth, "shaky"):
+        assert _mean(tl, "shake", shot) > 0.6
+        assert _mean(tl, "motion", shot) < 0.2  # a shaky camera is not action
+    for shot in _shots(truth, "dull"):
+        assert _mean(tl, "motion", shot) < 0.1
+        assert _mean(tl, "shake", shot) < 0.1
+
+
+def test_audio_excitement_uses_variation_not_level(reel):
+    _, truth, _, tl = reel
+    exciting = min(_mean(tl, "audio", s) for s in _shots(truth, "highlight"))
+    for kind in ("hum", "dull", "pocket"):
+        for shot in _shots(truth, kind):
+            assert _mean(tl, "audio", shot) < 0.2 < exciting, kind
+
+
+def test_quality_flags_dark_blurred_and_pocket(reel):
+    _, truth, _, tl = reel
+    for kind in ("dark", "blurred", "pocket"):
+        for shot in _shots(truth, kind):
+            assert _mean(tl, "quality", shot) < 0.2, kind
+    for kind in ("dull", "highlight", "shaky"):
+        for shot in _shots(truth, kind):
+            assert _mean(tl, "quality", shot) > 0.8, kind
+
+
+def test_speech_is_found_and_a_steady_hum_is_not_speech(reel):
+    _, truth, _, tl = reel
+    (talk,) = _shots(truth, "speech")
+    assert _mean(tl, "speech", talk) > 0.8
+    for kind in ("hum", "highlight", "pocket", "dull"):
+        for shot in _shots(truth, kind):
+            assert _mean(tl, "speech", shot) < 0.2, kind
+    # Pauses between words are offered as cut points; none falls inside a word.
+    pauses = [q for q in tl.quiet if talk.start < q < talk.end]
+    assert len(pauses) >= 5
+    for q in pauses:
+        assert not any(w0 + 0.02 < q < w1 - 0.02 for w0, w1 in talk.words)
+
+
+def test_shot_boundaries_match_visible_cuts(reel):
+    _, truth, _, tl = reel
+    found = np.asarray(tl.shots)
+    # Every cut between two different scenes is found, to within two frames.
+    visible = [b.start for a, b in itertools.pairwise(truth) if a.seed != b.seed]
+    for cut in visible:
+        assert np.min(np.abs(found - cut)) < 0.07, cut
+    # And few are invented (a shaky shot may add one).
+    assert len(found) <= len(visible) + 2
+
+
+def test_focus_follows_the_moving_subject(reel):
+    _, truth, _, tl = reel
+    assert tl.focus is not None and tl.focus.shape == (len(tl.times), 2)
+    assert ((tl.focus >= 0) & (tl.focus <= 1)).all()
+    # The dull shots have nothing moving: focus stays near the centre.
+    for shot in _shots(truth, "dull")[:1]:
+        inside = (tl.times > shot.start + 1) & (tl.times < shot.end - 1)
+        assert np.allclose(tl.focus[inside], 0.5, atol=0.15)
+
+
+def test_sparse_decode_still_finds_the_highlights(reel):
+    _path, truth, media, _ = reel
+    tl = analyse(media, HighlightOptions(), Reporter(), dense_fraction=0.3)
+    for shot in _shots(truth, "highlight"):
+        assert _mean(tl, "motion", shot) > 0.4
+    for shot in _shots(truth, "dark"):
+        assert _mean(tl, "quality", shot) < 0.2
+
+
+def test_progress_is_reported_and_cancel_stops_analysis(reel):
+    _, _, media, _ = reel
+    seen: list[float] = []
+    analyse(media, HighlightOptions(), Reporter(lambda stage, f: seen.append(f)))
+    assert len(seen) >= 3 and seen == sorted(seen)
+
+    stop = threading.Event()
+
+    def cancel_soon(stage: str, fraction: float) -> None:
+        if fraction > 0.1:
+            stop.set()
+
+    with pytest.raises(Cancelled):
+        analyse(media, HighlightOptions(), Reporter(cancel_soon, stop))
+
+
+@pytest.mark.parametrize("name", ["example.mp4", "man-on-green-screen.mp4", "testsrc.mp4"])
+def test_real_files_give_sane_timelines(media_dir, name):
+    media = probe(media_dir / name)
+    tl = analyse(media, HighlightOptions(), Reporter())
+    assert abs(tl.duration - media.duration) < 0.5
+    n = len(tl.times)
+    assert n == pytest.approx(media.duration / tl.step, abs=2)
+    for key, values in tl.signals.items():
+        assert values.shape == (n,), key
+        assert np.isfinite(values).all() and (values >= 0).all() and (values <= 1).all(), key
+    assert tl.thumbs is not None and len(tl.thumbs) == n
+    # All three are well-lit, in-focus recordings.
+    assert np.median(tl.signals["quality"]) > 0.5

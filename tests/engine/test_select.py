@@ -1,0 +1,156 @@
+"""Segment selection on a synthetic reel with planted highlights and decoys, and on real files."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from moments.engine.analyse import analyse
+from moments.engine.models import HighlightOptions
+from moments.engine.probe import probe
+from moments.engine.progress import Reporter
+from moments.engine.select import reel_length, select
+
+from .synth import REEL, make_video
+
+DECOYS = ("dark", "blurred", "pocket", "shaky")
+
+
+@pytest.fixture(scope="session")
+def analysed(tmp_path_factory):
+    path = tmp_path_factory.mktemp("synth-select") / "reel.mp4"
+    truth = make_video(path, REEL)
+    media = probe(path)
+    return truth, media, analyse(media, HighlightOptions(), Reporter())
+
+
+def _spans(segments):
+    return [(s.source_start, s.source_end) for s in segments]
+
+
+def _check_basics(segments, options):
+    spans = _spans(segments)
+    assert spans == sorted(spans), "chronological"
+    for (_s0, e0), (s1, _) in itertools.pairwise(spans):
+        assert e0 <= s1, "no overlap"
+    for seg in segments:
+        assert options.min_segment - 1e-6 <= seg.duration <= options.max_segment + 1e-6
+    out = 0.0
+    for seg in segments:
+        assert seg.output_start == pytest.approx(out, abs=1e-3)
+        out += seg.duration - options.crossfade
+    length = reel_length(spans, options.crossfade)
+    assert options.duration <= length <= options.duration * 1.05 + 1e-6
+
+
+def test_short_reel_is_made_of_the_planted_highlights(analysed):
+    truth, media, tl = analysed
+    options = HighlightOptions(duration=15)
+    segments = select(media, tl, options)
+    _check_basics(segments, options)
+    in_highlight = sum(
+        shot.overlap(s.source_start, s.source_end)
+        for s in segments
+        for shot in truth
+        if shot.kind == "highlight"
+    )
+    total = sum(s.duration for s in segments)
+    assert in_highlight / total > 0.7
+    # Highlight A (seed 10) and C (seed 30) are both in; B's three takes are not all in.
+    seeds = {
+        shot.seed
+        for s in segments
+        for shot in truth
+        if shot.overlap(s.source_start, s.source_end) > 1
+    }
+    assert {10, 30} <= seeds
+    takes = [
+        shot
+        for shot in truth
+        if shot.seed == 20
+        and any(shot.overlap(s.source_start, s.source_end) > 0.5 for s in segments)
+    ]
+    assert 1 <= len(takes) <= 2
+    for seg in segments:
+        assert "fast motion" in seg.reason or "speech" in seg.reason
+        assert seg.signals["quality"] > 0.8
+
+
+def test_long_reel_avoids_decoys_keeps_variety_and_never_cuts_mid_word(analysed):
+    truth, media, tl = analysed
+    options = HighlightOptions(duration=30)
+    segments = select(media, tl, options)
+    _check_basics(segments, options)
+    for seg in segments:
+        for shot in truth:
+            if shot.kind in DECOYS:
+                assert shot.overlap(seg.source_start, seg.source_end) < 0.15, (seg, shot.kind)
+    takes = {
+        shot.take
+        for shot in truth
+        if shot.seed == 20
+        and any(shot.overlap(s.source_start, s.source_end) > 0.5 for s in segments)
+    }
+    assert len(takes) <= 2, "near-duplicate takes are not all chosen"
+    words = [w for shot in truth for w in shot.words]
+    shot_cuts = [shot.start for shot in truth]
+    for seg in segments:
+        for cut in (seg.source_start, seg.source_end):
+            assert not any(w0 + 0.03 < cut < w1 - 0.03 for w0, w1 in words), cut
+        # Each cut is on a shot boundary, at a pause, or inside one shot's continuous take.
+        assert seg.source_start >= 0 and seg.source_end <= tl.duration + 1e-6
+    assert any(min(abs(seg.source_start - c) for c in shot_cuts) < 0.07 for seg in segments)
+    hum = next(shot for shot in truth if shot.kind == "hum")
+    for seg in segments:
+        if hum.overlap(seg.source_start, seg.source_end) > 1:
+            assert seg.signals["audio"] < 0.2 and "loud" not in seg.reason
+
+
+def test_selection_is_deterministic(analysed, tmp_path):
+    _truth, media, tl = analysed
+    options = HighlightOptions(duration=20)
+    first = select(media, tl, options)
+    again = select(media, analyse(media, options, Reporter()), options)
+    assert [s.to_dict() for s in first] == [s.to_dict() for s in again]
+
+
+def test_segments_never_straddle_a_detected_shot_boundary(analysed):
+    _, media, tl = analysed
+    for seg in select(media, tl, HighlightOptions(duration=25)):
+        assert not any(seg.source_start + 0.05 < c < seg.source_end - 0.05 for c in tl.shots)
+
+
+def test_input_shorter_than_target_keeps_the_good_parts(tmp_path):
+    from .synth import ShotSpec
+
+    path = tmp_path / "short.mp4"
+    truth = make_video(
+        path, [ShotSpec("highlight", 4, 1), ShotSpec("dark", 3, 2), ShotSpec("dull", 3, 3)]
+    )
+    media = probe(path)
+    segments = select(media, analyse(media, HighlightOptions(), Reporter()), HighlightOptions())
+    dark = truth[1]
+    assert segments and all(dark.overlap(s.source_start, s.source_end) < 0.2 for s in segments)
+    assert sum(s.duration for s in segments) >= 6.0
+
+
+@pytest.mark.parametrize(
+    ("name", "target"), [("example.mp4", 10), ("man-on-green-screen.mp4", 8), ("testsrc.mp4", 10)]
+)
+def test_real_files_give_sane_segments(media_dir, name, target):
+    media = probe(media_dir / name)
+    options = HighlightOptions(duration=target)
+    segments = select(media, analyse(media, options, Reporter()), options)
+    assert segments
+    spans = _spans(segments)
+    assert spans == sorted(spans)
+    assert all(0 <= s < e <= media.duration + 1e-3 for s, e in spans)
+    length = reel_length(spans, options.crossfade)
+    assert length <= target * 1.05 + 1e-6
+    if media.duration > target * 1.05:
+        assert length >= target * 0.95
+    for seg in segments:
+        assert seg.reason and 0 <= seg.focus[0] <= 1 and 0 <= seg.focus[1] <= 1
+        assert seg.score == seg.score  # not NaN
+        assert set(seg.signals) >= {"motion", "audio", "quality", "shake", "speech"}
