@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 GiB = 1024**3
@@ -73,6 +73,53 @@ class Settings(BaseSettings):
     )
     max_duration: float = Field(
         180, gt=0, description="Longest reel a request may ask for, in seconds."
+    )
+
+    # -- scaling out (issue 4): Celery on Redis, S3-compatible storage ----------------------
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        description="Celery broker (MOMENTS_QUEUE=celery): a Redis URL.",
+    )
+    celery_queue: str = Field("moments", description="Name of the Celery queue jobs go to.")
+    celery_visibility_timeout: float = Field(
+        6 * 3600,
+        gt=0,
+        description="Seconds before Redis hands an unacknowledged job message to another "
+        "worker. Must exceed the longest job: a redelivered running job is a no-op anyway.",
+    )
+    recover_interval: float = Field(
+        30,
+        gt=0,
+        description="Seconds between sweeps that re-queue jobs whose worker vanished "
+        "(lease ran out) and re-send jobs left pending without a message.",
+    )
+    worker_name: str | None = Field(
+        None, description="Celery worker node name (default moments-<random>@<host name>)."
+    )
+    s3_endpoint_url: str | None = Field(
+        None, description="S3-compatible endpoint (MinIO, Ceph...); unset for AWS S3."
+    )
+    s3_bucket: str = Field("moments", description="Bucket holding uploads and reels.")
+    s3_prefix: str = Field("", description="Key prefix inside the bucket (e.g. 'prod/').")
+    s3_region: str = Field("us-east-1", description="Region of the bucket.")
+    s3_access_key_id: str | None = Field(None, description="S3 access key (else boto3's chain).")
+    s3_secret_access_key: SecretStr | None = Field(None, description="S3 secret key.")
+    s3_addressing_style: Literal["auto", "path", "virtual"] = Field(
+        "auto", description="'path' for most self-hosted servers (MinIO)."
+    )
+    s3_create_bucket: bool = Field(
+        False, description="Create the bucket at start-up if it is missing (dev/test servers)."
+    )
+    s3_part_bytes: int = Field(
+        8 * 1024**2,
+        ge=5 * 1024**2,
+        description="Multipart upload part size (S3's minimum is 5 MiB); larger files go in parts.",
+    )
+    presign_seconds: int = Field(
+        300,
+        ge=1,
+        le=7 * 24 * 3600,
+        description="Lifetime of the presigned URLs that S3 downloads are redirected to.",
     )
 
     @model_validator(mode="after")

@@ -11,8 +11,31 @@ from sqlalchemy.orm import Session, sessionmaker
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
+# PostgreSQL URLs we accept, and the sync driver each maps to. The store is synchronous, so an
+# asyncpg URL (shared with async tools) is served by psycopg 3; plain "postgresql://" would
+# otherwise pick psycopg2, which we do not install.
+_POSTGRES_DRIVERS = {
+    "postgres": "postgresql+psycopg",
+    "postgresql": "postgresql+psycopg",
+    "postgresql+asyncpg": "postgresql+psycopg",
+    "postgresql+psycopg": "postgresql+psycopg",
+}
+
+
+def sync_url(url: str) -> str:
+    """The URL our synchronous engine uses: PostgreSQL flavours go through psycopg 3."""
+    if url.split("://", 1)[0] == "postgres":  # Heroku-style; SQLAlchemy has no such dialect
+        url = "postgresql" + url[len("postgres") :]
+    parsed = make_url(url)
+    driver = _POSTGRES_DRIVERS.get(parsed.drivername)
+    if driver is None or driver == parsed.drivername:
+        return url
+    return parsed.set(drivername=driver).render_as_string(hide_password=False)
+
+
 def make_engine(url: str) -> Engine:
     """Create an Engine; for SQLite also create the folder and set WAL + busy timeout."""
+    url = sync_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
