@@ -1,0 +1,84 @@
+"""highlight() end to end on every real media file, plus progress and cancellation."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import av
+import pytest
+
+from moments.engine import Cancelled, EngineError, HighlightOptions, highlight
+from moments.engine.progress import STAGES
+from tests.conftest import MEDIA
+
+VIDEOS = sorted(
+    p.name for p in MEDIA.iterdir() if p.suffix in {".mp4", ".mkv"}
+)  # every video file the media folder holds
+AUDIO_ONLY = ["aac.m4a", "mono.mp3"]
+
+
+@pytest.mark.parametrize("name", VIDEOS)
+def test_every_real_video_makes_a_reel(name: str, tmp_path: Path) -> None:
+    output = tmp_path / "reel.mp4"
+    result = highlight(MEDIA / name, output, HighlightOptions(duration=8))
+
+    assert result.segments
+    assert result.duration <= 8 * 1.05
+    starts = [s.source_start for s in result.segments]
+    assert starts == sorted(starts), "segments keep chronological order"
+    for segment in result.segments:
+        assert segment.reason
+        assert 0 <= segment.source_start < segment.source_end <= result.media.duration + 0.05
+    json.dumps(result.to_dict())  # the --json document is plain JSON
+
+    with av.open(str(output)) as reel:
+        video = reel.streams.video[0]
+        assert video.codec_context.name == "h264"
+        assert reel.streams.audio[0].codec_context.name == "aac"
+        frames = sum(1 for _ in reel.decode(video=0))
+    assert frames >= 0.5 * result.duration * result.media.fps
+    assert result.poster is not None and result.poster.read_bytes()[:2] == b"\xff\xd8"
+
+
+@pytest.mark.parametrize("name", AUDIO_ONLY)
+def test_audio_only_files_fail_with_a_clear_message(name: str, tmp_path: Path) -> None:
+    output = tmp_path / "reel.mp4"
+    with pytest.raises(EngineError, match="no video"):
+        highlight(MEDIA / name, output)
+    assert not output.exists()
+
+
+def test_progress_runs_through_every_stage_in_order(tmp_path: Path) -> None:
+    seen: list[tuple[str, float]] = []
+    highlight(
+        MEDIA / "testsrc.mp4",
+        tmp_path / "reel.mp4",
+        progress=lambda stage, fraction: seen.append((stage, fraction)),
+    )
+    order = list(dict.fromkeys(stage for stage, _ in seen))
+    assert order == list(STAGES)
+    for stage in STAGES:
+        fractions = [f for s, f in seen if s == stage]
+        assert fractions == sorted(fractions), f"{stage} progress went backwards"
+        assert fractions[-1] == 1.0
+
+
+@pytest.mark.parametrize("stage", ["analyse", "render"])
+def test_cancel_takes_effect_within_a_second(stage: str, tmp_path: Path) -> None:
+    cancel = threading.Event()
+    cancelled_at: list[float] = []
+
+    def on_progress(current: str, fraction: float) -> None:
+        if current == stage and fraction > 0 and not cancel.is_set():
+            cancel.set()
+            cancelled_at.append(time.monotonic())
+
+    output = tmp_path / "reel.mp4"
+    with pytest.raises(Cancelled):
+        highlight(MEDIA / "example.mp4", output, progress=on_progress, cancel=cancel)
+    assert cancelled_at, f"the {stage} stage never reported progress"
+    assert time.monotonic() - cancelled_at[0] < 1.0
+    assert list(tmp_path.iterdir()) == [], "no partial reel or poster is left behind"
