@@ -1,0 +1,257 @@
+"""Engine benchmark: analysis and render speed against plain FFmpeg work on the same file.
+
+    python benchmarks/engine.py [--seconds 120] [--height 1080] [--long]
+
+Generates (once, cached in the temp folder) a synthetic phone-like clip: 30 fps H.264 with
+AAC sound, scenes that cut every few seconds, moving shapes over a panning textured
+background, quiet talk-like passages and loud noise bursts. Then, in one run, it measures:
+
+(a) analysis time / a full PyAV decode of every frame of the same file (same threading),
+(b) render time / re-encoding the reel's duration with libx264 veryfast at the reel size,
+(c) the whole run's real-time factor (input seconds per wall second),
+(d) the engine's peak memory (ru_maxrss of a child process that runs only the engine).
+
+Until ``moments.engine.analyse`` is implemented, the engine run falls back to probe + render
+on hand-made segments (and says so).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import resource
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from moments.engine import HighlightOptions, Segment, highlight, probe  # noqa: E402
+from moments.engine.progress import Reporter  # noqa: E402
+from moments.engine.render import render  # noqa: E402
+from moments.engine.render.encode import CRF, PRESET  # noqa: E402
+
+FPS = 30
+RATE = 48_000
+SCENE = 7.0  # seconds between hard cuts
+
+
+# ------------------------------------------------------------------ the synthetic clip
+
+
+def clip_path(seconds: float, height: int) -> Path:
+    folder = Path(tempfile.gettempdir()) / "moments-bench"
+    folder.mkdir(exist_ok=True)
+    return folder / f"clip-{int(seconds)}s-{height}p.mp4"
+
+
+def make_clip(path: Path, seconds: float, height: int) -> None:
+    width = height * 16 // 9 // 2 * 2
+    rng = np.random.default_rng(1)
+    # A textured backdrop per scene, panned over time: gives the encoder real detail and motion.
+    texture = cv2.resize(
+        rng.integers(0, 255, (height // 8, width // 8 + 64, 3), dtype=np.uint8),
+        (width + 512, height),
+        interpolation=cv2.INTER_LINEAR,
+    )
+    tmp = path.with_suffix(".part.mp4")
+    with av.open(str(tmp), "w") as out:
+        video = out.add_stream("libx264", rate=FPS)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video.options = {"preset": "ultrafast", "crf": "23"}
+        sound = out.add_stream("aac", rate=RATE, layout="stereo")
+        audio_done = 0
+        frames = round(seconds * FPS)
+        for i in range(frames):
+            t = i / FPS
+            scene = int(t // SCENE)
+            tint = np.array([(scene * 67) % 200, (scene * 131) % 200, (scene * 29) % 200])
+            pan = int((t % SCENE) * (40 + 25 * (scene % 4))) % 512
+            img = (texture[:, pan : pan + width] // 2 + tint // 2).astype(np.uint8)
+            speed = 1 + scene % 5  # some scenes calm, some busy
+            for k in range(3 + scene % 4):
+                cx = int((0.5 + 0.4 * np.sin(speed * t * (0.6 + 0.2 * k) + k)) * width)
+                cy = int((0.5 + 0.35 * np.cos(speed * t * (0.5 + 0.3 * k) + 2 * k)) * height)
+                colour = tuple(int(c) for c in (255 - tint[::-1]) // (1 + k % 2))
+                cv2.circle(img, (cx, cy), height // (8 + k), colour, -1)
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, FPS)
+            out.mux(video.encode(frame))
+            until = round((i + 1) / FPS * RATE) // 1024 * 1024
+            while audio_done < until:
+                chunk = _sound(audio_done, 1024, rng)
+                aframe = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
+                aframe.sample_rate, aframe.pts = RATE, audio_done
+                out.mux(sound.encode(aframe))
+                audio_done += 1024
+            if i % (FPS * 10) == 0:
+                print(f"  generating test clip: {t:.0f}/{seconds:.0f} s", end="\r", flush=True)
+        out.mux(video.encode())
+        out.mux(sound.encode())
+    tmp.rename(path)
+    print()
+
+
+def _sound(start: int, count: int, rng: np.random.Generator) -> np.ndarray:
+    """Talk-like quiet tones most of the time, loud noise bursts now and then."""
+    t = (start + np.arange(count)) / RATE
+    second = int(t[0])
+    voice = 0.05 * np.sin(2 * np.pi * 180 * t) * (np.sin(2 * np.pi * 3 * t) > 0)
+    burst = rng.standard_normal(count) * 0.5 if second % 13 in (5, 6) else 0.0
+    mono = (voice + burst).astype(np.float32)
+    return np.stack([mono, mono * 0.9])
+
+
+# ------------------------------------------------------------------ reference measurements
+
+
+def full_decode(path: Path) -> float:
+    """Seconds to decode every video frame (and nothing else), frame threading on."""
+    start = time.perf_counter()
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for _ in container.decode(stream):
+            pass
+    return time.perf_counter() - start
+
+
+def reference_encode(path: Path, seconds: float, width: int, height: int) -> float:
+    """Seconds to decode ``seconds`` of the source and re-encode them with libx264 veryfast
+    at ``width`` x ``height`` (what ``ffmpeg -t seconds -preset veryfast`` would do)."""
+    start = time.perf_counter()
+    with av.open(str(path)) as container, av.open("/dev/null", "w", format="mp4") as out:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        rate = stream.average_rate or Fraction(FPS)
+        video = out.add_stream("libx264", rate=rate)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video.options = {"preset": "veryfast", "crf": CRF}
+        limit = round(seconds * float(rate))
+        for index, frame in enumerate(container.decode(stream)):
+            if index >= limit:
+                break
+            scaled = frame.reformat(width=width, height=height, format="yuv420p")
+            scaled.pts, scaled.time_base = index, 1 / rate
+            out.mux(video.encode(scaled))
+        out.mux(video.encode())
+    return time.perf_counter() - start
+
+
+# ------------------------------------------------------------------ the engine run (child)
+
+
+def hand_made_segments(duration: float, reel: float = 30.0, count: int = 6) -> list[Segment]:
+    length = reel / count
+    out = []
+    for k in range(count):
+        start = (k + 0.5) * duration / count - length / 2
+        out.append(Segment(start, start + length, k * length, 1.0 - k / 10, {}, "benchmark"))
+    return out
+
+
+def engine_run(source: str, output: str, queue: mp.Queue) -> None:
+    """Runs in a child process, so ru_maxrss is the engine's own peak."""
+    options = HighlightOptions(duration=30.0)
+    start = time.perf_counter()
+    try:
+        result = highlight(source, output, options)
+        timings, mode = dict(result.timings), "highlight()"
+        width, height, duration = result.width, result.height, result.duration
+    except NotImplementedError:
+        media = probe(source)
+        segments = hand_made_segments(media.duration)
+        t0 = time.perf_counter()
+        info = render(media, segments, Path(output), options, Reporter())
+        timings = {"render": time.perf_counter() - t0}
+        mode = "probe + render on hand-made segments (analyse/select not implemented yet)"
+        width, height, duration = info.width, info.height, info.duration
+    wall = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
+    queue.put(
+        {
+            "mode": mode,
+            "timings": timings,
+            "wall": wall,
+            "peak_mib": peak,
+            "width": width,
+            "height": height,
+            "duration": duration,
+        }
+    )
+
+
+def run_engine(source: Path, output: Path) -> dict:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    child = ctx.Process(target=engine_run, args=(str(source), str(output), queue))
+    child.start()
+    result = queue.get()
+    child.join()
+    return result
+
+
+# ------------------------------------------------------------------ main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=120.0)
+    parser.add_argument("--height", type=int, default=1080)
+    parser.add_argument("--long", action="store_true", help="10-minute 4K memory check")
+    args = parser.parse_args()
+    if args.long:
+        args.seconds, args.height = 600.0, 2160
+
+    source = clip_path(args.seconds, args.height)
+    if not source.exists():
+        print(f"making {source} ({args.seconds:.0f} s, {args.height}p{FPS}) once...")
+        make_clip(source, args.seconds, args.height)
+    media = probe(source)
+    print(
+        f"input: {source.name}  {media.width}x{media.height} {media.fps:.0f} fps "
+        f"{media.duration:.1f} s  audio={media.audio_codec}"
+    )
+
+    with tempfile.TemporaryDirectory() as folder:
+        engine = run_engine(source, Path(folder) / "reel.mp4")
+    timings = engine["timings"]
+    print(f"engine run: {engine['mode']}")
+    print(
+        f"  reel {engine['width']}x{engine['height']} {engine['duration']:.2f} s; timings "
+        + ", ".join(f"{k} {v:.2f} s" for k, v in timings.items())
+    )
+
+    decode = full_decode(source)
+    reference = reference_encode(source, engine["duration"], engine["width"], engine["height"])
+
+    print("\nresults (same run):")
+    if "analyse" in timings:
+        ratio = timings["analyse"] / decode
+        print(
+            f"(a) analysis / full decode : {timings['analyse']:.2f} s / {decode:.2f} s = "
+            f"{ratio:.2f}"
+        )
+    else:
+        print(f"(a) analysis / full decode : n/a (no analysis yet); full decode {decode:.2f} s")
+    ratio = timings["render"] / reference
+    print(
+        f"(b) render / x264 {PRESET} re-encode of {engine['duration']:.1f} s: "
+        f"{timings['render']:.2f} s / {reference:.2f} s = {ratio:.2f}  (target <= 0.5)"
+    )
+    print(
+        f"(c) real-time factor       : {media.duration:.1f} s input / {engine['wall']:.2f} s "
+        f"wall = {media.duration / engine['wall']:.1f}x"
+    )
+    print(f"(d) engine peak memory     : {engine['peak_mib']:.0f} MiB (child ru_maxrss)")
+
+
+if __name__ == "__main__":
+    main()
