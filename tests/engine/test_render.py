@@ -213,6 +213,22 @@ def test_frames_come_from_the_right_source_times(tmp_path: Path) -> None:
     assert got == want
 
 
+def test_variable_frame_rate_source_plays_at_real_speed(tmp_path: Path) -> None:
+    # 30 fps with a 0.5 s stall in the middle and a 60 fps burst: a phone under load.
+    times = [i / 30 for i in range(30)] + [1.5 + i / 30 for i in range(15)]
+    times += [2.0 + i / 60 for i in range(60)]
+    src = make_video(tmp_path / "vfr.mp4", frame_fn=numbered, frame_times=times, audio=False)
+    media = probe(src)
+    out = tmp_path / "reel.mp4"
+    info = render(media, segs((0.5, 2.8)), out, HighlightOptions(poster=False), Reporter())
+    fps = float(output_rate(media))
+    assert abs(info.duration - 2.3) <= 1 / fps  # real seconds, not a count of source frames
+    got = [read_number(f) for f in video_frames(out)]
+    ticks = [0.5 + k / fps for k in range(len(got))]
+    want = [max(i for i, t in enumerate(times) if t <= tick + 0.5 / fps) for tick in ticks]
+    assert got == want
+
+
 def test_crossfade_frames_are_blends_and_length_shrinks(tmp_path: Path) -> None:
     def level(i: int, w: int, h: int) -> np.ndarray:
         return np.full((h, w, 3), 40 if i < 45 else 200, np.uint8)
