@@ -48,7 +48,7 @@ def reel_audio(
             clip = _read(container, stream, media, segment.source_start, last - first, progress)
             _fade(clip, plan, index, len(segments))
             reel[:, first:last] += clip
-    return normalise(reel)
+    return normalise(reel, tick=lambda: tick(1.0))
 
 
 def _read(
@@ -113,17 +113,24 @@ def _fade(clip: np.ndarray, plan: Plan, index: int, count: int) -> None:
         clip[:, clip.shape[1] - overlap :] *= ramp
 
 
-def normalise(samples: np.ndarray, target: float = TARGET_LUFS) -> np.ndarray:
+def normalise(
+    samples: np.ndarray, target: float = TARGET_LUFS, tick: Callable[[], None] | None = None
+) -> np.ndarray:
     """Gain to ``target`` LUFS integrated, then a limiter so the true peak stays under -1 dBTP."""
-    before = measure(samples)
-    if before.integrated <= SILENCE_LUFS:
+    level = measure(samples, tick)
+    if level.integrated <= SILENCE_LUFS:
         return samples
-    gain = 10 ** (min(MAX_GAIN_DB, target - before.integrated) / 20)
-    out = samples * np.float32(gain)
+    out, lifted = samples, 0.0
     # The limiter sees sample peaks; true (inter-sample) peaks can be a little higher, so aim
-    # lower, then check the real true peak and trim if it still pokes over.
-    out = limit(out, TRUE_PEAK_CEILING * 10 ** (-0.5 / 20))
-    after = measure(out)
-    if after.true_peak > TRUE_PEAK_CEILING:
-        out *= np.float32(TRUE_PEAK_CEILING / after.true_peak)
+    # lower, then check the real true peak and trim if it still pokes over. Limiting a peaky
+    # track lowers its loudness, so a second (rarely third) round makes up the difference.
+    for _ in range(3):
+        gain_db = min(MAX_GAIN_DB - lifted, target - level.integrated)
+        out = limit(out * np.float32(10 ** (gain_db / 20)), TRUE_PEAK_CEILING * 10 ** (-0.5 / 20))
+        lifted += gain_db
+        level = measure(out, tick)
+        if abs(level.integrated - target) < 0.5 or lifted >= MAX_GAIN_DB:
+            break
+    if level.true_peak > TRUE_PEAK_CEILING:
+        out *= np.float32(TRUE_PEAK_CEILING / level.true_peak)
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -23,8 +24,8 @@ class Loudness:
     """Linear true peak (4x oversampled), 1.0 = 0 dBTP."""
 
 
-def measure(samples: np.ndarray) -> Loudness:
-    """Loudness of ``(2, n)`` float32 stereo samples at 48 kHz."""
+def measure(samples: np.ndarray, tick: Callable[[], None] | None = None) -> Loudness:
+    """Loudness of ``(2, n)`` float32 stereo samples at 48 kHz (``tick`` called per second)."""
     graph = av.filter.Graph()
     source = graph.add_abuffer(
         format="flt", sample_rate=RATE, layout="stereo", time_base=Fraction(1, RATE)
@@ -41,6 +42,8 @@ def measure(samples: np.ndarray) -> Loudness:
         frame.sample_rate, frame.pts = RATE, start
         graph.push(frame)
         last = _drain(graph) or last
+        if tick is not None:
+            tick()
     graph.push(None)
     last = _drain(graph) or last
     if last is None:
