@@ -117,11 +117,22 @@ def serve(
 
 @app.command()
 def worker() -> None:
-    """Run a worker that processes queued jobs until stopped (Ctrl-C / SIGTERM)."""
-    from moments.service.jobs.embedded import run_worker
+    """Run a worker that processes queued jobs until stopped (Ctrl-C / SIGTERM).
+
+    With MOMENTS_QUEUE=celery it is a Celery worker on MOMENTS_REDIS_URL; otherwise an
+    embedded pool that takes pending jobs from the shared database.
+    """
     from moments.service.settings import get_settings
 
-    run_worker(get_settings())
+    settings = get_settings()
+    if settings.queue == "celery":
+        from moments.service.jobs.celery_app import run_celery_worker
+
+        run_celery_worker(settings)
+        return
+    from moments.service.jobs.embedded import run_worker
+
+    run_worker(settings)
 
 
 @db_app.command("upgrade")

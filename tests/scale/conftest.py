@@ -164,8 +164,9 @@ def pg_settings(tmp_path: Path, pg_url: str) -> Settings:
 @pytest.fixture
 def s3_settings(pg_settings: Settings, s3_endpoint: str) -> Settings:
     """``pg_settings`` with S3 storage in a fresh bucket on the test S3 server."""
-    return pg_settings.model_copy(
-        update={
+    return derive(
+        pg_settings,
+        **{
             "storage": "s3",
             "s3_endpoint_url": s3_endpoint,
             "s3_bucket": f"moments-{uuid.uuid4().hex[:12]}",
@@ -174,20 +175,26 @@ def s3_settings(pg_settings: Settings, s3_endpoint: str) -> Settings:
             "s3_addressing_style": "path",
             "s3_create_bucket": True,
             "s3_part_bytes": 5 * 1024**2,
-        }
+        },
     )
 
 
 @pytest.fixture
 def celery_settings(s3_settings: Settings, redis_url: str) -> Settings:
     """Everything scaled out: PostgreSQL, Celery on Redis (own queue), S3."""
-    return s3_settings.model_copy(
-        update={
+    return derive(
+        s3_settings,
+        **{
             "queue": "celery",
             "redis_url": redis_url,
             "celery_queue": f"moments-test-{uuid.uuid4().hex[:8]}",
-        }
+        },
     )
+
+
+def derive(settings: Settings, **changes: Any) -> Settings:
+    """A copy of ``settings`` with ``changes``, validated like settings read from the env."""
+    return Settings(**{**settings.model_dump(), **changes}, _env_file=None)
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

@@ -7,11 +7,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import RedirectResponse
 
 from .deps import Services, ServicesDep
 from .jobs import find_job
 from .problems import Problem
-from .ranges import FileFacts, file_response
+from .ranges import FileFacts, content_disposition, file_response
 from .schemas import Problem as ProblemDoc
 from .views import PREFIX
 
@@ -73,6 +74,12 @@ async def _serve(request: Request, services: Services, job_id: str, what: str) -
         filename, media_type = f"{stem} highlights.mp4", "video/mp4"
     else:
         filename, media_type = f"{stem} poster.jpg", "image/jpeg"
+    presign = getattr(services.storage, "presigned_url", None)
+    if presign is not None:  # S3: the object store serves the bytes (and ranges) itself
+        url = await run_in_threadpool(
+            lambda: presign(key, disposition=content_disposition(filename), media_type=media_type)
+        )
+        return RedirectResponse(url, status_code=307, headers={"Cache-Control": "no-store"})
     return file_response(
         request,
         FileFacts(size=stat.size, mtime=stat.mtime, etag=stat.etag),

@@ -32,4 +32,6 @@ def make_dispatcher(settings: Settings) -> Dispatcher:
         from .embedded import EmbeddedDispatcher
 
         return EmbeddedDispatcher(settings)
-    raise NotImplementedError("the Celery queue is not available yet: set MOMENTS_QUEUE=embedded")
+    from .celery_dispatch import CeleryDispatcher  # celery is only imported when in use
+
+    return CeleryDispatcher(settings)

@@ -34,6 +34,8 @@ __all__ = [
 
 
 def get_storage(settings: Settings) -> Storage:
-    if settings.storage == "local":
-        return LocalStorage(settings.storage_dir)
-    raise NotImplementedError("S3 storage is not available yet: set MOMENTS_STORAGE=local")
+    if settings.storage == "s3":
+        from .s3 import S3Storage  # boto3 is only imported when S3 is in use
+
+        return S3Storage.from_settings(settings)
+    return LocalStorage(settings.storage_dir)
