@@ -91,30 +91,20 @@ async def upload(
     name in ``X-Filename`` or ``Content-Disposition``.
     """
     settings = services.settings
-    cap = settings.max_upload_bytes
     content_type = request.headers.get("content-type", "")
-    mime = content_type.split(";", 1)[0].strip().lower()
-    multipart = mime == "multipart/form-data"
-    if not (multipart or mime.startswith("video/") or mime in RAW_TYPES):
-        raise Problem(
-            415,
-            "Send the video as multipart/form-data (a 'file' field) or as the raw request body "
-            "with Content-Type video/* or application/octet-stream.",
-            kind="unsupported-upload",
-            title="Unsupported upload",
-        )
+    multipart = _is_multipart(content_type)
+    cap = settings.max_upload_bytes
     intake.check_declared_length(
         request.headers.get("content-length"), cap + intake.MULTIPART_OVERHEAD if multipart else cap
     )
-
-    job_id = new_job_id()
     raw_name = None
     if not multipart:
         raw_name = intake.filename_from_headers(
             request.headers.get("x-filename"), request.headers.get("content-disposition")
         )
         _options(settings, duration, aspect, {})  # refuse bad options before gigabytes arrive
-    stored = _StoredUpload(services, job_id)
+
+    stored = _StoredUpload(services, new_job_id())
     try:
         if multipart:
             boundary = intake.multipart_boundary(content_type)
@@ -126,9 +116,18 @@ async def upload(
             raise Problem(400, "The upload is empty.", kind="empty-upload")
         key = await anyio.to_thread.run_sync(stored.commit)
         media = await _probe(services, key, received.filename)
+        filename = received.filename or f"video.{PurePosixPath(key).suffix.lstrip('.')}"
+        job = await run_in_threadpool(
+            services.store.create,
+            job_id=stored.job_id,
+            input_key=key,
+            filename=filename,
+            input_size=received.size,
+            options=options,
+        )
     except ClientDisconnect:
         await anyio.to_thread.run_sync(stored.discard)
-        log.info("upload %s interrupted by the client; nothing kept", job_id)
+        log.info("upload %s interrupted by the client; nothing kept", stored.job_id)
         raise Problem(400, "The upload was interrupted.", kind="upload-interrupted") from None
     except BaseException:
         # Anything short of a stored, readable video leaves nothing behind (also on cancel).
@@ -136,15 +135,6 @@ async def upload(
             await anyio.to_thread.run_sync(stored.discard)
         raise
 
-    filename = received.filename or f"video.{PurePosixPath(key).suffix.lstrip('.')}"
-    job = await run_in_threadpool(
-        services.store.create,
-        job_id=job_id,
-        input_key=key,
-        filename=filename,
-        input_size=received.size,
-        options=options,
-    )
     await run_in_threadpool(services.dispatcher.submit, job.id)
     estimate = await run_in_threadpool(_estimate, services, media, options)
     body = UploadAccepted(
@@ -158,6 +148,22 @@ async def upload(
     )
     return JSONResponse(
         body.model_dump(mode="json"), status_code=202, headers={"Location": body.links.status}
+    )
+
+
+def _is_multipart(content_type: str) -> bool:
+    """Which of the two upload styles this is; anything else is refused (415)."""
+    mime = content_type.split(";", 1)[0].strip().lower()
+    if mime == "multipart/form-data":
+        return True
+    if mime.startswith("video/") or mime in RAW_TYPES:
+        return False
+    raise Problem(
+        415,
+        "Send the video as multipart/form-data (a 'file' field) or as the raw request body "
+        "with Content-Type video/* or application/octet-stream.",
+        kind="unsupported-upload",
+        title="Unsupported upload",
     )
 
 
@@ -262,14 +268,14 @@ class _StoredUpload:
 
     def __init__(self, services: Services, job_id: str) -> None:
         self._storage = services.storage
-        self._job_id = job_id
+        self.job_id = job_id
         self._stack = contextlib.ExitStack()
         self._writer: Any = None
         self.key: str | None = None
 
     def open(self, filename: str | None) -> Any:
         suffix = PurePosixPath(filename or "").suffix.lower().lstrip(".")
-        self.key = upload_key(self._job_id, suffix if suffix in formats.EXTENSIONS else "bin")
+        self.key = upload_key(self.job_id, suffix if suffix in formats.EXTENSIONS else "bin")
         self._writer = self._stack.enter_context(self._storage.open_writer(self.key))
         return self._writer
 
