@@ -53,7 +53,7 @@ def analyse(
     if not video.samples.t:
         raise EngineError(f"{media.path.name}: no video frame could be decoded")
     reporter.update(0.97)
-    return build_timeline(media, video.samples, sound.finish() if sound else None, index)
+    return build_timeline(media, video.samples, sound.finish() if sound else None)
 
 
 def _decode(container, media: MediaInfo, plan: np.ndarray, reporter: Reporter):

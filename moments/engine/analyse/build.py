@@ -7,7 +7,6 @@ import numpy as np
 from ..models import MediaInfo
 from ..timeline import Timeline
 from . import audio as au
-from .packets import PacketIndex
 from .video import VideoSamples
 
 STEP = 0.1
@@ -19,7 +18,6 @@ def build_timeline(
     media: MediaInfo,
     v: VideoSamples,
     sound: au.AudioFrames | None,
-    index: PacketIndex | None = None,
 ) -> Timeline:
     duration = max(media.duration, v.t[-1] if v.t else 0.0)
     n = int(np.floor(duration / STEP)) + 1
@@ -51,8 +49,6 @@ def build_timeline(
     else:
         signals["audio"] = np.zeros(n)
     signals["speech"] = talk.astype(float)
-    if index is not None:
-        signals["activity"] = _activity(index, grid, media.start_time)
     return Timeline(
         duration=duration,
         step=STEP,
@@ -163,15 +159,3 @@ def _focus(v: VideoSamples, grid: np.ndarray) -> np.ndarray:
     width = 11
     focus = np.stack([_smooth(mx, width), _smooth(my, width)], axis=1)
     return np.clip(focus, 0.0, 1.0)
-
-
-def _activity(index: PacketIndex, grid: np.ndarray, offset: float) -> np.ndarray:
-    """0..1 from inter-frame packet sizes: big P/B packets mean a lot changed (or noise)."""
-    keep = ~index.keyframe & ~np.isnan(index.times)
-    if keep.sum() < 3:
-        return np.zeros(len(grid))
-    times = index.times[keep] - offset
-    order = np.argsort(times)
-    sizes = index.sizes[keep][order].astype(float)
-    rel = np.log2(au.moving_mean(sizes, 9) / max(float(np.median(sizes)), 1.0))
-    return np.clip(_interp(times[order], rel, grid, 0.0) / 2 + 0.5, 0.0, 1.0)
