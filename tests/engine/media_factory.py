@@ -13,6 +13,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+AUDIO_RATE = 48_000
+
 FrameFn = Callable[[int, int, int], np.ndarray]
 """(index, width, height) -> an HxWx3 uint8 RGB frame (or uint16 for 10-bit input)."""
 
@@ -50,6 +52,8 @@ def make_video(
     frame_times: Sequence[float] | None = None,
     container_format: str | None = None,
     container_options: dict[str, str] | None = None,
+    video_options: dict[str, str] | None = None,
+    audio_samples: np.ndarray | None = None,
 ) -> Path:
     """Encode a small test clip and return its path.
 
@@ -58,7 +62,9 @@ def make_video(
     (seconds) overrides the regular frame grid to make variable-frame-rate files. ``frame_fn``
     returns RGB frames; for 10-bit pixel formats it may return uint16 RGB (0..65535), which
     is passed through ``rgb48le`` so the full precision reaches the encoder.
-    ``container_options`` go to the muxer, e.g. ``{"movflags": "faststart"}``.
+    ``container_options`` go to the muxer, e.g. ``{"movflags": "faststart"}``; ``video_options``
+    to the encoder (x264 defaults to ``preset=ultrafast``). ``audio_samples`` (mono float at
+    48 kHz) replace the default quiet tone when ``audio`` is on.
     """
     path = Path(path)
     frame_fn = frame_fn or arrow_frame
@@ -77,6 +83,8 @@ def make_video(
             video.options = {"preset": "ultrafast"}
             if codec == "libx265":
                 video.options["x265-params"] = "log-level=error"
+        if video_options:
+            video.options = {**video.options, **video_options}
         if sar is not None:
             video.codec_context.sample_aspect_ratio = (
                 Fraction(*sar) if isinstance(sar, tuple) else sar
@@ -93,7 +101,7 @@ def make_video(
             video.set_display_rotation(-rotation)
         sound = None
         if audio:
-            sound = out.add_stream("aac", rate=48_000, layout="mono")
+            sound = out.add_stream("aac", rate=AUDIO_RATE, layout="mono")
         for i, t in enumerate(times):
             rgb = frame_fn(i, width, height)
             fmt = "rgb48le" if rgb.dtype == np.uint16 else "rgb24"
@@ -110,20 +118,27 @@ def make_video(
             out.mux(video.encode(frame))
         out.mux(video.encode())
         if sound is not None:
-            _write_tone(out, sound, times[-1] + 1 / fps if times else seconds)
+            if audio_samples is None:
+                audio_samples = tone(times[-1] + 1 / fps if times else seconds)
+            encode_audio(out, sound, audio_samples)
     return path
 
 
-def _write_tone(out: av.container.OutputContainer, sound, seconds: float) -> None:
+def tone(seconds: float) -> np.ndarray:
     """A quiet 440 Hz tone, so the audio track has real samples."""
-    rate, chunk = 48_000, 1024
-    total = int(seconds * rate)
-    t = np.arange(total) / rate
-    samples = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-    for start in range(0, total, chunk):
+    t = np.arange(int(seconds * AUDIO_RATE)) / AUDIO_RATE
+    return 0.2 * np.sin(2 * np.pi * 440 * t)
+
+
+def encode_audio(out: av.container.OutputContainer, sound, samples: np.ndarray) -> None:
+    """Encode mono float samples at ``AUDIO_RATE`` (clipped to -1..1) and flush the encoder."""
+    samples = np.clip(samples, -1, 1).astype(np.float32)
+    chunk = 1024
+    for start in range(0, len(samples), chunk):
         piece = samples[start : start + chunk]
         frame = av.AudioFrame.from_ndarray(piece[None, :], format="fltp", layout="mono")
-        frame.sample_rate = rate
+        frame.sample_rate = AUDIO_RATE
         frame.pts = start
+        frame.time_base = Fraction(1, AUDIO_RATE)
         out.mux(sound.encode(frame))
     out.mux(sound.encode())

@@ -17,14 +17,14 @@ Shots with the same ``seed`` and a different ``take`` are near-duplicate takes o
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 
-RATE = 48_000
+from . import media_factory
+
+RATE = media_factory.AUDIO_RATE
 ROOM_TONE = 0.003
 
 
@@ -65,30 +65,27 @@ def make_video(
     for spec in shots:
         truth.append(Shot(spec.kind, t, t + spec.seconds, spec.seed, spec.take))
         t += spec.seconds
-    with av.open(str(path), "w") as out:
-        video = out.add_stream("libx264", rate=fps)
-        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-        video.options = {"preset": "veryfast", "crf": "20", **(options or {})}
-        sound = None
-        if audio:
-            sound = out.add_stream("aac", rate=RATE)
-            sound.layout = "mono"
-        index = 0
-        for spec in shots:
-            frames = round(spec.seconds * fps)
-            painter = _Painter(spec, width, height, fps)
-            for i in range(frames):
-                frame = av.VideoFrame.from_ndarray(painter.frame(i), format="rgb24")
-                frame.pts = index
-                frame.time_base = Fraction(1, fps)
-                index += 1
-                out.mux(video.encode(frame))
-        out.mux(video.encode(None))
-        if sound is not None:
-            samples = np.concatenate(
-                [_sound(spec, shot) for spec, shot in zip(shots, truth, strict=True)]
-            )
-            _encode_audio(out, sound, samples)
+    # Frames are painted in order (shaky shots draw their jitter from a random stream).
+    order: list[tuple[_Painter, int]] = []
+    for spec in shots:
+        painter = _Painter(spec, width, height, fps)
+        order.extend((painter, i) for i in range(round(spec.seconds * fps)))
+    samples = None
+    if audio:
+        samples = np.concatenate(
+            [_sound(spec, shot) for spec, shot in zip(shots, truth, strict=True)]
+        )
+    media_factory.make_video(
+        path,
+        width=width,
+        height=height,
+        fps=fps,
+        frame_fn=lambda index, _w, _h: order[index][0].frame(order[index][1]),
+        frame_times=[i / fps for i in range(len(order))],
+        audio=audio,
+        audio_samples=samples,
+        video_options={"preset": "veryfast", "crf": "20", **(options or {})},
+    )
     return truth
 
 
@@ -208,19 +205,6 @@ def _lowpass(x: np.ndarray, cutoff: float) -> np.ndarray:
     spectrum = np.fft.rfft(x)
     spectrum[np.fft.rfftfreq(len(x), 1 / RATE) > cutoff] = 0
     return np.fft.irfft(spectrum, len(x))
-
-
-def _encode_audio(out: av.container.OutputContainer, stream, samples: np.ndarray) -> None:
-    samples = np.clip(samples, -1, 1).astype(np.float32)
-    chunk = 1024
-    for start in range(0, len(samples), chunk):
-        piece = samples[start : start + chunk]
-        frame = av.AudioFrame.from_ndarray(piece[None, :], format="flt", layout="mono")
-        frame.sample_rate = RATE
-        frame.pts = start
-        frame.time_base = Fraction(1, RATE)
-        out.mux(stream.encode(frame))
-    out.mux(stream.encode(None))
 
 
 # The standard test reel: highlights A and C, three takes of B, among decoys and talk.
