@@ -302,3 +302,7 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     yield start
     for worker in started:
         worker.stop()
+
+
+# The live-API fixture of the service tests (real uvicorn on loopback), reused here.
+from tests.service.conftest_api import start_api  # noqa: E402, F401

@@ -160,11 +160,11 @@ class Sweeper(threading.Thread):
         self._store = store
         self._storage: Storage | None = None
         self.resend_after = resend_after or max(600.0, 2 * settings.job_lease_seconds)
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self._next_purge = 0.0
 
     def run(self) -> None:
-        while not self._stop.wait(self.settings.recover_interval):
+        while not self._halt.wait(self.settings.recover_interval):
             try:
                 self.sweep()
             except Exception:  # the database or broker may be briefly away: try next time
@@ -187,7 +187,7 @@ class Sweeper(threading.Thread):
         return [*requeued, *orphans]
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
 
 
 # -- `moments worker` with MOMENTS_QUEUE=celery ---------------------------------------------
