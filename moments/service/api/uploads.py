@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 
 from moments.engine import EngineError, HighlightOptions, Limits, MediaInfo, probe
-from moments.service.storage import upload_key
+from moments.service.storage import LocalStorage, upload_key
 from moments.service.store import new_job_id
 
 from . import formats, intake
@@ -211,7 +211,12 @@ async def _probe(services: Services, key: str, filename: str | None) -> MediaInf
 
     def run() -> MediaInfo:
         path = services.storage.local_path(key)
-        return probe(path, limits)
+        try:
+            return probe(path, limits)
+        finally:
+            if not isinstance(services.storage, LocalStorage):
+                # A scratch copy (S3): the job may run on another machine, so do not keep it.
+                path.unlink(missing_ok=True)
 
     try:
         return await run_in_threadpool(run)
