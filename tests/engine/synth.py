@@ -10,6 +10,8 @@ A video is a list of shots; each shot kind plants one thing the analysis must te
 - ``pocket``: near-black frames and muffled rumble (a phone in a pocket)
 - ``hum``: a static scene under a loud, steady hum (loud is not exciting)
 - ``speech``: a gently moving scene with syllable-like voiced "words" and pauses
+- ``face``: a real face (scikit-image's astronaut photo) drifting slowly in the left third of
+  a static, well-lit scene, with room tone: its centre is ``FACE_CENTRE`` (+- ``FACE_DRIFT``)
 
 Shots with the same ``seed`` and a different ``take`` are near-duplicate takes of one moment.
 """
@@ -26,6 +28,10 @@ from . import media_factory
 
 RATE = media_factory.AUDIO_RATE
 ROOM_TONE = 0.003
+FACE_CENTRE = (1 / 6, 0.5)
+"""Where the face of a ``face`` shot sits, as a fraction of the frame (x, y)."""
+FACE_DRIFT = 0.03
+"""How far (fraction of the width) the face drifts either side of ``FACE_CENTRE``."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,7 @@ class _Painter:
         self.pad = pad
         self.background = _texture(rng, width + 2 * pad, height + 2 * pad)
         self.object = _checker(36)
+        self.face = _astronaut_head(height) if spec.kind == "face" else None
         self.jitter = np.random.default_rng(spec.seed * 7 + 1)
         # Near-duplicate takes follow the same path, slightly shifted in time and space.
         self.phase = 0.35 * spec.take
@@ -116,6 +123,12 @@ class _Painter:
             y = (0.5 + 0.4 * np.sin(2 * np.pi * 1.3 * t + 1.0)) * (self.h - 36)
             x, y = int(x), int(y)
             image[y : y + 36, x : x + 36] = self.object
+        if self.face is not None:
+            fh, fw = self.face.shape[:2]
+            drift = FACE_DRIFT * self.w * np.sin(2 * np.pi * 0.15 * i / self.fps)
+            x = int(FACE_CENTRE[0] * self.w + drift) - fw // 2
+            y = int(FACE_CENTRE[1] * self.h) - fh // 2
+            image[y : y + fh, x : x + fw] = self.face
         if kind == "blurred":
             image = cv2.GaussianBlur(image, (0, 0), 5.0)
         if kind == "dark":
@@ -134,6 +147,15 @@ def _texture(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
         w, h = int(rng.integers(6, 40)), int(rng.integers(6, 30))
         image[y0 : y0 + h, x0 : x0 + w] = rng.uniform(30, 230, size=3)
     return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def _astronaut_head(height: int) -> np.ndarray:
+    """The astronaut's head and shoulders, about half the frame tall (face ~ a quarter)."""
+    from skimage import data  # only the face tests need scikit-image
+
+    head = data.astronaut()[10:230, 120:320]  # the face itself is at (175..276, 64..165)
+    side = height // 2
+    return cv2.resize(head, (round(side * 200 / 220), side), interpolation=cv2.INTER_AREA)
 
 
 def _checker(side: int) -> np.ndarray:

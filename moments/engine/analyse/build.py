@@ -31,7 +31,7 @@ def build_timeline(
         "motion": 1.0 - np.exp(-motion / 0.03),
         "shake": np.clip((shake - 0.05) / 0.25, 0.0, 1.0),
         "quality": _quality(v, grid),
-        "faces": np.clip(_nearest(np.asarray(v.detail_t), v.face_area, grid) / 0.02, 0, 1),
+        "faces": np.clip(_nearest(np.asarray(v.face_t), v.face_area, grid) / 0.02, 0, 1),
     }
     talk = np.zeros(n, bool)
     quiet: list[float] = []
@@ -151,8 +151,8 @@ def _focus(v: VideoSamples, grid: np.ndarray) -> np.ndarray:
     t = np.asarray(v.t)
     mx = _interp(t, v.mx, grid, 0.5)
     my = _interp(t, v.my, grid, 0.5)
-    if v.detail_t and any(a > 0 for a in v.face_area):
-        dt = np.asarray(v.detail_t)
+    if v.face_t and any(a > 0 for a in v.face_area):
+        dt = np.asarray(v.face_t)
         fx, fy = _nearest(dt, v.face_x, grid), _nearest(dt, v.face_y, grid)
         has = _nearest(dt, v.face_area, grid) > 0
         mx, my = np.where(has, fx, mx), np.where(has, fy, my)
