@@ -196,7 +196,7 @@ class JobStore:
             lease_until=now + timedelta(seconds=self.lease_seconds),
             started_at=now,
             stage="probe",
-            progress=0.0,
+            # progress is kept: a retry must not make the percentage a client sees go backwards
             eta_seconds=None,
             message="Starting",
             updated_at=now,

@@ -117,6 +117,16 @@ def test_retry_or_fail_counts_attempts(store: JobStore) -> None:
     assert store.claim_next("w") is None
 
 
+def test_a_retry_keeps_the_progress_a_client_has_seen(store: JobStore) -> None:
+    job = _job(store)
+    store.claim_next("w")
+    store.progress(job.id, "render", 70.0, "Rendering")
+    store.retry_or_fail(job.id, "worker lost", max_attempts=3)
+    assert store.claim_next("w2").progress == 70.0
+    store.progress(job.id, "analyse", 20.0, "Analysing")
+    assert store.get(job.id).progress == 70.0
+
+
 def test_heartbeat_only_for_the_holder(store: JobStore) -> None:
     job = _job(store)
     first = store.claim(job.id, "w1")
