@@ -23,6 +23,10 @@ FREE_CUT_EVERY = 0.5
 SHORTLIST = 200
 SEPARATION = 0.3
 """Seconds kept between two chosen windows of the same shot."""
+FAST = 0.6
+"""Motion score from which movement reads as "fast motion" (a slow drift scores ~0.4)."""
+NEARBY = 2.0
+"""Seconds either side of a segment that its reason may compare it with."""
 
 
 def frame_scores(timeline: Timeline) -> np.ndarray:
@@ -246,11 +250,16 @@ def _good_runs(timeline: Timeline, points, options: HighlightOptions):
     return spans
 
 
-def _segment(start: float, end: float, out: float, timeline: Timeline, score) -> Segment:
-    signals = {
+def window_signals(timeline: Timeline, start: float, end: float) -> dict[str, float]:
+    """Each signal's mean over ``start``..``end`` seconds, rounded for the result document."""
+    return {
         name: round(float(_window_mean(values, timeline.step, start, end)), 3)
         for name, values in sorted(timeline.signals.items())
     }
+
+
+def _segment(start: float, end: float, out: float, timeline: Timeline, score) -> Segment:
+    signals = window_signals(timeline, start, end)
     focus = (0.5, 0.5)
     if timeline.focus is not None and len(timeline.focus):
         i = max(0, round(start / timeline.step))
@@ -263,26 +272,47 @@ def _segment(start: float, end: float, out: float, timeline: Timeline, score) ->
         output_start=round(out, 3),
         score=round(float(_window_mean(score, timeline.step, start, end)), 4),
         signals=signals,
-        reason=reason(signals),
+        reason=reason(signals, _shake_around(timeline, start, end)),
         focus=focus,
     )
 
 
-def reason(signals: dict[str, float]) -> str:
-    """A short human explanation from the segment's strongest signals."""
+def _shake_around(timeline: Timeline, start: float, end: float) -> float:
+    """The worst camera shake within ``NEARBY`` seconds either side of a window (0 if none)."""
+    shake = timeline.signals.get("shake")
+    if shake is None:
+        return 0.0
+    t = timeline.times
+    near = ((t >= start - NEARBY) & (t < start)) | ((t > end) & (t <= end + NEARBY))
+    if not near.any():
+        return 0.0
+    # Smoothed over a second, so one jolt does not count as a shaky stretch.
+    return float(np.convolve(shake, np.ones(10) / 10, mode="same")[near].max())
+
+
+def reason(signals: dict[str, float], shake_nearby: float = 0.0) -> str:
+    """A short explanation (one to three parts) from a segment's strongest signals.
+
+    The words depend on context so that they read true: excitement in the sound while someone
+    talks is lively speech, not a crowd; "cheering" is loud excitement with nobody talking.
+    ``shake_nearby`` (0..1) is the camera shake just outside the segment: a steady segment cut
+    out of shaky footage says so.
+    """
+    audio, speech = signals.get("audio", 0.0), signals.get("speech", 0.0)
     shake = signals.get("shake", 0.0)
+    motion = signals.get("motion", 0.0) * (1 - shake)  # a shaking camera is not action
     found = [
-        (
-            signals.get("audio", 0.0),
-            "loud crowd" if signals.get("audio", 0) > 0.5 else "lively sound",
-        ),
-        (signals.get("motion", 0.0) * (1 - shake), "fast motion"),
+        (motion, "fast motion" if motion >= FAST else "movement"),
         (signals.get("faces", 0.0), "faces"),
-        (signals.get("speech", 0.0) * 0.8, "speech"),
     ]
-    strong = [label for value, label in sorted(found, key=lambda f: -f[0]) if value >= 0.3][:2]
-    if strong:
-        return " + ".join(strong)
-    if signals.get("quality", 1.0) >= 0.7 and shake < 0.3:
-        return "steady, well-lit shot"
-    return "the best of what there is"
+    if speech >= 0.5:
+        found.append((max(0.8 * speech, audio), "lively speech" if audio >= 0.3 else "speech"))
+    elif audio >= 0.3:
+        found.append((audio, "cheering" if audio >= 0.5 else "lively sound"))
+    parts = [label for value, label in sorted(found, key=lambda f: -f[0]) if value >= 0.3][:2]
+    if not parts:
+        steady = signals.get("quality", 1.0) >= 0.7 and shake < 0.3
+        parts = ["steady, well-lit shot" if steady else "the best of what there is"]
+    if shake_nearby >= 0.5 and shake < 0.2:
+        parts.append("camera shake avoided")
+    return " + ".join(parts)

@@ -10,7 +10,7 @@ from moments.engine.analyse import analyse
 from moments.engine.models import HighlightOptions
 from moments.engine.probe import probe
 from moments.engine.progress import Reporter
-from moments.engine.select import reel_length, select
+from moments.engine.select import reason, reel_length, select, window_signals
 
 from .synth import REEL, make_video
 
@@ -154,3 +154,71 @@ def test_real_files_give_sane_segments(media_dir, name, target):
         assert seg.reason and 0 <= seg.focus[0] <= 1 and 0 <= seg.focus[1] <= 1
         assert seg.score == seg.score  # not NaN
         assert set(seg.signals) >= {"motion", "audio", "quality", "shake", "speech"}
+
+
+@pytest.mark.parametrize(
+    ("signals", "shake_nearby", "expected"),
+    [
+        # Excitement while someone talks is lively speech: there is no crowd.
+        ({"audio": 0.65, "speech": 1.0, "quality": 0.8}, 0.0, "lively speech"),
+        ({"audio": 0.05, "speech": 1.0}, 0.0, "speech"),
+        ({"audio": 0.05, "speech": 0.99, "motion": 0.44}, 0.0, "speech + movement"),
+        # Without speech, loud excitement is cheering; milder is lively sound.
+        ({"audio": 0.8, "motion": 0.75}, 0.0, "cheering + fast motion"),
+        ({"audio": 0.4}, 0.0, "lively sound"),
+        ({"audio": 0.9, "speech": 0.2, "faces": 1.0}, 0.0, "faces + cheering"),
+        # A shaking camera is not action, and not a steady shot either.
+        ({"motion": 0.9, "shake": 0.9, "quality": 1.0}, 0.0, "the best of what there is"),
+        ({"quality": 0.9}, 0.0, "steady, well-lit shot"),
+        ({"quality": 0.9}, 0.8, "steady, well-lit shot + camera shake avoided"),
+        ({"quality": 0.9, "shake": 0.4}, 0.8, "the best of what there is"),
+        (
+            {"audio": 0.9, "motion": 0.8, "faces": 0.7},
+            0.9,
+            "cheering + fast motion + camera shake avoided",
+        ),
+    ],
+)
+def test_reason_wording_fits_the_context(signals, shake_nearby, expected):
+    assert reason(signals, shake_nearby) == expected
+    assert len(expected.split(" + ")) <= 3
+
+
+def test_reasons_read_true_on_the_synthetic_reel(analysed):
+    truth, media, tl = analysed
+    expected = {
+        "highlight": "cheering + fast motion",
+        "speech": "speech + movement",  # voiced words, a gently drifting object
+        "dull": "steady, well-lit shot",
+        "hum": "steady, well-lit shot",  # loud is not exciting
+    }
+    for shot in truth:
+        if shot.kind in expected:
+            signals = window_signals(tl, shot.start + 0.3, shot.end - 0.3)
+            assert reason(signals) == expected[shot.kind], (shot.kind, signals)
+    # Chosen segments right beside a shaky shot say the shake was left out; others do not.
+    shaky = [shot for shot in truth if shot.kind == "shaky"]
+    segments = select(media, tl, HighlightOptions(duration=30))
+    for seg in segments:
+        beside = any(
+            -0.2 < sh.start - seg.source_end < 1.0 or -0.2 < seg.source_start - sh.end < 1.0
+            for sh in shaky
+        )
+        far = all(
+            sh.start - seg.source_end > 2.5 or seg.source_start - sh.end > 2.5 for sh in shaky
+        )
+        if beside:
+            assert seg.reason.endswith("camera shake avoided"), seg
+        if far:
+            assert "shake" not in seg.reason, seg
+
+
+def test_talk_on_a_real_file_is_not_called_a_crowd(media_dir):
+    # example.mp4: a green frame with a timecode and one person talking on the audio track.
+    media = probe(media_dir / "example.mp4")
+    options = HighlightOptions(duration=10)
+    segments = select(media, analyse(media, options, Reporter()), options)
+    for seg in segments:
+        assert "crowd" not in seg.reason and "cheering" not in seg.reason, seg
+    talk = [seg for seg in segments if seg.signals["speech"] > 0.5]
+    assert talk and all("speech" in seg.reason for seg in talk)
