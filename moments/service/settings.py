@@ -99,6 +99,11 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = Field(
         None, description="S3-compatible endpoint (MinIO, Ceph...); unset for AWS S3."
     )
+    s3_public_endpoint_url: str | None = Field(
+        None,
+        description="Endpoint browsers reach, for presigned download links when it differs "
+        "from s3_endpoint_url (e.g. http://minio:9000 inside compose, a public name outside).",
+    )
     s3_bucket: str = Field("moments", description="Bucket holding uploads and reels.")
     s3_prefix: str = Field("", description="Key prefix inside the bucket (e.g. 'prod/').")
     s3_region: str = Field("us-east-1", description="Region of the bucket.")

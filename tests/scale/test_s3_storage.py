@@ -16,6 +16,8 @@ from moments.service.settings import Settings
 from moments.service.storage import StorageError, get_storage
 from moments.service.storage.s3 import S3Storage
 
+from .conftest import derive
+
 MiB = 1024 * 1024
 
 
@@ -112,3 +114,14 @@ def test_presigned_url_serves_ranges(s3: S3Storage):
         assert part.headers["content-range"] == f"bytes 1000-1999/{len(data)}"
         tampered = client.get(url.replace("reels/j6", "reels/j7"))
         assert tampered.status_code == 403  # the signature covers the key
+
+
+def test_presigned_links_use_the_public_endpoint(s3_settings: Settings):
+    # Workers reach S3 by an inside name; browsers get links on the public one.
+    public = s3_settings.s3_endpoint_url.replace("127.0.0.1", "localhost")
+    storage = get_storage(derive(s3_settings, s3_public_endpoint_url=public))
+    storage.write("reels/j8/reel.mp4", [b"0123456789"])
+    url = storage.presigned_url("reels/j8/reel.mp4")
+    assert url.startswith(public + "/")
+    answer = httpx.get(url, headers={"Range": "bytes=2-4"})
+    assert answer.status_code == 206 and answer.content == b"234"

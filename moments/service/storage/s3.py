@@ -29,15 +29,15 @@ def _missing(exc: Exception) -> bool:
     return str(error.get("Code")) in _MISSING
 
 
-def make_client(settings: Settings) -> Any:
-    """A boto3 S3 client for the settings' endpoint and credentials."""
+def make_client(settings: Settings, endpoint_url: str | None = None) -> Any:
+    """A boto3 S3 client for the settings' endpoint (or ``endpoint_url``) and credentials."""
     import boto3
     from botocore.config import Config
 
     secret = settings.s3_secret_access_key
     return boto3.client(
         "s3",
-        endpoint_url=settings.s3_endpoint_url,
+        endpoint_url=endpoint_url or settings.s3_endpoint_url,
         region_name=settings.s3_region,
         aws_access_key_id=settings.s3_access_key_id,
         aws_secret_access_key=secret.get_secret_value() if secret else None,
@@ -166,6 +166,7 @@ class S3Storage:
         prefix: str = "",
         part_bytes: int = 8 * 1024**2,
         presign_seconds: int = 300,
+        presign_client: Any = None,
     ):
         self.client = client
         self.bucket = bucket
@@ -173,6 +174,8 @@ class S3Storage:
         self.scratch_dir = Path(scratch_dir)
         self.part_bytes = part_bytes
         self.presign_seconds = presign_seconds
+        # Signing is local (no request): a client on the public endpoint signs links for browsers.
+        self.presign_client = presign_client or client
 
     @classmethod
     def from_settings(cls, settings: Settings) -> S3Storage:
@@ -183,6 +186,9 @@ class S3Storage:
             prefix=settings.s3_prefix,
             part_bytes=settings.s3_part_bytes,
             presign_seconds=settings.presign_seconds,
+            presign_client=make_client(settings, settings.s3_public_endpoint_url)
+            if settings.s3_public_endpoint_url
+            else None,
         )
         if settings.s3_create_bucket:
             storage.ensure_bucket()
@@ -308,7 +314,7 @@ class S3Storage:
             params["ResponseContentType"] = media_type
         if disposition:
             params["ResponseContentDisposition"] = disposition
-        return self.client.generate_presigned_url(
+        return self.presign_client.generate_presigned_url(
             "get_object", Params=params, ExpiresIn=expires or self.presign_seconds
         )
 
