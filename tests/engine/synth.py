@@ -229,6 +229,18 @@ def _lowpass(x: np.ndarray, cutoff: float) -> np.ndarray:
     return np.fft.irfft(spectrum, len(x))
 
 
+def synthesise(path: Path, shots: list[ShotSpec]):
+    """Encode ``shots`` to ``path``, probe and analyse it: (path, truth, media, timeline)."""
+    from moments.engine.analyse import analyse
+    from moments.engine.models import HighlightOptions
+    from moments.engine.probe import probe
+    from moments.engine.progress import Reporter
+
+    truth = make_video(path, shots)
+    media = probe(path)
+    return path, truth, media, analyse(media, HighlightOptions(), Reporter())
+
+
 # The standard test reel: highlights A and C, three takes of B, among decoys and talk.
 REEL: list[ShotSpec] = [
     ShotSpec("dull", 5, 1),

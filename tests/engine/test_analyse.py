@@ -14,16 +14,6 @@ from moments.engine.models import HighlightOptions
 from moments.engine.probe import probe
 from moments.engine.progress import Reporter
 
-from .synth import REEL, make_video
-
-
-@pytest.fixture(scope="session")
-def reel(tmp_path_factory):
-    path = tmp_path_factory.mktemp("synth") / "reel.mp4"
-    truth = make_video(path, REEL)
-    media = probe(path)
-    return path, truth, media, analyse(media, HighlightOptions(), Reporter())
-
 
 def _mean(timeline, name, shot):
     t = timeline.times

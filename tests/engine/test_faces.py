@@ -17,17 +17,14 @@ from moments.engine.probe import probe
 from moments.engine.progress import Reporter
 from moments.engine.select import frame_scores, select
 
-from .synth import FACE_CENTRE, FACE_DRIFT, ShotSpec, make_video
+from .synth import FACE_CENTRE, FACE_DRIFT, ShotSpec, synthesise
 
 CLIP = [ShotSpec("dull", 4, 1), ShotSpec("face", 6, 2), ShotSpec("dull", 4, 3)]
 
 
 @pytest.fixture(scope="module")
 def face_clip(tmp_path_factory):
-    path = tmp_path_factory.mktemp("faces") / "face.mp4"
-    truth = make_video(path, CLIP)
-    media = probe(path)
-    return path, truth, media, analyse(media, HighlightOptions(), Reporter())
+    return synthesise(tmp_path_factory.mktemp("faces") / "face.mp4", CLIP)
 
 
 def _inside(timeline, shot, margin: float = 0.6) -> np.ndarray:

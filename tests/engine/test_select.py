@@ -2,31 +2,34 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
+import numpy as np
 import pytest
 
 from moments.engine.analyse import analyse
 from moments.engine.models import HighlightOptions
 from moments.engine.probe import probe
 from moments.engine.progress import Reporter
-from moments.engine.select import reason, reel_length, select, window_signals
+from moments.engine.select import frame_scores, reason, reel_length, select, window_signals
 
-from .synth import REEL, make_video
+from .synth import make_video
 
 DECOYS = ("dark", "blurred", "pocket", "shaky")
 
 
-@pytest.fixture(scope="session")
-def analysed(tmp_path_factory):
-    path = tmp_path_factory.mktemp("synth-select") / "reel.mp4"
-    truth = make_video(path, REEL)
-    media = probe(path)
-    return truth, media, analyse(media, HighlightOptions(), Reporter())
-
-
 def _spans(segments):
     return [(s.source_start, s.source_end) for s in segments]
+
+
+def _used(truth, segments, seconds: float):
+    """The planted shots of which some segment shows more than ``seconds``."""
+    return [
+        shot
+        for shot in truth
+        if any(shot.overlap(s.source_start, s.source_end) > seconds for s in segments)
+    ]
 
 
 def _check_basics(segments, options):
@@ -44,8 +47,8 @@ def _check_basics(segments, options):
     assert options.duration <= length <= options.duration * 1.05 + 1e-6
 
 
-def test_short_reel_is_made_of_the_planted_highlights(analysed):
-    truth, media, tl = analysed
+def test_short_reel_is_made_of_the_planted_highlights(reel):
+    _, truth, media, tl = reel
     options = HighlightOptions(duration=15)
     segments = select(media, tl, options)
     _check_basics(segments, options)
@@ -58,27 +61,16 @@ def test_short_reel_is_made_of_the_planted_highlights(analysed):
     total = sum(s.duration for s in segments)
     assert in_highlight / total > 0.7
     # Highlight A (seed 10) and C (seed 30) are both in; B's three takes are not all in.
-    seeds = {
-        shot.seed
-        for s in segments
-        for shot in truth
-        if shot.overlap(s.source_start, s.source_end) > 1
-    }
-    assert {10, 30} <= seeds
-    takes = [
-        shot
-        for shot in truth
-        if shot.seed == 20
-        and any(shot.overlap(s.source_start, s.source_end) > 0.5 for s in segments)
-    ]
+    assert {10, 30} <= {shot.seed for shot in _used(truth, segments, 1.0)}
+    takes = [shot for shot in _used(truth, segments, 0.5) if shot.seed == 20]
     assert 1 <= len(takes) <= 2
     for seg in segments:
         assert "fast motion" in seg.reason or "speech" in seg.reason
         assert seg.signals["quality"] > 0.8
 
 
-def test_long_reel_avoids_decoys_keeps_variety_and_never_cuts_mid_word(analysed):
-    truth, media, tl = analysed
+def test_long_reel_avoids_decoys_keeps_variety_and_never_cuts_mid_word(reel):
+    _, truth, media, tl = reel
     options = HighlightOptions(duration=30)
     segments = select(media, tl, options)
     _check_basics(segments, options)
@@ -86,12 +78,7 @@ def test_long_reel_avoids_decoys_keeps_variety_and_never_cuts_mid_word(analysed)
         for shot in truth:
             if shot.kind in DECOYS:
                 assert shot.overlap(seg.source_start, seg.source_end) < 0.15, (seg, shot.kind)
-    takes = {
-        shot.take
-        for shot in truth
-        if shot.seed == 20
-        and any(shot.overlap(s.source_start, s.source_end) > 0.5 for s in segments)
-    }
+    takes = [shot for shot in _used(truth, segments, 0.5) if shot.seed == 20]
     assert len(takes) <= 2, "near-duplicate takes are not all chosen"
     words = [w for shot in truth for w in shot.words]
     shot_cuts = [shot.start for shot in truth]
@@ -107,16 +94,25 @@ def test_long_reel_avoids_decoys_keeps_variety_and_never_cuts_mid_word(analysed)
             assert seg.signals["audio"] < 0.2 and "loud" not in seg.reason
 
 
-def test_selection_is_deterministic(analysed, tmp_path):
-    _truth, media, tl = analysed
+def test_every_analysed_signal_counts_in_the_score(reel):
+    """No dead signals: changing any one of them changes the scores."""
+    _, _, _, tl = reel
+    base = frame_scores(tl)
+    for name, values in tl.signals.items():
+        changed = dataclasses.replace(tl, signals={**tl.signals, name: 1.0 - values})
+        assert np.abs(frame_scores(changed) - base).max() > 0.01, name
+
+
+def test_selection_is_deterministic(reel, tmp_path):
+    _, _, media, tl = reel
     options = HighlightOptions(duration=20)
     first = select(media, tl, options)
     again = select(media, analyse(media, options, Reporter()), options)
     assert [s.to_dict() for s in first] == [s.to_dict() for s in again]
 
 
-def test_segments_never_straddle_a_detected_shot_boundary(analysed):
-    _, media, tl = analysed
+def test_segments_never_straddle_a_detected_shot_boundary(reel):
+    _, _, media, tl = reel
     for seg in select(media, tl, HighlightOptions(duration=25)):
         assert not any(seg.source_start + 0.05 < c < seg.source_end - 0.05 for c in tl.shots)
 
@@ -184,8 +180,8 @@ def test_reason_wording_fits_the_context(signals, shake_nearby, expected):
     assert len(expected.split(" + ")) <= 3
 
 
-def test_reasons_read_true_on_the_synthetic_reel(analysed):
-    truth, media, tl = analysed
+def test_reasons_read_true_on_the_synthetic_reel(reel):
+    _, truth, media, tl = reel
     expected = {
         "highlight": "cheering + fast motion",
         "speech": "speech + movement",  # voiced words, a gently drifting object
