@@ -102,7 +102,7 @@ async def upload(
         raw_name = intake.filename_from_headers(
             request.headers.get("x-filename"), request.headers.get("content-disposition")
         )
-        _options(settings, duration, aspect, {})  # refuse bad options before gigabytes arrive
+        check_options(settings, duration, aspect, {})  # refuse bad options before gigabytes arrive
 
     stored = _StoredUpload(services, new_job_id())
     try:
@@ -111,20 +111,10 @@ async def upload(
             received = await intake.receive_multipart(request.stream(), boundary, stored.open, cap)
         else:
             received = await intake.receive_raw(request.stream(), stored.open, cap, raw_name)
-        options = _options(settings, duration, aspect, received.fields)
+        options = check_options(settings, duration, aspect, received.fields)
         if received.size == 0:
             raise Problem(400, "The upload is empty.", kind="empty-upload")
         key = await anyio.to_thread.run_sync(stored.commit)
-        media = await _probe(services, key, received.filename)
-        filename = received.filename or f"video.{PurePosixPath(key).suffix.lstrip('.')}"
-        job = await run_in_threadpool(
-            services.store.create,
-            job_id=stored.job_id,
-            input_key=key,
-            filename=filename,
-            input_size=received.size,
-            options=options,
-        )
     except ClientDisconnect:
         await anyio.to_thread.run_sync(stored.discard)
         log.info("upload %s interrupted by the client; nothing kept", stored.job_id)
@@ -135,19 +125,59 @@ async def upload(
             await anyio.to_thread.run_sync(stored.discard)
         raise
 
-    await run_in_threadpool(services.dispatcher.submit, job.id)
-    estimate = await run_in_threadpool(_estimate, services, media, options)
-    body = UploadAccepted(
-        id=job.id,
-        status=job.status,
-        filename=filename,
-        size_bytes=received.size,
+    body = await queue_stored_upload(
+        services,
+        job_id=stored.job_id,
+        key=key,
+        filename=received.filename,
+        size=received.size,
         options=options,
-        estimated_seconds=estimate,
-        links=links(job),
     )
     return JSONResponse(
         body.model_dump(mode="json"), status_code=202, headers={"Location": body.links.status}
+    )
+
+
+async def queue_stored_upload(
+    services: Services,
+    *,
+    job_id: str,
+    key: str,
+    filename: str | None,
+    size: int,
+    options: dict[str, Any],
+) -> UploadAccepted:
+    """Turn a fully stored upload into a queued job: probe it, create the job, submit it.
+
+    Shared by the plain upload and the resumable (tus) one. When the probe refuses the file
+    (415) or the job cannot be created, the stored upload is deleted: nothing is left behind.
+    """
+    try:
+        media = await _probe(services, key, filename)
+        filename = filename or f"video.{PurePosixPath(key).suffix.lstrip('.')}"
+        job = await run_in_threadpool(
+            services.store.create,
+            job_id=job_id,
+            input_key=key,
+            filename=filename,
+            input_size=size,
+            options=options,
+        )
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(services.storage.delete, key)
+        raise
+
+    await run_in_threadpool(services.dispatcher.submit, job.id)
+    estimate = await run_in_threadpool(_estimate, services, media, options)
+    return UploadAccepted(
+        id=job.id,
+        status=job.status,
+        filename=filename,
+        size_bytes=size,
+        options=options,
+        estimated_seconds=estimate,
+        links=links(job),
     )
 
 
@@ -167,7 +197,9 @@ def _is_multipart(content_type: str) -> bool:
     )
 
 
-def _options(settings: Any, duration: float | None, aspect: str, fields: dict[str, str]) -> dict:
+def check_options(
+    settings: Any, duration: float | None, aspect: str, fields: dict[str, str]
+) -> dict:
     """Options from form fields (multipart) or the query string, checked like the engine does."""
     errors = []
     if "duration" in fields:
