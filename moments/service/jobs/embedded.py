@@ -38,6 +38,9 @@ STOP_GRACE_SECONDS = 1.0
 """How long a cancelled child gets after SIGTERM before SIGKILL (the cancel budget is 2 s)."""
 
 
+NICENESS = 10
+
+
 @dataclass
 class Slot:
     job_id: str
@@ -50,6 +53,9 @@ def _child_main(job_id: str, settings: Settings, worker_id: str, parent_pid: int
     # The supervisor decides when we stop; Ctrl-C in a terminal reaches us too, so ignore it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent(parent_pid)
+    # Video work yields the CPU to the API process on the same machine, so status polls stay
+    # fast while every core is busy decoding and encoding.
+    os.nice(NICENESS)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from .run import run_job
 
