@@ -50,6 +50,9 @@ def test_focus_follows_the_off_centre_face(face_clip):
     fx, fy = tl.focus[_inside(tl, face)].T
     assert np.abs(fx - FACE_CENTRE[0]).max() < FACE_DRIFT + 0.03
     assert np.abs(fy - FACE_CENTRE[1]).max() < 0.05
+    # Right from the cut into the face shot, not leaning towards the centred shot before.
+    just_after = (tl.times >= face.start + 0.1) & (tl.times < face.start + 0.6)
+    assert np.abs(tl.focus[just_after, 0] - FACE_CENTRE[0]).max() < FACE_DRIFT + 0.03
     # Without a face or motion the focus stays at the centre.
     assert np.allclose(tl.focus[_inside(tl, truth[0])], 0.5, atol=0.05)
 

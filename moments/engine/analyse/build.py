@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from ..models import MediaInfo
@@ -49,14 +51,15 @@ def build_timeline(
     else:
         signals["audio"] = np.zeros(n)
     signals["speech"] = talk.astype(float)
+    shots = _shots(t, np.asarray(v.cut))
     return Timeline(
         duration=duration,
         step=STEP,
         signals=signals,
-        shots=_shots(t, np.asarray(v.cut)),
+        shots=shots,
         quiet=quiet,
         speech=talk,
-        focus=_focus(v, grid),
+        focus=_focus(v, grid, shots),
         thumbs=np.stack(v.thumbs)[_nearest_index(t, grid)],
     )
 
@@ -146,8 +149,12 @@ def _shots(t: np.ndarray, cut: np.ndarray) -> list[float]:
     return shots
 
 
-def _focus(v: VideoSamples, grid: np.ndarray) -> np.ndarray:
-    """Subject centre per grid point: the largest face if any, else where things move."""
+def _focus(v: VideoSamples, grid: np.ndarray, shots: list[float]) -> np.ndarray:
+    """Subject centre per grid point: the largest face if any, else where things move.
+
+    Smoothed within each shot only: a crop just after a cut must not lean towards where the
+    subject was in the shot before.
+    """
     t = np.asarray(v.t)
     mx = _interp(t, v.mx, grid, 0.5)
     my = _interp(t, v.my, grid, 0.5)
@@ -156,6 +163,9 @@ def _focus(v: VideoSamples, grid: np.ndarray) -> np.ndarray:
         fx, fy = _nearest(dt, v.face_x, grid), _nearest(dt, v.face_y, grid)
         has = _nearest(dt, v.face_area, grid) > 0
         mx, my = np.where(has, fx, mx), np.where(has, fy, my)
-    width = 11
-    focus = np.stack([_smooth(mx, width), _smooth(my, width)], axis=1)
+    focus = np.stack([mx, my], axis=1)
+    bounds = [0, *np.searchsorted(grid, shots).tolist(), len(grid)]
+    for a, b in itertools.pairwise(bounds):
+        for axis in (0, 1):
+            focus[a:b, axis] = _smooth(focus[a:b, axis], 11)
     return np.clip(focus, 0.0, 1.0)
