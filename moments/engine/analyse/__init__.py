@@ -73,6 +73,7 @@ def _decode(container, media: MediaInfo, plan: np.ndarray, reporter: Reporter):
     duration = max(media.duration, 1e-3)
     k = 0
     feeding = True
+    reached = 0.0
     last = time.monotonic()
 
     def take(frame: av.VideoFrame) -> None:
@@ -105,8 +106,11 @@ def _decode(container, media: MediaInfo, plan: np.ndarray, reporter: Reporter):
                     sound.feed(mono.to_ndarray().reshape(-1))
         if time.monotonic() - last > 0.1:
             last = time.monotonic()
-            position = float(packet.pts * packet.time_base) if packet.pts is not None else 0.0
-            reporter.update(0.03 + 0.93 * min(1.0, max(0.0, position - offset) / duration))
+            if packet.pts is not None:
+                # Packets come in decode order (B-frames after the frames they refer to) and
+                # interleaved with audio: keep the furthest time so progress never goes back.
+                reached = max(reached, float(packet.pts * packet.time_base) - offset)
+            reporter.update(0.03 + 0.93 * min(1.0, max(0.0, reached) / duration))
     if feeding:
         for frame in codec.decode(None):
             take(frame)
