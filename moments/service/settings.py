@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="Address the API server listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port the API server listens on.")
+    upload_expiry_hours: float = Field(
+        24,
+        gt=0,
+        description="Hours a resumable upload may sit unfinished without new bytes before its "
+        "partial file is deleted.",
+    )
     default_duration: float = Field(
         30, gt=0, description="Reel length in seconds when a request does not give one."
     )

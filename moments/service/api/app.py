@@ -11,7 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from moments.service.settings import Settings, get_settings
 
-from . import downloads, events, health, jobs, problems, uploads
+from . import downloads, events, health, jobs, problems, tus, uploads
 from .deps import Services
 
 EXPOSED_HEADERS = ["Accept-Ranges", "Content-Range", "Content-Length", "ETag", "Location",
@@ -43,12 +43,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "HEAD", "POST", "DELETE", "OPTIONS"],
+            allow_methods=["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"],
             allow_headers=["*"],
-            expose_headers=EXPOSED_HEADERS,
+            expose_headers=EXPOSED_HEADERS + tus.TUS_HEADERS,
             max_age=600,
         )
-    for module in (health, uploads, jobs, events, downloads):
+    for module in (health, uploads, tus, jobs, events, downloads):
         app.include_router(module.router)
     return app
 
