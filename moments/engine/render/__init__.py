@@ -8,6 +8,7 @@ folder and renamed only when complete, so a reel never appears half-written.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 import uuid
@@ -15,19 +16,26 @@ from collections.abc import Callable
 from pathlib import Path
 
 import av
+import numpy as np
 
 from ..errors import EngineError
 from ..models import HighlightOptions, MediaInfo, RenderInfo, Segment
 from ..progress import Reporter
 from .audio import reel_audio
+from .copyplan import can_copy, copy_refusal, plan_copy
 from .encode import ReelWriter, write_video
 from .layout import Layout, Plan, output_rate
 from .poster import poster_focus, write_poster
+from .splice import PacketSource, SpliceWriter, write_spliced
 
-__all__ = ["render"]
+__all__ = ["can_copy", "copy_refusal", "render"]
+
+log = logging.getLogger(__name__)
 
 AUDIO_SHARE = 0.08
 """Fraction of the render progress bar given to the soundtrack pass (video dominates)."""
+SCAN_SHARE = 0.1
+"""End of the (short) packet scan that finds the GOPs a smart render can copy."""
 REPORT_EVERY = 0.1
 """Seconds between progress reports; cancellation is still checked on every call."""
 
@@ -39,12 +47,15 @@ def render(
     options: HighlightOptions,
     reporter: Reporter,
     poster_time: float | None = None,
+    smart: bool = True,
 ) -> RenderInfo:
     """Render ``segments`` (in output order) of ``media`` into the MP4 ``output``.
 
     Also writes ``output`` with a ``.jpg`` suffix (the frame at source time ``poster_time``)
-    when ``options.poster`` is set. Raises EngineError for input that cannot be rendered and
-    Cancelled when the reporter's token is set; in both cases no partial file is left behind.
+    when ``options.poster`` is set. With ``smart`` (the default), whole GOPs of an H.264
+    source that the reel shows unchanged are copied instead of re-encoded. Raises EngineError
+    for input that cannot be rendered and Cancelled when the reporter's token is set; in both
+    cases no partial file is left behind.
     """
     output = Path(output)
     if not segments:
@@ -63,11 +74,7 @@ def render(
     poster_tmp = _temporary(poster_path) if poster_path else None
     try:
         audio = reel_audio(media, segments, plan, _ticker(reporter, 0.0, AUDIO_SHARE))
-        writer = ReelWriter(video_tmp, layout, plan.rate, audio)
-        try:
-            write_video(writer, media, segments, plan, layout, _ticker(reporter, AUDIO_SHARE, 0.95))
-        finally:
-            writer.close()
+        _write_reel(video_tmp, media, segments, plan, layout, audio, reporter, options, smart)
         if poster_path and poster_tmp:
             seconds = poster_time if poster_time is not None else _middle(segments)
             focus = poster_focus(segments, seconds)
@@ -89,6 +96,46 @@ def render(
         height=layout.height,
         poster=poster_path,
     )
+
+
+def _write_reel(
+    path: Path,
+    media: MediaInfo,
+    segments: list[Segment],
+    plan: Plan,
+    layout: Layout,
+    audio: np.ndarray,
+    reporter: Reporter,
+    options: HighlightOptions,
+    smart: bool,
+) -> None:
+    """The video pass: spliced (copy + re-encode) when the source allows, else a full encode."""
+    video_tick = _ticker(reporter, SCAN_SHARE, 0.95)
+    refusal = copy_refusal(media, options) if smart else "smart render is off"
+    copy_plan = None
+    if refusal is None:
+        scan_tick = _ticker(reporter, AUDIO_SHARE, SCAN_SHARE)
+        copy_plan = plan_copy(media, segments, plan, scan_tick)
+        if copy_plan is None:
+            refusal = "the H.264 parameter sets are not stored as avcC"
+        elif not copy_plan.ranges:
+            refusal = "no segment holds a whole GOP"
+    if copy_plan is None or not copy_plan.ranges:
+        log.info("full re-encode: %s", refusal)
+        writer = ReelWriter(path, layout, plan.rate, audio)
+        try:
+            write_video(writer, media, segments, plan, layout, video_tick)
+        finally:
+            writer.close()
+        return
+    with PacketSource(media, copy_plan.config, reporter.check) as packets:
+        spliced = SpliceWriter(
+            path, packets.stream, copy_plan.config, layout, plan.rate, audio, copy_plan.delay
+        )
+        try:
+            write_spliced(spliced, packets, media, segments, plan, copy_plan, layout, video_tick)
+        finally:
+            spliced.close()
 
 
 def _temporary(path: Path) -> Path:

@@ -24,6 +24,42 @@ AUDIO_BITRATE = 160_000
 AAC_FRAME = 1024
 
 
+class SoundTrack:
+    """The reel's AAC stream, fed from the finished soundtrack a little ahead of the video."""
+
+    def __init__(self, out: av.container.OutputContainer, audio: np.ndarray):
+        sound = out.add_stream("aac", rate=RATE)
+        sound.layout, sound.format = "stereo", "fltp"
+        sound.bit_rate = AUDIO_BITRATE
+        sound.time_base = Fraction(1, RATE)
+        self._out, self._sound, self._audio = out, sound, audio
+        self._done = 0
+
+    def keep_ahead_of(self, seconds: float) -> None:
+        """Encode up to half a second past video time ``seconds``: the muxer interleaves well."""
+        self.until(round((seconds + 0.5) * RATE))
+
+    def until(self, sample: int) -> None:
+        end = min(sample, self._audio.shape[1])
+        while self._done + AAC_FRAME <= end or (end == self._audio.shape[1] and self._done < end):
+            stop = min(self._done + AAC_FRAME, self._audio.shape[1])
+            chunk = np.ascontiguousarray(self._audio[:, self._done : stop])
+            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
+            frame.sample_rate, frame.pts = RATE, self._done
+            frame.time_base = Fraction(1, RATE)
+            self._out.mux(self._sound.encode(frame))
+            self._done = stop
+
+    def finish(self) -> None:
+        self.until(self._audio.shape[1])
+        self._out.mux(self._sound.encode(None))
+
+
+def x264_options() -> dict[str, str]:
+    """Encoder options shared by the full re-encode and the re-encoded parts of a splice."""
+    return {"preset": PRESET, "crf": CRF, "profile": "high"}
+
+
 class ReelWriter:
     """An open MP4 with one H.264 and one AAC stream; pictures and samples go in in order."""
 
@@ -35,15 +71,10 @@ class ReelWriter:
         video.width, video.height, video.pix_fmt = layout.width, layout.height, "yuv420p"
         video.time_base = video.codec_context.time_base = 1 / rate
         video.codec_context.gop_size = max(1, round(2 * rate))  # a keyframe every ~2 s: seeking
-        video.options = {"preset": PRESET, "crf": CRF, "profile": "high"}
-        sound = self._out.add_stream("aac", rate=RATE)
-        sound.layout, sound.format = "stereo", "fltp"
-        sound.bit_rate = AUDIO_BITRATE
-        sound.time_base = Fraction(1, RATE)
-        self._video, self._sound = video, sound
+        video.options = x264_options()
+        self._video = video
+        self._sound = SoundTrack(self._out, audio)
         self._rate = rate
-        self._audio = audio
-        self._audio_done = 0
         self._frames = 0
 
     def close(self) -> None:
@@ -55,26 +86,11 @@ class ReelWriter:
         frame.time_base = 1 / self._rate  # codec time base; the muxer picks its own stream's
         self._out.mux(self._video.encode(frame))
         self._frames += 1
-        # Keep the audio about half a second ahead of the video so the muxer interleaves well.
-        self._audio_until(round((self._frames / self._rate + 0.5) * RATE))
-
-    def _audio_until(self, sample: int) -> None:
-        end = min(sample, self._audio.shape[1])
-        while self._audio_done + AAC_FRAME <= end or (
-            end == self._audio.shape[1] and self._audio_done < end
-        ):
-            stop = min(self._audio_done + AAC_FRAME, self._audio.shape[1])
-            chunk = np.ascontiguousarray(self._audio[:, self._audio_done : stop])
-            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
-            frame.sample_rate, frame.pts = RATE, self._audio_done
-            frame.time_base = Fraction(1, RATE)
-            self._out.mux(self._sound.encode(frame))
-            self._audio_done = stop
+        self._sound.keep_ahead_of(self._frames / self._rate)
 
     def finish(self) -> None:
-        self._audio_until(self._audio.shape[1])
         self._out.mux(self._video.encode(None))
-        self._out.mux(self._sound.encode(None))
+        self._sound.finish()
 
 
 def write_video(

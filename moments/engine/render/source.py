@@ -73,10 +73,15 @@ class VideoSource:
             self._ended = True
         self._tick()
 
-    def start(self, seconds: float) -> None:
-        """Get ready to serve times from ``seconds`` on (seeks only when that is cheaper)."""
+    def start(self, seconds: float, seek: bool = False) -> None:
+        """Get ready to serve times from ``seconds`` on.
+
+        Seeks only when that is cheaper, or always with ``seek`` (``seconds`` is a keyframe
+        the caller knows of, so decoding through the frames before it would be wasted).
+        """
         near = (
-            self._frames is not None
+            not seek
+            and self._frames is not None
             and self._next is not None
             and self._time(self._next) <= seconds + 1e-3
             and seconds - self._time(self._next) < SEEK_GAP

@@ -1,0 +1,206 @@
+"""Deciding what a smart render may copy: which whole GOPs of each segment go in untouched.
+
+A GOP (an IDR picture and everything up to the next IDR) can be copied when the reel would show
+exactly those source pictures, unchanged and in the same order: same size, no crop, rotation,
+tone mapping or frame-rate change, and constant-rate timestamps so reel frame ``k`` of a segment
+is source frame ``first + k``. Everything else is re-encoded, as in the full path.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import av
+
+from ..models import HighlightOptions, MediaInfo, Segment
+from ..probe import open_input
+from .bitstream import AvcConfig, is_idr, length_prefixed_nals, parse_avcc
+from .layout import Layout, Plan, output_rate
+
+GRID_TOLERANCE = 0.1
+"""How far (in frames) a packet time may stray from the frame grid and still count as on it."""
+COPYABLE_FORMATS = frozenset({"yuv420p"})
+"""8-bit 4:2:0 limited range: what the re-encoded parts are written as, so both parts match."""
+
+
+def copy_refusal(media: MediaInfo, options: HighlightOptions) -> str | None:
+    """Why the reel cannot share the source's bitstream, or None when it can."""
+    layout = Layout.for_media(media, options)
+    checks = (
+        (media.video_codec != "h264", f"the source is {media.video_codec}, not H.264"),
+        (media.rotation != 0, "the picture is rotated"),
+        (abs(media.sample_aspect_ratio - 1.0) > 1e-6, "the pixels are not square"),
+        (media.hdr is not None, "the source is HDR (tone-mapped)"),
+        (media.bit_depth != 8, f"the source is {media.bit_depth}-bit"),
+        (media.pixel_format not in COPYABLE_FORMATS, f"the pixels are {media.pixel_format}"),
+        (layout.crops, f"the {options.aspect} frame crops the picture"),
+        (
+            (layout.width, layout.height) != (media.coded_width, media.coded_height),
+            "the picture is scaled",
+        ),
+        (media.variable_frame_rate, "the frame rate is variable"),
+        (abs(float(output_rate(media)) - media.fps) > 1e-3, "the frame rate is changed"),
+    )
+    return next((reason for refused, reason in checks if refused), None)
+
+
+def can_copy(media: MediaInfo, options: HighlightOptions) -> bool:
+    return copy_refusal(media, options) is None
+
+
+@dataclass(frozen=True)
+class CopyRange:
+    """Reel frames ``start..end`` (segment frame indices) are source frames ``source`` on."""
+
+    start: int
+    end: int
+    source: int
+    delay: int
+    """Most pictures any packet here is decoded ahead of its display slot (B-frame reorder)."""
+
+    @property
+    def frames(self) -> int:
+        return self.end - self.start
+
+
+@dataclass
+class CopyPlan:
+    config: AvcConfig
+    rate: Fraction
+    ranges: dict[int, CopyRange] = field(default_factory=dict)
+    """Per segment index, the whole GOPs copied from it (segments without one are absent)."""
+
+    @property
+    def frames(self) -> int:
+        return sum(r.frames for r in self.ranges.values())
+
+    @property
+    def delay(self) -> int:
+        return max((r.delay for r in self.ranges.values()), default=0)
+
+
+@dataclass(frozen=True)
+class _Packet:
+    index: int
+    """Source frame number on the grid (0 = the stream's first frame)."""
+    idr: bool
+
+
+def first_frame(segment: Segment, rate: Fraction) -> int:
+    """The source frame the full path shows first for ``segment`` (nearest on the grid)."""
+    return max(0, math.floor(segment.source_start * rate + 0.5 + 1e-9))
+
+
+def plan_copy(
+    media: MediaInfo,
+    segments: list[Segment],
+    plan: Plan,
+    tick: Callable[[], None],
+) -> CopyPlan | None:
+    """Find the copyable GOPs of each segment by reading packet headers (no decoding).
+
+    Returns None when the source's parameter sets cannot be read as ``avcC`` (then nothing is
+    copied). Crossfaded frames are never copied: they are blends of two shots.
+    """
+    with open_input(media.path) as container:
+        stream = container.streams[media.video_stream]
+        config = parse_avcc(bytes(stream.codec_context.extradata or b""))
+        if config is None:
+            return None
+        result = CopyPlan(config, plan.rate)
+        last = len(segments) - 1
+        for index, segment in enumerate(segments):
+            first = first_frame(segment, plan.rate)
+            head = plan.fade if index > 0 else 0
+            tail = plan.fade if index < last else 0
+            low, high = first + head, first + plan.frames[index] - tail
+            if high <= low:
+                continue
+            packets = _scan(container, stream, media, config, low, high, tick)
+            found = _whole_gops(packets, low, high) if packets else None
+            if found is not None:
+                start, end, delay = found
+                result.ranges[index] = CopyRange(start - first, end - first, start, delay)
+    return result
+
+
+def frame_index(packet_pts: int, stream: av.video.stream.VideoStream, media: MediaInfo) -> float:
+    """Where a packet sits on the source frame grid (a whole number for a constant-rate file)."""
+    return (float(packet_pts * stream.time_base) - media.start_time) * media.fps
+
+
+def seek_to_frame(
+    container: av.container.InputContainer,
+    stream: av.video.stream.VideoStream,
+    media: MediaInfo,
+    index: int,
+) -> None:
+    """Seek to the keyframe at or before source frame ``index``."""
+    seconds = index / media.fps + media.start_time
+    container.seek(int(max(0.0, seconds) / stream.time_base), stream=stream, backward=True)
+
+
+def _scan(
+    container: av.container.InputContainer,
+    stream: av.video.stream.VideoStream,
+    media: MediaInfo,
+    config: AvcConfig,
+    low: int,
+    high: int,
+    tick: Callable[[], None],
+) -> list[_Packet] | None:
+    """Packets in decode order from the keyframe before ``low`` to the first at/after ``high``.
+
+    None if any timestamp is missing or off the grid, or a sample does not parse: such a
+    stretch is re-encoded rather than trusted.
+    """
+    seek_to_frame(container, stream, media, low)
+    packets: list[_Packet] = []
+    for packet in _demux(container, stream):
+        tick()
+        if packet.pts is None:
+            return None
+        where = frame_index(packet.pts, stream, media)
+        index = round(where)
+        if abs(where - index) > GRID_TOLERANCE:
+            return None
+        try:
+            nals = length_prefixed_nals(bytes(packet), config.length_size)
+        except ValueError:
+            return None
+        packets.append(_Packet(index, is_idr(nals)))
+        if index >= high:
+            break
+    return packets
+
+
+def _demux(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream
+) -> Iterator[av.Packet]:
+    for packet in container.demux(stream):
+        if packet.size:  # the demuxer's final empty packet flushes decoders; nothing to copy
+            yield packet
+
+
+def _whole_gops(packets: list[_Packet], low: int, high: int) -> tuple[int, int, int] | None:
+    """(first, end, delay) of the longest run of whole GOPs inside frames ``low..high``.
+
+    A run starts at an IDR at or after ``low`` and ends where another IDR starts, at or
+    before ``high``. The packets between must be exactly the frames ``first..end`` (a closed,
+    gap-free GOP), each shown no earlier than it is decoded minus ``delay`` pictures.
+    """
+    idrs = [n for n, p in enumerate(packets) if p.idr and low <= p.index <= high]
+    if len(idrs) < 2:
+        return None
+    begin = idrs[0]
+    for stop in reversed(idrs[1:]):
+        first, end = packets[begin].index, packets[stop].index
+        run = packets[begin:stop]
+        if end <= first or sorted(p.index for p in run) != list(range(first, end)):
+            continue
+        delay = max(0, max(n - (p.index - first) for n, p in enumerate(run)))
+        return first, end, delay
+    return None

@@ -1,0 +1,246 @@
+"""Smart render: copy the source's H.264 packets for whole GOPs, re-encode only around joins.
+
+The reel is a sequence of *runs* (re-encoded pictures: segment starts up to their first
+keyframe, segment ends from their last keyframe, crossfades) and *copies* (whole source GOPs,
+byte for byte). Each run is a fresh libx264 encode, so it starts with an IDR and is flushed
+before the next copy; its parameter sets carry ids the source does not use, and the track's
+``avcC`` lists both the source's and x264's, so one decoder plays the spliced stream.
+
+Timestamps are on the reel's frame grid (time base ``1 / rate``). Decode timestamps simply
+count packets in decode order, minus a fixed ``delay`` that covers the deepest B-frame
+reordering of any part, so they rise by one per packet across every join and never pass the
+presentation time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from ..models import MediaInfo, Segment
+from ..probe import open_input
+from .bitstream import AvcConfig, is_idr, length_prefixed_nals, split_annexb, to_annexb
+from .copyplan import CopyPlan, CopyRange, frame_index, seek_to_frame
+from .encode import SoundTrack, _no_frames, x264_options
+from .layout import Layout, Plan
+from .picture import blend, make_picture, to_frame
+from .source import VideoSource
+
+log = logging.getLogger(__name__)
+
+X264_REORDER = 2
+"""Pictures x264 ``veryfast`` (3 B-frames, pyramid) may decode ahead of display."""
+
+
+def free_id(config: AvcConfig) -> int:
+    """A parameter-set id (0..31) the source does not use, for x264's SPS and PPS."""
+    return min(set(range(32)) - config.ids)
+
+
+class SpliceWriter:
+    """An MP4 whose H.264 track mixes copied source packets with freshly encoded runs."""
+
+    def __init__(
+        self,
+        path: Path,
+        template: av.video.stream.VideoStream,
+        config: AvcConfig,
+        layout: Layout,
+        rate: Fraction,
+        audio: np.ndarray,
+        delay: int,
+    ):
+        self._layout, self._rate = layout, rate
+        self._params_id = free_id(config)
+        x264_headers = self._new_encoder().extradata
+        self._out = av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"})
+        video = self._out.add_stream_from_template(template)
+        # Annex-B extradata with both sets: the muxer writes an avcC holding 2 SPS + 2 PPS and
+        # converts every (Annex-B) packet to length-prefixed NAL units.
+        video.codec_context.extradata = config.annexb + bytes(x264_headers)
+        video.time_base = 1 / rate
+        self._video = video
+        self._sound = SoundTrack(self._out, audio)
+        self._config = config
+        self._delay = max(delay, X264_REORDER)
+        self._encoder: av.VideoCodecContext | None = None
+        self._run_start = 0
+        self._frames = 0  # reel frames placed so far (pictures encoded or queued, copies)
+        self._packets = 0  # video packets muxed so far: the decode-order clock
+        self.copied = 0
+
+    def _new_encoder(self) -> av.VideoCodecContext:
+        encoder = av.CodecContext.create("libx264", "w")
+        encoder.width, encoder.height = self._layout.width, self._layout.height
+        encoder.pix_fmt = "yuv420p"
+        encoder.time_base = 1 / self._rate
+        encoder.framerate = self._rate
+        encoder.gop_size = max(1, round(2 * self._rate))
+        encoder.flags |= av.codec.context.Flags.global_header  # parameter sets out of band
+        encoder.options = {**x264_options(), "x264-params": f"sps-id={self._params_id}"}
+        encoder.open()
+        return encoder
+
+    def close(self) -> None:
+        self._out.close()
+
+    def add(self, picture: np.ndarray) -> None:
+        """Encode one reel picture (starting a new run after a copy)."""
+        if self._encoder is None:
+            self._encoder = self._new_encoder()
+            self._run_start = self._frames
+        frame = to_frame(picture)
+        frame.pts = self._frames - self._run_start
+        frame.time_base = 1 / self._rate
+        self._mux_encoded(self._encoder.encode(frame))
+        self._frames += 1
+        self._sound.keep_ahead_of(self._frames / self._rate)
+
+    def copy(self, packets: Iterator[tuple[int, bytes, bool]], frames: int) -> Iterator[None]:
+        """Append ``frames`` source pictures: (frame offset, Annex-B data, IDR), decode order.
+
+        A generator that yields after each packet, so the caller can report progress.
+        """
+        self._end_run()
+        start, count = self._frames, 0
+        for offset, data, idr in packets:
+            self._mux(data, start + offset, key=idr)
+            count += 1
+            self._sound.keep_ahead_of((start + offset) / self._rate)
+            yield
+        if count != frames:
+            raise RuntimeError(f"copied {count} packets where {frames} frames were planned")
+        self._frames += frames
+        self.copied += frames
+
+    def finish(self) -> None:
+        self._end_run()
+        self._sound.finish()
+
+    def _end_run(self) -> None:
+        if self._encoder is not None:
+            self._mux_encoded(self._encoder.encode(None))
+            self._encoder = None
+
+    def _mux_encoded(self, packets: list[av.Packet]) -> None:
+        for packet in packets:
+            assert packet.pts is not None
+            data = to_annexb(split_annexb(bytes(packet)))
+            self._mux(data, self._run_start + packet.pts, key=packet.is_keyframe)
+
+    def _mux(self, data: bytes, pts: int, key: bool) -> None:
+        dts = self._packets - self._delay
+        if pts < dts:
+            raise RuntimeError(f"picture {pts} would be shown before it is decoded ({dts})")
+        packet = av.Packet(data)
+        packet.pts, packet.dts, packet.duration = pts, dts, 1
+        packet.time_base = 1 / self._rate
+        packet.is_keyframe = key
+        packet.stream = self._video
+        self._out.mux(packet)
+        self._packets += 1
+
+
+class PacketSource:
+    """The source's video packets for one copy range, as Annex-B, in decode order."""
+
+    def __init__(self, media: MediaInfo, config: AvcConfig, tick: Callable[[], None]):
+        self._media, self._config, self._tick = media, config, tick
+        self._container = open_input(media.path)
+        self.stream = self._container.streams[media.video_stream]
+
+    def close(self) -> None:
+        self._container.close()
+
+    def __enter__(self) -> PacketSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def packets(self, copy: CopyRange) -> Iterator[tuple[int, bytes, bool]]:
+        """(offset from the range's first frame, data, IDR) from its IDR up to the next one's."""
+        seek_to_frame(self._container, self.stream, self._media, copy.source)
+        started = False
+        for packet in self._container.demux(self.stream):
+            if not packet.size or packet.pts is None:
+                continue
+            self._tick()
+            index = round(frame_index(packet.pts, self.stream, self._media))
+            nals = length_prefixed_nals(bytes(packet), self._config.length_size)
+            idr = is_idr(nals)
+            if not started:
+                started = index == copy.source and idr
+                if not started:
+                    continue
+            elif index >= copy.source + copy.frames and idr:
+                return
+            yield index - copy.source, to_annexb(nals), idr
+
+
+def write_spliced(
+    writer: SpliceWriter,
+    packets: PacketSource,
+    media: MediaInfo,
+    segments: list[Segment],
+    plan: Plan,
+    copy_plan: CopyPlan,
+    layout: Layout,
+    tick: Callable[[float], None],
+) -> None:
+    """Like ``encode.write_video``, but whole GOPs in ``copy_plan`` go in as source packets."""
+    step = 1 / float(plan.rate)
+    done = 0
+
+    def progress() -> None:
+        tick(done / max(1, plan.total))
+
+    with VideoSource(media, progress) as source:
+        held: list[np.ndarray] = []
+        for index, segment in enumerate(segments):
+            count = plan.frames[index]
+            tail = plan.fade if index < len(segments) - 1 else 0
+            copy = copy_plan.ranges.get(index)
+            source.start(segment.source_start)
+            incoming: list[np.ndarray] = []
+            last_frame, picture = None, None
+            k = 0
+            while k < count:
+                if copy is not None and k == copy.start:
+                    for _ in writer.copy(packets.packets(copy), copy.frames):
+                        done += 1
+                        progress()
+                    k = copy.end
+                    if k < count:  # the copy ended on a keyframe: decode on from there
+                        # (a quarter frame past it, so rounding never lands on the GOP before)
+                        keyframe = (copy.source + copy.frames + 0.25) / media.fps
+                        source.start(keyframe, seek=True)
+                    last_frame, picture = None, None
+                    continue
+                frame = source.frame_at(segment.source_start + k * step, slack=step / 2)
+                if frame is None:
+                    if picture is None:
+                        raise _no_frames(media, segment)
+                else:
+                    if frame is not last_frame:
+                        picture = make_picture(frame, media, layout, segment.focus)
+                    last_frame = frame
+                assert picture is not None
+                if k < len(held):
+                    writer.add(blend(held[k], picture, (k + 1) / (plan.fade + 1)))
+                elif k >= count - tail:
+                    incoming.append(picture)
+                else:
+                    writer.add(picture)
+                if k < len(held) or k < count - tail:
+                    done += 1
+                progress()
+                k += 1
+            held = incoming
+    writer.finish()
+    log.info("smart render: copied %d of %d reel frames", writer.copied, plan.total)
