@@ -9,6 +9,7 @@ import anyio
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from moments.service import web
 from moments.service.settings import Settings, get_settings
 
 from . import downloads, events, health, jobs, problems, tus, uploads
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     for module in (health, uploads, tus, jobs, events, downloads):
         app.include_router(module.router)
+    web.install(app)  # the page at / (after the API routes, so it never shadows them)
     return app
 
 

@@ -1,0 +1,26 @@
+"""The web page: static files served by the API at ``/`` (no build step at run time).
+
+``static/`` holds index.html, app.js, styles.css and ``vendor/`` (tus-js-client, committed so
+the quick start needs only Python; refreshed by ``scripts/vendor-js``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def install(app: FastAPI) -> None:
+    """Serve the page at ``/`` and its assets under ``/static``."""
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        # Revalidate every time so a new release's page is picked up at once.
+        return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -1,0 +1,97 @@
+"""Browser tests: Debian's Chromium driven by Playwright against the real app under uvicorn.
+
+Chromium must come from the system (``scripts/test`` installs Debian's ``chromium`` when it can);
+Playwright's own browser download is never used. A missing browser fails the tests, loudly.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from moments.service.settings import Settings
+from tests.service.conftest_api import LiveApi, start_api  # noqa: F401  (fixture)
+
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.is_file():
+        found = shutil.which("chromium")
+        pytest.fail(
+            f"Chromium is missing ({CHROMIUM} not found{f'; {found} is' if found else ''}). "
+            "Install Debian's browser: apt-get install -y chromium chromium-driver "
+            "(scripts/test does this when run as root).",
+            pytrace=False,
+        )
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=FLAGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def web_settings(tmp_path: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        workers=1,
+        job_lease_seconds=5.0,
+        progress_interval=0.1,
+        _env_file=None,
+    )
+
+
+@pytest.fixture
+def site(web_settings: Settings, start_api: Callable[[Settings], LiveApi]) -> LiveApi:  # noqa: F811
+    return start_api(web_settings)
+
+
+@pytest.fixture
+def open_page(browser: Browser, site: LiveApi) -> Iterator[Callable[..., Page]]:
+    """A fresh browser context on the live site; signed in when the server has a local key."""
+    contexts = []
+
+    def open_(path: str = "/", viewport: dict | None = None) -> Page:
+        context = browser.new_context(viewport=viewport or PHONE, base_url=site.base_url)
+        contexts.append(context)
+        key_file = site.services.settings.data_dir / "local-api-key"
+        if key_file.is_file():  # accounts (issue 5): the page keeps the key in localStorage
+            key = key_file.read_text().strip()
+            context.add_init_script(f"localStorage.setItem('moments.apiKey', {key!r})")
+        page = context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(path)
+        return page
+
+    errors: list[str] = []
+    yield open_
+    for context in contexts:
+        context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def screenshot(page: Page, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    page.screenshot(path=str(path), full_page=True)
+    return path
