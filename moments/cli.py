@@ -102,10 +102,14 @@ def serve(
     import uvicorn
 
     from moments.service.api.app import create_app
+    from moments.service.auth.setup import check_bind
     from moments.service.db import upgrade
+    from moments.service.logging import configure_logging
     from moments.service.settings import get_settings
 
     settings = get_settings()
+    check_bind(settings, host or settings.host)  # exits with a message: local auth, public bind
+    configure_logging(settings.log_format)
     upgrade(settings)
     uvicorn.run(
         create_app(settings),

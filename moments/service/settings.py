@@ -133,6 +133,71 @@ class Settings(BaseSettings):
         description="Lifetime of the presigned URLs that S3 downloads are redirected to.",
     )
 
+    # -- accounts, quotas, rate limits, notifications (issue 5) ----------------------------
+    auth_mode: Literal["local", "accounts"] = Field(
+        "local",
+        description="'local': one account for this machine, its API key written to "
+        "<data_dir>/local-api-key at first start; loopback binds only. 'accounts': sign-up and "
+        "login for many users (required to listen on a non-loopback address).",
+    )
+    jwt_secret: SecretStr | None = Field(
+        None,
+        description="HS256 key for access tokens; generated and kept in <data_dir>/jwt-secret "
+        "when unset. Set it (the same on every API instance) when scaled out.",
+    )
+    access_token_seconds: int = Field(900, ge=10, description="Lifetime of access tokens.")
+    refresh_token_days: float = Field(30, gt=0, description="Lifetime of refresh tokens.")
+    allow_signup: bool = Field(
+        True, description="Whether anyone may create an account (auth_mode=accounts)."
+    )
+    default_plan: Literal["free", "pro"] = Field("free", description="Plan of new accounts.")
+    free_reels_per_month: int | None = Field(
+        3, ge=0, description="Reels a Free account may make per calendar month (None: no limit)."
+    )
+    pro_reels_per_month: int | None = Field(
+        None, ge=0, description="Reels a Pro account may make per month (None: no limit)."
+    )
+    rate_limit_storage: str = Field(
+        "memory://",
+        description="Where rate-limit counters live: memory:// on one machine, or a "
+        "redis://... URL shared by every API instance.",
+    )
+    rate_limit_upload: str = Field(
+        "30/hour", description="Uploads allowed per user and per client address."
+    )
+    rate_limit_poll: str = Field(
+        "240/minute",
+        description="Status, event-stream and listing requests allowed per user and per address.",
+    )
+    rate_limit_auth: str = Field(
+        "20/minute", description="Login, sign-up and token refreshes per client address."
+    )
+    webhook_timeout: float = Field(10, gt=0, description="Seconds a webhook receiver gets.")
+    webhook_max_attempts: int = Field(8, ge=1, description="Tries per notification.")
+    webhook_backoff_seconds: float = Field(
+        30, gt=0, description="Wait before the first retry; doubles after each failure."
+    )
+    webhook_allow_private: bool | None = Field(
+        None,
+        description="Allow webhook URLs on loopback/private addresses. Unset: allowed with "
+        "auth_mode=local only, so users of a shared server cannot probe its network.",
+    )
+    outbox_interval: float = Field(
+        1.0, gt=0, description="Seconds between looks at the notification outbox."
+    )
+    apns_key_file: Path | None = Field(None, description="APNs auth key (.p8); unset: no APNs.")
+    apns_key_id: str = Field("", description="Key ID of the .p8 key.")
+    apns_team_id: str = Field("", description="Apple developer team ID.")
+    apns_topic: str = Field("", description="The app's bundle ID.")
+    apns_sandbox: bool = Field(False, description="Use APNs' development server.")
+    apns_server: str | None = Field(
+        None, description="host:port of an APNs stand-in (tests); unset for Apple's servers."
+    )
+    log_format: Literal["json", "text"] = Field("json", description="Log line format.")
+    metrics_token: SecretStr | None = Field(
+        None, description="If set, GET /metrics needs 'Authorization: Bearer <this>'."
+    )
+
     @model_validator(mode="after")
     def _derive_database_url(self) -> Settings:
         # Derived here rather than as a default so it follows a data_dir given at runtime.

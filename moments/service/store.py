@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import case, delete, func, or_, select, update
+from sqlalchemy import case, delete, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
-from .db.models import FINISHED, Job, utcnow
+from .db.account_models import JobEvent
+from .db.models import FINISHED, Job, UTCDateTime, utcnow
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -56,6 +57,7 @@ class JobView:
     updated_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    owner_id: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -99,11 +101,18 @@ class JobStore:
             return JobView.of(job) if job else None
 
     def list(
-        self, status: str | None = None, limit: int = 20, offset: int = 0
+        self,
+        status: str | None = None,
+        limit: int = 20,
+        offset: int = 0,
+        owner_id: str | None = None,
     ) -> tuple[list[JobView], int]:
-        """Newest first, and the total count matching ``status``."""
+        """Newest first, and the total count matching ``status`` (and ``owner_id`` if given)."""
         query = select(Job)
         count = select(func.count()).select_from(Job)
+        if owner_id is not None:
+            query = query.where(Job.owner_id == owner_id)
+            count = count.where(Job.owner_id == owner_id)
         if status is not None:
             query = query.where(Job.status == status)
             count = count.where(Job.status == status)
@@ -147,6 +156,7 @@ class JobStore:
         input_size: int,
         options: dict[str, Any],
         job_id: str | None = None,
+        owner_id: str | None = None,
     ) -> JobView:
         """Add a pending job. Store the upload first: a pending job may be claimed at once."""
         now = utcnow()
@@ -163,6 +173,7 @@ class JobStore:
             attempts=0,
             created_at=now,
             updated_at=now,
+            owner_id=owner_id,
         )
         with self._sessions() as session, session.begin():
             session.add(job)
@@ -173,7 +184,10 @@ class JobStore:
         values.setdefault("updated_at", utcnow())
         stmt = update(Job).where(Job.id == job_id, *where).values(**values)
         with self._sessions() as session, session.begin():
-            return session.execute(stmt).rowcount == 1
+            applied = session.execute(stmt).rowcount == 1
+            if applied and values.get("status") in FINISHED:
+                session.execute(_outbox_event(job_id, f"job.{values['status']}"))
+            return applied
 
     def _claimable(self, now: datetime) -> Any:
         # Pending, or processing by a worker whose lease ran out (it died) with tries left.
@@ -397,3 +411,11 @@ class JobStore:
     def delete(self, job_id: str) -> bool:
         with self._sessions() as session, session.begin():
             return session.execute(delete(Job).where(Job.id == job_id)).rowcount == 1
+
+
+def _outbox_event(job_id: str, kind: str) -> Any:
+    """INSERT of the job's end-state event, in the transaction that ends it (see JobEvent)."""
+    columns = ["job_id", "owner_id", "kind", "job_created_at", "created_at"]
+    now = literal(utcnow(), UTCDateTime())
+    row = select(Job.id, Job.owner_id, literal(kind), Job.created_at, now).where(Job.id == job_id)
+    return insert(JobEvent).from_select(columns, row)

@@ -19,8 +19,10 @@ import httpx
 import pytest
 import uvicorn
 
+from moments.service.accounts.store import AccountStore
 from moments.service.api.app import create_app
 from moments.service.api.deps import Services
+from moments.service.auth.setup import local_key_path
 from moments.service.db import Job, make_engine, make_session_factory
 from moments.service.db.models import utcnow
 from moments.service.settings import Settings
@@ -47,8 +49,25 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str, every: float =
 class LiveApi:
     base_url: str
     client: httpx.Client
+    """Signed in as the server's local account (its API key, as a first start writes it)."""
     services: Services
     server: uvicorn.Server
+    api_key: str = ""
+    user_id: str = ""
+
+    @property
+    def auth(self) -> dict[str, str]:
+        """The Authorization header the client sends (for raw sockets and other clients)."""
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+    def anonymous(self) -> httpx.Client:
+        """A client without credentials (closed with the server)."""
+        client = httpx.Client(base_url=self.base_url, timeout=30.0)
+        self._extra_clients.append(client)
+        return client
+
+    def __post_init__(self) -> None:
+        self._extra_clients: list[httpx.Client] = []
 
     def status(self, job_id: str) -> dict[str, Any]:
         response = self.client.get(f"/api/v1/jobs/{job_id}/status")
@@ -60,6 +79,7 @@ class LiveApi:
 def start_api() -> Iterator[Callable[[Settings], LiveApi]]:
     """Start the real app on ``settings`` under uvicorn; everything stops after the test."""
     started: list[tuple[uvicorn.Server, threading.Thread, httpx.Client]] = []
+    started_apis: list[LiveApi] = []
 
     def start(settings: Settings) -> LiveApi:
         app = create_app(settings)
@@ -71,11 +91,19 @@ def start_api() -> Iterator[Callable[[Settings], LiveApi]]:
         assert server.started, "uvicorn did not start"
         port = server.servers[0].sockets[0].getsockname()[1]
         base_url = f"http://127.0.0.1:{port}"
-        client = httpx.Client(base_url=base_url, timeout=30.0)
+        api_key = local_api_key(settings)
+        client = httpx.Client(
+            base_url=base_url, timeout=30.0, headers={"Authorization": f"Bearer {api_key}"}
+        )
         started.append((server, thread, client))
-        return LiveApi(base_url, client, app.state.services, server)
+        live = LiveApi(base_url, client, app.state.services, server, api_key, local_owner(settings))
+        started_apis.append(live)
+        return live
 
     yield start
+    for live in started_apis:
+        for extra in live._extra_clients:
+            extra.close()
     for server, thread, client in started:
         client.close()
         server.should_exit = True
@@ -122,6 +150,19 @@ def add_completed_job(
     )
 
 
+def local_api_key(settings: Settings) -> str:
+    """The key the server wrote for its local account at first start (auth_mode=local)."""
+    path = local_key_path(settings)
+    return path.read_text().strip() if path.is_file() else ""
+
+
+def local_owner(settings: Settings) -> str:
+    """Id of the local account (owner of rows the tests insert unless told otherwise)."""
+    accounts = AccountStore(make_session_factory(make_engine(settings.database_url)))
+    user = accounts.local_user()
+    return user.id if user else ""
+
+
 def insert_finished_job(
     services: Services,
     status: str = "completed",
@@ -133,6 +174,7 @@ def insert_finished_job(
     """Write a finished job row straight to the real database.
 
     Inserted as finished in one step because a pending row would be claimed by the live workers.
+    It belongs to the local account (the test client's) unless ``owner_id`` is given.
     """
     now = created_at or utcnow()
     job_id = job_id or new_job_id()
@@ -152,6 +194,7 @@ def insert_finished_job(
         "updated_at": now,
         "started_at": now,
         "finished_at": now,
+        "owner_id": local_owner(services.settings) or None,
     }
     row.update(values)
     sessions = make_session_factory(make_engine(services.settings.database_url))

@@ -118,7 +118,8 @@ def test_too_large_by_content_length_is_refused_before_the_body(tiny):
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(
             b"POST /api/v1/upload HTTP/1.1\r\nHost: x\r\nContent-Type: video/mp4\r\n"
-            b"Content-Length: 1000000000\r\n\r\n"
+            + f"Authorization: Bearer {tiny.api_key}\r\n".encode()
+            + b"Content-Length: 1000000000\r\n\r\n"
         )
         reply = sock.recv(65536).decode()
     assert reply.startswith("HTTP/1.1 413")
@@ -270,7 +271,8 @@ def test_aborted_upload_never_becomes_a_job(api):
     try:
         sock.sendall(
             b"POST /api/v1/upload HTTP/1.1\r\nHost: x\r\nContent-Type: video/mp4\r\n"
-            b"X-Filename: big.mp4\r\nContent-Length: 8388608\r\n\r\n"
+            + f"Authorization: Bearer {api.api_key}\r\n".encode()
+            + b"X-Filename: big.mp4\r\nContent-Length: 8388608\r\n\r\n"
         )
         sock.sendall(b"\0" * (3 * intake.FLUSH_BYTES))  # enough to be written to storage
         wait_for(part_files, 10, "the partial upload to reach storage")

@@ -145,7 +145,7 @@ def test_tuspy_upload_stopped_after_two_chunks_resumes_to_an_identical_file(api,
     data = small_video.read_bytes()
     chunk = 8 * 1024
     assert len(data) > 4 * chunk
-    client = tus_client.TusClient(api.base_url + ENDPOINT)
+    client = tus_client.TusClient(api.base_url + ENDPOINT, headers=api.auth)
     meta = {"filename": "beach day.mp4", "duration": "4", "aspect": "1:1"}
 
     first = client.uploader(str(small_video), chunk_size=chunk, metadata=meta, upload_checksum=True)
@@ -195,6 +195,7 @@ def test_patch_cut_off_by_disconnect_keeps_what_arrived(api, media_dir):
     with socket.create_connection((host, int(port))) as sock:
         head = (
             f"PATCH {url} HTTP/1.1\r\nHost: {host}\r\nTus-Resumable: 1.0.0\r\n"
+            f"Authorization: Bearer {api.api_key}\r\n"
             f"Content-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\n"
             f"Content-Length: {len(data)}\r\n\r\n"
         )
@@ -214,7 +215,7 @@ def test_patch_cut_off_by_disconnect_keeps_what_arrived(api, media_dir):
     assert 1024 * 1024 <= kept <= sent
     assert uploads.data_path(upload_id).read_bytes() == data[:kept]
 
-    client = tus_client.TusClient(api.base_url + ENDPOINT)
+    client = tus_client.TusClient(api.base_url + ENDPOINT, headers=api.auth)
     resumed = client.uploader(str(source), url=api.base_url + url, chunk_size=512 * 1024)
     assert resumed.offset == kept
     resumed.upload()
@@ -287,7 +288,7 @@ def test_concurrent_patches_are_serialised(api):
     results: dict[str, httpx.Response] = {}
 
     def send_slow():
-        with httpx.Client(base_url=api.base_url, timeout=60) as c:
+        with httpx.Client(base_url=api.base_url, timeout=60, headers=api.auth) as c:
             results["slow"] = c.patch(
                 url, content=slow_body(), headers={**CHUNK, "Upload-Offset": "0"}
             )

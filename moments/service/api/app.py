@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from moments.service import web
+from moments.service.auth import setup as accounts_setup
 from moments.service.settings import Settings, get_settings
 
 from . import downloads, events, health, jobs, problems, tus, uploads
@@ -27,9 +28,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await anyio.to_thread.run_sync(_start_services, settings)
         app.state.services = services
+        start_accounts = accounts_setup.start
+        app.state.accounts = await anyio.to_thread.run_sync(start_accounts, settings, services)
         try:
             yield
         finally:
+            await anyio.to_thread.run_sync(accounts_setup.stop, app.state.accounts)
             await anyio.to_thread.run_sync(services.dispatcher.stop)
 
     app = FastAPI(
@@ -52,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, uploads, tus, jobs, events, downloads):
         app.include_router(module.router)
     web.install(app)  # the page at / (after the API routes, so it never shadows them)
+    accounts_setup.install(app, settings)  # auth, /me, keys, webhooks, /metrics, request ids
     return app
 
 

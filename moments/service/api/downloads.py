@@ -9,6 +9,9 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
 
+from moments.service.accounts.store import UserView
+from moments.service.auth.deps import CurrentUser
+
 from .deps import Services, ServicesDep
 from .jobs import find_job
 from .problems import Problem
@@ -29,9 +32,11 @@ _PROBLEMS: dict[int | str, dict[str, Any]] = {
     responses={200: {"content": {"video/mp4": {}}}, 206: {"description": "Part"}, **_PROBLEMS},
     response_class=Response,
 )
-async def download(job_id: str, request: Request, services: ServicesDep) -> Response:
+async def download(
+    job_id: str, request: Request, services: ServicesDep, user: CurrentUser
+) -> Response:
     """The reel as MP4. Supports byte ranges, ETag/If-Range and If-None-Match (for AVPlayer)."""
-    return await _serve(request, services, job_id, "reel")
+    return await _serve(request, services, job_id, "reel", user)
 
 
 @router.head("/{job_id}/poster", include_in_schema=False)
@@ -40,13 +45,17 @@ async def download(job_id: str, request: Request, services: ServicesDep) -> Resp
     responses={200: {"content": {"image/jpeg": {}}}, **_PROBLEMS},
     response_class=Response,
 )
-async def poster(job_id: str, request: Request, services: ServicesDep) -> Response:
+async def poster(
+    job_id: str, request: Request, services: ServicesDep, user: CurrentUser
+) -> Response:
     """A still from the best moment, as JPEG."""
-    return await _serve(request, services, job_id, "poster")
+    return await _serve(request, services, job_id, "poster", user)
 
 
-async def _serve(request: Request, services: Services, job_id: str, what: str) -> Response:
-    job = await run_in_threadpool(find_job, services, job_id)
+async def _serve(
+    request: Request, services: Services, job_id: str, what: str, user: UserView
+) -> Response:
+    job = await run_in_threadpool(find_job, services, job_id, user)
     if job.status != "completed":
         state = {
             "pending": "is still waiting to be processed",

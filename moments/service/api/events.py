@@ -16,6 +16,9 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
+from moments.service.auth.deps import CurrentUser
+from moments.service.ratelimit import limited
+
 from .deps import Services, ServicesDep
 from .jobs import NOT_FOUND, find_job
 from .views import PREFIX, status_of
@@ -30,10 +33,11 @@ RETRY_MS = 2000
     "/{job_id}/events",
     responses={200: {"content": {"text/event-stream": {}}}, **NOT_FOUND},
     response_class=StreamingResponse,
+    dependencies=[limited("poll")],
 )
-def job_events(job_id: str, services: ServicesDep) -> StreamingResponse:
+def job_events(job_id: str, services: ServicesDep, user: CurrentUser) -> StreamingResponse:
     """Status events (``event: status``) until the job ends (``event: end``)."""
-    find_job(services, job_id)  # 404 as a problem before the stream starts
+    find_job(services, job_id, user)  # 404 as a problem before the stream starts
     return StreamingResponse(
         stream_status(services, job_id),
         media_type="text/event-stream",

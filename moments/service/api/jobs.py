@@ -7,6 +7,9 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Response
 
+from moments.service.accounts.store import UserView
+from moments.service.auth.deps import CurrentUser
+from moments.service.ratelimit import limited
 from moments.service.store import JobView
 
 from .deps import Services, ServicesDep
@@ -21,19 +24,21 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 }
 
 
-def find_job(services: Services, job_id: str) -> JobView:
-    """The job, or a 404 problem. Runs in the threadpool (``def`` handlers)."""
+def find_job(services: Services, job_id: str, owner: UserView) -> JobView:
+    """The ``owner``'s job, or a 404 problem (also for another user's job: its existence is
+    not revealed). Runs in the threadpool (``def`` handlers)."""
     job = services.store.get(job_id)
-    if job is None:
+    if job is None or job.owner_id != owner.id:
         raise Problem(
             404, f"There is no job {job_id!r}; it may have expired.", kind="job-not-found"
         )
     return job
 
 
-@router.get("", response_model=JobPage)
+@router.get("", response_model=JobPage, dependencies=[limited("poll")])
 def list_jobs(
     services: ServicesDep,
+    user: CurrentUser,
     status: Annotated[
         Literal["pending", "processing", "completed", "failed", "cancelled"] | None,
         Query(description="Only jobs with this status."),
@@ -41,8 +46,8 @@ def list_jobs(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> JobPage:
-    """Jobs, newest first."""
-    jobs, total = services.store.list(status=status, limit=limit, offset=offset)
+    """Your jobs, newest first."""
+    jobs, total = services.store.list(status=status, limit=limit, offset=offset, owner_id=user.id)
     next_url = None
     if offset + len(jobs) < total:
         query = {"limit": limit, "offset": offset + limit} | ({"status": status} if status else {})
@@ -56,28 +61,35 @@ def list_jobs(
     )
 
 
-@router.get("/{job_id}/status", response_model=JobStatus, responses=NOT_FOUND)
-def job_status(job_id: str, services: ServicesDep) -> JobStatus:
+@router.get(
+    "/{job_id}/status",
+    response_model=JobStatus,
+    responses=NOT_FOUND,
+    dependencies=[limited("poll")],
+)
+def job_status(job_id: str, services: ServicesDep, user: CurrentUser) -> JobStatus:
     """Status, progress (0-100, never backwards), stage, a readable message and an ETA."""
-    return status_of(find_job(services, job_id))
+    return status_of(find_job(services, job_id, user))
 
 
-@router.get("/{job_id}", response_model=JobDetail, responses=NOT_FOUND)
-def job_detail(job_id: str, services: ServicesDep) -> JobDetail:
+@router.get(
+    "/{job_id}", response_model=JobDetail, responses=NOT_FOUND, dependencies=[limited("poll")]
+)
+def job_detail(job_id: str, services: ServicesDep, user: CurrentUser) -> JobDetail:
     """Input facts, options, timings, the chosen segments with scores and reasons, any error."""
-    return detail_of(find_job(services, job_id))
+    return detail_of(find_job(services, job_id, user))
 
 
 @router.delete(
     "/{job_id}",
     responses={200: {"model": JobStatus}, 204: {"description": "Deleted"}, **NOT_FOUND},
 )
-def delete_job(job_id: str, services: ServicesDep) -> Any:
+def delete_job(job_id: str, services: ServicesDep, user: CurrentUser) -> Any:
     """Cancel a pending or running job (200 with its status), or delete a finished one (204).
 
     Cancelling stops the work within seconds; the cancelled job stays listed until deleted.
     """
-    job = find_job(services, job_id)
+    job = find_job(services, job_id, user)
     if not job.finished:
         job = services.store.request_cancel(job_id) or job
         services.dispatcher.cancel(job_id)

@@ -22,6 +22,10 @@ import anyio
 from fastapi import APIRouter, Depends, Request, Response
 from starlette.requests import ClientDisconnect
 
+from moments.service.accounts.quota import ensure_quota_left
+from moments.service.accounts.store import UserView
+from moments.service.auth.deps import AccountsDep, AccountServices, CurrentUser
+from moments.service.ratelimit import limited
 from moments.service.storage import upload_key
 from moments.service.store import new_job_id
 
@@ -98,9 +102,20 @@ def discover(services: ServicesDep) -> Response:
     )
 
 
-@router.post("", status_code=201, dependencies=[Depends(require_tus)])
-@router.post("/", status_code=201, dependencies=[Depends(require_tus)], include_in_schema=False)
-async def create_upload(request: Request, services: ServicesDep, uploads: UploadsDep) -> Response:
+@router.post("", status_code=201, dependencies=[Depends(require_tus), limited("upload")])
+@router.post(
+    "/",
+    status_code=201,
+    dependencies=[Depends(require_tus), limited("upload")],
+    include_in_schema=False,
+)
+async def create_upload(
+    request: Request,
+    services: ServicesDep,
+    uploads: UploadsDep,
+    user: CurrentUser,
+    accounts: AccountsDep,
+) -> Response:
     """Start a resumable upload (tus creation, optionally with its first bytes).
 
     ``Upload-Metadata`` carries ``filename``, ``duration`` and ``aspect`` (the plain upload's
@@ -123,19 +138,24 @@ async def create_upload(request: Request, services: ServicesDep, uploads: Upload
     has_body = _has_body(request)
     checksum = parse_checksum(request.headers.get("upload-checksum")) if has_body else None
 
+    await anyio.to_thread.run_sync(ensure_quota_left, accounts, user)
     await _maybe_purge(uploads)
-    info = await anyio.to_thread.run_sync(uploads.create, length, options, filename, metadata)
+    info = await anyio.to_thread.run_sync(
+        uploads.create, length, options, filename, metadata, user.id
+    )
     headers = {"Location": f"{router.prefix}/{info.id}"}
     if has_body:
-        info, job_headers = await _receive(request, services, uploads, info.id, 0, checksum)
+        info, job_headers = await _receive(
+            request, services, uploads, info.id, 0, checksum, user, accounts
+        )
         headers |= job_headers  # Location stays the upload's (201); the job has its headers
     return Response(status_code=201, headers=_upload_headers(info) | headers)
 
 
 @router.head("/{upload_id}", dependencies=[Depends(require_tus)])
-def upload_offset(upload_id: str, uploads: UploadsDep) -> Response:
+def upload_offset(upload_id: str, uploads: UploadsDep, user: CurrentUser) -> Response:
     """How much of the upload the server has (resume from ``Upload-Offset``)."""
-    info = _find(uploads, upload_id)
+    info = _find(uploads, upload_id, user)
     headers = _upload_headers(info) | {"Cache-Control": "no-store"}
     if info.metadata:
         headers["Upload-Metadata"] = info.metadata
@@ -146,7 +166,12 @@ def upload_offset(upload_id: str, uploads: UploadsDep) -> Response:
 
 @router.patch("/{upload_id}", status_code=204, dependencies=[Depends(require_tus)])
 async def append(
-    upload_id: str, request: Request, services: ServicesDep, uploads: UploadsDep
+    upload_id: str,
+    request: Request,
+    services: ServicesDep,
+    uploads: UploadsDep,
+    user: CurrentUser,
+    accounts: AccountsDep,
 ) -> Response:
     """Append bytes at ``Upload-Offset``; the last chunk turns the upload into a job."""
     mime = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
@@ -156,17 +181,19 @@ async def append(
     if offset is None:
         raise tus_problem(400, "Upload-Offset is required.", "tus")
     checksum = parse_checksum(request.headers.get("upload-checksum"))
-    _find(uploads, upload_id)  # 404/410 before reading anything
-    info, headers = await _receive(request, services, uploads, upload_id, offset, checksum)
+    _find(uploads, upload_id, user)  # 404/410 before reading anything
+    info, headers = await _receive(
+        request, services, uploads, upload_id, offset, checksum, user, accounts
+    )
     if "Moments-Job-Status" in headers:
         headers["Location"] = headers["Moments-Job-Status"]
     return Response(status_code=204, headers=_upload_headers(info) | headers)
 
 
 @router.delete("/{upload_id}", status_code=204, dependencies=[Depends(require_tus)])
-async def terminate(upload_id: str, uploads: UploadsDep) -> Response:
+async def terminate(upload_id: str, uploads: UploadsDep, user: CurrentUser) -> Response:
     """Abandon the upload and free its space (tus termination). A created job stays."""
-    _find(uploads, upload_id)
+    _find(uploads, upload_id, user)
     await _locked(uploads, upload_id, lambda: uploads.delete(upload_id))
     return Response(status_code=204, headers={"Tus-Resumable": TUS_VERSION})
 
@@ -181,6 +208,8 @@ async def _receive(
     upload_id: str,
     offset: int,
     checksum: tuple[str, bytes] | None,
+    owner: UserView,
+    accounts: AccountServices,
 ) -> tuple[UploadInfo, dict[str, str]]:
     """Under the upload's lock: append the body at ``offset``; finish the upload if complete."""
     stack = contextlib.ExitStack()
@@ -194,7 +223,7 @@ async def _receive(
         raise _gone(upload_id) from None
     try:
         info = uploads.get(upload_id)
-        if info is None:  # terminated while we waited
+        if info is None or info.owner_id != owner.id:  # terminated while we waited
             raise _gone(upload_id)
         if offset != info.offset:
             raise tus_problem(
@@ -213,7 +242,7 @@ async def _receive(
         if not info.complete:
             info = await _write_body(request, uploads, info, checksum)
         if info.complete and not info.job_id:
-            info = await _finish(services, uploads, info)
+            info = await _finish(services, uploads, info, owner, accounts)
         return info, _job_headers(info.job_id) if info.job_id else {}
     finally:
         stack.close()
@@ -261,7 +290,13 @@ async def _write_body(
     return writer.info
 
 
-async def _finish(services: Services, uploads: TusUploads, info: UploadInfo) -> UploadInfo:
+async def _finish(
+    services: Services,
+    uploads: TusUploads,
+    info: UploadInfo,
+    owner: UserView,
+    accounts: AccountServices,
+) -> UploadInfo:
     """All bytes are here: store them as a job input and queue the job, like a plain upload."""
     job_id = new_job_id()
     suffix = PurePosixPath(info.filename or "").suffix.lower().lstrip(".")
@@ -276,6 +311,8 @@ async def _finish(services: Services, uploads: TusUploads, info: UploadInfo) -> 
     try:
         await queue_stored_upload(
             services,
+            owner=owner,
+            accounts=accounts,
             job_id=job_id,
             key=key,
             filename=info.filename,
@@ -353,9 +390,10 @@ def _has_body(request: Request) -> bool:
     return True
 
 
-def _find(uploads: TusUploads, upload_id: str) -> UploadInfo:
+def _find(uploads: TusUploads, upload_id: str, owner: UserView) -> UploadInfo:
+    """The ``owner``'s upload; another user's answers 404 like one that does not exist."""
     info = uploads.get(upload_id)
-    if info is None:
+    if info is None or info.owner_id != owner.id:
         raise _gone(upload_id)
     if uploads.expired(info) and not info.job_id:
         with contextlib.suppress(UploadBusy, KeyError), uploads.lock(upload_id, wait=0):

@@ -53,6 +53,8 @@ class UploadInfo:
     expires: float = 0.0
     job_id: str | None = None
     """Set once the complete upload became a job (the data file is gone by then)."""
+    owner_id: str | None = None
+    """The user who started the upload; only they can see, continue or end it."""
 
     @property
     def complete(self) -> bool:
@@ -82,7 +84,12 @@ class TusUploads:
 
     # -- records -------------------------------------------------------------------------
     def create(
-        self, length: int, options: dict[str, Any], filename: str | None, metadata: str
+        self,
+        length: int,
+        options: dict[str, Any],
+        filename: str | None,
+        metadata: str,
+        owner_id: str | None = None,
     ) -> UploadInfo:
         now = time.time()
         info = UploadInfo(
@@ -93,6 +100,7 @@ class TusUploads:
             metadata=metadata,
             created=now,
             expires=now + self.expiry_seconds,
+            owner_id=owner_id,
         )
         folder = self.folder(info.id)
         folder.mkdir()

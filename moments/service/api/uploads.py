@@ -18,6 +18,10 @@ from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 
 from moments.engine import EngineError, HighlightOptions, Limits, MediaInfo, probe
+from moments.service.accounts.quota import create_owned_job, ensure_quota_left
+from moments.service.accounts.store import UserView
+from moments.service.auth.deps import AccountsDep, AccountServices, CurrentUser
+from moments.service.ratelimit import limited
 from moments.service.storage import LocalStorage, upload_key
 from moments.service.store import new_job_id
 
@@ -75,10 +79,13 @@ def upload_formats(services: ServicesDep) -> dict[str, Any]:
     response_model=UploadAccepted,
     responses=_PROBLEMS,
     openapi_extra=_BODY,
+    dependencies=[limited("upload")],
 )
 async def upload(
     request: Request,
     services: ServicesDep,
+    user: CurrentUser,
+    accounts: AccountsDep,
     duration: Annotated[
         float | None, Query(gt=0, description="Reel length in seconds (default from settings).")
     ] = None,
@@ -93,6 +100,7 @@ async def upload(
     settings = services.settings
     content_type = request.headers.get("content-type", "")
     multipart = _is_multipart(content_type)
+    await run_in_threadpool(ensure_quota_left, accounts, user)  # 402 before the bytes come
     cap = settings.max_upload_bytes
     intake.check_declared_length(
         request.headers.get("content-length"), cap + intake.MULTIPART_OVERHEAD if multipart else cap
@@ -127,6 +135,8 @@ async def upload(
 
     body = await queue_stored_upload(
         services,
+        owner=user,
+        accounts=accounts,
         job_id=stored.job_id,
         key=key,
         filename=received.filename,
@@ -141,6 +151,8 @@ async def upload(
 async def queue_stored_upload(
     services: Services,
     *,
+    owner: UserView,
+    accounts: AccountServices,
     job_id: str,
     key: str,
     filename: str | None,
@@ -151,17 +163,22 @@ async def queue_stored_upload(
 
     Shared by the plain upload and the resumable (tus) one. When the probe refuses the file
     (415) or the job cannot be created, the stored upload is deleted: nothing is left behind.
+    The job belongs to ``owner`` and counts against their monthly quota (402 when used up).
     """
     try:
         media = await _probe(services, key, filename)
         filename = filename or f"video.{PurePosixPath(key).suffix.lstrip('.')}"
         job = await run_in_threadpool(
-            services.store.create,
-            job_id=job_id,
-            input_key=key,
-            filename=filename,
-            input_size=size,
-            options=options,
+            lambda: create_owned_job(
+                services,
+                accounts,
+                owner,
+                job_id=job_id,
+                input_key=key,
+                filename=filename,
+                input_size=size,
+                options=options,
+            )
         )
     except BaseException:
         with anyio.CancelScope(shield=True):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import account_models  # noqa: F401  (registers the account tables on Base.metadata)
 from .models import Base, Job
 from .session import make_engine, make_session_factory
 

@@ -72,3 +72,5 @@ class Job(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    owner_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    """The user the job (and its files) belongs to; only they can see it."""

@@ -19,6 +19,7 @@ from typing import Any
 
 from moments.engine import Cancelled, EngineError, HighlightOptions, highlight
 
+from ..logging import job_context
 from ..settings import Settings
 from ..storage import Storage, get_storage, poster_key, reel_key
 from ..store import JobStore, JobView
@@ -170,6 +171,18 @@ def run_job(
     EngineError (bad input) fails the job at once; Cancelled leaves it cancelled; anything else
     is retried up to ``settings.max_attempts`` times.
     """
+    with job_context(job_id):  # log lines carry the job id
+        return _run_job(job_id, settings, worker_id=worker_id, store=store, storage=storage)
+
+
+def _run_job(
+    job_id: str,
+    settings: Settings,
+    *,
+    worker_id: str | None,
+    store: JobStore | None,
+    storage: Storage | None,
+) -> str | None:
     store = store or JobStore.from_settings(settings)
     storage = storage or get_storage(settings)
     worker_id = worker_id or new_worker_id()
