@@ -33,17 +33,38 @@ def set_duration(page: Page, seconds: int) -> None:
     )
 
 
-def assert_reel_plays(page: Page) -> None:
+FRAME_CONTRAST = """v => {
+  const c = document.createElement('canvas');
+  c.width = 64; c.height = 64;
+  const g = c.getContext('2d');
+  g.drawImage(v, 0, 0, 64, 64);
+  const d = g.getImageData(0, 0, 64, 64).data;
+  let s = 0, s2 = 0, n = 0;
+  for (let i = 0; i < d.length; i += 4) {
+    const y = 0.299 * d[i] + 0.587 * d[i + 1] + 0.114 * d[i + 2];
+    s += y; s2 += y * y; n += 1;
+  }
+  const m = s / n;
+  return Math.sqrt(s2 / n - m * m);
+}"""
+
+
+def assert_reel_plays(page: Page, picture: bool = True) -> None:
     page.eval_on_selector("#reel", "v => { v.muted = true; return v.play(); }")
     page.wait_for_function("document.getElementById('reel').currentTime > 0.5", timeout=20_000)
+    # A picture, not a flat colour: the spread of brightness in the frame on screen.
+    if not picture:  # example.mp4 is a flat green card with a small timecode
+        return
+    contrast = page.eval_on_selector("#reel", FRAME_CONTRAST)
+    assert contrast > 8, f"the reel shows a flat picture (brightness spread {contrast:.1f})"
 
 
 def test_upload_to_reel_on_a_phone(open_page, site, media_dir):
     page = open_page()
     expect(page.locator("h1")).to_contain_text("short reel")
     expect(page.locator("#start")).to_be_disabled()
-    page.set_input_files("#file", str(media_dir / "example.mp4"))
-    expect(page.locator("#dz-main")).to_have_text("example.mp4")
+    page.set_input_files("#file", str(media_dir / "man-on-green-screen.mp4"))
+    expect(page.locator("#dz-main")).to_have_text("man-on-green-screen.mp4")
     set_duration(page, 10)
     page.check("input[name=aspect][value='9:16']", force=True)
     page.click("#start")
@@ -55,7 +76,7 @@ def test_upload_to_reel_on_a_phone(open_page, site, media_dir):
     detail = api_json(site, f"/api/v1/jobs/{job_id}")
     assert detail["status"] == "completed"
     assert detail["options"] == {"duration": 10.0, "aspect": "9:16"}
-    assert detail["filename"] == "example.mp4"
+    assert detail["filename"] == "man-on-green-screen.mp4"
 
     segments = page.locator("#timeline .segment")
     assert segments.count() == len(detail["segments"]) > 0
@@ -77,11 +98,11 @@ def test_upload_to_reel_on_a_phone(open_page, site, media_dir):
 
 
 def test_a_past_job_reopens_from_the_list(open_page, site, media_dir):
-    with (media_dir / "man-on-green-screen.mp4").open("rb") as f:
+    with (media_dir / "example.mp4").open("rb") as f:
         body = site.client.post(
             "/api/v1/upload?duration=6",
             content=f.read(),
-            headers={"Content-Type": "video/mp4", "X-Filename": "green.mp4"},
+            headers={"Content-Type": "video/mp4", "X-Filename": "Talk at the office.mp4"},
         )
     assert body.status_code == 202, body.text
     job_id = body.json()["id"]
@@ -93,11 +114,11 @@ def test_a_past_job_reopens_from_the_list(open_page, site, media_dir):
     page = open_page(viewport={"width": 1280, "height": 900})
     page.click(f"#jobs button[data-job-id='{job_id}']")
     page.wait_for_selector("#job[data-status=completed] #result:not([hidden])", timeout=30_000)
-    expect(page.locator("#job-title")).to_have_text("green.mp4")
+    expect(page.locator("#job-title")).to_have_text("Talk at the office.mp4")
     detail = api_json(site, f"/api/v1/jobs/{job_id}")
     assert page.locator("#timeline .segment").count() == len(detail["segments"])
     assert page.url.endswith(f"#job={job_id}")
-    assert_reel_plays(page)
+    assert_reel_plays(page, picture=False)
     screenshot(page, "web-desktop-reopened.png")
 
 
