@@ -30,7 +30,8 @@ job_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("job_id"
 
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _JOB_PATH = re.compile(r"/jobs/([0-9a-f]{32})(?:/|$)")
-_RESERVED = set(vars(logging.makeLogRecord({})))
+_RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+_CONTEXT_KEYS = ("request_id", "job_id")
 access_log = logging.getLogger("moments.access")
 
 
@@ -60,8 +61,9 @@ class JsonFormatter(logging.Formatter):
             if value:
                 doc[key] = value
         for key, value in vars(record).items():
-            if key not in _RESERVED and key not in doc and not key.startswith("_"):
-                doc[key] = value if isinstance(value, str | int | float | bool) else str(value)
+            if key in _CONTEXT_KEYS or key in _RESERVED or key in doc or key.startswith("_"):
+                continue
+            doc[key] = value if isinstance(value, str | int | float | bool) else str(value)
         if record.exc_info:
             doc["exception"] = self.formatException(record.exc_info)
         return json.dumps(doc, ensure_ascii=False)

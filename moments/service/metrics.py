@@ -9,6 +9,7 @@ the job completed — no multiprocess mode needed, and it works the same with Ce
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -126,8 +127,9 @@ def metrics(request: Request) -> Response:
     acc = request.app.state.accounts
     token = acc.settings.metrics_token
     if token is not None:
-        expected = f"Bearer {token.get_secret_value()}"
-        if request.headers.get("authorization") != expected:
+        value = token.get_secret_value() if hasattr(token, "get_secret_value") else str(token)
+        given = request.headers.get("authorization", "").encode()
+        if not hmac.compare_digest(given, f"Bearer {value}".encode()):
             raise Problem(401, "Metrics need the configured bearer token.", kind="unauthorized")
     return Response(acc.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 

@@ -113,10 +113,10 @@ def start(settings: Settings, services: Services) -> AccountServices:
 
     sessions = make_session_factory(make_engine(settings.database_url))
     accounts = AccountStore(sessions)
-    secret = load_secret(
-        settings.jwt_secret.get_secret_value() if settings.jwt_secret else None,
-        settings.data_dir,
-    )
+    configured = settings.jwt_secret
+    if configured is not None and hasattr(configured, "get_secret_value"):
+        configured = configured.get_secret_value()
+    secret = load_secret(configured or None, settings.data_dir)
     key = ensure_local_account(settings, accounts)
     if key is not None:
         path = local_key_path(settings)
