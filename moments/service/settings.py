@@ -193,6 +193,9 @@ class Settings(BaseSettings):
     apns_server: str | None = Field(
         None, description="host:port of an APNs stand-in (tests); unset for Apple's servers."
     )
+    apns_ca_file: Path | None = Field(
+        None, description="CA bundle to trust for apns_server (a stand-in's own certificate)."
+    )
     log_format: Literal["json", "text"] = Field("json", description="Log line format.")
     metrics_token: SecretStr | None = Field(
         None, description="If set, GET /metrics needs 'Authorization: Bearer <this>'."

@@ -44,6 +44,10 @@ class APNsSender:
     ) -> APNsSender | None:
         if settings.apns_key_file is None:
             return None
+        if ssl_context is None and settings.apns_ca_file is not None:
+            ssl_context = ssl.create_default_context(cafile=str(settings.apns_ca_file))
+        if ssl_context is not None:
+            ssl_context.set_alpn_protocols(["h2"])
         return cls(
             key=Path(settings.apns_key_file).read_text(),
             key_id=settings.apns_key_id,
