@@ -223,3 +223,33 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings (cached). Tests pass their own Settings instead."""
     return Settings()
+
+
+DERIVED_DEFAULTS = {"database_url", "workers"}
+
+
+def settings_table() -> str:
+    """Every setting as a Markdown table (environment variable, default, meaning) for the README."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = (
+            "(derived)"
+            if name in DERIVED_DEFAULTS
+            else _shown(field.get_default(call_default_factory=True))
+        )
+        description = (field.description or "").replace("|", "\\|")
+        rows.append(f"| `MOMENTS_{name.upper()}` | {default} | {description} |")
+    return "\n".join(rows) + "\n"
+
+
+def _shown(value: object) -> str:
+    if value is None:
+        return "unset"
+    if value == "" or value == []:
+        return "empty"
+    return f"`{value}`"
+
+
+if __name__ == "__main__":
+    # python -m moments.service.settings  prints the README's settings table
+    print(settings_table(), end="")
