@@ -7,11 +7,9 @@ and URL fetches with a loopback HTTP server that counts requests.
 
 from __future__ import annotations
 
-import http.server
 import os
 import random
 import struct
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,55 +19,11 @@ import pytest
 
 from moments.engine.errors import EngineError
 from moments.engine.probe import open_options, probe
+from tests.hostile_corpus import Canary, CountingServer, hls, make_avi
 
 from .media_factory import make_video
 
 JARGON = ("returned", "Errno", "Invalid data found", "moov", "AVERROR", "ffmpeg")
-
-
-class Canary:
-    """A file that must not be read: its access time is parked far before its mtime."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        path.write_bytes(b"\x47" * 188 * 4)  # looks like MPEG-TS, tempting to a demuxer
-        os.utime(path, ns=(1_000_000_000, 2_000_000_000_000_000_000))
-
-    def was_read(self) -> bool:
-        return os.stat(self.path).st_atime_ns != 1_000_000_000
-
-    def prove_detection_works(self) -> None:
-        self.path.read_bytes()
-        assert self.was_read(), "this filesystem does not record reads; the test would be blind"
-
-
-class CountingServer:
-    """A loopback HTTP server that records every request path."""
-
-    def __init__(self) -> None:
-        hits: list[str] = []
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                hits.append(self.path)
-                self.send_response(404)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.hits = hits
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
 
 
 @pytest.fixture
@@ -77,13 +31,6 @@ def server() -> Iterator[CountingServer]:
     srv = CountingServer()
     yield srv
     srv.close()
-
-
-def hls(target: str) -> str:
-    return (
-        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:10\n#EXT-X-MEDIA-SEQUENCE:0\n"
-        f"#EXTINF:10.0,\n{target}\n#EXT-X-ENDLIST\n"
-    )
 
 
 def assert_clear(err: pytest.ExceptionInfo[EngineError], name: str) -> str:
@@ -152,55 +99,6 @@ def test_playlist_with_binary_prefix_is_still_refused(tmp_path: Path, server) ->
         probe(fake)
     assert_clear(err, "bom.mp4")
     assert server.hits == []
-
-
-def _riff(fourcc: bytes, data: bytes) -> bytes:
-    return fourcc + struct.pack("<I", len(data)) + data + (b"\0" if len(data) % 2 else b"")
-
-
-def make_avi(
-    path: Path,
-    *,
-    width: int = 32,
-    height: int = 32,
-    frames: int = 10,
-    claimed: tuple[int, int] | None = None,
-    claimed_frames: int | None = None,
-    gab2_text: str | None = None,
-) -> Path:
-    """A hand-built uncompressed AVI (10 fps), optionally with a GAB2 subtitle chunk.
-
-    ``claimed`` / ``claimed_frames`` put other sizes or lengths in the headers than the data.
-    """
-    cw, ch = claimed or (width, height)
-    length = claimed_frames or frames
-    size = width * height * 3
-    avih = struct.pack("<10I4I", 100_000, 0, 0, 0x10, length, 0, 2, 0, cw, ch, 0, 0, 0, 0)
-    strh_v = struct.pack(
-        "<4s4sIHHIIIIIIIIhhhh", b"vids", b"DIB ", 0, 0, 0, 0, 1, 10, 0, length, size,
-        0xFFFFFFFF, 0, 0, 0, cw, ch,
-    )  # fmt: skip
-    strf_v = struct.pack("<IiiHHIIiiII", 40, cw, ch, 1, 24, 0, size, 0, 0, 0, 0)
-    strls = _riff(b"LIST", b"strl" + _riff(b"strh", strh_v) + _riff(b"strf", strf_v))
-    if gab2_text is not None:
-        strh_t = struct.pack(
-            "<4s4sIHHIIIIIIIIhhhh", b"txts", b"\0\0\0\0", 0, 0, 0, 0, 1, 10, 0, 1, 0,
-            0xFFFFFFFF, 0, 0, 0, 0, 0,
-        )  # fmt: skip
-        strls += _riff(b"LIST", b"strl" + _riff(b"strh", strh_t) + _riff(b"strf", b""))
-    hdrl = _riff(b"LIST", b"hdrl" + _riff(b"avih", avih) + strls)
-    movi = b""
-    for i in range(frames):
-        movi += _riff(b"00db", bytes([(i * 23) % 256]) * size)
-        if i == 0 and gab2_text is not None:
-            desc = "sub".encode("utf-16le")
-            text = gab2_text.encode()
-            gab2 = b"GAB2\0" + struct.pack("<HI", 2, len(desc)) + desc
-            gab2 += struct.pack("<HI", 4, len(text)) + text
-            movi += _riff(b"01tx", gab2)
-    body = b"AVI " + hdrl + _riff(b"LIST", b"movi" + movi)
-    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
-    return path
 
 
 def test_avi_carrying_an_hls_playlist_fetches_nothing(tmp_path: Path, server) -> None:

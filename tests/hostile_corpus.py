@@ -1,0 +1,262 @@
+"""Builders of hostile media, shared by the engine tests and the service hardening tests.
+
+Reads of other files are detected with a :class:`Canary` whose access time is parked in the
+past (ext4/tmpfs relatime update it on the first read), URL fetches with a loopback
+:class:`CountingServer` that records every request.
+"""
+
+from __future__ import annotations
+
+import http.server
+import os
+import random
+import struct
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.engine.media_factory import make_video
+
+CANARY_ATIME_NS = 1_000_000_000
+CANARY_MTIME_NS = 2_000_000_000_000_000_000
+
+
+class Canary:
+    """A file that must not be read: its access time is parked far before its mtime."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        path.write_bytes(b"\x47" * 188 * 4)  # looks like MPEG-TS, tempting to a demuxer
+        os.utime(path, ns=(CANARY_ATIME_NS, CANARY_MTIME_NS))
+
+    def was_read(self) -> bool:
+        return os.stat(self.path).st_atime_ns != CANARY_ATIME_NS
+
+    def prove_detection_works(self) -> None:
+        self.path.read_bytes()
+        assert self.was_read(), "this filesystem does not record reads; the test would be blind"
+
+
+class CountingServer:
+    """A loopback HTTP server that records every request path."""
+
+    def __init__(self) -> None:
+        hits: list[str] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                hits.append(self.path)
+                self.send_response(404)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.hits = hits
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
+def hls(target: str) -> str:
+    """A one-segment HLS playlist naming ``target`` (a path or a URL)."""
+    return (
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:10\n#EXT-X-MEDIA-SEQUENCE:0\n"
+        f"#EXTINF:10.0,\n{target}\n#EXT-X-ENDLIST\n"
+    )
+
+
+def _riff(fourcc: bytes, data: bytes) -> bytes:
+    return fourcc + struct.pack("<I", len(data)) + data + (b"\0" if len(data) % 2 else b"")
+
+
+def make_avi(
+    path: Path,
+    *,
+    width: int = 32,
+    height: int = 32,
+    frames: int = 10,
+    claimed: tuple[int, int] | None = None,
+    claimed_frames: int | None = None,
+    gab2_text: str | None = None,
+) -> Path:
+    """A hand-built uncompressed AVI (10 fps), optionally with a GAB2 subtitle chunk.
+
+    ``claimed`` / ``claimed_frames`` put other sizes or lengths in the headers than the data.
+    """
+    cw, ch = claimed or (width, height)
+    length = claimed_frames or frames
+    size = width * height * 3
+    avih = struct.pack("<10I4I", 100_000, 0, 0, 0x10, length, 0, 2, 0, cw, ch, 0, 0, 0, 0)
+    strh_v = struct.pack(
+        "<4s4sIHHIIIIIIIIhhhh", b"vids", b"DIB ", 0, 0, 0, 0, 1, 10, 0, length, size,
+        0xFFFFFFFF, 0, 0, 0, cw, ch,
+    )  # fmt: skip
+    strf_v = struct.pack("<IiiHHIIiiII", 40, cw, ch, 1, 24, 0, size, 0, 0, 0, 0)
+    strls = _riff(b"LIST", b"strl" + _riff(b"strh", strh_v) + _riff(b"strf", strf_v))
+    if gab2_text is not None:
+        strh_t = struct.pack(
+            "<4s4sIHHIIIIIIIIhhhh", b"txts", b"\0\0\0\0", 0, 0, 0, 0, 1, 10, 0, 1, 0,
+            0xFFFFFFFF, 0, 0, 0, 0, 0,
+        )  # fmt: skip
+        strls += _riff(b"LIST", b"strl" + _riff(b"strh", strh_t) + _riff(b"strf", b""))
+    hdrl = _riff(b"LIST", b"hdrl" + _riff(b"avih", avih) + strls)
+    movi = b""
+    for i in range(frames):
+        movi += _riff(b"00db", bytes([(i * 23) % 256]) * size)
+        if i == 0 and gab2_text is not None:
+            desc = "sub".encode("utf-16le")
+            text = gab2_text.encode()
+            gab2 = b"GAB2\0" + struct.pack("<HI", 2, len(desc)) + desc
+            gab2 += struct.pack("<HI", 4, len(text)) + text
+            movi += _riff(b"01tx", gab2)
+    body = b"AVI " + hdrl + _riff(b"LIST", b"movi" + movi)
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+    return path
+
+
+def _box(data: bytes | bytearray, name: bytes) -> tuple[int, int]:
+    """(start, size) of the first box called ``name`` (searched by name, small files only)."""
+    start = data.index(name) - 4
+    return start, int.from_bytes(data[start : start + 4], "big")
+
+
+def mp4_without_moov(clip: Path, out: Path) -> Path:
+    """``clip`` with its whole index box cut out (as a recorder killed mid-file leaves it)."""
+    data = clip.read_bytes()
+    start, size = _box(data, b"moov")
+    out.write_bytes(data[:start] + data[start + size :])
+    return out
+
+
+def mp4_with_playlist_data(clip: Path, out: Path, playlist: str) -> Path:
+    """``clip`` (moov at the end) whose media data is overwritten by an HLS playlist."""
+    data = bytearray(clip.read_bytes())
+    start = data.index(b"mdat") + 4
+    end = data.index(b"moov") - 4
+    text = (playlist * 400).encode()
+    data[start:end] = (text * (1 + (end - start) // len(text)))[: end - start]
+    out.write_bytes(bytes(data))
+    return out
+
+
+def mp4_with_many_tracks(clip: Path, out: Path, copies: int = 3000) -> Path:
+    """``clip`` whose index claims ``copies`` more tracks (its track box repeated).
+
+    Headers that declare thousands of streams must be refused before any is set up.
+    """
+    data = clip.read_bytes()
+    moov_start, moov_size = _box(data, b"moov")
+    moov = data[moov_start : moov_start + moov_size]
+    trak_start, trak_size = _box(moov, b"trak")
+    trak = moov[trak_start : trak_start + trak_size]
+    body = moov[8:] + trak * copies
+    new_moov = struct.pack(">I", 8 + len(body)) + b"moov" + body
+    out.write_bytes(data[:moov_start] + new_moov + data[moov_start + moov_size :])
+    return out
+
+
+@dataclass(frozen=True)
+class HostileCase:
+    """One upload of the corpus: a name the client sends, the bytes, and what must happen.
+
+    ``accept``: the file is a real video (perhaps under a misleading name) and must become a
+    reel; otherwise it must be refused (4xx) or end as a failed job with a clear message.
+    """
+
+    name: str
+    filename: str
+    build: Callable[[Path], Path]
+    accept: bool = False
+
+
+def hostile_cases(canary: Canary, server_url: str, valid: Path) -> list[HostileCase]:
+    """The service's hostile corpus. ``valid`` is a small real video (H.264/AAC MP4)."""
+
+    def text(body: str | bytes, name: str) -> Callable[[Path], Path]:
+        def build(folder: Path) -> Path:
+            path = folder / name
+            path.write_bytes(body.encode() if isinstance(body, str) else body)
+            return path
+
+        return build
+
+    def truncated(fraction: float) -> Callable[[Path], Path]:
+        def build(folder: Path) -> Path:
+            data = valid.read_bytes()
+            path = folder / f"cut-{fraction}.mp4"
+            path.write_bytes(data[: int(len(data) * fraction)])
+            return path
+
+        return build
+
+    local_and_url = hls(str(canary.path)) + hls(f"{server_url}/avi.ts")
+    noise = random.Random(11).randbytes(300_000)
+    return [
+        HostileCase(
+            "avi-carrying-hls",
+            "sub.avi",
+            lambda d: make_avi(d / "sub.avi", frames=20, gab2_text=local_and_url),
+        ),
+        HostileCase(
+            "mp4-carrying-hls",
+            "carry.mp4",
+            lambda d: mp4_with_playlist_data(
+                make_video(d / "carry-src.mp4", seconds=1.0, audio=False),
+                d / "carry.mp4",
+                hls(f"{server_url}/mp4.ts") + hls(str(canary.path)),
+            ),
+        ),
+        HostileCase("hls-local-as-mp4", "local.mp4", text(hls(str(canary.path)), "local.mp4")),
+        HostileCase(
+            "hls-url-as-mp4", "remote.mp4", text(hls(f"{server_url}/remote.ts"), "remote.mp4")
+        ),
+        HostileCase(
+            "hls-with-bom-as-mp4",
+            "bom.mp4",
+            text(b"\xef\xbb\xbf" + hls(f"{server_url}/bom.ts").encode(), "bom.mp4"),
+        ),
+        HostileCase(
+            "ffconcat-as-mp4",
+            "list.mp4",
+            text(f"ffconcat version 1.0\nfile '{canary.path}'\n", "list.mp4"),
+        ),
+        HostileCase("zero-bytes", "empty.mp4", text(b"", "empty.mp4")),
+        HostileCase("random-bytes", "noise.mp4", text(noise, "noise.mp4")),
+        HostileCase(
+            "mp4-without-moov",
+            "no-index.mp4",
+            lambda d: mp4_without_moov(valid, d / "no-index.mp4"),
+        ),
+        *(HostileCase(f"truncated-{f}", f"cut-{f}.mp4", truncated(f)) for f in (0.05, 0.5, 0.95)),
+        HostileCase(
+            "claims-30000x30000",
+            "huge.avi",
+            lambda d: make_avi(d / "huge.avi", claimed=(30000, 30000)),
+        ),
+        HostileCase(
+            "claims-10-hours",
+            "long.avi",
+            lambda d: make_avi(d / "long.avi", claimed_frames=10 * 3600 * 10),
+        ),
+        HostileCase(
+            "3000-streams",
+            "tracks.mp4",
+            lambda d: mp4_with_many_tracks(valid, d / "tracks.mp4"),
+        ),
+        HostileCase(
+            "valid-video-named-avi",
+            "holiday.avi",
+            lambda d: Path(d / "holiday.avi").write_bytes(valid.read_bytes()) and d / "holiday.avi",
+            accept=True,
+        ),
+    ]
