@@ -95,6 +95,16 @@ def pg_url(pg_admin) -> str:
 # -- Redis -------------------------------------------------------------------------------
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @pytest.fixture(scope="session")
 def redis_db() -> Iterator[int]:
     """An empty Redis database number for this session, flushed afterwards."""
@@ -104,7 +114,11 @@ def redis_db() -> Iterator[int]:
         pytest.fail(f"Redis at {REDIS_HOST}:{REDIS_PORT} is required: {exc}")
     for number in range(15, 0, -1):
         client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=number)
-        # Claim the number with a marker so a concurrent session picks another one.
+        # Claim the number with a marker so a concurrent session picks another one; a number
+        # left behind by a session that was killed (its owner is gone) is taken back.
+        owner = client.get("moments-test-owner")
+        if owner is not None and not _alive(int(owner)):
+            client.flushdb()
         if client.dbsize() == 0 and client.set("moments-test-owner", os.getpid(), nx=True):
             try:
                 yield number
