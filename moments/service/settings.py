@@ -81,6 +81,27 @@ class Settings(BaseSettings):
         180, gt=0, description="Longest reel a request may ask for, in seconds."
     )
 
+    # -- resource limits of one job (issue 7): one bad file must not take a worker down -----
+    job_timeout_seconds: float | None = Field(
+        1800,
+        gt=0,
+        description="Wall-clock seconds a job may run; past it, it fails as 'took longer than' "
+        "and is not retried (a video that slow would be again). None: no limit.",
+    )
+    job_memory_bytes: int | None = Field(
+        4 * GiB,
+        gt=0,
+        description="Memory (RLIMIT_DATA, bytes) a job may allocate on top of what its "
+        "process held when it started; past it, the job fails and is not retried. None: no "
+        "limit.",
+    )
+    job_cpu_seconds: float | None = Field(
+        7200,
+        gt=0,
+        description="Processor seconds (RLIMIT_CPU, all threads together) a job may use; past "
+        "it, the job fails and is not retried. None: no limit.",
+    )
+
     # -- scaling out (issue 4): Celery on Redis, S3-compatible storage ----------------------
     redis_url: str = Field(
         "redis://127.0.0.1:6379/0",

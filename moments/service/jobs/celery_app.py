@@ -35,6 +35,7 @@ from ..db.models import Job, utcnow
 from ..settings import Settings, get_settings
 from ..storage import Storage, get_storage
 from ..store import JobStore
+from .limits import timeout_grace
 from .maintenance import purge_expired, recover_stale_jobs
 from .run import new_worker_id, run_job
 
@@ -64,7 +65,12 @@ def make_celery(settings: Settings) -> Celery:
         worker_send_task_events=False,
     )
 
-    @app.task(name=TASK_NAME, ignore_result=True, bind=True)
+    # The job's own timer (jobs/limits.py) fails it at job_timeout_seconds; Celery's hard
+    # limit ends a pool process stuck in C code a little later (the lease then recovers it).
+    timeout = settings.job_timeout_seconds
+    hard_limit = timeout + timeout_grace(timeout) if timeout else None
+
+    @app.task(name=TASK_NAME, ignore_result=True, bind=True, time_limit=hard_limit)
     def run_job_task(task: Any, job_id: str) -> str | None:
         return execute(job_id, settings, app, node=task.request.hostname)
 

@@ -18,7 +18,7 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -26,6 +26,7 @@ from typing import Any
 from ..settings import Settings
 from ..storage import get_storage
 from ..store import JobStore
+from .limits import timeout_grace, timeout_message
 from .maintenance import purge_expired, recover_stale_jobs
 from .run import new_worker_id
 
@@ -46,6 +47,7 @@ class Slot:
     job_id: str
     worker_id: str
     process: BaseProcess
+    started: float = field(default_factory=time.monotonic)
 
 
 def _child_main(job_id: str, settings: Settings, worker_id: str, parent_pid: int) -> None:
@@ -170,6 +172,7 @@ class EmbeddedDispatcher:
         while not self._stopping.is_set():
             try:
                 self._reap()
+                self._end_overdue()
                 self._maintain()
                 self._cancel_cancelled()
                 self._fill_slots()
@@ -197,6 +200,26 @@ class EmbeddedDispatcher:
                 if code is not None and code < 0:
                     cause = f"the worker process was killed by signal {-code}"
                 self.store.retry_or_fail(slot.job_id, cause, self.settings.max_attempts)
+            shutil.rmtree(self.settings.scratch_dir / slot.job_id, ignore_errors=True)
+
+    def _end_overdue(self) -> None:
+        """Jobs past ``job_timeout_seconds`` that did not stop themselves (stuck in C code).
+
+        The job's own timer normally fails it right at the limit; this is the backstop, a
+        little later. It fails for good: a video that slow would be again.
+        """
+        timeout = self.settings.job_timeout_seconds
+        if not timeout:
+            return
+        deadline = time.monotonic() - timeout - timeout_grace(timeout)
+        with self._lock:
+            overdue = [s for s in self._slots.values() if s.started < deadline]
+            for slot in overdue:
+                del self._slots[slot.job_id]
+        for slot in overdue:
+            log.warning("job %s overran its time limit; ending its process", slot.job_id)
+            self._end_process(slot.process)
+            self.store.fail(slot.job_id, timeout_message(timeout))
             shutil.rmtree(self.settings.scratch_dir / slot.job_id, ignore_errors=True)
 
     def _maintain(self) -> None:

@@ -23,6 +23,7 @@ from ..logging import job_context
 from ..settings import Settings
 from ..storage import Storage, get_storage, poster_key, reel_key
 from ..store import JobStore, JobView
+from .limits import JobLimitExceeded, is_out_of_memory, job_limits, memory_message
 
 log = logging.getLogger(__name__)
 
@@ -201,15 +202,29 @@ def _run_job(
     heartbeat = Heartbeat(store, job_id, worker_id, token)
     heartbeat.start()
     try:
-        return _process(job, settings, store, storage, scratch, token)
+        with job_limits(settings):
+            return _process(job, settings, store, storage, scratch, token)
     except Cancelled:
         return "cancelled"
+    except JobLimitExceeded as exc:
+        # Over a limit: the same file would be again, so it fails for good (a poison file).
+        log.warning("job %s stopped: %s", job_id, exc)
+        store.fail(job_id, str(exc))
+        return "failed"
     except EngineError as exc:
+        if settings.job_memory_bytes and is_out_of_memory(exc):
+            # The engine saw an allocation fail: that is our limit, not a damaged file.
+            store.fail(job_id, memory_message(settings.job_memory_bytes))
+            return "failed"
         # The engine names the file it read (our storage name); show the name the user knows.
         message = str(exc).replace(Path(job.input_key).name, job.filename or "the video")
         store.fail(job_id, message)
         return "failed"
     except Exception as exc:
+        if settings.job_memory_bytes and is_out_of_memory(exc):
+            log.warning("job %s ran out of memory: %r", job_id, exc)
+            store.fail(job_id, memory_message(settings.job_memory_bytes))
+            return "failed"
         log.exception("job %s failed unexpectedly", job_id)
         error = f"internal error: {type(exc).__name__}: {exc}".rstrip(": ")
         return store.retry_or_fail(job_id, error, settings.max_attempts)
