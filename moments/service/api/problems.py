@@ -7,6 +7,7 @@ errors and unexpected exceptions — leaves as ``application/problem+json`` with
 
 from __future__ import annotations
 
+import errno
 import logging
 from http import HTTPStatus
 from typing import Any
@@ -77,6 +78,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Problem, _on_problem)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(OSError, _on_os_error)
     # Registered for Exception, Starlette runs this in its outermost middleware, so even
     # errors raised by other middleware get the same shape.
     app.add_exception_handler(Exception, _on_unhandled)
@@ -124,6 +126,29 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
         title="Invalid request",
         errors=errors,
     )
+
+
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+async def _on_os_error(request: Request, exc: Exception) -> JSONResponse:
+    """A full disk (or quota) is the one OS error a client should hear about: 507, retry later.
+
+    Whatever was being written is removed by its writer on the way out, so nothing half-written
+    stays; everything else is still an unexpected error.
+    """
+    assert isinstance(exc, OSError)
+    if exc.errno in NO_SPACE:
+        log.error("no space left while serving %s %s", request.method, request.url.path)
+        return problem_response(
+            request,
+            507,
+            "We have no room to store this right now. Nothing was kept; please try again later.",
+            kind="insufficient-storage",
+            title="Insufficient storage",
+            headers={"Retry-After": "600"},
+        )
+    return await _on_unhandled(request, exc)
 
 
 async def _on_unhandled(request: Request, exc: Exception) -> JSONResponse:
