@@ -1,13 +1,17 @@
 """Engine benchmark: analysis and render speed against plain FFmpeg work on the same file.
 
-    python benchmarks/engine.py [--seconds 120] [--height 1080] [--long]
+    python benchmarks/engine.py [--seconds 120] [--height 1080] [--gop 30] [--long]
 
 Generates (once, cached in the temp folder) a synthetic phone-like clip: 30 fps H.264 with
 AAC sound, scenes that cut every few seconds, moving shapes over a panning textured
-background, quiet talk-like passages and loud noise bursts. Then, in one run, it measures:
+background, quiet talk-like passages and loud noise bursts. Like a phone recording, it has a
+short GOP: an IDR keyframe every ``--gop`` frames (default 30 = 1 s, what iPhone and Android
+cameras write) and no B-frames. ``--gop 250`` gives x264's default keyframe spacing instead
+(8.3 s), where a smart render finds few whole GOPs to copy. Then, in one run, it measures:
 
 (a) analysis time / a full PyAV decode of every frame of the same file (same threading),
-(b) render time / re-encoding the reel's duration with libx264 veryfast at the reel size,
+(b) render time / re-encoding the reel's duration with libx264 veryfast at the reel size
+    (video decode + encode, and AAC encode of the same stretch of sound, as the render does),
 (c) the whole run's real-time factor (input seconds per wall second),
 (d) the engine's peak memory (ru_maxrss of a child process that runs only the engine).
 
@@ -18,6 +22,7 @@ on hand-made segments (and says so).
 from __future__ import annotations
 
 import argparse
+import logging
 import multiprocessing as mp
 import resource
 import sys
@@ -46,13 +51,18 @@ SCENE = 7.0  # seconds between hard cuts
 # ------------------------------------------------------------------ the synthetic clip
 
 
-def clip_path(seconds: float, height: int) -> Path:
+def clip_path(seconds: float, height: int, gop: int) -> Path:
     folder = Path(tempfile.gettempdir()) / "moments-bench"
     folder.mkdir(exist_ok=True)
-    return folder / f"clip-{int(seconds)}s-{height}p.mp4"
+    return folder / f"clip-{int(seconds)}s-{height}p-gop{gop}.mp4"
 
 
-def make_clip(path: Path, seconds: float, height: int) -> None:
+def gop_params(gop: int) -> str:
+    """x264 settings of the generated clip: a fixed IDR spacing (no scene-cut keyframes)."""
+    return f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=0"
+
+
+def make_clip(path: Path, seconds: float, height: int, gop: int, preset: str) -> None:
     width = height * 16 // 9 // 2 * 2
     rng = np.random.default_rng(1)
     # A textured backdrop per scene, panned over time: gives the encoder real detail and motion.
@@ -65,7 +75,7 @@ def make_clip(path: Path, seconds: float, height: int) -> None:
     with av.open(str(tmp), "w") as out:
         video = out.add_stream("libx264", rate=FPS)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-        video.options = {"preset": "ultrafast", "crf": "23"}
+        video.options = {"preset": preset, "crf": "23", "x264-params": gop_params(gop)}
         sound = out.add_stream("aac", rate=RATE, layout="stereo")
         audio_done = 0
         frames = round(seconds * FPS)
@@ -125,7 +135,9 @@ def full_decode(path: Path) -> float:
 
 def reference_encode(path: Path, seconds: float, width: int, height: int) -> float:
     """Seconds to decode ``seconds`` of the source and re-encode them with libx264 veryfast
-    at ``width`` x ``height`` (what ``ffmpeg -t seconds -preset veryfast`` would do)."""
+    at ``width`` x ``height`` plus AAC for the sound (``ffmpeg -t seconds -preset veryfast``).
+
+    Decoding uses the same threading as the engine's (``thread_type = "AUTO"``)."""
     start = time.perf_counter()
     with av.open(str(path)) as container, av.open("/dev/null", "w", format="mp4") as out:
         stream = container.streams.video[0]
@@ -142,6 +154,17 @@ def reference_encode(path: Path, seconds: float, width: int, height: int) -> flo
             scaled.pts, scaled.time_base = index, 1 / rate
             out.mux(video.encode(scaled))
         out.mux(video.encode())
+    with av.open(str(path)) as container, av.open("/dev/null", "w", format="mp4") as out:
+        if container.streams.audio:
+            sound = out.add_stream("aac", rate=RATE, layout="stereo")
+            sound.bit_rate = 160_000
+            resampler = av.AudioResampler(format="fltp", layout="stereo", rate=RATE)
+            for frame in container.decode(audio=0):
+                if frame.time is not None and frame.time >= seconds:
+                    break
+                for out_frame in resampler.resample(frame):
+                    out.mux(sound.encode(out_frame))
+            out.mux(sound.encode())
     return time.perf_counter() - start
 
 
@@ -157,21 +180,37 @@ def hand_made_segments(duration: float, reel: float = 30.0, count: int = 6) -> l
     return out
 
 
+class _Notes(logging.Handler):
+    """Keeps the renderer's log lines (which path it took, how much it copied)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
 def engine_run(source: str, output: str, queue: mp.Queue) -> None:
     """Runs in a child process, so ru_maxrss is the engine's own peak."""
+    notes = _Notes()
+    render_log = logging.getLogger("moments.engine.render")
+    render_log.setLevel(logging.INFO)
+    render_log.addHandler(notes)
     options = HighlightOptions(duration=30.0)
     start = time.perf_counter()
     try:
         result = highlight(source, output, options)
         timings, mode = dict(result.timings), "highlight()"
         width, height, duration = result.width, result.height, result.duration
-    except NotImplementedError:
+    except Exception as exc:  # analysis broken or missing: still measure the render
+        note = "not implemented yet" if isinstance(exc, NotImplementedError) else f"failed: {exc!r}"
         media = probe(source)
         segments = hand_made_segments(media.duration)
         t0 = time.perf_counter()
         info = render(media, segments, Path(output), options, Reporter())
         timings = {"render": time.perf_counter() - t0}
-        mode = "probe + render on hand-made segments (analyse/select not implemented yet)"
+        mode = f"probe + render on hand-made segments (highlight() {note})"
         width, height, duration = info.width, info.height, info.duration
     wall = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
@@ -184,6 +223,7 @@ def engine_run(source: str, output: str, queue: mp.Queue) -> None:
             "width": width,
             "height": height,
             "duration": duration,
+            "notes": notes.lines,
         }
     )
 
@@ -205,25 +245,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=120.0)
     parser.add_argument("--height", type=int, default=1080)
+    parser.add_argument(
+        "--gop", type=int, default=30, help="frames between IDRs (30 = phone; 250 = x264 default)"
+    )
     parser.add_argument("--long", action="store_true", help="10-minute 4K memory check")
     args = parser.parse_args()
+    preset = "ultrafast"
     if args.long:
         args.seconds, args.height = 600.0, 2160
 
-    source = clip_path(args.seconds, args.height)
+    source = clip_path(args.seconds, args.height, args.gop)
     if not source.exists():
         print(f"making {source} ({args.seconds:.0f} s, {args.height}p{FPS}) once...")
-        make_clip(source, args.seconds, args.height)
+        make_clip(source, args.seconds, args.height, args.gop, preset)
     media = probe(source)
     print(
         f"input: {source.name}  {media.width}x{media.height} {media.fps:.0f} fps "
-        f"{media.duration:.1f} s  audio={media.audio_codec}"
+        f"{media.duration:.1f} s  audio={media.audio_codec}\n"
+        f"  GOP: x264 {preset} {gop_params(args.gop)} (an IDR every {args.gop / FPS:.1f} s)"
     )
 
     with tempfile.TemporaryDirectory() as folder:
         engine = run_engine(source, Path(folder) / "reel.mp4")
     timings = engine["timings"]
     print(f"engine run: {engine['mode']}")
+    for line in engine["notes"]:
+        print(f"  render: {line}")
     print(
         f"  reel {engine['width']}x{engine['height']} {engine['duration']:.2f} s; timings "
         + ", ".join(f"{k} {v:.2f} s" for k, v in timings.items())
