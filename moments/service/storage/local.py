@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
+import logging
 import os
 import shutil
 import tempfile
@@ -12,6 +14,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .base import Stat, StorageError, check_key, iter_chunks
+
+log = logging.getLogger(__name__)
+PART_GLOB = ".*.part"
+"""Temporary names of files being written (see LocalWriter)."""
 
 
 class LocalWriter:
@@ -24,6 +30,9 @@ class LocalWriter:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
         self._tmp = Path(tmp)
+        # Held while writing and released by the kernel if this process dies: a temporary file
+        # nobody holds is the remains of a writer that was killed (see clean_partial_writes).
+        fcntl.flock(fd, fcntl.LOCK_EX)
         self._file = os.fdopen(fd, "wb")
         self._done = False
 
@@ -107,6 +116,32 @@ class LocalStorage:
         shutil.rmtree(folder, ignore_errors=True)
         self._prune(folder.parent)
         return count
+
+    def clean_partial_writes(self) -> list[Path]:
+        """Delete temporary files left by writers that died (a server killed mid-upload).
+
+        Files still locked by a live writer (another process on this data folder) are kept.
+        Returns the removed paths.
+        """
+        removed = []
+        for path in list(self.root.rglob(PART_GLOB)):  # listed first: pruning changes the tree
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except OSError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # a live writer holds it
+            else:
+                path.unlink(missing_ok=True)
+                removed.append(path)
+            finally:
+                os.close(fd)
+            self._prune(path.parent)
+        if removed:
+            log.warning("removed %d partial files left by an interrupted write", len(removed))
+        return removed
 
     def stat(self, key: str) -> Stat:
         st = self._path(key).stat()
