@@ -13,7 +13,7 @@ from moments.service import web
 from moments.service.auth import setup as accounts_setup
 from moments.service.settings import Settings, get_settings
 
-from . import downloads, events, health, jobs, problems, tus, uploads
+from . import downloads, events, health, jobs, openapi, problems, tus, uploads
 from .deps import Services
 
 EXPOSED_HEADERS = ["Accept-Ranges", "Content-Range", "Content-Length", "ETag", "Location",
@@ -57,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     web.install(app)  # the page at / (after the API routes, so it never shadows them)
     accounts_setup.install(app, settings)  # auth, /me, keys, webhooks, /metrics, request ids
+    openapi.install(app, settings)  # the error answers, security and bounds in /openapi.json
     return app
 
 

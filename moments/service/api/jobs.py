@@ -19,6 +19,8 @@ from .schemas import Problem as ProblemDoc
 from .views import PREFIX, detail_of, status_of, summary_of
 
 router = APIRouter(prefix=f"{PREFIX}/jobs", tags=["jobs"])
+MAX_OFFSET = 2**31 - 1
+"""Larger offsets overflow the database's integers (and no one has that many jobs)."""
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ProblemDoc, "content": {"application/problem+json": {}}}
 }
@@ -44,7 +46,7 @@ def list_jobs(
         Query(description="Only jobs with this status."),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> JobPage:
     """Your jobs, newest first."""
     jobs, total = services.store.list(status=status, limit=limit, offset=offset, owner_id=user.id)

@@ -102,10 +102,26 @@ async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
     detail = exc.detail if isinstance(exc.detail, str) else _reason(exc.status_code)
     if exc.status_code == 404 and detail == _reason(404):
         detail = f"There is nothing at {request.url.path}."
-    elif exc.status_code == 405:
-        allowed = (exc.headers or {}).get("Allow", "")
+    headers = exc.headers
+    if exc.status_code == 405:
+        allowed = _allowed_methods(request) or (exc.headers or {}).get("Allow", "")
+        headers = {**(exc.headers or {}), "Allow": allowed} if allowed else exc.headers
         detail = f"{request.method} is not allowed here; use {allowed}." if allowed else detail
-    return problem_response(request, exc.status_code, detail, headers=exc.headers)
+    return problem_response(request, exc.status_code, detail, headers=headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method served at this path, as the OpenAPI document lists them.
+
+    Starlette names only the methods of the first route whose path matched.
+    """
+    from .openapi import allowed_methods
+
+    try:
+        return ", ".join(allowed_methods(request.app, request.url.path))
+    except Exception:  # the schema is a courtesy here; never fail a 405 over it
+        log.warning("could not list the methods of %s", request.url.path, exc_info=True)
+        return ""
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
