@@ -130,3 +130,15 @@ def test_real_files_give_sane_timelines(media_dir, name):
     assert tl.thumbs is not None and len(tl.thumbs) == n
     # All three are well-lit, in-focus recordings.
     assert np.median(tl.signals["quality"]) > 0.5
+
+
+@pytest.mark.parametrize("length", [1, 2, 5, 10, 11, 12, 40])
+def test_moving_mean_keeps_the_length_of_short_series(length: int) -> None:
+    # A shot shorter than the smoothing window once broke focus smoothing (shape mismatch).
+    from moments.engine.analyse.audio import moving_mean
+
+    x = np.arange(length, dtype=float)
+    smoothed = moving_mean(x, 11)
+    assert smoothed.shape == x.shape
+    assert smoothed.min() >= x.min() and smoothed.max() <= x.max()
+    assert moving_mean(np.full(length, 3.0), 11) == pytest.approx(np.full(length, 3.0))

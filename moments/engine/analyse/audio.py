@@ -80,7 +80,8 @@ def moving_mean(x: np.ndarray, width: int) -> np.ndarray:
     """Centred moving average (``width`` samples), same length, edges averaged over what exists."""
     if len(x) == 0 or width <= 1:
         return x.astype(float)
-    kernel = np.ones(width)
+    # np.convolve(mode="same") returns max(len(x), width) samples: never let the kernel be longer.
+    kernel = np.ones(min(width, len(x)))
     total = np.convolve(x, kernel, mode="same")
     count = np.convolve(np.ones(len(x)), kernel, mode="same")
     return total / count
