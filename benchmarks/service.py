@@ -55,12 +55,22 @@ class Server:
     def __init__(self, data_dir: Path) -> None:
         self.port = free_port()
         self.data_dir = data_dir
-        env = dict(os.environ, MOMENTS_DATA_DIR=str(data_dir), MOMENTS_WORKERS="2")
+        env = dict(
+            os.environ,
+            MOMENTS_DATA_DIR=str(data_dir),
+            MOMENTS_WORKERS="2",
+            # 100 pollers from one account and one address: lift the per-user polling limit,
+            # which would otherwise (rightly) answer 429 to this load.
+            MOMENTS_RATE_LIMIT_POLL="1000000/minute",
+        )
+        # A file, not a pipe: nobody reads the server's log while it runs, and a full pipe
+        # would block the server.
+        self.log_path = data_dir / "server.log"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "moments.cli", "serve", "--port", str(self.port)],
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=self.log_path.open("wb"),
         )
         self.base_url = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 60
@@ -70,7 +80,7 @@ class Server:
                     break
             except httpx.TransportError:
                 if self.process.poll() is not None:
-                    raise SystemExit(self.process.stderr.read().decode()) from None
+                    raise SystemExit(self.log_path.read_text()) from None
                 time.sleep(0.1)
         else:
             raise SystemExit("the service did not start within 60 s")
@@ -196,7 +206,9 @@ def main() -> None:
             )
             busy = httpx.get(
                 f"{server.base_url}/api/v1/jobs/{job_ids[0]}/status", headers=server.headers
-            ).json()
+            )
+            busy.raise_for_status()
+            busy = busy.json()
             quantiles = statistics.quantiles(latencies, n=100)
             print(
                 f"status, {args.pollers} pollers every {args.interval:g} s for {args.seconds:g} s, "
