@@ -270,11 +270,12 @@ async def _probe(services: Services, key: str, filename: str | None) -> MediaInf
     try:
         return await run_in_threadpool(run)
     except EngineError as exc:
-        reason = str(exc).split(": ", 1)[-1]
+        # Engine messages read "<stored name>: <reason>"; speak of the user's own file instead.
+        reason = str(exc).split(": ", 1)[-1].rstrip(".")
+        accepted = "" if "accept" in reason else f" We accept {formats.SUMMARY}."
         raise Problem(
             415,
-            f"{filename or 'The upload'} is not a video we can use: {reason}. "
-            f"We accept {formats.SUMMARY}.",
+            f"{filename or 'The upload'}: {reason}.{accepted}",
             kind="unsupported-media",
             title="Not a video we accept",
             accepted=[c["name"] for c in formats.CONTAINERS],
