@@ -116,6 +116,7 @@ def serve(
         host=host or settings.host,
         port=port or settings.port,
         log_level="info",
+        access_log=False,  # moments.access logs every request, with its request id
     )
 
 
