@@ -198,8 +198,6 @@ def allowed_methods(app: FastAPI, path: str) -> list[str]:
         pattern = "^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template)) + "$"
         if re.match(pattern, path):
             methods.update(m.upper() for m in item if m != "parameters")
-    if "GET" in methods:
-        methods.add("HEAD")
     return sorted(methods)
 
 
