@@ -3,6 +3,9 @@
 Coarse to fine: a demux-only pass indexes the video packets (nearly free); then one pass
 decodes all the audio and a prefix of every group of pictures (non-reference frames and the
 loop filter skipped, luma only, small), which keeps analysis well under a full decode.
+
+Frames either side of a skipped stretch are up to a GOP apart: they are never treated as a
+motion pair, and a cut between them is judged by colour alone (see :func:`build.gap_cuts`).
 """
 
 from __future__ import annotations
@@ -18,14 +21,16 @@ from ..models import HighlightOptions, MediaInfo
 from ..probe import open_input
 from ..progress import Reporter
 from ..timeline import Timeline
+from . import colour
 from .audio import RATE, AudioMeter
 from .build import build_timeline
-from .packets import decode_plan, index_packets
+from .packets import decode_plan, index_packets, skipped_spikes
 from .video import DETAIL_WIDTH, WIDTH, VideoMeter
 
 SMALL_PIXELS = 640 * 360
 """At or below this size a full decode is cheap, so every frame is analysed."""
-SPARSE_FRACTION = 0.35
+SPARSE_FRACTION = 0.1
+"""Share of each GOP decoded above ``SMALL_PIXELS`` (at least the keyframe and two more)."""
 
 
 def analyse(
@@ -48,12 +53,14 @@ def analyse(
         plan = decode_plan(index, dense_fraction)
         with open_input(media.path) as container:
             video, sound = _decode(container, media, plan, reporter)
+        offset = media.start_time
+        spikes = [(a - offset, b - offset, c - offset) for a, b, c in skipped_spikes(index, plan)]
     except av.error.FFmpegError as exc:
         raise EngineError(f"{media.path.name}: the video could not be decoded ({exc})") from exc
     if not video.samples.t:
         raise EngineError(f"{media.path.name}: no video frame could be decoded")
     reporter.update(0.97)
-    return build_timeline(media, video.samples, sound.finish() if sound else None)
+    return build_timeline(media, video.samples, sound.finish() if sound else None, spikes)
 
 
 def _decode(container, media: MediaInfo, plan: np.ndarray, reporter: Reporter):
@@ -76,13 +83,18 @@ def _decode(container, media: MediaInfo, plan: np.ndarray, reporter: Reporter):
     reached = 0.0
     last = time.monotonic()
 
+    base = vstream.time_base
+
     def take(frame: av.VideoFrame) -> None:
-        if frame.time is None or not np.isfinite(frame.time):
+        # From pts and the stream's time base: frames drained from a frame-threaded decoder
+        # (decode(None)) carry no time base, so their ``frame.time`` is NaN.
+        if frame.pts is None or base is None:
             return
-        t = frame.time - offset
+        t = float(frame.pts * base) - offset
         if video.wants_detail(t):
             video.add_detail(t, to_gray(frame, media, DETAIL_WIDTH))
-        video.add(t, to_gray(frame, media, WIDTH))
+        gray = to_gray(frame, media, WIDTH)
+        video.add(t, gray, colour.histogram(frame, gray))
 
     for packet in container.demux(streams):
         if packet.stream.type == "video":
@@ -99,6 +111,7 @@ def _decode(container, media: MediaInfo, plan: np.ndarray, reporter: Reporter):
             elif feeding:
                 for frame in codec.decode(None):  # drain the frames still held for reordering
                     take(frame)
+                video.gap()
                 feeding = False
         elif sound is not None:
             for frame in packet.decode():

@@ -9,18 +9,27 @@ import numpy as np
 from ..models import MediaInfo
 from ..timeline import Timeline
 from . import audio as au
+from . import video
 from .video import VideoSamples
 
 STEP = 0.1
 """Grid spacing in seconds."""
 CUT_THRESHOLD = 0.45
+GAP_CUT = 0.3
+"""Colour change across a skipped stretch (up to a GOP, ~1 s on a phone) that may be a cut:
+well above what a pan or people moving do to a scene's palette in that time."""
+GAP_STANDS_OUT = 0.2
+"""...and by how much it must exceed the change across the neighbouring stretches."""
+GAP_NEIGHBOURS = 3
 
 
 def build_timeline(
     media: MediaInfo,
     v: VideoSamples,
     sound: au.AudioFrames | None,
+    spikes: list[tuple[float, float, float]] | None = None,
 ) -> Timeline:
+    """``spikes``: per skipped stretch (start, end, time of an outsized packet or NaN)."""
     duration = max(media.duration, v.t[-1] if v.t else 0.0)
     n = int(np.floor(duration / STEP)) + 1
     grid = np.arange(n) * STEP
@@ -51,7 +60,7 @@ def build_timeline(
     else:
         signals["audio"] = np.zeros(n)
     signals["speech"] = talk.astype(float)
-    shots = _shots(t, np.asarray(v.cut))
+    shots = _merge(_shots(t, np.asarray(v.cut)), gap_cuts(v, spikes or []))
     return Timeline(
         duration=duration,
         step=STEP,
@@ -109,16 +118,34 @@ def _smooth(x: np.ndarray, width: int) -> np.ndarray:
 
 
 def _shake(t: np.ndarray, vx, vy) -> np.ndarray:
-    """Jitter of the camera: global velocity minus its own slow trend (a pan is not shake)."""
+    """Jitter of the camera: global velocity minus its own slow trend (a pan is not shake).
+
+    The trend is taken within runs of consecutive frames only: across a skipped stretch (a
+    second, when only the start of each GOP is decoded) the velocity of a steady pan or of a
+    moving subject changes as much as a shaking camera's does between frames.
+    """
     v = np.stack([np.asarray(vx, float), np.asarray(vy, float)], axis=1)
     ok = ~np.isnan(v[:, 0])
     out = np.full(len(t), np.nan)
-    if ok.sum() < 3:
+    if ok.sum() < 2:
         return out
-    vo = v[ok]
-    trend = np.stack([au.moving_mean(vo[:, i], 9) for i in range(2)], axis=1)
-    jitter = ((vo - trend) ** 2).sum(axis=1)
-    out[ok] = np.sqrt(au.moving_mean(jitter, 15))
+    index = np.flatnonzero(ok)
+    vo, to = v[ok], t[ok]
+    # A new run wherever a frame pair was not measured or frames are not adjacent.
+    breaks = (np.diff(index) > 1) | (np.diff(to) > video.MAX_PAIR_GAP)
+    bounds = [0, *(np.flatnonzero(breaks) + 1).tolist(), len(vo)]
+    jitter = np.zeros(len(vo))
+    for a, b in itertools.pairwise(bounds):
+        trend = np.stack([au.moving_mean(vo[a:b, i], 9) for i in range(2)], axis=1)
+        jitter[a:b] = ((vo[a:b] - trend) ** 2).sum(axis=1)
+        if b - a == 1:
+            jitter[a:b] = np.nan  # a lone pair has no trend to differ from
+    keep = ~np.isnan(jitter)
+    if not keep.any():
+        return out
+    rms = np.full(len(vo), np.nan)
+    rms[keep] = np.sqrt(au.moving_mean(jitter[keep], 15))
+    out[index] = rms
     return out
 
 
@@ -147,6 +174,41 @@ def _shots(t: np.ndarray, cut: np.ndarray) -> list[float]:
         if stands_out and cut[i] >= cut[near].max() and (not shots or t[i] - shots[-1] > 0.3):
             shots.append(round(float(t[i]), 3))
     return shots
+
+
+def gap_cuts(v: VideoSamples, spikes: list[tuple[float, float, float]]) -> list[float]:
+    """Cuts hidden in skipped stretches: the palette changes across it, unlike its neighbours.
+
+    Frames either side of a stretch are too far apart for the adjacent-frame test (a pan moves
+    the whole layout in a second), so only a colour histogram change counts, and only when it
+    stands out from the changes across the stretches around it (a busy scene changes every
+    second alike). The cut is placed at the stretch's outsized packet if it has one (a P-frame
+    coded afresh is where the encoder saw the new scene), else at the keyframe after it.
+    """
+    t, before = np.asarray(v.gap_t), np.asarray(v.gap_before)
+    change = np.asarray(v.gap_change, dtype=float)
+    cuts: list[float] = []
+    for i in np.flatnonzero(change > GAP_CUT):
+        lo, hi = max(0, i - GAP_NEIGHBOURS), min(len(change), i + GAP_NEIGHBOURS + 1)
+        others = np.delete(change[lo:hi], i - lo)
+        others = others[~np.isnan(others)]
+        usual = float(np.median(others)) if len(others) else 0.0
+        if change[i] - usual < GAP_STANDS_OUT:
+            continue
+        at = float(t[i])
+        inside = [c for _a, _b, c in spikes if before[i] < c < t[i] - 1e-3]
+        if len(inside) == 1:
+            at = inside[0]
+        cuts.append(round(at, 3))
+    return cuts
+
+
+def _merge(*lists: list[float]) -> list[float]:
+    out: list[float] = []
+    for cut in sorted(c for cuts in lists for c in cuts):
+        if not out or cut - out[-1] > 0.3:
+            out.append(cut)
+    return out
 
 
 def _focus(v: VideoSamples, grid: np.ndarray, shots: list[float]) -> np.ndarray:

@@ -10,6 +10,13 @@ import numpy as np
 
 from ..progress import Reporter
 
+PAIR_RUN = 3
+"""Packets decoded at least after every keyframe: the keyframe and two successors give two
+pairs of truly consecutive frames (motion, camera shake) per group of pictures."""
+SPIKE = 4.0
+"""A predicted frame this many times larger than the median of its neighbours is mostly coded
+afresh: where an encoder without scene-cut keyframes puts a cut."""
+
 
 @dataclass(frozen=True)
 class PacketIndex:
@@ -42,25 +49,58 @@ def index_packets(
     return PacketIndex(np.array(times), np.array(sizes, dtype=np.int64), np.array(keys, bool))
 
 
-def decode_plan(index: PacketIndex, fraction: float, min_run: int = 12) -> np.ndarray:
+def _gops(index: PacketIndex) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end (exclusive) packet numbers of every group of pictures."""
+    n = len(index.sizes)
+    starts = np.flatnonzero(index.keyframe)
+    if len(starts) == 0 or starts[0] != 0:
+        starts = np.concatenate([[0], starts]).astype(int)
+    return starts, np.append(starts[1:], n)
+
+
+def decode_plan(index: PacketIndex, fraction: float, min_run: int = PAIR_RUN) -> np.ndarray:
     """Which packets to feed the decoder: a prefix of every group of pictures (GOP).
 
     A P-frame needs every earlier frame of its GOP, so the only frames we can decode cheaply
     are the first ones after each keyframe. Feeding ``fraction`` of each GOP (at least
-    ``min_run`` packets, enough for a few motion pairs) bounds decode work to about
-    ``fraction`` of a full decode while still sampling every GOP; encoders also start a GOP at
-    each scene cut, so every shot's start is seen.
+    ``min_run`` packets, enough for two motion pairs) bounds decode work to about ``fraction``
+    of a full decode while still sampling every GOP. Phones write a keyframe every second, so
+    there this is the keyframe and two frames after it: the keyframes then cost most of it.
     """
     n = len(index.sizes)
     plan = np.zeros(n, dtype=bool)
     if fraction >= 1.0 or n == 0:
         plan[:] = True
         return plan
-    starts = np.flatnonzero(index.keyframe)
-    if len(starts) == 0 or starts[0] != 0:
-        starts = np.concatenate([[0], starts])
-    ends = np.append(starts[1:], n)
-    for start, end in zip(starts, ends, strict=True):
+    for start, end in zip(*_gops(index), strict=True):
         quota = max(min_run, int(np.ceil(fraction * (end - start))))
         plan[start : min(end, start + quota)] = True
     return plan
+
+
+def skipped_spikes(index: PacketIndex, plan: np.ndarray) -> list[tuple[float, float, float]]:
+    """Per undecoded stretch: (first time, end time, time of its one outsized packet or NaN).
+
+    The end time is the presentation time of the next decoded packet (the keyframe after the
+    stretch). Without decoding, a packet's size is the only hint of what happened in the
+    stretch: a P-frame several times larger than the others there starts a new scene.
+    """
+    out: list[tuple[float, float, float]] = []
+    skipped = np.flatnonzero(~plan)
+    if len(skipped) == 0:
+        return out
+    breaks = np.flatnonzero(np.diff(skipped) > 1)
+    for a, b in zip(
+        np.concatenate([[0], breaks + 1]), np.append(breaks + 1, len(skipped)), strict=True
+    ):
+        first, last = int(skipped[a]), int(skipped[b - 1])
+        end = index.times[last + 1] if last + 1 < len(index.times) else np.nan
+        sizes = index.sizes[first : last + 1]
+        spike = float("nan")
+        if len(sizes) >= 4:
+            k = int(np.argmax(sizes))
+            rest = np.delete(sizes, k)
+            if sizes[k] > SPIKE * max(float(np.median(rest)), 1.0) and sizes[k] > 2 * rest.max():
+                spike = float(index.times[first + k])
+        out.append((float(index.times[first]), float(end), spike))
+    return out

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from . import faces
+from . import colour, faces
 
 WIDTH = 160
 """Analysis width for motion and cuts: small is fast, and enough to see what moves."""
@@ -19,10 +19,14 @@ FACE_EVERY = 1.0
 than all the other measurements of a small frame together, and faces rarely come and go
 within a second."""
 MAX_PAIR_GAP = 0.2
-"""Two frames further apart than this (a skipped stretch) are not compared for motion."""
+"""Two frames further apart than this (dropped frames) are not compared for motion; frames
+either side of a stretch the decoder skipped never are (see :meth:`VideoMeter.gap`)."""
 MARGIN = 8
 """Border pixels ignored after motion compensation (they have no counterpart)."""
 DIFF_THRESHOLD = 22
+MIN_RESPONSE = 0.08
+"""Phase-correlation peak below which the shift is noise: several things move different ways
+over a featureless background (seen at ~0.03 on such a scene; a textured pan gives ~0.7)."""
 
 
 @dataclass
@@ -45,6 +49,12 @@ class VideoSamples:
     face_area: list[float] = field(default_factory=list)
     face_x: list[float] = field(default_factory=list)
     face_y: list[float] = field(default_factory=list)
+    gap_t: list[float] = field(default_factory=list)
+    """Time of each first frame decoded after a skipped stretch (a keyframe)."""
+    gap_before: list[float] = field(default_factory=list)
+    """Time of the last frame decoded before that stretch."""
+    gap_change: list[float] = field(default_factory=list)
+    """0..1 colour histogram distance across the stretch (see :mod:`.colour`)."""
 
 
 class VideoMeter:
@@ -59,15 +69,32 @@ class VideoMeter:
         self._next_detail = 0.0
         self._next_face = 0.0
         self._window: np.ndarray | None = None
+        self._colour: np.ndarray | None = None
+        self._after_gap = False
+
+    def gap(self) -> None:
+        """The decoder skips frames here: the next frame is not adjacent to the last one."""
+        self._after_gap = self._prev is not None
 
     def wants_detail(self, t: float) -> bool:
         return t >= self._next_detail
 
-    def add(self, t: float, gray: np.ndarray) -> None:
-        """Measure one small (``WIDTH`` wide) luma frame at time ``t`` seconds."""
+    def add(self, t: float, gray: np.ndarray, hist: np.ndarray | None = None) -> None:
+        """Measure one small (``WIDTH`` wide) luma frame at time ``t`` seconds.
+
+        ``hist`` is the frame's :func:`colour.histogram`; it is compared across skipped
+        stretches, where nothing else survives the time between the frames.
+        """
         if not np.isfinite(t) or t <= self._prev_t:
             return  # no, duplicate or out-of-order timestamp: nothing new to measure
         s = self.samples
+        after_gap, self._after_gap = self._after_gap, False
+        if after_gap:
+            s.gap_t.append(t)
+            s.gap_before.append(self._prev_t)
+            same = hist is not None and self._colour is not None
+            s.gap_change.append(colour.distance(self._colour, hist) if same else float("nan"))
+        self._colour = hist
         img = cv2.GaussianBlur(gray, (3, 3), 0).astype(np.float32)
         hist = cv2.calcHist([gray], [0], None, [16], [0, 256]).ravel() / gray.size
         thumb = cv2.resize(gray, (16, 9), interpolation=cv2.INTER_AREA).astype(np.float32)
@@ -75,11 +102,11 @@ class VideoMeter:
         s.brightness.append(float(img.mean()))
         s.contrast.append(float(img.std()))
         s.thumbs.append(thumb.astype(np.uint8))
-        if self._prev_hist is None:
-            s.cut.append(0.0)
+        if self._prev_hist is None or after_gap:
+            s.cut.append(0.0)  # not an adjacent pair: judged by the gap test in build
         else:
             s.cut.append(_cut_score(self._prev_hist, hist, self._prev_thumb, thumb))
-        if self._prev is not None and t - self._prev_t <= MAX_PAIR_GAP:
+        if self._prev is not None and not after_gap and t - self._prev_t <= MAX_PAIR_GAP:
             self._motion(self._prev, img, t - self._prev_t)
         else:
             for name in ("vx", "vy", "motion", "mx", "my"):
@@ -117,16 +144,19 @@ class VideoMeter:
         if self._window is None or self._window.shape != cur.shape:
             self._window = cv2.createHanningWindow(cur.shape[::-1], cv2.CV_32F)
         # Copies: this OpenCV build's phaseCorrelate may write the window into its inputs.
-        (dx, dy), _ = cv2.phaseCorrelate(prev.copy(), cur.copy(), self._window)
+        (dx, dy), response = cv2.phaseCorrelate(prev.copy(), cur.copy(), self._window)
         h, w = cur.shape
+        steady = response >= MIN_RESPONSE
+        if not steady:  # no one shift explains the picture: no camera motion to speak of
+            dx = dy = 0.0
         shift = np.float32([[1, 0, dx], [0, 1, dy]])
         aligned = cv2.warpAffine(prev, shift, (w, h), flags=cv2.INTER_LINEAR)
         m = MARGIN
         diff = cv2.absdiff(aligned[m:-m, m:-m], cur[m:-m, m:-m])
         moving = diff > DIFF_THRESHOLD
         frac = float(moving.mean())
-        s.vx.append(dx / w / dt)
-        s.vy.append(dy / w / dt)
+        s.vx.append(dx / w / dt if steady else float("nan"))
+        s.vy.append(dy / w / dt if steady else float("nan"))
         s.motion.append(frac)
         if frac > 0.002:
             ys, xs = np.nonzero(moving)
