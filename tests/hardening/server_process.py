@@ -51,6 +51,7 @@ class ServerProcess:
 
     def start(self) -> ServerProcess:
         self.port = free_port()
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         log = (self.data_dir.parent / f"server-{self.port}.log").open("wb")
         self.process = subprocess.Popen(
             [
