@@ -1,0 +1,115 @@
+"""Phone-like video above the dense-analysis size: an IDR every 30 frames, no B-frames.
+
+Regression: only the start of each GOP is decoded there, and frames either side of a skipped
+stretch were once compared as if adjacent, so every keyframe became a "cut" (and a burst of
+shake and motion), and a 30 s highlight of a 2-minute clip came back as one 2 s segment.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from moments.engine.analyse import SMALL_PIXELS, analyse
+from moments.engine.analyse.packets import PacketIndex, decode_plan, skipped_spikes
+from moments.engine.models import HighlightOptions
+from moments.engine.probe import probe
+from moments.engine.progress import Reporter
+from moments.engine.select import reel_length, select
+
+from .media_factory import make_video
+
+W, H, FPS, GOP = 960, 540, 30, 30
+SCENE = 4.5
+"""Boundaries at 4.5, 9, 13.5, 18 s: two on keyframes, two in the middle of a GOP (x264 is
+told scenecut=0, so those land in P-frames, in the stretch that is not decoded)."""
+SCENES = 5
+PAN = 150
+"""Pixels per second the camera pans: steady, so no shake."""
+TINTS = [(1.0, 0.55, 0.4), (0.35, 0.9, 0.5), (0.45, 0.5, 1.0), (1.0, 0.95, 0.35), (0.8, 0.4, 0.9)]
+
+
+def _scene_textures() -> list[np.ndarray]:
+    rng = np.random.default_rng(5)
+    out = []
+    for tint in TINTS:
+        # Blocky (crisp 24 px cells): detail that survives the 160 px analysis image.
+        cells = rng.uniform(40, 230, size=(H // 24 + 1, (W + PAN * 5) // 24 + 1, 1))
+        image = cv2.resize(cells, None, fx=24, fy=24, interpolation=cv2.INTER_NEAREST)
+        out.append(np.clip(image[:H, :, None] * np.array(tint), 0, 255).astype(np.uint8))
+    return out
+
+
+@pytest.fixture(scope="module")
+def phone_clip(tmp_path_factory):
+    textures = _scene_textures()
+
+    def frame(i: int, _w: int, _h: int) -> np.ndarray:
+        t = i / FPS
+        scene = min(SCENES - 1, int(t // SCENE))
+        x = int(PAN * (t - scene * SCENE))
+        image = np.ascontiguousarray(textures[scene][:, x : x + W])
+        for k in range(2):  # two balls crossing the frame: subject motion
+            cx = int((0.5 + 0.4 * np.sin(1.7 * t + 2 * k)) * W)
+            cy = int((0.5 + 0.3 * np.cos(1.3 * t + k)) * H)
+            cv2.circle(image, (cx, cy), 50, (255, 255, 255) if k else (10, 10, 10), -1)
+        return image
+
+    path = tmp_path_factory.mktemp("phone") / "phone.mp4"
+    make_video(
+        path,
+        seconds=SCENE * SCENES,
+        width=W,
+        height=H,
+        fps=FPS,
+        audio=False,
+        frame_fn=frame,
+        video_options={"x264-params": f"keyint={GOP}:min-keyint={GOP}:scenecut=0:bframes=0"},
+    )
+    media = probe(path)
+    return media, analyse(media, HighlightOptions(), Reporter())
+
+
+def test_the_clip_is_analysed_sparsely():
+    assert W * H > SMALL_PIXELS  # otherwise every frame is decoded and this tests nothing
+
+
+def test_cuts_are_the_scene_changes_not_the_keyframes(phone_clip):
+    _, tl = phone_clip
+    truth = [SCENE * k for k in range(1, SCENES)]
+    assert len(tl.shots) == len(truth), tl.shots
+    # Mid-GOP cuts are placed at the outsized P-frame that starts the new scene.
+    assert np.abs(np.asarray(tl.shots) - truth).max() < 0.07, tl.shots
+
+
+def test_a_steady_pan_is_not_shake_and_the_balls_are_motion(phone_clip):
+    _, tl = phone_clip
+    assert tl.signals["shake"].max() < 0.2
+    assert np.median(tl.signals["motion"]) > 0.3
+
+
+def test_highlight_reaches_its_target_length(phone_clip):
+    media, tl = phone_clip
+    options = HighlightOptions(duration=8)
+    segments = select(media, tl, options)
+    spans = [(s.source_start, s.source_end) for s in segments]
+    assert options.duration <= reel_length(spans, options.crossfade) <= options.duration * 1.05
+    assert len(segments) >= 2
+    for start, end in spans:  # no segment runs across a cut
+        assert not any(start + 0.05 < SCENE * k < end - 0.05 for k in range(1, SCENES))
+
+
+def test_plan_decodes_each_keyframe_and_two_more_and_finds_a_hidden_cut():
+    # Two GOPs of 30; packet 45 (1.5 s) is five times the others: a P-frame starting a scene.
+    sizes = np.full(60, 1000)
+    sizes[[0, 30]] = 20_000
+    sizes[45] = 5_000
+    keys = np.zeros(60, bool)
+    keys[[0, 30]] = True
+    index = PacketIndex(np.arange(60) / 30, sizes, keys)
+    plan = decode_plan(index, 0.1)
+    assert np.flatnonzero(plan).tolist() == [0, 1, 2, 30, 31, 32]
+    stretches = skipped_spikes(index, plan)
+    assert [round(a, 3) for a, _, _ in stretches] == [0.1, 1.1]
+    assert np.isnan(stretches[0][2]) and stretches[1][2] == pytest.approx(1.5)
