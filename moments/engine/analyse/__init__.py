@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 
 import av
+import cv2
 import numpy as np
 
 from ..errors import EngineError
@@ -84,6 +85,8 @@ def _decode(container, media: MediaInfo, plan: np.ndarray, reporter: Reporter):
     last = time.monotonic()
 
     base = vstream.time_base
+    # The size to_gray gives a WIDTH-wide image (upright, display aspect, even height).
+    small = (WIDTH, max(2, round(WIDTH * media.height / max(1, media.width)) // 2 * 2))
 
     def take(frame: av.VideoFrame) -> None:
         # From pts and the stream's time base: frames drained from a frame-threaded decoder
@@ -92,8 +95,12 @@ def _decode(container, media: MediaInfo, plan: np.ndarray, reporter: Reporter):
             return
         t = float(frame.pts * base) - offset
         if video.wants_detail(t):
-            video.add_detail(t, to_gray(frame, media, DETAIL_WIDTH))
-        gray = to_gray(frame, media, WIDTH)
+            detail = to_gray(frame, media, DETAIL_WIDTH)
+            video.add_detail(t, detail)
+            # Shrinking the detail image again is far cheaper than the full frame a second time.
+            gray = cv2.resize(detail, small, interpolation=cv2.INTER_AREA)
+        else:
+            gray = to_gray(frame, media, WIDTH)
         video.add(t, gray, colour.histogram(frame, gray))
 
     for packet in container.demux(streams):

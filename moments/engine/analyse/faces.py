@@ -38,7 +38,10 @@ def detect(gray: np.ndarray) -> list[tuple[int, int, int, int]]:
     side = min(gray.shape)
     # No histogram equalisation: stretching the whole frame's tones to suit a busy background
     # washed out a plain, well-lit face (a 42 px face in a 320x180 frame was missed).
+    # Faces smaller than a sixth of the frame are background, and a coarser scale step: three
+    # times cheaper (27 -> 9 ms on a busy 320x180 frame), since the smallest scales cost most.
+    # The coarser step leaves fewer overlapping hits per face, hence three neighbours, not five.
     found = detector.detectMultiScale(
-        gray, scaleFactor=1.1, minNeighbors=5, minSize=(side // 10,) * 2
+        gray, scaleFactor=1.2, minNeighbors=3, minSize=(side // 6,) * 2
     )
     return [tuple(int(v) for v in box) for box in found]
