@@ -80,8 +80,9 @@ def test_dispatcher_ends_a_job_that_cannot_stop_itself(migrated, add_job, media_
     try:
         job = add_job(media_dir / "example.mp4")
         dispatcher.submit(job.id)
-        running = wait_for(lambda: dispatcher.stats()["running"], 20, "the job's process")
-        pid = running[job.id]
+        pid = wait_for(
+            lambda: dispatcher.stats()["running"].get(job.id), 20, "the job's process id"
+        )
         os.kill(pid, signal.SIGSTOP)
         limit = 1.0 + timeout_grace(1.0) + 10
         view = wait_for(
