@@ -60,7 +60,10 @@ def run_schemathesis(
         command += ["--exclude-path-regex", exclude]
     root = str(HERE.parents[1])
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.hardening.st_hooks", "PYTHONPATH": root}
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    # Run from the report folder: Schemathesis keeps a .schemathesis cache in its working dir.
+    done = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=600, cwd=report_dir
+    )
     output = done.stdout + done.stderr
     suite = _latest_report(report_dir)
     return FuzzResult(
