@@ -45,6 +45,7 @@ from moments.engine.render.encode import CRF, PRESET  # noqa: E402
 
 FPS = 30
 RATE = 48_000
+TARGET = 30.0  # seconds of reel asked for
 SCENE = 7.0  # seconds between hard cuts
 
 
@@ -197,12 +198,13 @@ def engine_run(source: str, output: str, queue: mp.Queue) -> None:
     render_log = logging.getLogger("moments.engine.render")
     render_log.setLevel(logging.INFO)
     render_log.addHandler(notes)
-    options = HighlightOptions(duration=30.0)
+    options = HighlightOptions(duration=TARGET)
     start = time.perf_counter()
     try:
         result = highlight(source, output, options)
         timings, mode = dict(result.timings), "highlight()"
         width, height, duration = result.width, result.height, result.duration
+        segments = len(result.segments)
     except Exception as exc:  # analysis broken or missing: still measure the render
         note = "not implemented yet" if isinstance(exc, NotImplementedError) else f"failed: {exc!r}"
         media = probe(source)
@@ -212,6 +214,7 @@ def engine_run(source: str, output: str, queue: mp.Queue) -> None:
         timings = {"render": time.perf_counter() - t0}
         mode = f"probe + render on hand-made segments (highlight() {note})"
         width, height, duration = info.width, info.height, info.duration
+        segments = len(hand_made_segments(media.duration))
     wall = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
     queue.put(
@@ -223,6 +226,7 @@ def engine_run(source: str, output: str, queue: mp.Queue) -> None:
             "width": width,
             "height": height,
             "duration": duration,
+            "segments": segments,
             "notes": notes.lines,
         }
     )
@@ -272,9 +276,16 @@ def main() -> None:
     for line in engine["notes"]:
         print(f"  render: {line}")
     print(
-        f"  reel {engine['width']}x{engine['height']} {engine['duration']:.2f} s; timings "
-        + ", ".join(f"{k} {v:.2f} s" for k, v in timings.items())
+        f"  reel {engine['width']}x{engine['height']} {engine['duration']:.2f} s "
+        f"(target {TARGET:.0f} s, {engine['duration'] / TARGET:.0%}) in {engine['segments']} "
+        "segments; timings " + ", ".join(f"{k} {v:.2f} s" for k, v in timings.items())
     )
+    if media.duration > TARGET * 1.05 and engine["duration"] < TARGET - 0.05:
+        print(
+            "\n" + "!" * 78 + f"\n!! WARNING: the reel is {engine['duration']:.2f} s, SHORT of the "
+            f"{TARGET:.0f} s target, from a {media.duration:.0f} s input.\n!! Selection or "
+            "analysis is broken (e.g. a shot boundary found at every keyframe).\n" + "!" * 78
+        )
 
     decode = full_decode(source)
     reference = reference_encode(source, engine["duration"], engine["width"], engine["height"])

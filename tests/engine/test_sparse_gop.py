@@ -112,4 +112,5 @@ def test_plan_decodes_each_keyframe_and_two_more_and_finds_a_hidden_cut():
     assert np.flatnonzero(plan).tolist() == [0, 1, 2, 30, 31, 32]
     stretches = skipped_spikes(index, plan)
     assert [round(a, 3) for a, _, _ in stretches] == [0.1, 1.1]
-    assert np.isnan(stretches[0][2]) and stretches[1][2] == pytest.approx(1.5)
+    assert stretches[0][1] == pytest.approx(1.0) and np.isnan(stretches[1][1])  # no next packet
+    assert stretches[0][2] == [] and stretches[1][2] == [pytest.approx(1.5)]

@@ -55,7 +55,7 @@ def analyse(
         with open_input(media.path) as container:
             video, sound = _decode(container, media, plan, reporter)
         offset = media.start_time
-        spikes = [(a - offset, b - offset, c - offset) for a, b, c in skipped_spikes(index, plan)]
+        spikes = [t - offset for *_, found in skipped_spikes(index, plan) for t in found]
     except av.error.FFmpegError as exc:
         raise EngineError(f"{media.path.name}: the video could not be decoded ({exc})") from exc
     if not video.samples.t:

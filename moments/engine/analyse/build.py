@@ -27,9 +27,9 @@ def build_timeline(
     media: MediaInfo,
     v: VideoSamples,
     sound: au.AudioFrames | None,
-    spikes: list[tuple[float, float, float]] | None = None,
+    spikes: list[float] | None = None,
 ) -> Timeline:
-    """``spikes``: per skipped stretch (start, end, time of an outsized packet or NaN)."""
+    """``spikes``: times of outsized packets in stretches that were not decoded."""
     duration = max(media.duration, v.t[-1] if v.t else 0.0)
     n = int(np.floor(duration / STEP)) + 1
     grid = np.arange(n) * STEP
@@ -176,30 +176,31 @@ def _shots(t: np.ndarray, cut: np.ndarray) -> list[float]:
     return shots
 
 
-def gap_cuts(v: VideoSamples, spikes: list[tuple[float, float, float]]) -> list[float]:
-    """Cuts hidden in skipped stretches: the palette changes across it, unlike its neighbours.
+def gap_cuts(v: VideoSamples, spikes: list[float]) -> list[float]:
+    """Cuts hidden in skipped stretches, where the palette changes across the stretch.
 
     Frames either side of a stretch are too far apart for the adjacent-frame test (a pan moves
-    the whole layout in a second), so only a colour histogram change counts, and only when it
-    stands out from the changes across the stretches around it (a busy scene changes every
-    second alike). The cut is placed at the stretch's outsized packet if it has one (a P-frame
-    coded afresh is where the encoder saw the new scene), else at the keyframe after it.
+    the whole layout in a second), so only a colour histogram change counts. Outsized packets
+    in the stretch (P-frames coded afresh: where the encoder saw the picture change) are where
+    the cuts are; without one, the change must stand out from the changes across the
+    stretches around it (a busy scene changes every second alike) and the cut is placed at
+    the keyframe after the stretch.
     """
     t, before = np.asarray(v.gap_t), np.asarray(v.gap_before)
     change = np.asarray(v.gap_change, dtype=float)
+    hints = np.asarray(spikes, dtype=float)
     cuts: list[float] = []
     for i in np.flatnonzero(change > GAP_CUT):
+        inside = hints[(hints > before[i]) & (hints < t[i] - 1e-3)]
+        if len(inside):
+            cuts.extend(round(float(c), 3) for c in inside)
+            continue
         lo, hi = max(0, i - GAP_NEIGHBOURS), min(len(change), i + GAP_NEIGHBOURS + 1)
         others = np.delete(change[lo:hi], i - lo)
         others = others[~np.isnan(others)]
         usual = float(np.median(others)) if len(others) else 0.0
-        if change[i] - usual < GAP_STANDS_OUT:
-            continue
-        at = float(t[i])
-        inside = [c for _a, _b, c in spikes if before[i] < c < t[i] - 1e-3]
-        if len(inside) == 1:
-            at = inside[0]
-        cuts.append(round(at, 3))
+        if change[i] - usual >= GAP_STANDS_OUT:
+            cuts.append(round(float(t[i]), 3))
     return cuts
 
 

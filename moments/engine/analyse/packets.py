@@ -78,14 +78,15 @@ def decode_plan(index: PacketIndex, fraction: float, min_run: int = PAIR_RUN) ->
     return plan
 
 
-def skipped_spikes(index: PacketIndex, plan: np.ndarray) -> list[tuple[float, float, float]]:
-    """Per undecoded stretch: (first time, end time, time of its one outsized packet or NaN).
+def skipped_spikes(index: PacketIndex, plan: np.ndarray) -> list[tuple[float, float, list[float]]]:
+    """Per undecoded stretch: (first time, end time, times of its outsized packets).
 
     The end time is the presentation time of the next decoded packet (the keyframe after the
     stretch). Without decoding, a packet's size is the only hint of what happened in the
-    stretch: a P-frame several times larger than the others there starts a new scene.
+    stretch: a P-frame several times larger than the others there was coded mostly afresh, as
+    at a cut (or any abrupt change of the picture).
     """
-    out: list[tuple[float, float, float]] = []
+    out: list[tuple[float, float, list[float]]] = []
     skipped = np.flatnonzero(~plan)
     if len(skipped) == 0:
         return out
@@ -96,11 +97,9 @@ def skipped_spikes(index: PacketIndex, plan: np.ndarray) -> list[tuple[float, fl
         first, last = int(skipped[a]), int(skipped[b - 1])
         end = index.times[last + 1] if last + 1 < len(index.times) else np.nan
         sizes = index.sizes[first : last + 1]
-        spike = float("nan")
+        spikes: list[float] = []
         if len(sizes) >= 4:
-            k = int(np.argmax(sizes))
-            rest = np.delete(sizes, k)
-            if sizes[k] > SPIKE * max(float(np.median(rest)), 1.0) and sizes[k] > 2 * rest.max():
-                spike = float(index.times[first + k])
-        out.append((float(index.times[first]), float(end), spike))
+            big = np.flatnonzero(sizes > SPIKE * max(float(np.median(sizes)), 1.0))
+            spikes = [float(index.times[first + k]) for k in big]
+        out.append((float(index.times[first]), float(end), spikes))
     return out
