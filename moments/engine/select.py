@@ -84,6 +84,11 @@ def select(media: MediaInfo, timeline: Timeline, options: HighlightOptions) -> l
         cands = _candidates(points, timeline, score, options)
         spans = _greedy(cands, timeline, score, options)
         spans = _fill(spans, points, timeline, score, options)
+        if reel_length(spans, fade) < options.duration:
+            # Shots too short for the windows (rapid editing, or cuts found where there are
+            # none): a reel short of its target is worse than a window across a cut.
+            loose = _candidates(points, timeline, score, options, within_shots=False)
+            spans = _greedy(loose, timeline, score, options, chosen=spans)
     spans.sort()
     segments: list[Segment] = []
     out = 0.0
@@ -110,8 +115,11 @@ def _window_mean(values: np.ndarray, step: float, start, end):
     return (csum[j] - csum[i]) / (j - i)
 
 
-def _candidates(points, timeline: Timeline, score, options: HighlightOptions) -> _Candidates:
-    """Every window between two cut points with an allowed length that stays inside one shot."""
+def _candidates(
+    points, timeline: Timeline, score, options: HighlightOptions, within_shots: bool = True
+) -> _Candidates:
+    """Every window between two cut points with an allowed length that stays inside one shot
+    (if any does and ``within_shots``)."""
     shots = np.asarray(sorted(timeline.shots), dtype=float)
     starts, ends = [], []
     longest = int(np.ceil(options.max_segment / 0.05)) + 1
@@ -130,7 +138,7 @@ def _candidates(points, timeline: Timeline, score, options: HighlightOptions) ->
         return _Candidates(empty, empty, empty, empty)
     start, end = np.concatenate(starts), np.concatenate(ends)
     inside = np.searchsorted(shots, end - 0.05) - np.searchsorted(shots, start + 0.05, "right")
-    if (inside == 0).any():
+    if within_shots and (inside == 0).any():
         start, end = start[inside == 0], end[inside == 0]
     order = np.lexsort((end, start))
     start, end = start[order], end[order]
@@ -155,10 +163,17 @@ def _signature(timeline: Timeline, start: float, end: float) -> np.ndarray | Non
     return mean / norm if norm > 1e-3 else mean
 
 
-def _greedy(cands: _Candidates, timeline: Timeline, score, options: HighlightOptions):
+def _greedy(
+    cands: _Candidates,
+    timeline: Timeline,
+    score,
+    options: HighlightOptions,
+    chosen: list[tuple[float, float]] | None = None,
+):
+    """Add windows to ``chosen`` (none by default), best first, until the target is reached."""
     target, fade = options.duration, options.crossfade
-    chosen: list[tuple[float, float]] = []
-    looks: list[np.ndarray | None] = []
+    chosen = list(chosen or [])
+    looks: list[np.ndarray | None] = [_signature(timeline, s, e) for s, e in chosen]
     if len(cands.start) == 0:
         return chosen
     # Prefer longer windows a little: equal interest, fewer joins.
@@ -167,6 +182,8 @@ def _greedy(cands: _Candidates, timeline: Timeline, score, options: HighlightOpt
     if not good.any():
         good = cands.quality >= cands.quality.max() - 1e-9  # nothing good: the least bad
     alive = good.copy()
+    for s, e in chosen:
+        alive &= (cands.end <= s - SEPARATION) | (cands.start >= e + SEPARATION)
     spread = max(timeline.duration / max(1.0, target / options.max_segment) / 2, 1.0)
     while True:
         reel = reel_length(chosen, fade)
