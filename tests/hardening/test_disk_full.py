@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from moments.service.settings import Settings
-from tests.service.helpers import wait_for
+from tests.helpers import wait_for
 
 TMPFS_BYTES = 20 * 1024 * 1024
 

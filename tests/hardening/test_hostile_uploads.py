@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.helpers import wait_for
 from tests.hostile_corpus import Canary, CountingServer, HostileCase, hostile_cases
-from tests.service.helpers import wait_for
 
 JARGON = ("returned", "Errno", "Invalid data found", "moov", "AVERROR", "ffmpeg", "Traceback")
 RESPONSE_SECONDS = 10.0

@@ -13,7 +13,7 @@ from pathlib import Path
 from moments.service.jobs.embedded import EmbeddedDispatcher
 from moments.service.jobs.limits import timeout_grace
 from moments.service.settings import Settings
-from tests.service.helpers import pid_alive, wait_for
+from tests.helpers import pid_alive, wait_for
 
 
 def run_to_end(settings: Settings, add_job, video: Path, timeout: float = 60):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.service.helpers import wait_for
+from tests.helpers import wait_for
 
 from .server_process import ServerProcess
 

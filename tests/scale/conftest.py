@@ -18,7 +18,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -34,23 +33,12 @@ from moments.service import db
 from moments.service.settings import Settings
 from moments.service.storage import get_storage, upload_key
 from moments.service.store import JobStore, JobView, new_job_id
+from tests.helpers import pid_alive, wait_for
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 MOMENTS = Path(sys.executable).with_name("moments")
 WORKER_START_TIMEOUT = 60.0
-
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str, every: float = 0.05) -> Any:
-    """Poll ``check`` until it returns something truthy; fail the test after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(every)  # polling interval of a deadline-bounded wait, not synchronisation
 
 
 # -- PostgreSQL --------------------------------------------------------------------------
@@ -95,16 +83,6 @@ def pg_url(pg_admin) -> str:
 # -- Redis -------------------------------------------------------------------------------
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 @pytest.fixture(scope="session")
 def redis_db() -> Iterator[int]:
     """An empty Redis database number for this session, flushed afterwards."""
@@ -117,7 +95,7 @@ def redis_db() -> Iterator[int]:
         # Claim the number with a marker so a concurrent session picks another one; a number
         # left behind by a session that was killed (its owner is gone) is taken back.
         owner = client.get("moments-test-owner")
-        if owner is not None and not _alive(int(owner)):
+        if owner is not None and not pid_alive(int(owner)):
             client.flushdb()
         if client.dbsize() == 0 and client.set("moments-test-owner", os.getpid(), nx=True):
             try:

@@ -10,8 +10,7 @@ import av
 
 from moments.service.jobs.celery_dispatch import CeleryDispatcher
 from moments.service.storage.s3 import S3Storage
-
-from .conftest import wait_for
+from tests.helpers import wait_for
 
 
 def test_upload_process_and_download_by_presigned_redirect(

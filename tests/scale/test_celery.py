@@ -18,8 +18,7 @@ from moments.service.jobs.celery_app import Sweeper, make_celery, send_job
 from moments.service.jobs.celery_dispatch import CeleryDispatcher
 from moments.service.storage import get_storage, reel_key
 from moments.service.store import JobStore
-
-from .conftest import wait_for
+from tests.helpers import wait_for
 
 JOB_TIMEOUT = 60.0
 

@@ -19,8 +19,7 @@ from moments.service.db.models import Job
 from moments.service.jobs.celery_app import make_celery, send_job
 from moments.service.storage import get_storage
 from moments.service.store import JobStore
-
-from .conftest import wait_for
+from tests.helpers import wait_for
 
 JOBS = 12
 RUN_TIMEOUT = 120.0

@@ -8,7 +8,6 @@ dispatcher's worker processes, exactly as in production.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,20 +28,9 @@ from moments.service.settings import Settings
 from moments.service.storage import poster_key, reel_key, upload_key
 from moments.service.store import JobView, new_job_id
 from tests.engine.media_factory import make_video
+from tests.helpers import wait_for
 
 START_TIMEOUT = 30.0
-
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str, every: float = 0.05) -> Any:
-    """Poll ``check`` until it returns something truthy; fail the test after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(every)  # polling interval of a deadline-bounded wait, not synchronisation
 
 
 @dataclass

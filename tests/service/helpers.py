@@ -1,34 +1,8 @@
-"""Waiting helpers for service tests: poll real state with a deadline (never bare sleeps)."""
+"""Waiting on service state (the generic deadline-bounded polling lives in tests/helpers.py)."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import TypeVar
-
-T = TypeVar("T")
-
-
-def wait_for(check: Callable[[], T], timeout: float, what: str, every: float = 0.05) -> T:
-    """Call ``check`` until it returns something truthy; fail the test after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(every)
-
-
-def pid_alive(pid: int) -> bool:
-    import os
-
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+from tests.helpers import wait_for
 
 
 def wait_until_working(store, job_id: str, timeout: float = 90):

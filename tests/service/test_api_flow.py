@@ -10,7 +10,9 @@ import time
 
 import av
 
-from .conftest_api import LiveApi, wait_for
+from tests.helpers import wait_for
+
+from .conftest_api import LiveApi
 
 FINISHED = {"completed", "failed", "cancelled"}
 JOB_TIMEOUT = 120.0

@@ -6,8 +6,9 @@ import time
 from datetime import timedelta
 
 from moments.service.db.models import utcnow
+from tests.helpers import wait_for
 
-from .conftest_api import add_completed_job, insert_finished_job, wait_for
+from .conftest_api import add_completed_job, insert_finished_job
 
 
 def test_list_is_newest_first_paginated_and_filtered(api):

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from moments.service.api import intake
+from tests.helpers import wait_for
 
-from .conftest_api import LiveApi, wait_for
+from .conftest_api import LiveApi
 
 PROBLEM = "application/problem+json"
 

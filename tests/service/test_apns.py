@@ -26,8 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from moments.service.notify.apns import APNsSender
-
-from .helpers import wait_for
+from tests.helpers import wait_for
 
 TEAM, KEY_ID, TOPIC = "TEAM123456", "KEY1234567", "com.example.moments"
 DEAD = "dead" * 16

@@ -8,8 +8,9 @@ import av
 
 from moments.service.jobs.run import ProgressWriter, overall_percent, run_job
 from moments.service.storage import poster_key, reel_key
+from tests.helpers import pid_alive, wait_for
 
-from .helpers import pid_alive, wait_for, wait_until_working
+from .helpers import wait_until_working
 
 
 def test_overall_percent_uses_stage_weights() -> None:

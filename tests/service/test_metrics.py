@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from .conftest_api import wait_for
+from tests.helpers import wait_for
 
 
 def samples(api) -> dict[tuple[str, tuple], float]:

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 import pytest
 
 from moments.service.accounts.plans import QuotaExceeded, month_period, next_reset
+from tests.helpers import wait_for
 
 from .auth_helpers import account_store, other_user
-from .conftest_api import wait_for
 
 
 def test_period_and_reset_boundaries():

@@ -16,8 +16,9 @@ from moments.service.jobs.embedded import EmbeddedDispatcher
 from moments.service.jobs.maintenance import purge_expired
 from moments.service.storage import poster_key, reel_key
 from moments.service.store import JobStore
+from tests.helpers import pid_alive, wait_for
 
-from .helpers import pid_alive, wait_for, wait_until_working
+from .helpers import wait_until_working
 
 
 def _start_worker(settings) -> subprocess.Popen:

@@ -21,8 +21,9 @@ import pytest
 from tusclient import client as tus_client
 
 from moments.service.api.tus_store import TusUploads, UploadBusy
+from tests.helpers import wait_for
 
-from .conftest_api import LiveApi, wait_for
+from .conftest_api import LiveApi
 
 ENDPOINT = "/api/v1/uploads/"
 TUS = {"Tus-Resumable": "1.0.0"}

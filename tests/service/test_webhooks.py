@@ -11,9 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from moments.service.notify.signing import sign, verify
+from tests.helpers import wait_for
 
 from .auth_helpers import other_user
-from .conftest_api import wait_for
 
 
 class Receiver:

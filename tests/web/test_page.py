@@ -8,7 +8,8 @@ from typing import Any
 
 from playwright.sync_api import Page, Route, expect
 
-from tests.service.conftest_api import LiveApi, wait_for
+from tests.helpers import wait_for
+from tests.service.conftest_api import LiveApi
 
 from .conftest import screenshot
 
