@@ -65,6 +65,17 @@ def analyse(
 
 
 def _decode(container, media: MediaInfo, plan: np.ndarray, reporter: Reporter):
+    video = VideoMeter()
+    try:
+        sound = _feed(container, media, plan, reporter, video)
+        video.finish()
+    finally:
+        video.close()  # also on cancel or a decode error: no face worker left behind
+    return video, sound
+
+
+def _feed(container, media: MediaInfo, plan: np.ndarray, reporter: Reporter, video: VideoMeter):
+    """Decode the planned video packets and all the audio into ``video``; the audio meter."""
     vstream = container.streams[media.video_stream]
     vstream.thread_type = "AUTO"
     codec = vstream.codec_context
@@ -76,7 +87,6 @@ def _decode(container, media: MediaInfo, plan: np.ndarray, reporter: Reporter):
         streams.append(container.streams[media.audio_stream])
         sound = AudioMeter()
         resampler = av.AudioResampler(format="flt", layout="mono", rate=RATE)
-    video = VideoMeter()
     offset = media.start_time
     duration = max(media.duration, 1e-3)
     k = 0
@@ -137,4 +147,4 @@ def _decode(container, media: MediaInfo, plan: np.ndarray, reporter: Reporter):
     if sound is not None:
         for mono in resampler.resample(None):
             sound.feed(mono.to_ndarray().reshape(-1))
-    return video, sound
+    return sound

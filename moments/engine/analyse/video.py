@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import cv2
@@ -70,6 +71,8 @@ class VideoMeter:
         self._next_face = 0.0
         self._window: np.ndarray | None = None
         self._colour: np.ndarray | None = None
+        self._face_pool: ThreadPoolExecutor | None = None
+        self._face_jobs: list[tuple[float, tuple[int, int], Future]] = []
         self._after_gap = False
 
     def gap(self) -> None:
@@ -124,19 +127,38 @@ class VideoMeter:
             self._faces(t, gray)
 
     def _faces(self, t: float, gray: np.ndarray) -> None:
+        # On a worker thread (OpenCV releases the GIL): the Haar pass overlaps decoding, which
+        # leaves a core idle between the short runs of frames decoded after each keyframe.
+        if self._face_pool is None:
+            self._face_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faces")
+        self._face_jobs.append((t, gray.shape, self._face_pool.submit(faces.detect, gray)))
+
+    def finish(self) -> VideoSamples:
+        """Wait for the face detections still running; the samples are then complete."""
         s = self.samples
-        found = faces.detect(gray)
-        s.face_t.append(t)
-        h, w = gray.shape
-        if found:
-            x, y, fw, fh = max(found, key=lambda b: b[2] * b[3])
-            s.face_area.append(sum(b[2] * b[3] for b in found) / (w * h))
-            s.face_x.append((x + fw / 2) / w)
-            s.face_y.append((y + fh / 2) / h)
-        else:
-            s.face_area.append(0.0)
-            s.face_x.append(float("nan"))
-            s.face_y.append(float("nan"))
+        try:
+            for t, (h, w), job in self._face_jobs:
+                found = job.result()
+                s.face_t.append(t)
+                if found:
+                    x, y, fw, fh = max(found, key=lambda b: b[2] * b[3])
+                    s.face_area.append(sum(b[2] * b[3] for b in found) / (w * h))
+                    s.face_x.append((x + fw / 2) / w)
+                    s.face_y.append((y + fh / 2) / h)
+                else:
+                    s.face_area.append(0.0)
+                    s.face_x.append(float("nan"))
+                    s.face_y.append(float("nan"))
+        finally:
+            self.close()
+        return s
+
+    def close(self) -> None:
+        """Stop the face worker (also when analysis is cancelled or fails)."""
+        self._face_jobs = []
+        if self._face_pool is not None:
+            self._face_pool.shutdown(wait=True, cancel_futures=True)
+            self._face_pool = None
 
     def _motion(self, prev: np.ndarray, cur: np.ndarray, dt: float) -> None:
         """Global shift by phase correlation; what still differs after undoing it is the subject."""
