@@ -1,11 +1,15 @@
-"""Waiting helpers for every test folder: poll real state with a deadline (never bare sleeps)."""
+"""Helpers for every test folder: poll real state with a deadline (never bare sleeps), and
+the settings a test server runs on."""
 
 from __future__ import annotations
 
 import os
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
+
+from moments.service.settings import Settings
 
 T = TypeVar("T")
 
@@ -31,3 +35,15 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def fast_settings(tmp_path: Path, **changes: Any) -> Settings:
+    """Settings on a fresh data dir under ``tmp_path`` for a test: one worker, a short lease and
+    frequent progress writes so tests stay fast; ``changes`` override any of them."""
+    defaults: dict[str, Any] = {
+        "data_dir": tmp_path / "data",
+        "workers": 1,
+        "job_lease_seconds": 3.0,
+        "progress_interval": 0.1,
+    }
+    return Settings(**{**defaults, **changes}, _env_file=None)

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from moments.service.settings import Settings
+from tests.helpers import fast_settings
 from tests.service.conftest import add_job, dispatcher, migrated, storage, store  # noqa: F401
-from tests.service.conftest_api import api, small_video, start_api  # noqa: F401
+from tests.service.conftest_api import api, heavy_video, small_video, start_api  # noqa: F401
 
 GENEROUS_RATES = {
     "rate_limit_upload": "100000/hour",
@@ -23,11 +24,4 @@ GENEROUS_RATES = {
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """One worker, short lease, generous rate limits (see GENEROUS_RATES)."""
-    return Settings(
-        data_dir=tmp_path / "data",
-        workers=1,
-        job_lease_seconds=3.0,
-        progress_interval=0.1,
-        _env_file=None,
-        **GENEROUS_RATES,
-    )
+    return fast_settings(tmp_path, **GENEROUS_RATES)

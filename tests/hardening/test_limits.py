@@ -14,13 +14,14 @@ from moments.service.jobs.embedded import EmbeddedDispatcher
 from moments.service.jobs.limits import timeout_grace
 from moments.service.settings import Settings
 from tests.helpers import pid_alive, wait_for
+from tests.service.conftest_api import HEAVY_SECONDS
 
 
-def run_to_end(settings: Settings, add_job, video: Path, timeout: float = 60):
+def run_to_end(settings: Settings, add_job, video: Path, timeout: float = 60, **options):
     dispatcher = EmbeddedDispatcher(settings)
     dispatcher.start()
     try:
-        job = add_job(video)
+        job = add_job(video, **options)
         dispatcher.submit(job.id)
         store = dispatcher.store
         return wait_for(
@@ -34,19 +35,20 @@ def limited(migrated: Settings, **limits) -> Settings:
     return migrated.model_copy(update={"max_attempts": 3, **limits})
 
 
-def test_wall_clock_limit_fails_the_job_once(migrated, add_job, media_dir: Path) -> None:
+def test_wall_clock_limit_fails_the_job_once(migrated, add_job, heavy_video: Path) -> None:
     settings = limited(migrated, job_timeout_seconds=0.3)
-    view, healthy = run_to_end(settings, add_job, media_dir / "example.mp4")
+    view, healthy = run_to_end(settings, add_job, heavy_video, duration=HEAVY_SECONDS)
     assert view.status == "failed", view
     assert view.error == "processing this video took longer than 0.3 seconds, the most we allow"
     assert view.attempts == 1  # not retried: the same file would time out again
     assert healthy
 
 
-def test_cpu_limit_fails_the_job_once(migrated, add_job, media_dir: Path) -> None:
-    # The job needs ~2.5 s of processor time; the limit stops it between 1 and 2 s.
+def test_cpu_limit_fails_the_job_once(migrated, add_job, heavy_video: Path) -> None:
+    # A full-length reel of the heavy clip needs ~10 s of processor time (every frame decoded,
+    # turned and encoded, whatever the engine's speed); the limit stops it between 1 and 2 s.
     settings = limited(migrated, job_cpu_seconds=1)
-    view, healthy = run_to_end(settings, add_job, media_dir / "man-on-green-screen.mp4")
+    view, healthy = run_to_end(settings, add_job, heavy_video, duration=HEAVY_SECONDS)
     assert view.status == "failed", view
     assert view.error == "processing this video needed more than 1 second of processor time"
     assert view.attempts == 1
@@ -71,14 +73,14 @@ def test_limits_leave_ordinary_jobs_alone(migrated, add_job, small_video: Path) 
     assert view.status == "completed", view.error
 
 
-def test_dispatcher_ends_a_job_that_cannot_stop_itself(migrated, add_job, media_dir) -> None:
+def test_dispatcher_ends_a_job_that_cannot_stop_itself(migrated, add_job, heavy_video) -> None:
     """A process that no longer runs Python (stopped here with SIGSTOP, as if stuck in C code)
     misses its own timer; the supervisor ends it past the grace period and fails the job."""
     settings = limited(migrated, job_timeout_seconds=1.0)
     dispatcher = EmbeddedDispatcher(settings)
     dispatcher.start()
     try:
-        job = add_job(media_dir / "example.mp4")
+        job = add_job(heavy_video, duration=HEAVY_SECONDS)
         dispatcher.submit(job.id)
         pid = wait_for(
             lambda: dispatcher.stats()["running"].get(job.id), 20, "the job's process id"

@@ -31,9 +31,10 @@ from pydantic import SecretStr
 
 from moments.service import db
 from moments.service.settings import Settings
-from moments.service.storage import get_storage, upload_key
-from moments.service.store import JobStore, JobView, new_job_id
-from tests.helpers import pid_alive, wait_for
+from moments.service.storage import get_storage
+from moments.service.store import JobStore, JobView
+from tests.helpers import fast_settings, pid_alive, wait_for
+from tests.service.helpers import add_upload_job
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
@@ -140,14 +141,8 @@ def s3_endpoint() -> Iterator[str]:
 @pytest.fixture
 def pg_settings(tmp_path: Path, pg_url: str) -> Settings:
     """Settings on a fresh, migrated PostgreSQL database; local storage."""
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        database_url=pg_url,
-        workers=1,
-        job_lease_seconds=2.0,
-        progress_interval=0.1,
-        recover_interval=0.5,
-        _env_file=None,
+    settings = fast_settings(
+        tmp_path, database_url=pg_url, job_lease_seconds=2.0, recover_interval=0.5
     )
     db.upgrade(settings)
     return settings
@@ -214,18 +209,8 @@ def add_job() -> Callable[..., JobView]:
     """Store a real file as an upload (in the settings' storage) and create its pending job."""
 
     def add(settings: Settings, source: Path, **options: Any) -> JobView:
-        storage, store = get_storage(settings), JobStore.from_settings(settings)
-        job_id = new_job_id()
-        key = upload_key(job_id, source.suffix)
-        with source.open("rb") as f:
-            size = storage.write(key, f)
-        return store.create(
-            job_id=job_id,
-            input_key=key,
-            filename=source.name,
-            input_size=size,
-            options={"duration": 1.5, **options},
-        )
+        store, storage = JobStore.from_settings(settings), get_storage(settings)
+        return add_upload_job(store, storage, source, {"duration": 1.5, **options})
 
     return add
 
@@ -297,4 +282,4 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
 
 
 # The live-API fixture of the service tests (real uvicorn on loopback), reused here.
-from tests.service.conftest_api import start_api  # noqa: E402, F401
+from tests.service.conftest_api import heavy_video, start_api  # noqa: E402, F401

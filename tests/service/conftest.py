@@ -11,20 +11,17 @@ import pytest
 
 from moments.service import db
 from moments.service.settings import Settings
-from moments.service.storage import LocalStorage, get_storage, upload_key
-from moments.service.store import JobStore, JobView, new_job_id
+from moments.service.storage import LocalStorage, get_storage
+from moments.service.store import JobStore, JobView
+from tests.helpers import fast_settings
+
+from .helpers import add_upload_job
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Settings on a fresh data dir; small worker count and short lease so tests stay fast."""
-    return Settings(
-        data_dir=tmp_path / "data",
-        workers=1,
-        job_lease_seconds=3.0,
-        progress_interval=0.1,
-        _env_file=None,
-    )
+    return fast_settings(tmp_path)
 
 
 @pytest.fixture
@@ -51,17 +48,7 @@ def add_job(store: JobStore, storage: LocalStorage) -> Callable[..., JobView]:
     """Store a real file as an upload and create its pending job (as the API does)."""
 
     def add(source: Path, **options) -> JobView:
-        job_id = new_job_id()
-        key = upload_key(job_id, source.suffix)
-        with source.open("rb") as f:
-            size = storage.write(key, f)
-        return store.create(
-            job_id=job_id,
-            input_key=key,
-            filename=source.name,
-            input_size=size,
-            options={"duration": 10, **options},
-        )
+        return add_upload_job(store, storage, source, {"duration": 10, **options})
 
     return add
 
@@ -80,4 +67,4 @@ def dispatcher(migrated: Settings) -> Iterator:
 
 
 # API fixtures (live uvicorn server, small test clip) live in their own module.
-from .conftest_api import api, small_video, start_api  # noqa: E402, F401
+from .conftest_api import api, heavy_video, small_video, start_api  # noqa: E402, F401

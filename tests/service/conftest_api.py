@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 import uvicorn
 
@@ -111,6 +112,45 @@ def small_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_video(
         tmp_path_factory.mktemp("api-media") / "clip.mp4", seconds=6.0, width=320, height=180
     )
+
+
+HEAVY_SECONDS = 20.0
+
+
+@pytest.fixture(scope="session")
+def heavy_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """20 s of 1280x720 noise texture, shot "portrait" (rotation 90), with a tone: real work.
+
+    For tests that need a job still running (cancel, kill, limits) whatever the engine's speed:
+    noise is costly to decode and to encode, and a rotated picture can never be copied into the
+    reel, so every reel frame is decoded, turned and encoded (about 10 s of processor time for a
+    full-length reel when this was written). Made once per session: the file is shared through
+    the session's base temp folder, as several conftest modules import this fixture.
+    """
+    path = tmp_path_factory.getbasetemp() / "heavy-noise-720p.mp4"
+    if not path.exists():
+        rng = np.random.default_rng(7)
+        texture = rng.integers(0, 256, (720 * 2, 1280 * 2, 3), dtype=np.uint8)
+
+        def noise(index: int, width: int, height: int) -> np.ndarray:
+            # A panning texture plus fresh grain on every frame: nothing repeats exactly.
+            x, y = (index * 7) % width, (index * 3) % height
+            frame = texture[y : y + height, x : x + width].astype(np.int16)
+            frame += rng.integers(-16, 17, (height, width, 1), dtype=np.int16)
+            return np.clip(frame, 0, 255).astype(np.uint8)
+
+        partial = path.with_name(f".{path.name}.part.mp4")
+        make_video(
+            partial,
+            seconds=HEAVY_SECONDS,
+            width=1280,
+            height=720,
+            rotation=90,
+            frame_fn=noise,
+            video_options={"crf": "28"},  # keeps the file near 30 MB
+        )
+        partial.replace(path)
+    return path
 
 
 def add_completed_job(

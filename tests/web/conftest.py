@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from moments.service.settings import Settings
+from tests.helpers import fast_settings
 from tests.service.conftest_api import LiveApi, start_api  # noqa: F401  (fixture)
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -52,13 +53,7 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def web_settings(tmp_path: Path) -> Settings:
-    return Settings(
-        data_dir=tmp_path / "data",
-        workers=1,
-        job_lease_seconds=5.0,
-        progress_interval=0.1,
-        _env_file=None,
-    )
+    return fast_settings(tmp_path, job_lease_seconds=5.0)
 
 
 @pytest.fixture
