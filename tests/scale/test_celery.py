@@ -19,6 +19,7 @@ from moments.service.jobs.celery_dispatch import CeleryDispatcher
 from moments.service.storage import get_storage, reel_key
 from moments.service.store import JobStore
 from tests.helpers import wait_for
+from tests.service.conftest_api import HEAVY_SECONDS
 
 JOB_TIMEOUT = 60.0
 
@@ -87,11 +88,11 @@ def test_duplicate_delivery_is_a_no_op(celery_settings, start_worker, add_job, m
 
 
 def test_cancel_stops_running_job_within_2s_and_queued_job_never_starts(
-    celery_settings, start_worker, add_job, dispatcher, media_dir
+    celery_settings, start_worker, add_job, dispatcher, media_dir, heavy_video
 ):
     worker = start_worker(celery_settings, name="cancel")  # one slot
     store = JobStore.from_settings(celery_settings)
-    running = add_job(celery_settings, media_dir / "example.mp4", duration=20)
+    running = add_job(celery_settings, heavy_video, duration=HEAVY_SECONDS)  # busy for long
     queued = add_job(celery_settings, media_dir / "testsrc.mp4")
     dispatcher.submit(running.id)
     wait_for(lambda: store.get(running.id).progress > 5, JOB_TIMEOUT, "the job to get going")

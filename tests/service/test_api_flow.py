@@ -7,6 +7,7 @@ import io
 import itertools
 import json
 import time
+from pathlib import Path
 
 import av
 
@@ -119,18 +120,18 @@ def test_raw_upload_as_ios_sends_it_to_a_reel_and_poster(api, small_video):
     assert poster.status_code == 200 and poster.content[:2] == b"\xff\xd8"
 
 
-def test_cancel_stops_running_work_and_pending_jobs(api, media_dir):
-    def upload(name: str) -> str:
+def test_cancel_stops_running_work_and_pending_jobs(api, media_dir, heavy_video):
+    def upload(source: Path) -> str:
         response = api.client.post(
             "/api/v1/upload?duration=20",
-            content=(media_dir / name).read_bytes(),
+            content=source.read_bytes(),
             headers={"Content-Type": "video/mp4"},
         )
         assert response.status_code == 202, response.text
         return response.json()["id"]
 
-    running = upload("example.mp4")  # 42 s of 720p: long enough to catch mid-analysis
-    queued = upload("man-on-green-screen.mp4")  # one worker: this one waits
+    running = upload(heavy_video)  # a full-length reel of it: busy whatever the engine's speed
+    queued = upload(media_dir / "man-on-green-screen.mp4")  # one worker: this one waits
     wait_for(
         lambda: api.status(running)["progress"] > 2,
         JOB_TIMEOUT,

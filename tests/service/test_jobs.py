@@ -10,6 +10,7 @@ from moments.service.jobs.run import ProgressWriter, overall_percent, run_job
 from moments.service.storage import poster_key, reel_key
 from tests.helpers import pid_alive, wait_for
 
+from .conftest_api import HEAVY_SECONDS
 from .helpers import wait_until_working
 
 
@@ -78,8 +79,8 @@ def test_job_completes_with_reel_and_poster(dispatcher, store, storage, add_job,
     wait_for(lambda: dispatcher.stats()["busy"] == 0, 5, "the worker process to exit")
 
 
-def test_cancel_running_job_stops_its_process(dispatcher, store, storage, add_job, media_dir):
-    job = add_job(media_dir / "example.mp4", duration=10)
+def test_cancel_running_job_stops_its_process(dispatcher, store, storage, add_job, heavy_video):
+    job = add_job(heavy_video, duration=HEAVY_SECONDS)
     dispatcher.submit(job.id)
     wait_until_working(store, job.id)
     pid = dispatcher.stats()["running"][job.id]
@@ -97,8 +98,8 @@ def test_cancel_running_job_stops_its_process(dispatcher, store, storage, add_jo
     assert not storage.exists(reel_key(job.id))
 
 
-def test_cancelled_pending_job_never_starts(dispatcher, store, add_job, media_dir):
-    running = add_job(media_dir / "example.mp4", duration=10)
+def test_cancelled_pending_job_never_starts(dispatcher, store, add_job, media_dir, heavy_video):
+    running = add_job(heavy_video, duration=HEAVY_SECONDS)
     dispatcher.submit(running.id)
     wait_until_working(store, running.id)
     waiting = add_job(media_dir / "testsrc.mp4", duration=2)  # the only slot is busy
@@ -111,10 +112,10 @@ def test_cancelled_pending_job_never_starts(dispatcher, store, add_job, media_di
     assert store.claim_next("anyone") is None
 
 
-def test_workers_run_jobs_concurrently(migrated, store, add_job, media_dir):
+def test_workers_run_jobs_concurrently(migrated, store, add_job, heavy_video):
     from moments.service.jobs.embedded import EmbeddedDispatcher
 
-    jobs = [add_job(media_dir / "example.mp4", duration=10) for _ in range(3)]
+    jobs = [add_job(heavy_video, duration=HEAVY_SECONDS) for _ in range(3)]
     dispatcher = EmbeddedDispatcher(migrated, workers=2)
     dispatcher.start()
     try:

@@ -18,6 +18,7 @@ from moments.service.storage import poster_key, reel_key
 from moments.service.store import JobStore
 from tests.helpers import pid_alive, wait_for
 
+from .conftest_api import HEAVY_SECONDS
 from .helpers import wait_until_working
 
 
@@ -50,8 +51,9 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def test_killed_worker_job_is_retried_and_completes(migrated, store, storage, add_job, media_dir):
-    job = add_job(media_dir / "example.mp4", duration=5)
+def test_killed_worker_job_is_retried_and_completes(migrated, store, storage, add_job, heavy_video):
+    # A short reel of the heavy clip: busy for seconds, yet the retry finishes soon.
+    job = add_job(heavy_video, duration=3)
     worker = _start_worker(migrated)
     try:
         wait_until_working(store, job.id)
@@ -82,14 +84,14 @@ def test_killed_worker_job_is_retried_and_completes(migrated, store, storage, ad
     assert storage.exists(reel_key(job.id)) and storage.exists(poster_key(job.id))
 
 
-def test_poison_job_fails_after_max_attempts(settings, add_job, media_dir):
+def test_poison_job_fails_after_max_attempts(settings, add_job, heavy_video):
     """A video that kills its worker every time (e.g. out of memory) fails, naming the cause."""
     from moments.service import db
 
     poisoned = settings.model_copy(update={"max_attempts": 2})
     db.upgrade(poisoned)
     store = JobStore.from_settings(poisoned)
-    job = add_job(media_dir / "example.mp4", duration=5)
+    job = add_job(heavy_video, duration=HEAVY_SECONDS)
     dispatcher = EmbeddedDispatcher(poisoned)
     dispatcher.start()
     try:
@@ -128,8 +130,8 @@ def test_stale_processing_job_is_recovered_on_start(migrated, store, add_job, me
     assert view.worker_id != "vanished-worker"
 
 
-def test_sigterm_stops_worker_and_hands_job_back(migrated, store, add_job, media_dir):
-    job = add_job(media_dir / "example.mp4", duration=5)
+def test_sigterm_stops_worker_and_hands_job_back(migrated, store, add_job, heavy_video):
+    job = add_job(heavy_video, duration=HEAVY_SECONDS)
     worker = _start_worker(migrated)
     try:
         wait_until_working(store, job.id)
