@@ -67,28 +67,36 @@ def write_clip(
     width: int = W,
     height: int = H,
 ) -> Path:
-    """A small H.264 (+ AAC stereo 48 kHz if ``audio_fn``) MP4. ``audio_fn(t) -> (2, n)``."""
+    """A small H.264 (+ AAC stereo 48 kHz if ``audio_fn``) MP4. ``audio_fn(t) -> (2, n)``.
+
+    CRF 12 keeps the frame numbers readable after a re-encode. Silent clips come from
+    ``media_factory.make_video``; it writes mono sound only, and the loudness and crossfade
+    tests measure stereo (channels at different levels), so those clips add their own track.
+    """
+    video_options = {"crf": "12"}
+    if audio_fn is None:
+        return make_video(
+            path, seconds=seconds, width=width, height=height, fps=FPS, frame_fn=frame_fn,
+            audio=False, video_options=video_options,
+        )  # fmt: skip
     with av.open(str(path), "w") as out:
         video = out.add_stream("libx264", rate=FPS)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-        video.options = {"preset": "ultrafast", "crf": "12"}
-        sound = None
-        if audio_fn is not None:
-            sound = out.add_stream("aac", rate=48_000, layout="stereo")
+        video.options = {"preset": "ultrafast", **video_options}
+        sound = out.add_stream("aac", rate=48_000, layout="stereo")
         for i in range(round(seconds * FPS)):
             frame = av.VideoFrame.from_ndarray(frame_fn(i, width, height), format="rgb24")
             frame.pts = i
             frame.time_base = Fraction(1, FPS)
             out.mux(video.encode(frame))
         out.mux(video.encode())
-        if sound is not None:
-            samples = audio_fn(np.arange(round(seconds * 48_000)) / 48_000).astype(np.float32)
-            for start in range(0, samples.shape[1], 1024):
-                chunk = np.ascontiguousarray(samples[:, start : start + 1024])
-                frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
-                frame.sample_rate, frame.pts = 48_000, start
-                out.mux(sound.encode(frame))
-            out.mux(sound.encode())
+        samples = audio_fn(np.arange(round(seconds * 48_000)) / 48_000).astype(np.float32)
+        for start in range(0, samples.shape[1], 1024):
+            chunk = np.ascontiguousarray(samples[:, start : start + 1024])
+            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
+            frame.sample_rate, frame.pts = 48_000, start
+            out.mux(sound.encode(frame))
+        out.mux(sound.encode())
     return path
 
 
