@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import BinaryIO, NamedTuple, Protocol, runtime_checkable
+from typing import BinaryIO, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 CHUNK = 1024 * 1024
 
@@ -34,6 +35,28 @@ class Writer(Protocol):
     def commit(self) -> int: ...
 
     def abort(self) -> None: ...
+
+
+W = TypeVar("W", bound=Writer)
+
+
+@contextlib.contextmanager
+def committing(writer: W) -> Iterator[W]:
+    """Hand out ``writer``; commit it on a clean exit, abort it on any error (or interrupt)."""
+    try:
+        yield writer
+    except BaseException:
+        writer.abort()
+        raise
+    writer.commit()
+
+
+def write_all(storage: Storage, key: str, chunks: Iterable[bytes] | BinaryIO) -> int:
+    """``storage.write`` by streaming: every chunk through one writer; returns the size."""
+    with storage.open_writer(key) as writer:
+        for chunk in iter_chunks(chunks):
+            writer.write(chunk)
+    return writer.size
 
 
 @runtime_checkable

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import hashlib
 import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import BinaryIO
 
-from .base import Stat, StorageError, check_key, iter_chunks
+from .base import Stat, StorageError, check_key, committing, write_all
 
 log = logging.getLogger(__name__)
 PART_GLOB = ".*.part"
@@ -72,21 +72,11 @@ class LocalStorage:
             raise StorageError(f"invalid storage key: {key!r}")
         return path
 
-    @contextlib.contextmanager
-    def open_writer(self, key: str) -> Iterator[LocalWriter]:
-        writer = LocalWriter(self._path(key), key)
-        try:
-            yield writer
-        except BaseException:
-            writer.abort()
-            raise
-        writer.commit()
+    def open_writer(self, key: str) -> AbstractContextManager[LocalWriter]:
+        return committing(LocalWriter(self._path(key), key))
 
     def write(self, key: str, chunks: Iterable[bytes] | BinaryIO) -> int:
-        with self.open_writer(key) as writer:
-            for chunk in iter_chunks(chunks):
-                writer.write(chunk)
-        return writer.size
+        return write_all(self, key, chunks)
 
     def local_path(self, key: str) -> Path:
         path = self._path(key)

@@ -9,14 +9,14 @@ with range support itself.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from .base import Stat, StorageError, check_key, iter_chunks
+from .base import Stat, StorageError, check_key, committing, write_all
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -209,23 +209,13 @@ class S3Storage:
 
     # -- writes --------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def open_writer(self, key: str) -> Iterator[S3Writer]:
-        writer = S3Writer(self, check_key(key))
-        try:
-            yield writer
-        except BaseException:
-            writer.abort()
-            raise
-        writer.commit()
+    def open_writer(self, key: str) -> AbstractContextManager[S3Writer]:
+        return committing(S3Writer(self, check_key(key)))
 
     def write(self, key: str, chunks: Iterable[bytes] | BinaryIO) -> int:
         if hasattr(chunks, "read") and hasattr(chunks, "seek"):
             return self._upload_file(key, chunks)  # type: ignore[arg-type]
-        with self.open_writer(key) as writer:
-            for chunk in iter_chunks(chunks):
-                writer.write(chunk)
-        return writer.size
+        return write_all(self, key, chunks)
 
     def _upload_file(self, key: str, file: BinaryIO) -> int:
         """A seekable file: boto3's managed transfer (parallel multipart above one part)."""
