@@ -20,8 +20,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from .asgi import HttpMiddleware, WatchedSend
+
 if TYPE_CHECKING:
-    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+    from starlette.types import Message, Receive, Scope, Send
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
@@ -94,36 +96,27 @@ def job_context(job_id: str) -> Iterator[None]:
         job_id_var.reset(token)
 
 
-class RequestContext:
+class RequestContext(HttpMiddleware):
     """ASGI middleware: request id in and out, context for log lines, one access line."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         given = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
         request_id = given if _SANE_ID.match(given) else uuid.uuid4().hex
         match = _JOB_PATH.search(scope.get("path", ""))
         rid_token = request_id_var.set(request_id)
         job_token = job_id_var.set(match.group(1) if match else None)
         start = time.perf_counter()
-        status = 500
 
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                headers = [(k, v) for k, v in message.get("headers", []) if k != b"x-request-id"]
-                headers.append((b"x-request-id", request_id.encode()))
-                message = {**message, "headers": headers}
-            await send(message)
+        def with_id(message: Message) -> Message:
+            headers = [(k, v) for k, v in message.get("headers", []) if k != b"x-request-id"]
+            headers.append((b"x-request-id", request_id.encode()))
+            return {**message, "headers": headers}
 
+        sent = WatchedSend(send, with_id)
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, sent)
         finally:
+            status = sent.status
             access_log.info(
                 "%s %s %s",
                 scope["method"],

@@ -19,10 +19,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 
+from .asgi import HttpMiddleware, WatchedSend
 from .db.models import STATUSES
 
 if TYPE_CHECKING:
-    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+    from starlette.types import ASGIApp, Receive, Scope, Send
 
     from .store import JobStore
 
@@ -134,29 +135,20 @@ def metrics(request: Request) -> Response:
     return Response(acc.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
-class HttpMetrics:
+class HttpMetrics(HttpMiddleware):
     """ASGI middleware timing every request, labelled by route template (not raw path)."""
 
     def __init__(self, app: ASGIApp, metrics_of: Any) -> None:
-        self.app = app
+        super().__init__(app)
         self._metrics_of = metrics_of
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = time.perf_counter()
-        status = 500
-
-        async def record_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        sent = WatchedSend(send)
         try:
-            await self.app(scope, receive, record_status)
+            await self.app(scope, receive, sent)
         finally:
+            status = sent.status
             metrics = self._metrics_of()
             if metrics is not None:
                 route = scope.get("route")

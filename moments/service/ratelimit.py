@@ -22,10 +22,11 @@ from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from .api.problems import Problem
+from .asgi import HttpMiddleware, WatchedSend
 from .auth.deps import CurrentUser
 
 if TYPE_CHECKING:
-    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+    from starlette.types import Message, Receive, Scope, Send
 
     from .settings import Settings
 
@@ -141,27 +142,19 @@ def limited_by_address(policy: str) -> Any:
     return Depends(dependency)
 
 
-class RateLimitHeaders:
+class RateLimitHeaders(HttpMiddleware):
     """ASGI middleware: adds the headers a rate-limited route left in ``request.state``."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        def with_headers(message: Message) -> Message:
+            extra: dict[str, str] | None = scope.get("state", {}).get(STATE_KEY)
+            if not extra:
+                return message
+            headers = list(message.get("headers", []))
+            present = {k.lower() for k, _ in headers}
+            for name, value in extra.items():
+                if name.lower().encode() not in present:
+                    headers.append((name.lower().encode(), value.encode()))
+            return {**message, "headers": headers}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                extra: dict[str, str] | None = scope.get("state", {}).get(STATE_KEY)
-                if extra:
-                    headers = list(message.get("headers", []))
-                    present = {k.lower() for k, _ in headers}
-                    for name, value in extra.items():
-                        if name.lower().encode() not in present:
-                            headers.append((name.lower().encode(), value.encode()))
-                    message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+        await self.app(scope, receive, WatchedSend(send, with_headers))
