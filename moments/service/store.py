@@ -270,16 +270,12 @@ class JobStore:
             Job.status == "processing",
             status="completed",
             progress=100.0,
-            stage=None,
             message="Your reel is ready",
-            eta_seconds=None,
             result=result,
             output_key=output_key,
             poster_key=poster_key,
             error=None,
-            lease_until=None,
-            finished_at=now,
-            updated_at=now,
+            **_ended(now),
         )
 
     def fail(self, job_id: str, error: str) -> bool:
@@ -289,13 +285,9 @@ class JobStore:
             job_id,
             Job.status.in_(("pending", "processing")),
             status="failed",
-            stage=None,
             message="Could not make a reel from this video",
-            eta_seconds=None,
             error=error,
-            lease_until=None,
-            finished_at=now,
-            updated_at=now,
+            **_ended(now),
         )
 
     def retry_or_fail(self, job_id: str, error: str, max_attempts: int | None = None) -> str | None:
@@ -335,12 +327,8 @@ class JobStore:
             job_id,
             Job.status.in_(("pending", "processing")),
             status="cancelled",
-            stage=None,
             message="Cancelled",
-            eta_seconds=None,
-            lease_until=None,
-            finished_at=now,
-            updated_at=now,
+            **_ended(now),
         )
         return self.get(job_id)
 
@@ -369,12 +357,9 @@ class JobStore:
                     job_id,
                     *still_stale,
                     status="failed",
-                    stage=None,
                     message="Could not make a reel from this video",
                     error=f"the worker stopped {times} while processing this video",
-                    eta_seconds=None,
-                    lease_until=None,
-                    finished_at=now,
+                    **_ended(now),
                 ):
                     failed.append(job_id)
             elif self._update(
@@ -411,6 +396,17 @@ class JobStore:
     def delete(self, job_id: str) -> bool:
         with self._sessions() as session, session.begin():
             return session.execute(delete(Job).where(Job.id == job_id)).rowcount == 1
+
+
+def _ended(now: datetime) -> dict[str, Any]:
+    """What every way a job ends writes: no stage, estimate or lease any more; when it ended."""
+    return {
+        "stage": None,
+        "eta_seconds": None,
+        "lease_until": None,
+        "finished_at": now,
+        "updated_at": now,
+    }
 
 
 def _outbox_event(job_id: str, kind: str) -> Any:
