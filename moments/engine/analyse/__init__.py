@@ -25,7 +25,7 @@ from ..timeline import Timeline
 from . import colour
 from .audio import RATE, AudioMeter
 from .build import build_timeline
-from .packets import decode_plan, index_packets, skipped_spikes
+from .packets import decode_plan, index_packets, keyframe_times, skipped_spikes
 from .video import DETAIL_WIDTH, WIDTH, VideoMeter
 
 SMALL_PIXELS = 640 * 360
@@ -61,7 +61,9 @@ def analyse(
     if not video.samples.t:
         raise EngineError(f"{media.path.name}: no video frame could be decoded")
     reporter.update(0.97)
-    return build_timeline(media, video.samples, sound.finish() if sound else None, spikes)
+    timeline = build_timeline(media, video.samples, sound.finish() if sound else None, spikes)
+    timeline.keyframes = keyframe_times(index, offset)
+    return timeline
 
 
 def _decode(container, media: MediaInfo, plan: np.ndarray, reporter: Reporter):

@@ -49,6 +49,12 @@ def index_packets(
     return PacketIndex(np.array(times), np.array(sizes, dtype=np.int64), np.array(keys, bool))
 
 
+def keyframe_times(index: PacketIndex, offset: float = 0.0) -> list[float]:
+    """Sorted times (seconds from ``offset``, the stream start) of the keyframe packets."""
+    times = index.times[index.keyframe] - offset
+    return sorted({round(float(t), 4) for t in times if np.isfinite(t)})
+
+
 def _gops(index: PacketIndex) -> tuple[np.ndarray, np.ndarray]:
     """Start and end (exclusive) packet numbers of every group of pictures."""
     n = len(index.sizes)

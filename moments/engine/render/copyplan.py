@@ -91,7 +91,12 @@ class _Packet:
 
 def first_frame(segment: Segment, rate: Fraction) -> int:
     """The source frame the full path shows first for ``segment`` (nearest on the grid)."""
-    return max(0, math.floor(segment.source_start * rate + 0.5 + 1e-9))
+    return start_frame(segment.source_start, rate)
+
+
+def start_frame(seconds: float, rate: Fraction) -> int:
+    """The source frame on screen at ``seconds`` (nearest on the grid)."""
+    return max(0, math.floor(seconds * rate + 0.5 + 1e-9))
 
 
 def plan_copy(

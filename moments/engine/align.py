@@ -1,0 +1,260 @@
+"""Moving chosen cuts onto keyframes, so a smart render copies more and re-encodes less.
+
+What the copy plan (``render/copyplan.py``) can copy of a segment is the run of whole GOPs
+between its first IDR at or after ``first + head`` and its last IDR at or before
+``first + frames - tail``, where ``head``/``tail`` are the crossfade frames (``F``) at a join
+(0 at the reel's very start and end). Crossfaded frames are blends, so they are re-encoded
+whatever we do; everything else outside the copied run is re-encoded too. The arrangement that
+re-encodes nothing but the blends is therefore:
+
+* a segment that follows another starts ``F`` frames *before* a keyframe ``K``: its fade-in
+  is the ``F`` frames before ``K`` (decoded, blended, re-encoded), and ``K`` onwards is copied;
+* a segment that another follows ends ``F`` frames *after* a keyframe ``K'``: copying stops at
+  ``K'``, and ``K'..K'+F`` are blended into the next segment's fade-in;
+* the reel's first segment starts on a keyframe, its last ends on one.
+
+Starting *on* a keyframe at a join would put the IDR under the blend and cost a whole GOP.
+Each snap moves a cut by at most ``TOLERANCE`` (and half a GOP), keeps the selection's rules
+(no cut while someone talks, no new shot boundary inside a segment, segment lengths, the space
+between segments, quality) and keeps the reel within the same budget. Long-GOP sources (a
+keyframe every few seconds) have no whole GOP inside a segment, so nothing moves there.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+from .models import HighlightOptions, MediaInfo
+from .render.copyplan import copy_refusal, start_frame
+from .render.layout import output_rate
+from .timeline import Timeline
+
+TOLERANCE = 0.8
+"""Most seconds a cut may move to land on a keyframe (also at most half a GOP)."""
+MAX_OPTIONS = 12
+"""Cut pairs weighed per span (the chosen one and the cheapest others): bounds the search."""
+MOVE_COST = 0.01
+"""Re-encoded frames one frame of moving a cut is worth: ties keep the chosen cut."""
+
+Span = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class _Option:
+    start: float
+    end: float
+    cost: float
+
+    @property
+    def length(self) -> float:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The source's frame grid, its keyframes on it, and the crossfade in frames."""
+
+    rate: Fraction
+    keyframes: np.ndarray
+    """Sorted source frame numbers of the keyframes."""
+    fade: int
+
+    @classmethod
+    def for_media(cls, media: MediaInfo, timeline: Timeline, options: HighlightOptions) -> Grid:
+        rate = output_rate(media)
+        frames = np.unique(np.round(np.asarray(timeline.keyframes, float) * float(rate)))
+        return cls(rate, frames.astype(np.int64), round(options.crossfade * rate))
+
+    def time(self, frame: int) -> float:
+        return round(float(frame / self.rate), 3)
+
+    def frames(self, option: _Option) -> int:
+        """Reel frames the render gives a segment (as ``Plan.build``: whole frames)."""
+        return max(1, round((round(option.end, 3) - round(option.start, 3)) * self.rate))
+
+    def reencoded(self, start: float, end: float, head: int, tail: int) -> int:
+        """Frames of the segment ``start..end`` outside blends that the copy plan re-encodes."""
+        first = start_frame(start, self.rate)
+        count = max(1, round((end - start) * self.rate))
+        low, high = first + head, first + count - tail
+        if high <= low:
+            return 0
+        inside = self.keyframes[(self.keyframes >= low) & (self.keyframes <= high)]
+        if len(inside) < 2:
+            return high - low
+        return int(inside[0] - low + high - inside[-1])
+
+
+def snap_to_keyframes(
+    spans: list[Span],
+    media: MediaInfo,
+    timeline: Timeline,
+    options: HighlightOptions,
+    allowed: Callable[[float], bool],
+) -> list[Span]:
+    """``spans`` (chronological) with cuts moved onto keyframes where that saves re-encoding.
+
+    ``allowed(t)`` says whether a cut may be made at ``t`` (nobody talking). Returns ``spans``
+    unchanged when the render would re-encode everything anyway or the GOPs are too long.
+    """
+    if len(spans) == 0 or len(timeline.keyframes) < 2:
+        return spans
+    if copy_refusal(media, options) is not None:
+        return spans
+    gop = float(np.median(np.diff(timeline.keyframes)))
+    if gop > options.max_segment:
+        return spans
+    grid = Grid.for_media(media, timeline, options)
+    tolerance = min(TOLERANCE, 0.8 * gop)
+    choices = [
+        _options(spans, n, grid, timeline, options, allowed, tolerance) for n in range(len(spans))
+    ]
+    reel0 = _reel(spans, options.crossfade)
+    low = min(options.duration, reel0) - 1e-6
+    high = max(options.duration * 1.05, reel0) + 1e-6
+    picked = _fit_budget(choices, grid, options.crossfade, low, high)
+    return [(o.start, o.end) for o in picked]
+
+
+def _reel(spans: list[Span], fade: float) -> float:
+    return sum(e - s for s, e in spans) - fade * (len(spans) - 1)
+
+
+def _options(
+    spans: list[Span],
+    n: int,
+    grid: Grid,
+    timeline: Timeline,
+    options: HighlightOptions,
+    allowed: Callable[[float], bool],
+    tolerance: float,
+) -> list[_Option]:
+    """Every allowed (start, end) for span ``n``, the chosen one first, cheapest next."""
+    s, e = spans[n]
+    head = grid.fade if n > 0 else 0
+    tail = grid.fade if n < len(spans) - 1 else 0
+    # Each neighbour keeps at least the separation (or the gap there was) between them: the
+    # middle of a gap is the line neither side crosses, so every span can move independently.
+    lo, hi = 0.0, timeline.duration
+    if n > 0:
+        lo = _boundary(spans[n - 1][1], s, after=True)
+    if n < len(spans) - 1:
+        hi = _boundary(e, spans[n + 1][0], after=False)
+    starts = [s] + [
+        t
+        for k in grid.keyframes
+        if abs((t := grid.time(int(k) - head)) - s) <= tolerance and t != s and allowed(t)
+    ]
+    ends = [e] + [
+        t
+        for k in grid.keyframes
+        if abs((t := grid.time(int(k) + tail)) - e) <= tolerance and t != e and allowed(t)
+    ]
+    margin = 0.5 / float(grid.rate)
+    shots = np.asarray(timeline.shots, float)
+
+    def crossings(a: float, b: float) -> int:
+        return int(((shots > a + margin) & (shots < b - margin)).sum())
+
+    length0 = e - s
+    shortest = min(options.min_segment, length0) - 1e-6
+    longest = max(options.max_segment, length0) + 1e-6
+    crossed = crossings(s, e)
+    quality = timeline.signals.get("quality")
+    good = quality is None or _mean(quality, timeline.step, s, e) >= 0.35
+    out = [_Option(s, e, _cost(grid, s, e, head, tail, 0.0))]
+    for a, b in itertools.product(starts, ends):
+        if (a, b) == (s, e) or not (lo <= a and b <= hi and shortest <= b - a <= longest):
+            continue
+        if crossings(a, b) > crossed:
+            continue
+        if good and quality is not None and _mean(quality, timeline.step, a, b) < 0.35:
+            continue
+        moved = (abs(a - s) + abs(b - e)) * float(grid.rate)
+        out.append(_Option(a, b, _cost(grid, a, b, head, tail, moved)))
+    out[1:] = sorted(out[1:], key=lambda o: (o.cost, o.start, o.end))
+    return out
+
+
+def _boundary(end: float, start: float, after: bool) -> float:
+    """The nearest a span may come to the gap ``end..start`` from one side (``after``: the
+    later span's earliest start; else the earlier span's latest end)."""
+    gap = start - end
+    keep = min(0.3, max(0.0, gap))
+    middle = (end + start) / 2
+    return min(start, middle + keep / 2) if after else max(end, middle - keep / 2)
+
+
+def _cost(grid: Grid, a: float, b: float, head: int, tail: int, moved: float) -> float:
+    return grid.reencoded(a, b, head, tail) + MOVE_COST * moved
+
+
+def _mean(values: np.ndarray, step: float, a: float, b: float) -> float:
+    i = max(0, min(len(values) - 1, round(a / step)))
+    j = max(i + 1, min(len(values), round(b / step)))
+    return float(np.mean(values[i:j]))
+
+
+def _fit_budget(
+    choices: list[list[_Option]], grid: Grid, crossfade: float, low: float, high: float
+) -> list[_Option]:
+    """One option per span, least total cost, with the reel within ``low..high`` seconds.
+
+    The reel must fit both as selection counts it (seconds, ``crossfade`` per join) and as the
+    render does (whole frames per segment, ``grid.fade`` frames per join). Moves that save
+    re-encoding often shorten a segment while the budget is only 5% wide, so spans trade
+    length: a small knapsack over the reel's length in frames. The chosen spans (each list's
+    option 0) are the fallback.
+    """
+    choices = [options[:MAX_OPTIONS] for options in choices]
+    for margin in (0, 1, 2):
+        picked = _knapsack(choices, grid, low, high, margin)
+        if (
+            picked is not None
+            and low <= _reel([(o.start, o.end) for o in picked], crossfade) <= high
+        ):
+            return picked
+    return [options[0] for options in choices]
+
+
+def _knapsack(
+    choices: list[list[_Option]], grid: Grid, low: float, high: float, margin: int
+) -> list[_Option] | None:
+    """Least-cost picks whose reel (in frames, ``margin`` frames inside the bounds) fits."""
+    frames = [np.array([grid.frames(o) for o in options], np.int64) for options in choices]
+    lowest = 0  # total segment frames that index 0 of ``cost`` stands for
+    cost = np.zeros(1)
+    picks: list[np.ndarray] = []
+    for options, count in zip(choices, frames, strict=True):
+        new_lowest = lowest + int(count.min())
+        size = len(cost) + int(count.max() - count.min())
+        new = np.full(size, np.inf)
+        pick = np.zeros(size, np.int16)
+        for j, option in enumerate(options):
+            at = int(count[j] - count.min())
+            trial = cost + option.cost
+            window = new[at : at + len(cost)]
+            better = trial < window
+            window[better] = trial[better]
+            pick[at : at + len(cost)][better] = j
+        cost, lowest = new, new_lowest
+        picks.append(pick)
+    reel = (np.arange(len(cost)) + lowest - grid.fade * (len(choices) - 1)) / float(grid.rate)
+    step = margin / float(grid.rate)
+    fits = (reel >= low + step) & (reel <= high - step) & np.isfinite(cost)
+    if not fits.any():
+        return None
+    state = int(np.flatnonzero(fits)[np.argmin(cost[fits])])
+    out: list[_Option] = []
+    for options, count, pick in zip(
+        reversed(choices), reversed(frames), reversed(picks), strict=True
+    ):
+        j = int(pick[state])
+        out.append(options[j])
+        state -= int(count[j] - count.min())
+    return out[::-1]
