@@ -55,9 +55,27 @@ class SoundTrack:
         self._out.mux(self._sound.encode(None))
 
 
+RUN_PRESET = "superfast"
+RUN_PARAMS = "rc-lookahead=0:mbtree=0:bframes=0:sliced-threads=1"
+"""x264 for the short re-encoded runs of a smart render (a crossfade, the odd part-GOP), each
+a fresh encode of a few frames. Lookahead, macroblock-tree and B-frames exist to spend bits
+well across many frames; on a run of 8 they only delay the flush, and frame threads cannot
+fill their pipeline, so slices share the cores instead. Measured on 1080p runs of 8 and 22
+frames (2 busy cores, CPU time per frame): veryfast 21 ms, veryfast without lookahead/mbtree/
+B-frames 17 ms, this 12-13 ms; worst-frame PSNR 42-45 dB against the source (veryfast
+40.7-42.4), at ~1.7x veryfast's bytes, which is noise next to the copied GOPs around them.
+``ultrafast`` would halve it again but turns off deblocking and CABAC."""
+
+
 def x264_options() -> dict[str, str]:
     """Encoder options shared by the full re-encode and the re-encoded parts of a splice."""
     return {"preset": PRESET, "crf": CRF, "profile": "high"}
+
+
+def run_options(params: str = "") -> dict[str, str]:
+    """Encoder options for a smart render's short re-encoded runs (``params``: extra x264)."""
+    extra = f"{RUN_PARAMS}:{params}" if params else RUN_PARAMS
+    return {"preset": RUN_PRESET, "crf": CRF, "profile": "high", "x264-params": extra}
 
 
 class ReelWriter:

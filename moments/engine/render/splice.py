@@ -26,7 +26,7 @@ from ..models import MediaInfo, Segment
 from ..probe import open_input
 from .bitstream import AvcConfig, is_idr, length_prefixed_nals, split_annexb, to_annexb
 from .copyplan import CopyPlan, CopyRange, frame_index, seek_to_frame
-from .encode import SoundTrack, _no_frames, x264_options
+from .encode import SoundTrack, _no_frames, run_options
 from .layout import Layout, Plan
 from .picture import blend, make_picture, to_frame
 from .source import VideoSource
@@ -34,7 +34,8 @@ from .source import VideoSource
 log = logging.getLogger(__name__)
 
 X264_REORDER = 2
-"""Pictures x264 ``veryfast`` (3 B-frames, pyramid) may decode ahead of display."""
+"""Pictures x264 may decode ahead of display (the runs have no B-frames; 2 covers veryfast's
+pyramid should they ever get them back)."""
 
 
 def free_id(config: AvcConfig) -> int:
@@ -82,7 +83,7 @@ class SpliceWriter:
         encoder.framerate = self._rate
         encoder.gop_size = max(1, round(2 * self._rate))
         encoder.flags |= av.codec.context.Flags.global_header  # parameter sets out of band
-        encoder.options = {**x264_options(), "x264-params": f"sps-id={self._params_id}"}
+        encoder.options = run_options(f"sps-id={self._params_id}")
         encoder.open()
         return encoder
 
