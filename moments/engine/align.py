@@ -67,7 +67,10 @@ class Grid:
     @classmethod
     def for_media(cls, media: MediaInfo, timeline: Timeline, options: HighlightOptions) -> Grid:
         rate = output_rate(media)
-        frames = np.unique(np.round(np.asarray(timeline.keyframes, float) * float(rate)))
+        # The end of the stream counts as a keyframe: the copy plan copies a last GOP that a
+        # segment ends with.
+        times = [*timeline.keyframes, timeline.duration]
+        frames = np.unique(np.round(np.asarray(times, float) * float(rate)))
         return cls(rate, frames.astype(np.int64), round(options.crossfade * rate))
 
     def time(self, frame: int) -> float:

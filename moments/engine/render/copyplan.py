@@ -179,6 +179,11 @@ def _scan(
         packets.append(_Packet(index, is_idr(nals)))
         if index >= high:
             break
+    else:
+        # The stream ended: a segment that ends exactly with it may copy its last GOP, as if
+        # an IDR came next (the copy then runs to the end of the file).
+        if packets and max(p.index for p in packets) + 1 == high:
+            packets.append(_Packet(high, True))
     return packets
 
 

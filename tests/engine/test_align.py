@@ -1,0 +1,216 @@
+"""Cuts moved onto keyframes so a smart render copies whole GOPs (``moments.engine.align``).
+
+An end-to-end case on a phone-like clip (an IDR every 30 frames, scene changes in the middle of
+GOPs) measured against the same selection without keyframes, and unit cases on hand-made
+timelines for each rule a snap must keep.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from moments.engine.align import Grid, snap_to_keyframes
+from moments.engine.analyse import analyse
+from moments.engine.models import HighlightOptions
+from moments.engine.probe import probe
+from moments.engine.progress import Reporter
+from moments.engine.render import render
+from moments.engine.render.copyplan import plan_copy
+from moments.engine.render.layout import Plan, output_rate
+from moments.engine.select import reel_length, select
+from moments.engine.timeline import Timeline
+
+from .media_factory import make_video
+from .test_render_copy import decode_strict, source_frames
+
+FPS, GOP = 30, 30
+SCENE = 4.4
+"""Scene changes at 4.4, 8.8, ... s: frame 132, 264, ... never on a keyframe."""
+SECONDS = 22.0
+PHONE = {"x264-params": f"keyint={GOP}:min-keyint={GOP}:scenecut=0:bframes=0"}
+
+
+def _scene_frame(index: int, width: int, height: int) -> np.ndarray:
+    t = index / FPS
+    scene = int(t // SCENE)
+    rng = np.random.default_rng(scene)
+    cells = rng.uniform(40, 220, size=(height // 12 + 1, width // 12 + 4, 3))
+    image = cv2.resize(cells, None, fx=12, fy=12, interpolation=cv2.INTER_NEAREST)
+    x = int(20 * (t - scene * SCENE))  # a slow pan: motion, no shake
+    image = np.ascontiguousarray(image[:height, x : x + width]).astype(np.uint8)
+    cx = int((0.5 + 0.35 * np.sin(1.9 * t + scene)) * width)
+    cv2.circle(image, (cx, height // 2), 18, (250, 250, 250), -1)
+    return image
+
+
+@pytest.fixture(scope="module")
+def phone(tmp_path_factory) -> tuple[Path, object, Timeline]:
+    path = tmp_path_factory.mktemp("align") / "phone.mp4"
+    make_video(
+        path, seconds=SECONDS, fps=FPS, audio=False, frame_fn=_scene_frame, video_options=PHONE
+    )
+    media = probe(path)
+    return path, media, analyse(media, HighlightOptions(), Reporter())
+
+
+def _copied_share(media, segments, crossfade: float) -> tuple[int, int]:
+    plan = Plan.build(segments, output_rate(media), crossfade)
+    copy_plan = plan_copy(media, segments, plan, lambda: None)
+    assert copy_plan is not None
+    return copy_plan.frames, plan.total
+
+
+def test_timeline_lists_the_keyframes(phone):
+    _, _, tl = phone
+    assert tl.keyframes == pytest.approx([float(k) for k in range(int(SECONDS))], abs=1e-3)
+
+
+@pytest.mark.parametrize("target", [10, 15])
+def test_joins_land_on_keyframes_and_the_copied_share_rises(phone, target):
+    _, media, tl = phone
+    options = HighlightOptions(duration=target, poster=False)
+    segments = select(media, tl, options)
+    unsnapped = select(media, dataclasses.replace(tl, keyframes=[]), options)
+    assert [s.to_dict() for s in segments] == [s.to_dict() for s in select(media, tl, options)]
+
+    fade = round(options.crossfade * FPS)
+    off_keyframe = 0
+    for n, seg in enumerate(segments):
+        first = round(seg.source_start * FPS)
+        last = first + round(seg.duration * FPS)
+        # Copying starts after the fade-in and stops where the fade-out starts: both keyframes.
+        starts = (first + (fade if n > 0 else 0)) % GOP == 0
+        ends = (last - (fade if n < len(segments) - 1 else 0)) % GOP == 0
+        off_keyframe += not (starts and ends)
+        assert not any(seg.source_start < SCENE * k < seg.source_end for k in range(1, 6)), seg
+        assert options.min_segment - 1e-6 <= seg.duration <= options.max_segment + 1e-6
+    # Short shots (4.4 s) and a 5% budget: a segment may have to keep its cuts for the length.
+    assert off_keyframe <= 1
+    spans = [(s.source_start, s.source_end) for s in segments]
+    for (_, e0), (s1, _) in itertools.pairwise(spans):
+        assert e0 <= s1
+    length = reel_length(spans, options.crossfade)
+    assert options.duration <= length <= options.duration * 1.05 + 1e-6
+
+    copied, total = _copied_share(media, segments, options.crossfade)
+    before, before_total = _copied_share(media, unsnapped, options.crossfade)
+    assert total / FPS >= options.duration  # the render's own count reaches the target too
+    assert copied / total >= 0.85
+    assert copied / total > before / before_total + 0.1
+    if off_keyframe == 0:  # only the crossfades are re-encoded: 8 frames a join
+        assert copied == total - fade * (len(segments) - 1)
+
+
+def test_a_reel_ending_with_the_clip_copies_its_last_gop(phone, tmp_path):
+    path, media, tl = phone
+    options = HighlightOptions(duration=15, poster=False)
+    segments = select(media, tl, options)
+    assert segments[-1].source_end == pytest.approx(SECONDS)
+    plan = Plan.build(segments, output_rate(media), options.crossfade)
+    copy_plan = plan_copy(media, segments, plan, lambda: None)
+    assert copy_plan is not None
+    last = copy_plan.ranges[len(segments) - 1]
+    assert last.source + last.frames == SECONDS * FPS  # copied to the end of the file
+    out = tmp_path / "reel.mp4"
+    render(media, segments, out, options, Reporter())
+    frames = decode_strict(out)
+    assert len(frames) == plan.total
+    source = source_frames(path)
+    assert np.array_equal(frames[-1].to_ndarray(), source[-1])
+    assert np.array_equal(frames[-last.frames].to_ndarray(), source[last.source])
+
+
+# ---------------------------------------------------------------- rules, on hand-made timelines
+
+
+def _timeline(
+    duration: float = 60.0,
+    gop: float = 1.0,
+    shots: list[float] | None = None,
+    speech: np.ndarray | None = None,
+) -> Timeline:
+    n = int(duration / 0.1) + 1
+    return Timeline(
+        duration=duration,
+        step=0.1,
+        signals={"quality": np.ones(n), "motion": np.full(n, 0.5)},
+        shots=shots or [],
+        speech=speech,
+        keyframes=[round(k * gop, 4) for k in range(int(duration / gop) + 1)],
+    )
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory):
+    path = make_video(tmp_path_factory.mktemp("m") / "m.mp4", seconds=0.5, audio=False)
+    return dataclasses.replace(probe(path), duration=60.0)
+
+
+def _snap(spans, media, tl, options, allowed=lambda t: True):
+    return snap_to_keyframes(spans, media, tl, options, allowed)
+
+
+def test_reencoded_frames_follow_the_copy_plan(media):
+    grid = Grid.for_media(media, _timeline(), HighlightOptions(crossfade=0.25))
+    assert grid.fade == 8  # 0.25 s at 30 fps, as Plan.build rounds it
+    assert grid.reencoded(10 - 8 / 30, 14 + 8 / 30, 8, 8) == 0  # a fade before/after a keyframe
+    assert grid.reencoded(10.0, 14.0, 8, 8) == 22 + 22  # on keyframes: the IDR is under a blend
+    assert grid.reencoded(10.0, 14.0, 0, 0) == 0  # the reel's only segment: on keyframes
+    assert grid.reencoded(10.0, 11.0, 8, 8) == 14  # no whole GOP: all but the blends
+
+
+def test_cuts_move_onto_keyframes_within_the_budget(media):
+    # Aligned spans come in steps of a GOP (1 s) and the budget is 5% wide (0.47 s here):
+    # 3.267 + 3.534 + 3.267 s less two fades, 9.568 s, is the one aligned reel that fits.
+    options = HighlightOptions(duration=9.4)
+    spans = [(5.1, 8.1), (20.4, 23.6), (40.2, 43.9)]
+    snapped = _snap(spans, media, _timeline(), options)
+    grid = Grid.for_media(media, _timeline(), options)
+    assert grid.reencoded(*snapped[0], 0, 8) == 0
+    assert grid.reencoded(*snapped[1], 8, 8) == 0
+    assert grid.reencoded(*snapped[2], 8, 0) == 0
+    for (s, e), (s1, e1) in zip(spans, snapped, strict=True):
+        assert abs(s1 - s) <= 0.8 and abs(e1 - e) <= 0.8
+    assert reel_length(snapped, options.crossfade) == pytest.approx(9.568)
+    plan = Plan.build(_segments(snapped), output_rate(media), options.crossfade)
+    assert plan.duration >= 9.4  # and in the render's whole frames
+
+
+def test_no_snap_across_a_shot_boundary_or_into_speech(media):
+    options = HighlightOptions(duration=4.5)
+    spans = [(5.0, 8.0), (20.0, 23.4)]
+    # Without a cut at 20.0 the second span starts a fade before that keyframe (19.733).
+    assert _snap(spans, media, _timeline(), options)[1][0] == pytest.approx(19.733)
+    # With one, 19.733 would show the shot before: the start moves into the shot instead.
+    assert _snap(spans, media, _timeline(shots=[20.0]), options)[1][0] == pytest.approx(20.733)
+    # The first span's best end is 8.267 (a fade after keyframe 8)...
+    spans = [(5.0, 7.9), (20.6, 23.4)]
+    assert _snap(spans, media, _timeline(), options)[0][1] == pytest.approx(8.267)
+    # ...but not while someone is talking there.
+    talking = lambda t: 8.1 < t < 8.5  # noqa: E731
+    kept = _snap(spans, media, _timeline(), options, lambda t: not talking(t))
+    assert not talking(kept[0][1]) and kept[0][1] == pytest.approx(7.267)
+
+
+def test_long_gops_crops_and_nothing_to_gain_leave_spans_alone(media):
+    options = HighlightOptions(duration=9)
+    spans = [(5.1, 8.1), (20.4, 23.6), (40.2, 43.6)]
+    assert _snap(spans, media, _timeline(gop=250 / 30), options) == spans  # x264 default GOP
+    assert _snap(spans, media, _timeline(), HighlightOptions(duration=9, aspect="9:16")) == spans
+    assert _snap(spans, media, dataclasses.replace(_timeline(), keyframes=[]), options) == spans
+
+
+def _segments(spans):
+    from moments.engine.models import Segment
+
+    out, position = [], 0.0
+    for s, e in spans:
+        out.append(Segment(s, e, position, 1.0, {}, "test"))
+        position += e - s - 0.25
+    return out
