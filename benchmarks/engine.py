@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import multiprocessing as mp
 import resource
 import sys
@@ -47,6 +48,7 @@ FPS = 30
 RATE = 48_000
 TARGET = 30.0  # seconds of reel asked for
 SCENE = 7.0  # seconds between hard cuts
+LOOP = 60.0  # longer clips are this much, encoded once and repeated
 
 
 # ------------------------------------------------------------------ the synthetic clip
@@ -64,6 +66,13 @@ def gop_params(gop: int) -> str:
 
 
 def make_clip(path: Path, seconds: float, height: int, gop: int, preset: str) -> None:
+    """Encode the clip; beyond ``LOOP`` seconds, a ``LOOP``-second clip repeated (see below)."""
+    if seconds > LOOP:
+        base = clip_path(LOOP, height, gop)
+        if not base.exists():
+            make_clip(base, LOOP, height, gop, preset)
+        repeat_clip(base, path, math.ceil(seconds / LOOP))
+        return
     width = height * 16 // 9 // 2 * 2
     rng = np.random.default_rng(1)
     # A textured backdrop per scene, panned over time: gives the encoder real detail and motion.
@@ -106,6 +115,41 @@ def make_clip(path: Path, seconds: float, height: int, gop: int, preset: str) ->
                 print(f"  generating test clip: {t:.0f}/{seconds:.0f} s", end="\r", flush=True)
         out.mux(video.encode())
         out.mux(sound.encode())
+    tmp.rename(path)
+    print()
+
+
+def repeat_clip(base: Path, path: Path, times: int) -> None:
+    """``base`` played ``times`` over, by copying its packets with shifted timestamps.
+
+    Drawing and encoding 4K frames in Python runs at ~3 frames a second here (10 minutes of
+    4K would take over an hour); the GOPs are closed (IDR every ``gop`` frames, no B-frames),
+    so joining copies of the packets is a valid stream, and the engine still has to decode,
+    analyse and hold 10 minutes of 4K.
+    """
+    tmp = path.with_suffix(".part.mp4")
+    with av.open(str(base)) as source, av.open(str(tmp), "w") as out:
+        streams = list(source.streams.video[:1]) + list(source.streams.audio[:1])
+        outs = {s.index: out.add_stream_from_template(s) for s in streams}
+        packets = [
+            (p, p.stream.index, p.pts, p.dts, p.time_base)
+            for p in source.demux(streams)
+            if p.size and p.pts is not None
+        ]
+        span = {}
+        for stream in streams:
+            mine = [(p, pts) for p, index, pts, _, _ in packets if index == stream.index]
+            first = min(pts for _, pts in mine)
+            span[stream.index] = max(pts + (p.duration or 0) for p, pts in mine) - first
+        for k in range(times):
+            # The muxer rescales timestamps in place: set them afresh from the originals.
+            for packet, index, pts, dts, time_base in packets:
+                packet.time_base = time_base
+                packet.pts = pts + k * span[index]
+                packet.dts = dts + k * span[index] if dts is not None else None
+                packet.stream = outs[index]
+                out.mux(packet)
+            print(f"  repeating test clip: {k + 1}/{times}", end="\r", flush=True)
     tmp.rename(path)
     print()
 
