@@ -9,6 +9,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# As many pooled SQLite connections as the API has request threads (anyio's default, 40): under
+# 100 concurrent pollers a smaller pool opened and closed a connection (with its PRAGMAs) per
+# request. SQLite connections are only open file handles, so keeping them is cheap.
+SQLITE_POOL_SIZE = 40
 
 
 # PostgreSQL URLs we accept, and the sync driver each maps to. The store is synchronous, so an
@@ -42,7 +46,9 @@ def make_engine(url: str) -> Engine:
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
-        url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+        url,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+        pool_size=SQLITE_POOL_SIZE,
     )
 
     @event.listens_for(engine, "connect")
