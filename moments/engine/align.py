@@ -76,6 +76,14 @@ class Grid:
     def time(self, frame: int) -> float:
         return round(float(frame / self.rate), 3)
 
+    def near(self, seconds: float, offset: int, tolerance: float) -> list[float]:
+        """Times ``offset`` frames from a keyframe, within ``tolerance`` of ``seconds``."""
+        rate = float(self.rate)
+        lo = np.searchsorted(self.keyframes, (seconds - tolerance) * rate - offset - 1)
+        hi = np.searchsorted(self.keyframes, (seconds + tolerance) * rate - offset + 1, "right")
+        times = (self.time(int(k) + offset) for k in self.keyframes[lo:hi])
+        return [t for t in times if abs(t - seconds) <= tolerance]
+
     def frames(self, option: _Option) -> int:
         """Reel frames the render gives a segment (as ``Plan.build``: whole frames)."""
         return max(1, round((round(option.end, 3) - round(option.start, 3)) * self.rate))
@@ -148,16 +156,8 @@ def _options(
         lo = _boundary(spans[n - 1][1], s, after=True)
     if n < len(spans) - 1:
         hi = _boundary(e, spans[n + 1][0], after=False)
-    starts = [s] + [
-        t
-        for k in grid.keyframes
-        if abs((t := grid.time(int(k) - head)) - s) <= tolerance and t != s and allowed(t)
-    ]
-    ends = [e] + [
-        t
-        for k in grid.keyframes
-        if abs((t := grid.time(int(k) + tail)) - e) <= tolerance and t != e and allowed(t)
-    ]
+    starts = [s] + [t for t in grid.near(s, -head, tolerance) if t != s and allowed(t)]
+    ends = [e] + [t for t in grid.near(e, tail, tolerance) if t != e and allowed(t)]
     margin = 0.5 / float(grid.rate)
     shots = np.asarray(timeline.shots, float)
 
