@@ -14,7 +14,7 @@ re-encodes nothing but the blends is therefore:
 * the reel's first segment starts on a keyframe, its last ends on one.
 
 Starting *on* a keyframe at a join would put the IDR under the blend and cost a whole GOP.
-Each snap moves a cut by at most ``TOLERANCE`` (and half a GOP), keeps the selection's rules
+Each snap moves a cut by at most ``TOLERANCE`` (0.8 s), keeps the selection's rules
 (no cut while someone talks, no new shot boundary inside a segment, segment lengths, the space
 between segments, quality) and keeps the reel within the same budget. Long-GOP sources (a
 keyframe every few seconds) have no whole GOP inside a segment, so nothing moves there.
@@ -35,7 +35,10 @@ from .render.layout import output_rate
 from .timeline import Timeline
 
 TOLERANCE = 0.8
-"""Most seconds a cut may move to land on a keyframe (also at most half a GOP)."""
+"""Most seconds a cut may move to land on a keyframe (and at most 0.8 of a GOP). Enough to
+reach the aligned point inside a shot that begins or ends on a keyframe: a GOP less a fade
+away (0.73 s with phone GOPs of 1 s and 0.25 s fades), where 0.5 s would leave those joins
+re-encoding most of a GOP."""
 MAX_OPTIONS = 12
 """Cut pairs weighed per span (the chosen one and the cheapest others): bounds the search."""
 MOVE_COST = 0.01
@@ -91,7 +94,7 @@ class Grid:
     def reencoded(self, start: float, end: float, head: int, tail: int) -> int:
         """Frames of the segment ``start..end`` outside blends that the copy plan re-encodes."""
         first = start_frame(start, self.rate)
-        count = max(1, round((end - start) * self.rate))
+        count = self.frames(_Option(start, end, 0.0))
         low, high = first + head, first + count - tail
         if high <= low:
             return 0
