@@ -101,7 +101,12 @@ def select(media: MediaInfo, timeline: Timeline, options: HighlightOptions) -> l
     spans.sort()
     talking = _talking(timeline)
     spans = snap_to_keyframes(
-        spans, media, timeline, options, lambda t: 0.0 <= t <= timeline.duration and not talking(t)
+        spans,
+        media,
+        timeline,
+        options,
+        lambda t: 0.0 <= t <= timeline.duration and not talking(t),
+        score,
     )
     segments: list[Segment] = []
     out = 0.0

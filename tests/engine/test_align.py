@@ -176,7 +176,7 @@ def test_cuts_move_onto_keyframes_within_the_budget(media):
     assert grid.reencoded(*snapped[1], 8, 8) == 0
     assert grid.reencoded(*snapped[2], 8, 0) == 0
     for (s, e), (s1, e1) in zip(spans, snapped, strict=True):
-        assert abs(s1 - s) <= 0.8 and abs(e1 - e) <= 0.8
+        assert abs(s1 - s) <= 1.0 and abs(e1 - e) <= 1.0
     assert reel_length(snapped, options.crossfade) == pytest.approx(9.568)
     plan = Plan.build(_segments(snapped), output_rate(media), options.crossfade)
     assert plan.duration >= 9.4  # and in the render's whole frames
@@ -196,6 +196,19 @@ def test_no_snap_across_a_shot_boundary_or_into_speech(media):
     talking = lambda t: 8.1 < t < 8.5  # noqa: E731
     kept = _snap(spans, media, _timeline(), options, lambda t: not talking(t))
     assert not talking(kept[0][1]) and kept[0][1] == pytest.approx(7.267)
+
+
+def test_a_moved_segment_keeps_most_of_its_highlight_score(media):
+    options = HighlightOptions(duration=9.4)
+    spans = [(5.1, 8.1), (20.4, 23.6), (40.2, 43.9)]
+    tl = _timeline()
+    assert _snap(spans, media, tl, options)[1] == (20.733, 23.267)
+    # The best of the second span is in its first and last 0.3 s, which that move cuts off.
+    score = np.zeros(len(tl.times))
+    score[204:207] = score[233:236] = 1.0
+    kept = snap_to_keyframes(spans, media, tl, options, lambda t: True, score)
+    assert kept[1] == (20.4, 23.6)
+    assert 9.4 <= reel_length(kept, options.crossfade) <= 9.4 * 1.05
 
 
 def test_long_gops_crops_and_nothing_to_gain_leave_spans_alone(media):
