@@ -5,9 +5,9 @@
 Generates (once, cached in the temp folder) a synthetic phone-like clip: 30 fps H.264 with
 AAC sound, scenes that cut every few seconds, moving shapes over a panning textured
 background, quiet talk-like passages and loud noise bursts (beyond a minute, the first minute
-repeated: see ``repeat_clip``). Like a phone recording, it has a
-short GOP: an IDR keyframe every ``--gop`` frames (default 30 = 1 s, what iPhone and Android
-cameras write) and no B-frames. ``--gop 250`` gives x264's default keyframe spacing instead
+repeated: see ``repeat_clip``). Like a phone recording, it has a short GOP: an IDR keyframe
+every ``--gop`` frames (default 30 = 1 s, what iPhone and Android cameras write) and no
+B-frames. ``--gop 250`` gives x264's default keyframe spacing instead
 (8.3 s), where a smart render finds few whole GOPs to copy. Then, in one run, it measures:
 
 (a) analysis time / a full PyAV decode of every frame of the same file (same threading),
