@@ -6,15 +6,20 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from moments import engine
-from moments.engine.models import ASPECTS
+if TYPE_CHECKING:
+    from moments import engine
+
+# The engine (FFmpeg, NumPy, OpenCV) is imported inside the commands that use it: `serve`
+# should not pay for it, and every job process the embedded pool spawns re-imports this
+# module before it can lower its own priority.
+ASPECT_CHOICES = "source, 16:9, 9:16, 1:1"
 
 app = typer.Typer(
     help="Moments: turn a raw video into a short highlight reel.",
@@ -32,13 +37,15 @@ def highlight(
     source: Annotated[Path, typer.Argument(help="The video to make a reel from.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the MP4 reel.")],
     duration: Annotated[float, typer.Option(help="Target reel length in seconds.")] = 30.0,
-    aspect: Annotated[str, typer.Option(help=f"Output aspect: {', '.join(ASPECTS)}.")] = "source",
+    aspect: Annotated[str, typer.Option(help=f"Output aspect: {ASPECT_CHOICES}.")] = "source",
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Also write the full result as JSON here.")
     ] = None,
     poster: Annotated[bool, typer.Option(help="Write a JPEG poster beside the reel.")] = True,
 ) -> None:
     """Make a highlight reel of SOURCE, with a progress bar per stage."""
+    from moments import engine
+
     try:
         options = engine.HighlightOptions(duration=duration, aspect=aspect, poster=poster)
         with _stage_progress() as on_progress:

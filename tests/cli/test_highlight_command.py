@@ -62,3 +62,17 @@ def test_unknown_aspect_is_refused(media_dir: Path, tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 2
     assert "aspect must be one of" in done.stderr
+
+
+def test_aspect_help_lists_the_engine_aspects() -> None:
+    # The CLI names the choices without importing the engine (kept light for `serve`).
+    from moments.cli import ASPECT_CHOICES
+    from moments.engine.models import ASPECTS
+
+    assert ", ".join(ASPECTS) == ASPECT_CHOICES
+
+
+def test_importing_the_cli_does_not_load_the_engine() -> None:
+    code = "import sys, moments.cli; print('av' in sys.modules, 'cv2' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.split() == ["False", "False"], done.stderr
