@@ -142,3 +142,14 @@ def test_moving_mean_keeps_the_length_of_short_series(length: int) -> None:
     assert smoothed.shape == x.shape
     assert smoothed.min() >= x.min() and smoothed.max() <= x.max()
     assert moving_mean(np.full(length, 3.0), 11) == pytest.approx(np.full(length, 3.0))
+
+
+def test_face_samples_speak_only_for_their_own_shot() -> None:
+    # Faces are sampled sparsely; a face seen just before a cut must not mark the next shot.
+    from moments.engine.analyse.build import _nearest_in_shot
+
+    grid = np.arange(0, 6, 0.5)
+    found = _nearest_in_shot([0.5, 2.5, 4.5], [1.0, 1.0, 0.0], grid, shots=[3.0])
+    assert found[grid < 3.0].tolist() == [1.0] * 6
+    assert found[grid >= 3.0].tolist() == [0.0] * 6
+    assert _nearest_in_shot([0.5], [1.0], grid, shots=[1.0, 4.0])[grid >= 1.0].max() == 0.0

@@ -38,11 +38,12 @@ def build_timeline(
 
     motion = _smooth(_interp(t, v.motion, grid, 0.0), 3)
     shake = _interp(t, _shake(t, v.vx, v.vy), grid, 0.0)
+    shots = _merge(_shots(t, np.asarray(v.cut)), gap_cuts(v, spikes or []))
     signals = {
         "motion": 1.0 - np.exp(-motion / 0.03),
         "shake": np.clip((shake - 0.05) / 0.25, 0.0, 1.0),
         "quality": _quality(v, grid),
-        "faces": np.clip(_nearest(np.asarray(v.face_t), v.face_area, grid) / 0.02, 0, 1),
+        "faces": np.clip(_nearest_in_shot(v.face_t, v.face_area, grid, shots) / 0.02, 0, 1),
     }
     talk = np.zeros(n, bool)
     quiet: list[float] = []
@@ -60,7 +61,6 @@ def build_timeline(
     else:
         signals["audio"] = np.zeros(n)
     signals["speech"] = talk.astype(float)
-    shots = _merge(_shots(t, np.asarray(v.cut)), gap_cuts(v, spikes or []))
     return Timeline(
         duration=duration,
         step=STEP,
@@ -104,6 +104,21 @@ def _nearest_index(t: np.ndarray, grid: np.ndarray) -> np.ndarray:
     right = np.clip(np.searchsorted(t, grid), 0, len(t) - 1)
     left = np.clip(right - 1, 0, len(t) - 1)
     return np.where(np.abs(t[left] - grid) <= np.abs(t[right] - grid), left, right)
+
+
+def _nearest_in_shot(t, values, grid: np.ndarray, shots: list[float]) -> np.ndarray:
+    """Like :func:`_nearest`, but a grid point takes a sample from its own shot only (0 when
+    its shot has none): a face seen just before a cut says nothing about the next shot."""
+    t, values = np.asarray(t, dtype=float), np.asarray(values, dtype=float)
+    out = np.zeros(len(grid))
+    cuts = np.asarray(shots, dtype=float)
+    sample_shot = np.searchsorted(cuts, t, side="right")
+    grid_shot = np.searchsorted(cuts, grid, side="right")
+    for shot in np.unique(sample_shot):
+        mine, where = sample_shot == shot, grid_shot == shot
+        if where.any():
+            out[where] = _nearest(t[mine], values[mine], grid[where])
+    return out
 
 
 def _nearest(t: np.ndarray, values, grid: np.ndarray) -> np.ndarray:
@@ -222,9 +237,9 @@ def _focus(v: VideoSamples, grid: np.ndarray, shots: list[float]) -> np.ndarray:
     mx = _interp(t, v.mx, grid, 0.5)
     my = _interp(t, v.my, grid, 0.5)
     if v.face_t and any(a > 0 for a in v.face_area):
-        dt = np.asarray(v.face_t)
-        fx, fy = _nearest(dt, v.face_x, grid), _nearest(dt, v.face_y, grid)
-        has = _nearest(dt, v.face_area, grid) > 0
+        fx = _nearest_in_shot(v.face_t, v.face_x, grid, shots)
+        fy = _nearest_in_shot(v.face_t, v.face_y, grid, shots)
+        has = _nearest_in_shot(v.face_t, v.face_area, grid, shots) > 0
         mx, my = np.where(has, fx, mx), np.where(has, fy, my)
     focus = np.stack([mx, my], axis=1)
     bounds = [0, *np.searchsorted(grid, shots).tolist(), len(grid)]
