@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import av
 import numpy as np
@@ -14,6 +15,9 @@ from .layout import Layout, Plan
 from .loudness import RATE
 from .picture import blend, make_picture, to_frame
 from .source import VideoSource
+
+if TYPE_CHECKING:
+    from .copyplan import CopyRange
 
 PRESET = "veryfast"
 """libx264 preset. ``veryfast`` is the reference point; at CRF 21 it stays visually clean for
@@ -111,19 +115,36 @@ class ReelWriter:
         self._sound.finish()
 
 
+class PictureSink(Protocol):
+    """Where rendered pictures go: :class:`ReelWriter`, or the smart render's splice writer."""
+
+    def add(self, picture: np.ndarray) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+CopyRun = Callable[["CopyRange"], Iterator[None]]
+"""Puts one run of whole source GOPs into the reel as packets, yielding once per frame."""
+
+
 def write_video(
-    writer: ReelWriter,
+    writer: PictureSink,
     media: MediaInfo,
     segments: list[Segment],
     plan: Plan,
     layout: Layout,
     tick: Callable[[float], None],
+    copies: Mapping[int, CopyRange] | None = None,
+    copy_run: CopyRun | None = None,
 ) -> None:
     """Decode each segment on the output frame grid and send the pictures to ``writer``.
 
     The last ``fade`` pictures of a segment are held back and blended with the first
-    ``fade`` of the next one, so each crossfade is a true mix of both shots.
+    ``fade`` of the next one, so each crossfade is a true mix of both shots. A segment with
+    an entry in ``copies`` (the smart render) has that run of whole GOPs put in by
+    ``copy_run`` instead of being decoded and encoded.
     """
+    copies = copies or {}
     step = 1 / float(plan.rate)
     done = 0
 
@@ -135,10 +156,23 @@ def write_video(
         for index, segment in enumerate(segments):
             count = plan.frames[index]
             tail = plan.fade if index < len(segments) - 1 else 0
+            copy = copies.get(index)
             source.start(segment.source_start)
             incoming: list[np.ndarray] = []
             last_frame, picture = None, None
-            for k in range(count):
+            k = 0
+            while k < count:
+                if copy is not None and copy_run is not None and k == copy.start:
+                    for _ in copy_run(copy):
+                        done += 1
+                        progress()
+                    k = copy.end
+                    if k < count:  # the copy ended on a keyframe: decode on from there
+                        # (a quarter frame past it, so rounding never lands on the GOP before)
+                        keyframe = (copy.source + copy.frames + 0.25) / media.fps
+                        source.start(keyframe, seek=True)
+                    last_frame, picture = None, None
+                    continue
                 frame = source.frame_at(segment.source_start + k * step, slack=step / 2)
                 if frame is None:
                     if picture is None:
@@ -147,16 +181,17 @@ def write_video(
                     if frame is not last_frame:  # a held frame (VFR gap, end of file) is reused
                         picture = make_picture(frame, media, layout, segment.focus)
                     last_frame = frame
+                assert picture is not None
                 if k < len(held):
-                    picture_out = blend(held[k], picture, (k + 1) / (plan.fade + 1))
+                    writer.add(blend(held[k], picture, (k + 1) / (plan.fade + 1)))
                 elif k >= count - tail:
                     incoming.append(picture)
-                    continue
                 else:
-                    picture_out = picture
-                writer.add(picture_out)
-                done += 1
+                    writer.add(picture)
+                if k < len(held) or k < count - tail:
+                    done += 1
                 progress()
+                k += 1
             held = incoming
     writer.finish()
 

@@ -26,10 +26,9 @@ from ..models import MediaInfo, Segment
 from ..probe import open_input
 from .bitstream import AvcConfig, is_idr, length_prefixed_nals, split_annexb, to_annexb
 from .copyplan import CopyPlan, CopyRange, frame_index, seek_to_frame
-from .encode import SoundTrack, _no_frames, run_options
+from .encode import SoundTrack, run_options, write_video
 from .layout import Layout, Plan
-from .picture import blend, make_picture, to_frame
-from .source import VideoSource
+from .picture import to_frame
 
 log = logging.getLogger(__name__)
 
@@ -194,54 +193,10 @@ def write_spliced(
     layout: Layout,
     tick: Callable[[float], None],
 ) -> None:
-    """Like ``encode.write_video``, but whole GOPs in ``copy_plan`` go in as source packets."""
-    step = 1 / float(plan.rate)
-    done = 0
+    """``encode.write_video`` with the whole GOPs in ``copy_plan`` put in as source packets."""
 
-    def progress() -> None:
-        tick(done / max(1, plan.total))
+    def copy_run(run: CopyRange) -> Iterator[None]:
+        yield from writer.copy(packets.packets(run), run.frames)
 
-    with VideoSource(media, progress) as source:
-        held: list[np.ndarray] = []
-        for index, segment in enumerate(segments):
-            count = plan.frames[index]
-            tail = plan.fade if index < len(segments) - 1 else 0
-            copy = copy_plan.ranges.get(index)
-            source.start(segment.source_start)
-            incoming: list[np.ndarray] = []
-            last_frame, picture = None, None
-            k = 0
-            while k < count:
-                if copy is not None and k == copy.start:
-                    for _ in writer.copy(packets.packets(copy), copy.frames):
-                        done += 1
-                        progress()
-                    k = copy.end
-                    if k < count:  # the copy ended on a keyframe: decode on from there
-                        # (a quarter frame past it, so rounding never lands on the GOP before)
-                        keyframe = (copy.source + copy.frames + 0.25) / media.fps
-                        source.start(keyframe, seek=True)
-                    last_frame, picture = None, None
-                    continue
-                frame = source.frame_at(segment.source_start + k * step, slack=step / 2)
-                if frame is None:
-                    if picture is None:
-                        raise _no_frames(media, segment)
-                else:
-                    if frame is not last_frame:
-                        picture = make_picture(frame, media, layout, segment.focus)
-                    last_frame = frame
-                assert picture is not None
-                if k < len(held):
-                    writer.add(blend(held[k], picture, (k + 1) / (plan.fade + 1)))
-                elif k >= count - tail:
-                    incoming.append(picture)
-                else:
-                    writer.add(picture)
-                if k < len(held) or k < count - tail:
-                    done += 1
-                progress()
-                k += 1
-            held = incoming
-    writer.finish()
+    write_video(writer, media, segments, plan, layout, tick, copy_plan.ranges, copy_run)
     log.info("smart render: copied %d of %d reel frames", writer.copied, plan.total)
