@@ -8,7 +8,6 @@ late progress writes and races with cancel harmless.
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from sqlalchemy import case, delete, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from .db.account_models import JobEvent
-from .db.models import FINISHED, Job, UTCDateTime, utcnow
+from .db.models import FINISHED, Job, UTCDateTime, utcnow, view_of
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -65,7 +64,7 @@ class JobView:
 
     @classmethod
     def of(cls, job: Job) -> JobView:
-        return cls(**{f.name: getattr(job, f.name) for f in dataclasses.fields(cls)})
+        return view_of(cls, job)
 
 
 class JobStore:

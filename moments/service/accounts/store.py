@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from ..auth.tokens import API_KEY_PREFIX, REFRESH_PREFIX, digest, new_secret
 from ..db.account_models import ApiKey, RefreshToken, Usage, User, new_id
-from ..db.models import utcnow
+from ..db.models import utcnow, view_of
 from .plans import QuotaExceeded, month_period, next_reset
 
 SessionFactory = Callable[[], Session]
@@ -37,14 +37,7 @@ class UserView:
 
     @classmethod
     def of(cls, user: User) -> UserView:
-        return cls(
-            id=user.id,
-            email=user.email,
-            plan=user.plan,
-            token_version=user.token_version,
-            is_local=user.is_local,
-            created_at=user.created_at,
-        )
+        return view_of(cls, user)
 
 
 @dataclass(frozen=True)
@@ -284,11 +277,4 @@ class AccountStore:
 
 
 def _key_view(key: ApiKey) -> ApiKeyView:
-    return ApiKeyView(
-        id=key.id,
-        name=key.name,
-        prefix=key.prefix,
-        created_at=key.created_at,
-        last_used_at=key.last_used_at,
-        revoked_at=key.revoked_at,
-    )
+    return view_of(ApiKeyView, key)

@@ -6,15 +6,17 @@ SQLite now and PostgreSQL later.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import JSON, BigInteger, DateTime, Float, Integer, String, Text, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 STATUSES = ("pending", "processing", "completed", "failed", "cancelled")
 FINISHED = ("completed", "failed", "cancelled")
+V = TypeVar("V")
 
 
 def utcnow() -> datetime:
@@ -74,3 +76,9 @@ class Job(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     owner_id: Mapped[str | None] = mapped_column(String(32), index=True)
     """The user the job (and its files) belongs to; only they can see it."""
+
+
+def view_of(view: type[V], row: object) -> V:
+    """A frozen dataclass ``view`` filled from the same-named attributes of an ORM ``row``:
+    what crosses the store's boundary is plain data, not a session-bound object."""
+    return view(**{f.name: getattr(row, f.name) for f in dataclasses.fields(view)})
