@@ -135,9 +135,10 @@ class JobStore:
         with self._sessions() as session:
             return list(session.scalars(query))
 
-    def count(self, status: str) -> int:
+    def count(self, *statuses: str) -> int:
+        """Jobs in any of ``statuses``, counted in one query (one consistent snapshot)."""
         with self._sessions() as session:
-            return session.scalar(select(func.count()).where(Job.status == status)) or 0
+            return session.scalar(select(func.count()).where(Job.status.in_(statuses))) or 0
 
     def expired(self, before: datetime) -> list[JobView]:
         """Finished jobs whose files may go: finished before ``before``."""

@@ -287,7 +287,8 @@ def _estimate(services: Services, media: MediaInfo, options: dict[str, Any]) -> 
     """Seconds until the reel is likely ready: this job's work plus a share of the queue's."""
     own = estimate_processing_seconds(media, options)
     try:
-        waiting = services.store.count("pending") - 1 + services.store.count("processing")
+        # One count: with two, a job starting between them would be counted twice.
+        waiting = services.store.count("pending", "processing") - 1
     except Exception:  # the estimate is a courtesy; never fail an upload over it
         waiting = 0
     workers = max(1, services.settings.workers)
