@@ -20,6 +20,7 @@ from fastapi import Depends, Request
 from limits import RateLimitItem, parse
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
+from starlette.concurrency import run_in_threadpool
 
 from .api.problems import Problem
 from .asgi import HttpMiddleware, WatchedSend
@@ -58,6 +59,8 @@ class RateLimiter:
 
     def __init__(self, storage_uri: str, policies: dict[str, str]):
         self._limiter = MovingWindowRateLimiter(storage_from_string(storage_uri))
+        self.in_memory = storage_uri.startswith("memory://")
+        """No I/O in a check: it can run in the event loop instead of a worker thread."""
         self._items: dict[str, RateLimitItem] = {name: parse(t) for name, t in policies.items()}
 
     @classmethod
@@ -124,11 +127,21 @@ def enforce(request: Request, policy: str, user_id: str | None) -> None:
     setattr(request.state, STATE_KEY, decision.headers())
 
 
+async def _enforce_soon(request: Request, policy: str, user_id: str | None) -> None:
+    """:func:`enforce`, in the event loop when the counters are in memory (a worker-thread
+    round trip would cost more than the check), else in a worker thread (Redis is I/O)."""
+    limiter: RateLimiter | None = getattr(request.app.state.accounts, "limiter", None)
+    if limiter is None or limiter.in_memory:
+        enforce(request, policy, user_id)
+    else:
+        await run_in_threadpool(enforce, request, policy, user_id)
+
+
 def limited(policy: str) -> Any:
     """A route dependency: rate-limit ``policy`` for the signed-in user and the address."""
 
-    def dependency(request: Request, user: CurrentUser) -> None:
-        enforce(request, policy, user.id)
+    async def dependency(request: Request, user: CurrentUser) -> None:
+        await _enforce_soon(request, policy, user.id)
 
     return Depends(dependency)
 
@@ -136,8 +149,8 @@ def limited(policy: str) -> Any:
 def limited_by_address(policy: str) -> Any:
     """For routes before sign-in (login, sign-up): the address alone."""
 
-    def dependency(request: Request) -> None:
-        enforce(request, policy, None)
+    async def dependency(request: Request) -> None:
+        await _enforce_soon(request, policy, None)
 
     return Depends(dependency)
 

@@ -190,6 +190,14 @@ class Settings(BaseSettings):
         "240/minute",
         description="Status, event-stream and listing requests allowed per user and per address.",
     )
+    auth_cache_seconds: float = Field(
+        5,
+        ge=0,
+        description="Seconds an API instance trusts a credential it has checked, so polling "
+        "does not look the key up each time. A key revoked through another instance stops "
+        "working there within this time (at once on the instance that revoked it). 0: check "
+        "every request.",
+    )
     rate_limit_auth: str = Field(
         "20/minute", description="Login, sign-up and token refreshes per client address."
     )

@@ -55,6 +55,8 @@ class AccountStore:
 
     def __init__(self, session_factory: SessionFactory):
         self._sessions = session_factory
+        self.generation = 0
+        """Counts changes that may make a checked credential wrong (see CredentialCache)."""
 
     # -- users -------------------------------------------------------------------------
 
@@ -95,15 +97,18 @@ class AccountStore:
 
     def set_plan(self, user_id: str, plan: str) -> None:
         self._exec(update(User).where(User.id == user_id).values(plan=plan))
+        self.generation += 1
 
     def set_password_hash(self, user_id: str, password_hash: str) -> None:
         self._exec(update(User).where(User.id == user_id).values(password_hash=password_hash))
+        self.generation += 1
 
     def revoke_access_tokens(self, user_id: str) -> None:
         """Every access token issued so far stops working (their version is now stale)."""
         self._exec(
             update(User).where(User.id == user_id).values(token_version=User.token_version + 1)
         )
+        self.generation += 1
 
     # -- API keys ------------------------------------------------------------------------
 
@@ -144,11 +149,13 @@ class AccountStore:
             return [_key_view(k) for k in session.scalars(query)]
 
     def revoke_api_key(self, user_id: str, key_id: str) -> bool:
-        return self._exec(
+        revoked = self._exec(
             update(ApiKey)
             .where(ApiKey.id == key_id, ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
             .values(revoked_at=utcnow())
         )
+        self.generation += 1
+        return revoked
 
     # -- refresh tokens --------------------------------------------------------------------
 

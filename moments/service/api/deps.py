@@ -22,7 +22,8 @@ class Services:
     """A started Dispatcher (``submit``, ``cancel``, ``healthy``, ``stats``)."""
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async: a plain def dependency would cost a worker-thread round trip per request
     return request.app.state.services
 
 

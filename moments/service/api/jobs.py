@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Response
+from starlette.concurrency import run_in_threadpool
 
 from moments.service.accounts.store import UserView
 from moments.service.auth.deps import CurrentUser
@@ -28,7 +29,7 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 
 def find_job(services: Services, job_id: str, owner: UserView) -> JobView:
     """The ``owner``'s job, or a 404 problem (also for another user's job: its existence is
-    not revealed). Runs in the threadpool (``def`` handlers)."""
+    not revealed). Blocking: call it from a worker thread."""
     job = services.store.get(job_id)
     if job is None or job.owner_id != owner.id:
         raise Problem(
@@ -69,9 +70,10 @@ def list_jobs(
     responses=NOT_FOUND,
     dependencies=[limited("poll")],
 )
-def job_status(job_id: str, services: ServicesDep, user: CurrentUser) -> JobStatus:
+async def job_status(job_id: str, services: ServicesDep, user: CurrentUser) -> JobStatus:
     """Status, progress (0-100, never backwards), stage, a readable message and an ETA."""
-    return status_of(find_job(services, job_id, user))
+    # The endpoint apps poll: one worker-thread round trip (the read), the rest in the loop.
+    return status_of(await run_in_threadpool(find_job, services, job_id, user))
 
 
 @router.get(

@@ -9,12 +9,16 @@ URLs end up in logs and histories, and keys live for months.
 
 from __future__ import annotations
 
+import hashlib
+import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from ..accounts.store import AccountStore, UserView
 from ..api.problems import Problem
@@ -23,6 +27,57 @@ from .tokens import InvalidToken, decode_access_token, looks_like_jwt
 
 if TYPE_CHECKING:
     from ..settings import Settings
+
+
+class CredentialCache:
+    """The users behind recently checked credentials, so that an app polling every half second
+    does not cost a database lookup per poll.
+
+    An entry lives ``seconds`` (never past an access token's own expiry), and none survives a
+    change of accounts made through this process (a key revoked, every session signed out, a
+    new plan): ``generation`` counts those. A change made through another API instance is seen
+    there within ``seconds``. Keys are SHA-256 digests, so no credential is kept.
+    """
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self, seconds: float, generation: Callable[[], int]) -> None:
+        self._seconds = seconds
+        self._generation = generation
+        self._entries: OrderedDict[bytes, tuple[UserView, float, int]] = OrderedDict()
+
+    @staticmethod
+    def _key(credential: str) -> bytes:
+        return hashlib.sha256(credential.encode()).digest()
+
+    def get(self, credential: str) -> UserView | None:
+        entry = self._entries.get(self._key(credential))
+        if entry is None:
+            return None
+        user, until, generation = entry
+        if time.monotonic() >= until or generation != self._generation():
+            return None
+        return user
+
+    def generation(self) -> int:
+        """Take before looking a credential up; give to :meth:`put` after."""
+        return self._generation()
+
+    def put(
+        self, credential: str, user: UserView, generation: int, not_after: datetime | None = None
+    ) -> None:
+        """Remember ``user`` for ``credential``, as looked up when accounts were at
+        ``generation`` (a change during the lookup then makes the entry stale at once)."""
+        if self._seconds <= 0:
+            return
+        until = time.monotonic() + self._seconds
+        if not_after is not None:
+            until = min(until, time.monotonic() + (not_after - utcnow()).total_seconds())
+        key = self._key(credential)
+        self._entries[key] = (user, until, generation)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.MAX_ENTRIES:
+            self._entries.popitem(last=False)
 
 
 @dataclass
@@ -37,9 +92,16 @@ class AccountServices:
     outbox: Any = None
     clock: Callable[[], datetime] = field(default=utcnow)
     """Current time for quotas; tests move it to check the monthly reset."""
+    credentials: CredentialCache | None = None
+
+    def __post_init__(self) -> None:
+        if self.credentials is None:
+            self.credentials = CredentialCache(
+                self.settings.auth_cache_seconds, lambda: self.accounts.generation
+            )
 
 
-def get_account_services(request: Request) -> AccountServices:
+async def get_account_services(request: Request) -> AccountServices:
     return request.app.state.accounts
 
 
@@ -68,11 +130,10 @@ def credential_of(request: Request) -> str | None:
     return None
 
 
-def authenticate(request: Request, services: AccountServices) -> UserView:
-    """The user behind the request's credential, or a 401 problem."""
-    credential = credential_of(request)
-    if credential is None:
-        raise unauthorized("Sign in first: send 'Authorization: Bearer <API key or access token>'.")
+def _check_credential(
+    credential: str, services: AccountServices
+) -> tuple[UserView, datetime | None]:
+    """The user behind ``credential`` and when it expires (access tokens), or a 401 problem."""
     if looks_like_jwt(credential):
         try:
             claims = decode_access_token(services.secret, credential)
@@ -81,16 +142,30 @@ def authenticate(request: Request, services: AccountServices) -> UserView:
         user = services.accounts.get_user(claims.user_id)
         if user is None or user.token_version != claims.version:
             raise unauthorized("The access token was revoked; sign in again.")
-    else:
-        user = services.accounts.user_for_api_key(credential)
-        if user is None:
-            raise unauthorized("The API key is not valid or was revoked.")
+        return user, claims.expires_at
+    user = services.accounts.user_for_api_key(credential)
+    if user is None:
+        raise unauthorized("The API key is not valid or was revoked.")
+    return user, None
+
+
+async def current_user(request: Request, services: AccountsDep) -> UserView:
+    """The user behind the request's credential, or a 401 problem.
+
+    A credential checked in the last few seconds is answered from memory, in the event loop;
+    otherwise the database is asked in a worker thread.
+    """
+    credential = credential_of(request)
+    if credential is None:
+        raise unauthorized("Sign in first: send 'Authorization: Bearer <API key or access token>'.")
+    assert services.credentials is not None
+    user = services.credentials.get(credential)
+    if user is None:
+        generation = services.credentials.generation()
+        user, expires_at = await run_in_threadpool(_check_credential, credential, services)
+        services.credentials.put(credential, user, generation, expires_at)
     request.state.user = user
     return user
-
-
-def current_user(request: Request, services: AccountsDep) -> UserView:
-    return authenticate(request, services)
 
 
 CurrentUser = Annotated[UserView, Depends(current_user)]
