@@ -33,6 +33,9 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tests.hardening.load import KeepAliveGet  # noqa: E402
+
 MEDIA = ROOT.parent / "shared" / "media"
 CHUNK = b"\0" * (1024 * 1024)
 
@@ -170,54 +173,29 @@ def start_jobs(server: Server, count: int) -> list[str]:
     return ids
 
 
-async def get_once(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
-) -> int:
-    """One keep-alive HTTP/1.1 GET on an open connection; returns the status code."""
-    writer.write(request)
-    head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head.split(b" ", 2)[1])
-    length = 0
-    for line in head.split(b"\r\n"):
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-    await reader.readexactly(length)
-    return status
-
-
 async def poll_status(
     server: Server, job_ids: list[str], pollers: int, seconds: float, interval: float
 ):
-    """Each poller is one keep-alive connection asking every ``interval`` seconds.
-
-    A bare asyncio client rather than httpx: 100 httpx pollers cost their process more CPU
-    than the server spends answering them, and on 2 cores shared with the server and two jobs
-    that cost would be measured as the server's latency.
-    """
+    """Each poller is one keep-alive connection asking every ``interval`` seconds (a bare
+    asyncio client: see tests/hardening/load.py for why not httpx)."""
     latencies: list[float] = []
     errors = 0
-    host = f"127.0.0.1:{server.port}"
-    auth = "".join(f"{name}: {value}\r\n" for name, value in server.headers.items())
     stop_at = time.perf_counter() + seconds
 
     async def poller(n: int) -> None:
         nonlocal errors
-        job_id = job_ids[n % len(job_ids)]
-        request = (
-            f"GET /api/v1/jobs/{job_id}/status HTTP/1.1\r\nHost: {host}\r\n{auth}\r\n"
-        ).encode()
-        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        path = f"/api/v1/jobs/{job_ids[n % len(job_ids)]}/status"
+        connection = KeepAliveGet(server.base_url, server.headers)
         # Spread the pollers over the interval, as independent phones would be.
         await asyncio.sleep(interval * n / pollers)
         while time.perf_counter() < stop_at:
             started = time.perf_counter()
-            status = await get_once(reader, writer, request)
+            status, _ = await connection.get(path)
             latency = time.perf_counter() - started
             latencies.append(latency)
             errors += status != 200
             await asyncio.sleep(max(0.0, interval - latency))
-        writer.close()
+        connection.close()
 
     await asyncio.gather(*(poller(n) for n in range(pollers)))
     return latencies, errors

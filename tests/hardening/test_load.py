@@ -16,9 +16,10 @@ from .server_process import ServerProcess
 
 SECONDS = 8.0
 INTERVAL = 0.5
-P99_BOUND = 5.0
-"""Seconds. Loose on purpose: on 2 shared cores the jobs, the uploads' probes, this load
-generator and the server all compete; benchmarks/hardening.py reports the measured p99."""
+P99_BOUND = 1.0
+"""Seconds. Loose on purpose (measured: 40 ms): on 2 shared cores the jobs, the uploads'
+probes, this load generator and the server all compete; benchmarks/hardening.py reports the
+measured p99."""
 
 
 def test_pollers_and_uploaders_get_no_errors(tmp_path: Path, small_video: Path) -> None:
