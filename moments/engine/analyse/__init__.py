@@ -79,7 +79,9 @@ def _decode(container, media: MediaInfo, plan: np.ndarray, reporter: Reporter):
 def _feed(container, media: MediaInfo, plan: np.ndarray, reporter: Reporter, video: VideoMeter):
     """Decode the planned video packets and all the audio into ``video``; the audio meter."""
     vstream = container.streams[media.video_stream]
-    vstream.thread_type = "AUTO"
+    # Frame threads pay off on long runs of frames; a sparse plan restarts the decoder every
+    # few frames, where they only wait on each other and crowd out the face worker.
+    vstream.thread_type = "AUTO" if plan.all() else "SLICE"
     codec = vstream.codec_context
     codec.skip_frame = "NONREF"  # B-frames nobody refers to: skipping them costs no accuracy
     codec.options = {"skip_loop_filter": "all"}  # deblocking is invisible at 160 px wide
