@@ -87,6 +87,7 @@ class SpliceWriter:
         return encoder
 
     def close(self) -> None:
+        self._sound.close()
         self._out.close()
 
     def add(self, picture: np.ndarray) -> None:
