@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -57,6 +58,12 @@ class AccountStore:
         self._sessions = session_factory
         self.generation = 0
         """Counts changes that may make a checked credential wrong (see CredentialCache)."""
+        self._generation_lock = threading.Lock()
+
+    def _changed(self) -> None:
+        # Locked: two changes in two worker threads must move the count twice.
+        with self._generation_lock:
+            self.generation += 1
 
     # -- users -------------------------------------------------------------------------
 
@@ -97,18 +104,18 @@ class AccountStore:
 
     def set_plan(self, user_id: str, plan: str) -> None:
         self._exec(update(User).where(User.id == user_id).values(plan=plan))
-        self.generation += 1
+        self._changed()
 
     def set_password_hash(self, user_id: str, password_hash: str) -> None:
         self._exec(update(User).where(User.id == user_id).values(password_hash=password_hash))
-        self.generation += 1
+        self._changed()
 
     def revoke_access_tokens(self, user_id: str) -> None:
         """Every access token issued so far stops working (their version is now stale)."""
         self._exec(
             update(User).where(User.id == user_id).values(token_version=User.token_version + 1)
         )
-        self.generation += 1
+        self._changed()
 
     # -- API keys ------------------------------------------------------------------------
 
@@ -154,7 +161,7 @@ class AccountStore:
             .where(ApiKey.id == key_id, ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
             .values(revoked_at=utcnow())
         )
-        self.generation += 1
+        self._changed()
         return revoked
 
     # -- refresh tokens --------------------------------------------------------------------
