@@ -1,24 +1,23 @@
 """Moving chosen cuts onto keyframes, so a smart render copies more and re-encodes less.
 
-What the copy plan (``render/copyplan.py``) can copy of a segment is the run of whole GOPs
-between its first IDR at or after ``first + head`` and its last IDR at or before
-``first + frames - tail``, where ``head``/``tail`` are the crossfade frames (``F``) at a join
-(0 at the reel's very start and end). Crossfaded frames are blends, so they are re-encoded
-whatever we do; everything else outside the copied run is re-encoded too. The arrangement that
-re-encodes nothing but the blends is therefore:
+What the copy plan (``render/copyplan.py``) can copy of a segment runs from its first IDR at
+or after ``first + head`` to ``first + frames - tail``, where ``head``/``tail`` are the
+crossfade frames (``F``) at a join (0 at the reel's very start and end): a copy may stop
+mid-GOP, since what follows it starts with an IDR of its own. Crossfaded frames are blends, so
+they are re-encoded whatever we do; the frames between the fade-in and that first IDR are
+re-encoded too. The arrangement that re-encodes nothing but the blends is therefore:
 
 * a segment that follows another starts ``F`` frames *before* a keyframe ``K``: its fade-in
   is the ``F`` frames before ``K`` (decoded, blended, re-encoded), and ``K`` onwards is copied;
-* a segment that another follows ends ``F`` frames *after* a keyframe ``K'``: copying stops at
-  ``K'``, and ``K'..K'+F`` are blended into the next segment's fade-in;
-* the reel's first segment starts on a keyframe, its last ends on one.
+* the reel's first segment starts on a keyframe.
 
-Starting *on* a keyframe at a join would put the IDR under the blend and cost a whole GOP.
-Each snap moves a cut by at most ``TOLERANCE`` (1 s, one phone GOP), keeps the selection's
-rules (no cut while someone talks, no new shot boundary inside a segment, segment lengths, the
-space between segments, quality, most of the highlight score) and keeps the reel within the
-same budget. Long-GOP sources (a keyframe every few seconds) have no whole GOP inside a
-segment, so nothing moves there.
+Ends cost nothing wherever they fall, so only starts move. Starting *on* a keyframe at a join
+would put the IDR under the blend and cost a whole GOP. Each snap moves a cut by at most
+``TOLERANCE`` (1 s, one phone GOP), keeps the selection's rules (no cut while someone talks, no
+new shot boundary inside a segment, segment lengths, the space between segments, quality, most
+of the highlight score) and keeps the reel within the same budget (an end may move to keep
+it). Long-GOP sources (a keyframe every few seconds) rarely have a keyframe within reach, so
+nothing moves there.
 """
 
 from __future__ import annotations
@@ -105,10 +104,10 @@ class Grid:
         low, high = first + head, first + count - tail
         if high <= low:
             return 0
-        inside = self.keyframes[(self.keyframes >= low) & (self.keyframes <= high)]
-        if len(inside) < 2:
+        inside = self.keyframes[(self.keyframes >= low) & (self.keyframes < high)]
+        if len(inside) == 0:
             return high - low
-        return int(inside[0] - low + high - inside[-1])
+        return int(inside[0] - low)
 
 
 def snap_to_keyframes(

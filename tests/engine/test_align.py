@@ -1,4 +1,4 @@
-"""Cuts moved onto keyframes so a smart render copies whole GOPs (``moments.engine.align``).
+"""Cuts moved onto keyframes so a smart render copies more (``moments.engine.align``).
 
 An end-to-end case on a phone-like clip (an IDR every 30 frames, scene changes in the middle of
 GOPs) measured against the same selection without keyframes, and unit cases on hand-made
@@ -84,10 +84,10 @@ def test_joins_land_on_keyframes_and_the_copied_share_rises(phone, target):
     for n, seg in enumerate(segments):
         first = round(seg.source_start * FPS)
         last = first + round(seg.duration * FPS)
-        # Copying starts after the fade-in and stops where the fade-out starts: both keyframes.
-        starts = (first + (fade if n > 0 else 0)) % GOP == 0
-        ends = (last - (fade if n < len(segments) - 1 else 0)) % GOP == 0
-        off_keyframe += not (starts and ends)
+        # Copying starts after the fade-in, on a keyframe, and stops where the fade-out starts
+        # (anywhere: the next run starts with an IDR of its own).
+        off_keyframe += (first + (fade if n > 0 else 0)) % GOP != 0
+        assert last > first
         assert not any(seg.source_start < SCENE * k < seg.source_end for k in range(1, 6)), seg
         assert options.min_segment - 1e-6 <= seg.duration <= options.max_segment + 1e-6
     # Short shots (4.4 s) and a 5% budget: a segment may have to keep its cuts for the length.
@@ -102,7 +102,7 @@ def test_joins_land_on_keyframes_and_the_copied_share_rises(phone, target):
     before, before_total = _copied_share(media, unsnapped, options.crossfade)
     assert total / FPS >= options.duration  # the render's own count reaches the target too
     assert copied / total >= 0.85
-    assert copied / total > before / before_total + 0.1
+    assert copied / total > before / before_total + 0.04
     if off_keyframe == 0:  # only the crossfades are re-encoded: 8 frames a join
         assert copied == total - fade * (len(segments) - 1)
 
@@ -160,14 +160,14 @@ def test_reencoded_frames_follow_the_copy_plan(media):
     grid = Grid.for_media(media, _timeline(), HighlightOptions(crossfade=0.25))
     assert grid.fade == 8  # 0.25 s at 30 fps, as Plan.build rounds it
     assert grid.reencoded(10 - 8 / 30, 14 + 8 / 30, 8, 8) == 0  # a fade before/after a keyframe
-    assert grid.reencoded(10.0, 14.0, 8, 8) == 22 + 22  # on keyframes: the IDR is under a blend
+    assert grid.reencoded(10.0, 14.0, 8, 8) == 22  # on a keyframe: the IDR is under a blend
     assert grid.reencoded(10.0, 14.0, 0, 0) == 0  # the reel's only segment: on keyframes
-    assert grid.reencoded(10.0, 11.0, 8, 8) == 14  # no whole GOP: all but the blends
+    assert grid.reencoded(10.5, 13.6, 0, 0) == 15  # up to the first keyframe; any end is free
+    assert grid.reencoded(10.0, 11.0, 8, 8) == 14  # no keyframe to copy from: all but blends
 
 
 def test_cuts_move_onto_keyframes_within_the_budget(media):
-    # Aligned spans come in steps of a GOP (1 s) and the budget is 5% wide (0.47 s here):
-    # 3.267 + 3.534 + 3.267 s less two fades, 9.568 s, is the one aligned reel that fits.
+    # Starts move onto keyframes (a fade before one at a join); ends stay, as they cost nothing.
     options = HighlightOptions(duration=9.4)
     spans = [(5.1, 8.1), (20.4, 23.6), (40.2, 43.9)]
     snapped = _snap(spans, media, _timeline(), options)
@@ -176,8 +176,8 @@ def test_cuts_move_onto_keyframes_within_the_budget(media):
     assert grid.reencoded(*snapped[1], 8, 8) == 0
     assert grid.reencoded(*snapped[2], 8, 0) == 0
     for (s, e), (s1, e1) in zip(spans, snapped, strict=True):
-        assert abs(s1 - s) <= 1.0 and abs(e1 - e) <= 1.0
-    assert reel_length(snapped, options.crossfade) == pytest.approx(9.568)
+        assert abs(s1 - s) <= 1.0 and e1 == e
+    assert 9.4 <= reel_length(snapped, options.crossfade) <= 9.4 * 1.05
     plan = Plan.build(_segments(snapped), output_rate(media), options.crossfade)
     assert plan.duration >= 9.4  # and in the render's whole frames
 
@@ -189,20 +189,17 @@ def test_no_snap_across_a_shot_boundary_or_into_speech(media):
     assert _snap(spans, media, _timeline(), options)[1][0] == pytest.approx(19.733)
     # With one, 19.733 would show the shot before: the start moves into the shot instead.
     assert _snap(spans, media, _timeline(shots=[20.0]), options)[1][0] == pytest.approx(20.733)
-    # The first span's best end is 8.267 (a fade after keyframe 8)...
-    spans = [(5.0, 7.9), (20.6, 23.4)]
-    assert _snap(spans, media, _timeline(), options)[0][1] == pytest.approx(8.267)
-    # ...but not while someone is talking there.
-    talking = lambda t: 8.1 < t < 8.5  # noqa: E731
+    # Nor while someone is talking at 19.733: the start moves into the shot instead.
+    talking = lambda t: 19.6 < t < 19.9  # noqa: E731
     kept = _snap(spans, media, _timeline(), options, lambda t: not talking(t))
-    assert not talking(kept[0][1]) and kept[0][1] == pytest.approx(7.267)
+    assert kept[1][0] == pytest.approx(20.733)
 
 
 def test_a_moved_segment_keeps_most_of_its_highlight_score(media):
     options = HighlightOptions(duration=9.4)
     spans = [(5.1, 8.1), (20.4, 23.6), (40.2, 43.9)]
     tl = _timeline()
-    assert _snap(spans, media, tl, options)[1] == (20.733, 23.267)
+    assert _snap(spans, media, tl, options)[1] == (20.733, 23.6)
     # The best of the second span is in its first and last 0.3 s, which that move cuts off.
     score = np.zeros(len(tl.times))
     score[204:207] = score[233:236] = 1.0

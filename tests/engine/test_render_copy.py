@@ -93,6 +93,9 @@ def test_spliced_reel_decodes_cleanly_with_source_frames_copied(
     plan = Plan.build(chosen, output_rate(media), options.crossfade)
     copy_plan = plan_copy(media, chosen, plan, lambda: None)
     assert copy_plan is not None and sorted(copy_plan.ranges) == [0, 1]
+    # The last segment's copy runs on past its last keyframe and stops mid-GOP, B-frames and all.
+    last = copy_plan.ranges[1]
+    assert (last.source + last.frames) % GOP != 0 and last.frames > GOP
     out = tmp_path / "reel.mp4"
     render(media, chosen, out, options, Reporter())
 

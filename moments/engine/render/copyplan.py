@@ -1,4 +1,4 @@
-"""Deciding what a smart render may copy: which whole GOPs of each segment go in untouched.
+"""Deciding what a smart render may copy: which of each segment's source packets go in untouched.
 
 A GOP (an IDR picture and everything up to the next IDR) can be copied when the reel would show
 exactly those source pictures, unchanged and in the same order: same size, no crop, rotation,
@@ -71,7 +71,8 @@ class CopyPlan:
     config: AvcConfig
     rate: Fraction
     ranges: dict[int, CopyRange] = field(default_factory=dict)
-    """Per segment index, the whole GOPs copied from it (segments without one are absent)."""
+    """Per segment index, the run copied from it: from an IDR on (segments without one are
+    absent)."""
 
     @property
     def frames(self) -> int:
@@ -125,7 +126,7 @@ def plan_copy(
             if high <= low:
                 continue
             packets = _scan(container, stream, media, config, low, high, tick)
-            found = _whole_gops(packets, low, high) if packets else None
+            found = _copy_run(packets, low, high) if packets else None
             if found is not None:
                 start, end, delay = found
                 result.ranges[index] = CopyRange(start - first, end - first, start, delay)
@@ -195,22 +196,31 @@ def _demux(
             yield packet
 
 
-def _whole_gops(packets: list[_Packet], low: int, high: int) -> tuple[int, int, int] | None:
-    """(first, end, delay) of the longest run of whole GOPs inside frames ``low..high``.
+def _copy_run(packets: list[_Packet], low: int, high: int) -> tuple[int, int, int] | None:
+    """(first, end, delay) of the longest copyable run of frames inside ``low..high``.
 
-    A run starts at an IDR at or after ``low`` and ends where another IDR starts, at or
-    before ``high``. The packets between must be exactly the frames ``first..end`` (a closed,
-    gap-free GOP), each shown no earlier than it is decoded minus ``delay`` pictures.
+    A run starts at the first IDR at or after ``low``, goes through whole GOPs and on into the
+    last one for as far as its packets, in decode order, are exactly the frames ``first..end``
+    (no picture held back for one past the cut). Ending mid-GOP is safe: what follows in the
+    reel starts with an IDR of its own (a re-encoded run or another copy). For long-GOP
+    sources (a keyframe every 8 s), that copies the rest of any segment after its first
+    keyframe instead of nothing. Each frame is shown no earlier than it is decoded minus
+    ``delay`` pictures (B-frame reorder).
     """
-    idrs = [n for n, p in enumerate(packets) if p.idr and low <= p.index <= high]
-    if len(idrs) < 2:
+    begin = next((n for n, p in enumerate(packets) if p.idr and low <= p.index < high), None)
+    if begin is None:
         return None
-    begin = idrs[0]
-    for stop in reversed(idrs[1:]):
-        first, end = packets[begin].index, packets[stop].index
-        run = packets[begin:stop]
-        if end <= first or sorted(p.index for p in run) != list(range(first, end)):
-            continue
-        delay = max(0, max(n - (p.index - first) for n, p in enumerate(run)))
-        return first, end, delay
-    return None
+    first = packets[begin].index
+    seen: set[int] = set()
+    end = None
+    for packet in packets[begin:]:
+        if not first <= packet.index < high or packet.index in seen:
+            break
+        seen.add(packet.index)
+        if max(seen) - first + 1 == len(seen):  # frames first..max(seen), none missing
+            end = max(seen) + 1
+    if end is None or end - first < 2:
+        return None
+    run = packets[begin : begin + (end - first)]
+    delay = max(0, max(n - (p.index - first) for n, p in enumerate(run)))
+    return first, end, delay

@@ -192,7 +192,7 @@ def write_video(
 
     The last ``fade`` pictures of a segment are held back and blended with the first
     ``fade`` of the next one, so each crossfade is a true mix of both shots. A segment with
-    an entry in ``copies`` (the smart render) has that run of whole GOPs put in by
+    an entry in ``copies`` (the smart render) has that run of source packets put in by
     ``copy_run`` instead of being decoded and encoded.
     """
     copies = copies or {}
@@ -218,10 +218,11 @@ def write_video(
                         done += 1
                         progress()
                     k = copy.end
-                    if k < count:  # the copy ended on a keyframe: decode on from there
-                        # (a quarter frame past it, so rounding never lands on the GOP before)
-                        keyframe = (copy.source + copy.frames + 0.25) / media.fps
-                        source.start(keyframe, seek=True)
+                    if k < count:  # decode on from the frame after the copy: a keyframe, or
+                        # mid-GOP (the seek then decodes through from the GOP's keyframe; a
+                        # quarter frame past it, so rounding never lands on the GOP before)
+                        resume = (copy.source + copy.frames + 0.25) / media.fps
+                        source.start(resume, seek=True)
                     last_frame, picture = None, None
                     continue
                 frame = source.frame_at(segment.source_start + k * step, slack=step / 2)

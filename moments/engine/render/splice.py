@@ -165,9 +165,11 @@ class PacketSource:
         self.close()
 
     def packets(self, copy: CopyRange) -> Iterator[tuple[int, bytes, bool]]:
-        """(offset from the range's first frame, data, IDR) from its IDR up to the next one's."""
+        """(offset from the range's first frame, data, IDR) from its IDR on: the range's
+        ``frames`` packets in decode order, which the copy plan checked are its frames."""
         seek_to_frame(self._container, self.stream, self._media, copy.source)
         started = False
+        given = 0
         for packet in self._container.demux(self.stream):
             if not packet.size or packet.pts is None:
                 continue
@@ -179,8 +181,9 @@ class PacketSource:
                 started = index == copy.source and idr
                 if not started:
                     continue
-            elif index >= copy.source + copy.frames and idr:
+            if given == copy.frames:
                 return
+            given += 1
             yield index - copy.source, to_annexb(nals), idr
 
 
