@@ -84,10 +84,11 @@ def test_joins_land_on_keyframes_and_the_copied_share_rises(phone, target):
     for n, seg in enumerate(segments):
         first = round(seg.source_start * FPS)
         last = first + round(seg.duration * FPS)
-        # Copying starts after the fade-in, on a keyframe, and stops where the fade-out starts
-        # (anywhere: the next run starts with an IDR of its own).
-        off_keyframe += (first + (fade if n > 0 else 0)) % GOP != 0
-        assert last > first
+        # Copying starts after the fade-in, on a keyframe, and stops where the fade-out starts:
+        # on a keyframe too, so the fade-out is decoded from there (it could stop anywhere).
+        starts = (first + (fade if n > 0 else 0)) % GOP == 0
+        ends = (last - (fade if n < len(segments) - 1 else 0)) % GOP == 0
+        off_keyframe += not (starts and ends)
         assert not any(seg.source_start < SCENE * k < seg.source_end for k in range(1, 6)), seg
         assert options.min_segment - 1e-6 <= seg.duration <= options.max_segment + 1e-6
     # Short shots (4.4 s) and a 5% budget: a segment may have to keep its cuts for the length.
@@ -164,19 +165,26 @@ def test_reencoded_frames_follow_the_copy_plan(media):
     assert grid.reencoded(10.0, 14.0, 0, 0) == 0  # the reel's only segment: on keyframes
     assert grid.reencoded(10.5, 13.6, 0, 0) == 15  # up to the first keyframe; any end is free
     assert grid.reencoded(10.0, 11.0, 8, 8) == 14  # no keyframe to copy from: all but blends
+    # Ends are free to re-encode, but a fade-out away from a keyframe costs decoding through.
+    assert grid.thrown_away(10 - 8 / 30, 14 + 8 / 30, 8, 8) == 0  # decoded from keyframe 14
+    assert grid.thrown_away(10 - 8 / 30, 13.6, 8, 8) == 10  # from keyframe 13 to 13.333
+    assert grid.thrown_away(10 - 8 / 30, 13.6, 8, 0) == 0  # the last segment: no fade-out
+    assert grid.thrown_away(10.0, 11.0, 8, 8) == 0  # no copy: decoded straight through
 
 
 def test_cuts_move_onto_keyframes_within_the_budget(media):
-    # Starts move onto keyframes (a fade before one at a join); ends stay, as they cost nothing.
+    # Starts move to a fade before a keyframe, ends at a join to a fade after one, each by at
+    # most a GOP (1 s), within the 5% budget (0.47 s here).
     options = HighlightOptions(duration=9.4)
     spans = [(5.1, 8.1), (20.4, 23.6), (40.2, 43.9)]
     snapped = _snap(spans, media, _timeline(), options)
+    assert snapped == [(5.0, 8.267), (20.733, 23.267), (39.733, 43.9)]
     grid = Grid.for_media(media, _timeline(), options)
-    assert grid.reencoded(*snapped[0], 0, 8) == 0
-    assert grid.reencoded(*snapped[1], 8, 8) == 0
-    assert grid.reencoded(*snapped[2], 8, 0) == 0
+    for (s, e), head, tail in zip(snapped, (0, 8, 8), (8, 8, 0), strict=True):
+        assert grid.reencoded(s, e, head, tail) == 0
+        assert grid.thrown_away(s, e, head, tail) == 0
     for (s, e), (s1, e1) in zip(spans, snapped, strict=True):
-        assert abs(s1 - s) <= 1.0 and e1 == e
+        assert abs(s1 - s) <= 1.0 and abs(e1 - e) <= 1.0
     assert 9.4 <= reel_length(snapped, options.crossfade) <= 9.4 * 1.05
     plan = Plan.build(_segments(snapped), output_rate(media), options.crossfade)
     assert plan.duration >= 9.4  # and in the render's whole frames
@@ -193,13 +201,20 @@ def test_no_snap_across_a_shot_boundary_or_into_speech(media):
     talking = lambda t: 19.6 < t < 19.9  # noqa: E731
     kept = _snap(spans, media, _timeline(), options, lambda t: not talking(t))
     assert kept[1][0] == pytest.approx(20.733)
+    # The first span's nearest end a fade after a keyframe is 7.267 (8.267 is over budget)...
+    spans = [(5.0, 7.9), (20.6, 23.4)]
+    assert _snap(spans, media, _timeline(), options)[0][1] == pytest.approx(7.267)
+    # ...but not while someone is talking there: 8.267, and the last span gives up the time.
+    talking = lambda t: 7.1 < t < 7.5  # noqa: E731
+    kept = _snap(spans, media, _timeline(), options, lambda t: not talking(t))
+    assert kept == [(5.0, 8.267), (20.733, 23.0)]
 
 
 def test_a_moved_segment_keeps_most_of_its_highlight_score(media):
     options = HighlightOptions(duration=9.4)
     spans = [(5.1, 8.1), (20.4, 23.6), (40.2, 43.9)]
     tl = _timeline()
-    assert _snap(spans, media, tl, options)[1] == (20.733, 23.6)
+    assert _snap(spans, media, tl, options)[1] == (20.733, 23.267)
     # The best of the second span is in its first and last 0.3 s, which that move cuts off.
     score = np.zeros(len(tl.times))
     score[204:207] = score[233:236] = 1.0
