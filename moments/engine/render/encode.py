@@ -202,7 +202,7 @@ def write_video(
     def progress() -> None:
         tick(done / max(1, plan.total))
 
-    with VideoSource(media, progress) as source:
+    with VideoSource(media, progress, short_runs=bool(copies)) as source:
         held: list[np.ndarray] = []
         for index, segment in enumerate(segments):
             count = plan.frames[index]

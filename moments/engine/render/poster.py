@@ -35,7 +35,7 @@ def write_poster(
     tick: Callable[[], None],
 ) -> None:
     """Write the frame on screen at source time ``seconds`` to ``path`` as a JPEG."""
-    with VideoSource(media, tick) as source:
+    with VideoSource(media, tick, short_runs=True) as source:  # one frame after a seek
         source.start(seconds)
         frame = source.frame_at(seconds, slack=0.0)
         if frame is None:

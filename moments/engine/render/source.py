@@ -21,12 +21,16 @@ class VideoSource:
     one to one). Real timestamps are used, so variable-frame-rate input plays at true speed.
     """
 
-    def __init__(self, media: MediaInfo, tick: Callable[[], None]):
+    def __init__(self, media: MediaInfo, tick: Callable[[], None], short_runs: bool = False):
+        """``short_runs``: frames will be asked for a few dozen at a time between seeks (a
+        smart render's crossfades). Frame threads then only wait on each other after every
+        seek and crowd out the encoder: slice threads instead (a 30 s reel 3.1 -> 2.7 s);
+        over long runs frame threads are faster (a full re-encode 14.1 -> 13.5 s)."""
         self._media = media
         self._tick = tick
         self._container = open_input(media.path)
         self._stream = self._container.streams[media.video_stream]
-        self._stream.thread_type = "AUTO"
+        self._stream.thread_type = "SLICE" if short_runs else "AUTO"
         self._frames: Iterator[av.VideoFrame] | None = None
         self._current: av.VideoFrame | None = None
         self._next: av.VideoFrame | None = None
