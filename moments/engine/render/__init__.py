@@ -16,14 +16,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import av
-import numpy as np
 
 from ..errors import EngineError
 from ..models import HighlightOptions, MediaInfo, RenderInfo, Segment
 from ..progress import Reporter
-from .audio import reel_audio
+from .audio import reel_audio, sample_at
 from .copyplan import can_copy, copy_refusal, plan_copy
-from .encode import ReelWriter, write_video
+from .encode import ReelSound, ReelWriter, write_video
 from .layout import Layout, Plan, output_rate
 from .poster import poster_focus, write_poster
 from .splice import PacketSource, SpliceWriter, write_spliced
@@ -32,9 +31,7 @@ __all__ = ["can_copy", "copy_refusal", "render"]
 
 log = logging.getLogger(__name__)
 
-AUDIO_SHARE = 0.08
-"""Fraction of the render progress bar given to the soundtrack pass (video dominates)."""
-SCAN_SHARE = 0.1
+SCAN_SHARE = 0.02
 """End of the (short) packet scan that finds the GOPs a smart render can copy."""
 REPORT_EVERY = 0.1
 """Seconds between progress reports; cancellation is still checked on every call."""
@@ -73,8 +70,11 @@ def render(
     video_tmp = _temporary(output)
     poster_tmp = _temporary(poster_path) if poster_path else None
     try:
-        audio = reel_audio(media, segments, plan, _ticker(reporter, 0.0, AUDIO_SHARE))
-        _write_reel(video_tmp, media, segments, plan, layout, audio, reporter, options, smart)
+        # Made and encoded on the sound worker while the pictures are made.
+        sound = ReelSound(
+            sample_at(plan, plan.total), lambda tick: reel_audio(media, segments, plan, tick)
+        )
+        _write_reel(video_tmp, media, segments, plan, layout, sound, reporter, options, smart)
         if poster_path and poster_tmp:
             seconds = poster_time if poster_time is not None else _middle(segments)
             focus = poster_focus(segments, seconds)
@@ -104,7 +104,7 @@ def _write_reel(
     segments: list[Segment],
     plan: Plan,
     layout: Layout,
-    audio: np.ndarray,
+    sound: ReelSound,
     reporter: Reporter,
     options: HighlightOptions,
     smart: bool,
@@ -114,7 +114,7 @@ def _write_reel(
     refusal = copy_refusal(media, options) if smart else "smart render is off"
     copy_plan = None
     if refusal is None:
-        scan_tick = _ticker(reporter, AUDIO_SHARE, SCAN_SHARE)
+        scan_tick = _ticker(reporter, 0.0, SCAN_SHARE)
         copy_plan = plan_copy(media, segments, plan, scan_tick)
         if copy_plan is None:
             refusal = "the H.264 parameter sets are not stored as avcC"
@@ -122,7 +122,7 @@ def _write_reel(
             refusal = "no segment holds a whole GOP"
     if copy_plan is None or not copy_plan.ranges:
         log.info("full re-encode: %s", refusal)
-        writer = ReelWriter(path, layout, plan.rate, audio)
+        writer = ReelWriter(path, layout, plan.rate, sound)
         try:
             write_video(writer, media, segments, plan, layout, video_tick)
         finally:
@@ -130,7 +130,7 @@ def _write_reel(
         return
     with PacketSource(media, copy_plan.config, reporter.check) as packets:
         spliced = SpliceWriter(
-            path, packets.stream, copy_plan.config, layout, plan.rate, audio, copy_plan.delay
+            path, packets.stream, copy_plan.config, layout, plan.rate, sound, copy_plan.delay
         )
         try:
             write_spliced(spliced, packets, media, segments, plan, copy_plan, layout, video_tick)

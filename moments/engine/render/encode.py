@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -30,44 +31,66 @@ AUDIO_BITRATE = 160_000
 AAC_FRAME = 1024
 
 
+@dataclass(frozen=True)
+class ReelSound:
+    """The reel's soundtrack, to be made on the sound worker: ``make(tick)`` returns it as
+    ``(2, samples)`` float32 at ``RATE``, calling ``tick`` often (it may raise to stop)."""
+
+    samples: int
+    make: Callable[[Callable[[float], None]], np.ndarray]
+
+
+class _Stopped(Exception):
+    """The render is over (failed or cancelled): the sound worker stops where it is."""
+
+
 class SoundTrack:
     """The reel's AAC stream, muxed from the finished soundtrack a little ahead of the video.
 
-    A worker thread encodes the whole soundtrack while the pictures are made: FFmpeg's AAC
-    encoder runs without the GIL, so on the second core it costs the render no time (it was
-    a fifth of a 30 s smart render). Packets are muxed by the caller's thread only, since a
-    muxer is not thread-safe, each once the video has nearly reached its time.
+    A worker thread makes the soundtrack (source audio read, crossfaded, loudness-normalised)
+    and encodes it while the pictures are made: FFmpeg's decoder and AAC encoder and NumPy run
+    without the GIL, so on the second core this costs the render little (it was a third of a
+    30 s smart render). Packets are muxed by the caller's thread only, since a muxer is not
+    thread-safe, each once the video has nearly reached its time.
     """
 
-    def __init__(self, out: av.container.OutputContainer, audio: np.ndarray):
-        sound = out.add_stream("aac", rate=RATE)
-        sound.layout, sound.format = "stereo", "fltp"
-        sound.bit_rate = AUDIO_BITRATE
-        sound.time_base = Fraction(1, RATE)
+    def __init__(self, out: av.container.OutputContainer, sound: ReelSound):
+        stream = out.add_stream("aac", rate=RATE)
+        stream.layout, stream.format = "stereo", "fltp"
+        stream.bit_rate = AUDIO_BITRATE
+        stream.time_base = Fraction(1, RATE)
         # Opened here, not by the worker's first encode: the container opens every stream's
         # encoder when the first (video) packet is muxed, which would race with the worker.
-        sound.codec_context.open()
-        self._out, self._sound, self._audio = out, sound, audio
+        stream.codec_context.open()
+        self._out, self._stream, self._sound = out, stream, sound
         self._ready: deque[av.Packet] = deque()
-        self._encoded = 0  # samples given to the encoder (all of them: len(audio) + 1)
+        self._encoded = 0  # samples given to the encoder (all of them: samples + 1)
         self._error: BaseException | None = None
         self._stop = False
         self._changed = threading.Condition()
         self._worker = threading.Thread(target=self._encode_all, name="aac", daemon=True)
         self._worker.start()
 
+    def _check(self, _fraction: float = 0.0) -> None:
+        if self._stop:
+            raise _Stopped
+
     def _encode_all(self) -> None:
-        total = self._audio.shape[1]
         try:
+            audio = self._sound.make(self._check)
+            total = audio.shape[1]
+            if total != self._sound.samples:
+                raise RuntimeError(f"{total} sound samples made, {self._sound.samples} planned")
             for start in range(0, total, AAC_FRAME):
-                if self._stop:
-                    return
-                chunk = np.ascontiguousarray(self._audio[:, start : start + AAC_FRAME])
+                self._check()
+                chunk = np.ascontiguousarray(audio[:, start : start + AAC_FRAME])
                 frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
                 frame.sample_rate, frame.pts = RATE, start
                 frame.time_base = Fraction(1, RATE)
-                self._publish(self._sound.encode(frame), start + chunk.shape[1])
-            self._publish(self._sound.encode(None), total + 1)
+                self._publish(self._stream.encode(frame), start + chunk.shape[1])
+            self._publish(self._stream.encode(None), total + 1)
+        except _Stopped:
+            return
         except BaseException as exc:  # handed to the muxing thread, which raises it
             with self._changed:
                 self._error = exc
@@ -85,7 +108,7 @@ class SoundTrack:
         self._mux_until(round((seconds + 0.5) * RATE))
 
     def _mux_until(self, sample: int) -> None:
-        wanted = min(sample, self._audio.shape[1] + 1)
+        wanted = min(sample, self._sound.samples + 1)
         with self._changed:
             self._changed.wait_for(lambda: self._encoded >= wanted or self._error is not None)
             if self._error is not None:
@@ -97,7 +120,7 @@ class SoundTrack:
             self._out.mux(packet)
 
     def finish(self) -> None:
-        self._mux_until(self._audio.shape[1] + 1)
+        self._mux_until(self._sound.samples + 1)
         with self._changed:
             rest, self._ready = list(self._ready), deque()
         for packet in rest:
@@ -135,7 +158,7 @@ def run_options(params: str = "") -> dict[str, str]:
 class ReelWriter:
     """An open MP4 with one H.264 and one AAC stream; pictures and samples go in in order."""
 
-    def __init__(self, path: Path, layout: Layout, rate: Fraction, audio: np.ndarray):
+    def __init__(self, path: Path, layout: Layout, rate: Fraction, sound: ReelSound):
         # +faststart: the moov atom is moved before mdat when the file is closed, so players
         # (iOS in particular) can start before the download finishes.
         self._out = av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"})
@@ -145,7 +168,7 @@ class ReelWriter:
         video.codec_context.gop_size = max(1, round(2 * rate))  # a keyframe every ~2 s: seeking
         video.options = x264_options()
         self._video = video
-        self._sound = SoundTrack(self._out, audio)
+        self._sound = SoundTrack(self._out, sound)
         self._rate = rate
         self._frames = 0
 

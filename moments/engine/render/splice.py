@@ -26,7 +26,7 @@ from ..models import MediaInfo, Segment
 from ..probe import open_input
 from .bitstream import AvcConfig, is_idr, length_prefixed_nals, split_annexb, to_annexb
 from .copyplan import CopyPlan, CopyRange, frame_index, seek_to_frame
-from .encode import SoundTrack, run_options, write_video
+from .encode import ReelSound, SoundTrack, run_options, write_video
 from .layout import Layout, Plan
 from .picture import to_frame
 
@@ -52,7 +52,7 @@ class SpliceWriter:
         config: AvcConfig,
         layout: Layout,
         rate: Fraction,
-        audio: np.ndarray,
+        sound: ReelSound,
         delay: int,
     ):
         self._layout, self._rate = layout, rate
@@ -65,7 +65,7 @@ class SpliceWriter:
         video.codec_context.extradata = config.annexb + bytes(x264_headers)
         video.time_base = 1 / rate
         self._video = video
-        self._sound = SoundTrack(self._out, audio)
+        self._sound = SoundTrack(self._out, sound)
         self._config = config
         self._delay = max(delay, X264_REORDER)
         self._encoder: av.VideoCodecContext | None = None
