@@ -199,7 +199,8 @@ class Settings(BaseSettings):
         "every request.",
     )
     rate_limit_auth: str = Field(
-        "20/minute", description="Login, sign-up and token refreshes per client address."
+        "20/minute",
+        description="Login, sign-up, token refreshes and password changes per client address.",
     )
     webhook_timeout: float = Field(10, gt=0, description="Seconds a webhook receiver gets.")
     webhook_max_attempts: int = Field(8, ge=1, description="Tries per notification.")

@@ -223,3 +223,56 @@ def test_secret_is_generated_once_and_kept_private(tmp_path):
     assert load_secret(None, tmp_path) == first and len(first) >= 48
     assert (tmp_path / "jwt-secret").stat().st_mode & 0o777 == 0o600
     assert load_secret("configured", tmp_path) == b"configured"
+
+
+def test_password_change_signs_every_session_out_and_keeps_the_account(accounts_api):
+    tokens = sign_up(accounts_api, "pw@example.com")
+    other_session = accounts_api.anonymous().post(
+        "/api/v1/auth/login",
+        json={"email": "pw@example.com", "password": "correct horse battery"},
+    )
+    assert other_session.status_code == 200
+    client = client_for(accounts_api, tokens["access_token"])
+    assert client.get("/api/v1/me").is_success  # the old token is checked (and cached) first
+
+    wrong = client.post(
+        "/api/v1/auth/password",
+        json={"current_password": "not it at all", "new_password": "a new long password"},
+    )
+    assert wrong.status_code == 403 and wrong.json()["type"].endswith(":bad-credentials")
+    short = client.post(
+        "/api/v1/auth/password",
+        json={"current_password": "correct horse battery", "new_password": "short"},
+    )
+    assert short.status_code == 422 and short.json()["type"].endswith(":weak-password")
+    assert client.get("/api/v1/me").is_success  # refused changes sign nobody out
+
+    changed = client.post(
+        "/api/v1/auth/password",
+        json={"current_password": "correct horse battery", "new_password": "a new long password"},
+    )
+    assert changed.status_code == 200
+    fresh = changed.json()
+    assert client_for(accounts_api, fresh["access_token"]).get("/api/v1/me").is_success
+    assert client.get("/api/v1/me").status_code == 401  # old access token
+    anon = accounts_api.anonymous()
+    for old in (tokens["refresh_token"], other_session.json()["refresh_token"]):
+        assert anon.post("/api/v1/auth/refresh", json={"refresh_token": old}).status_code == 401
+    assert anon.post(
+        "/api/v1/auth/refresh", json={"refresh_token": fresh["refresh_token"]}
+    ).is_success
+    login = {"email": "pw@example.com"}
+    old_login = anon.post("/api/v1/auth/login", json={**login, "password": "correct horse battery"})
+    assert old_login.status_code == 401
+    new_login = anon.post("/api/v1/auth/login", json={**login, "password": "a new long password"})
+    assert new_login.status_code == 200
+
+
+def test_an_account_without_a_password_cannot_change_one(api):
+    response = api.client.post(
+        "/api/v1/auth/password",
+        json={"current_password": "anything", "new_password": "a new long password"},
+    )
+    assert response.status_code == 409
+    assert response.json()["type"].endswith(":no-password")
+    assert api.client.get("/api/v1/me").is_success  # the local account's key still works

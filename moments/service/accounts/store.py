@@ -234,6 +234,15 @@ class AccountStore:
             )
         return family is not None and self.revoke_family(family)
 
+    def revoke_refresh_tokens(self, user_id: str) -> bool:
+        """Every refresh token of ``user_id`` stops working (all their sessions end)."""
+        return self._exec(
+            update(RefreshToken)
+            .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=utcnow()),
+            exact=False,
+        )
+
     def revoke_family(self, family_id: str) -> bool:
         return self._exec(
             update(RefreshToken)

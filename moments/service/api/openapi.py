@@ -40,6 +40,7 @@ EXTRA_ERRORS: dict[tuple[str, str], tuple[int, ...]] = {
     ("POST", "/api/v1/auth/signup"): (403, 409),
     ("POST", "/api/v1/auth/login"): (401,),
     ("POST", "/api/v1/auth/refresh"): (401,),
+    ("POST", "/api/v1/auth/password"): (403, 409),
     ("POST", "/api/v1/webhooks"): (400,),
 }
 """Answers particular routes give besides the generic ones (see the route's own code)."""

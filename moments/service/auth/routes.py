@@ -1,4 +1,4 @@
-"""Sign-up, login, token refresh and logout; ``/me``; API keys."""
+"""Sign-up, login, token refresh, logout and password change; ``/me``; API keys."""
 
 from __future__ import annotations
 
@@ -59,6 +59,11 @@ class MeOut(BaseModel):
     resets_at: datetime
 
 
+class PasswordChange(BaseModel):
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=1, max_length=1024)
+
+
 class KeyIn(BaseModel):
     name: str = Field("", max_length=100)
 
@@ -93,6 +98,16 @@ def _refresh_lifetime(acc: AccountServices) -> timedelta:
     return timedelta(days=acc.settings.refresh_token_days)
 
 
+def _check_strength(password: str) -> None:
+    if len(password) < MIN_LENGTH:
+        raise Problem(
+            422,
+            f"Choose a password of at least {MIN_LENGTH} characters.",
+            kind="weak-password",
+            title="Password too short",
+        )
+
+
 @router.post(
     "/auth/signup",
     status_code=201,
@@ -104,13 +119,7 @@ def signup(body: Credentials, acc: AccountsDep) -> TokensOut:
     settings = acc.settings
     if settings.auth_mode != "accounts" or not settings.allow_signup:
         raise Problem(403, "Sign-up is closed on this server.", kind="signup-closed")
-    if len(body.password) < MIN_LENGTH:
-        raise Problem(
-            422,
-            f"Choose a password of at least {MIN_LENGTH} characters.",
-            kind="weak-password",
-            title="Password too short",
-        )
+    _check_strength(body.password)
     try:
         user = acc.accounts.create_user(
             body.email, hash_password(body.password), settings.default_plan
@@ -162,6 +171,29 @@ def logout(
         acc.accounts.revoke_family_of(body.refresh_token)
     acc.accounts.revoke_access_tokens(user.id)
     return Response(status_code=204)
+
+
+@router.post("/auth/password", response_model=TokensOut, dependencies=[limited_by_address("auth")])
+def change_password(body: PasswordChange, user: CurrentUser, acc: AccountsDep) -> TokensOut:
+    """Change your password. Every session is signed out (access and refresh tokens, not API
+    keys); the answer holds fresh tokens for this one."""
+    _, password_hash = acc.accounts.credentials(user.email)
+    if password_hash is None:
+        raise Problem(
+            409,
+            "This account has no password: it signs in with its API key.",
+            kind="no-password",
+        )
+    if not verify_password(password_hash, body.current_password):
+        # 403, not 401: the caller is signed in; only the password they typed is wrong.
+        raise Problem(403, "The current password is wrong.", kind="bad-credentials")
+    _check_strength(body.new_password)
+    acc.accounts.set_password_hash(user.id, hash_password(body.new_password))
+    acc.accounts.revoke_refresh_tokens(user.id)
+    acc.accounts.revoke_access_tokens(user.id)
+    fresh = acc.accounts.get_user(user.id)
+    assert fresh is not None
+    return _tokens(acc, fresh, acc.accounts.issue_refresh_token(user.id, _refresh_lifetime(acc)))
 
 
 @router.get("/me", response_model=MeOut)
