@@ -236,17 +236,15 @@ class AccountStore:
 
     def revoke_refresh_tokens(self, user_id: str) -> bool:
         """Every refresh token of ``user_id`` stops working (all their sessions end)."""
-        return self._exec(
-            update(RefreshToken)
-            .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
-            .values(revoked_at=utcnow()),
-            exact=False,
-        )
+        return self._revoke_refresh(RefreshToken.user_id == user_id)
 
     def revoke_family(self, family_id: str) -> bool:
+        return self._revoke_refresh(RefreshToken.family_id == family_id)
+
+    def _revoke_refresh(self, which) -> bool:
         return self._exec(
             update(RefreshToken)
-            .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+            .where(which, RefreshToken.revoked_at.is_(None))
             .values(revoked_at=utcnow()),
             exact=False,
         )
