@@ -182,7 +182,7 @@ def test_keyframe_aligned_cut_copies_from_the_first_frame(phone_clip: Path, tmp_
 
 
 def test_long_gops_fall_back_to_a_full_encode(tmp_path: Path) -> None:
-    # x264 defaults (a keyframe every 250 frames): no segment holds a whole GOP.
+    # x264 defaults (a keyframe every 250 frames): no segment holds a keyframe to copy from.
     src = make_video(tmp_path / "long.mp4", seconds=4.0, frame_fn=moving)
     media = probe(src)
     chosen = segs((0.5, 2.0), (2.5, 3.8))

@@ -49,8 +49,9 @@ def render(
     """Render ``segments`` (in output order) of ``media`` into the MP4 ``output``.
 
     Also writes ``output`` with a ``.jpg`` suffix (the frame at source time ``poster_time``)
-    when ``options.poster`` is set. With ``smart`` (the default), whole GOPs of an H.264
-    source that the reel shows unchanged are copied instead of re-encoded. Raises EngineError
+    when ``options.poster`` is set. With ``smart`` (the default), the packets of an H.264
+    source that the reel shows unchanged (from a segment's first keyframe on) are copied
+    instead of re-encoded. Raises EngineError
     for input that cannot be rendered and Cancelled when the reporter's token is set; in both
     cases no partial file is left behind.
     """
@@ -119,7 +120,7 @@ def _write_reel(
         if copy_plan is None:
             refusal = "the H.264 parameter sets are not stored as avcC"
         elif not copy_plan.ranges:
-            refusal = "no segment holds a whole GOP"
+            refusal = "no segment holds a keyframe to copy from"
     if copy_plan is None or not copy_plan.ranges:
         log.info("full re-encode: %s", refusal)
         writer = ReelWriter(path, layout, plan.rate, sound)

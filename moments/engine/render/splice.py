@@ -1,10 +1,11 @@
-"""Smart render: copy the source's H.264 packets for whole GOPs, re-encode only around joins.
+"""Smart render: copy the source's H.264 packets from keyframes on, re-encode only at joins.
 
 The reel is a sequence of *runs* (re-encoded pictures: segment starts up to their first
-keyframe, segment ends from their last keyframe, crossfades) and *copies* (whole source GOPs,
-byte for byte). Each run is a fresh libx264 encode, so it starts with an IDR and is flushed
-before the next copy; its parameter sets carry ids the source does not use, and the track's
-``avcC`` lists both the source's and x264's, so one decoder plays the spliced stream.
+keyframe, crossfades) and *copies* (source packets from an IDR on, byte for byte, ending
+wherever the next run or copy starts: each of those begins with an IDR of its own). Each run
+is a fresh libx264 encode, so it starts with an IDR and is flushed before the next copy; its
+parameter sets carry ids the source does not use, and the track's ``avcC`` lists both the
+source's and x264's, so one decoder plays the spliced stream.
 
 Timestamps are on the reel's frame grid (time base ``1 / rate``). Decode timestamps simply
 count packets in decode order, minus a fixed ``delay`` that covers the deepest B-frame
@@ -197,7 +198,7 @@ def write_spliced(
     layout: Layout,
     tick: Callable[[float], None],
 ) -> None:
-    """``encode.write_video`` with the whole GOPs in ``copy_plan`` put in as source packets."""
+    """``encode.write_video`` with the runs in ``copy_plan`` put in as source packets."""
 
     def copy_run(run: CopyRange) -> Iterator[None]:
         yield from writer.copy(packets.packets(run), run.frames)
