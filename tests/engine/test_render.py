@@ -421,12 +421,13 @@ def test_cancel_midway_removes_the_partial_reel(tmp_path: Path) -> None:
         )
     assert token.tripped  # it really stopped with a half-written file on disk...
     assert list(folder.iterdir()) == []  # ...which is gone
-    assert not sound_workers()  # and the AAC worker thread was stopped
+    assert not render_workers()  # and its worker threads were stopped
 
 
-def sound_workers() -> list[threading.Thread]:
-    """The render's AAC encoding threads still alive."""
-    return [t for t in threading.enumerate() if t.name == "aac" and t.is_alive()]
+def render_workers() -> list[threading.Thread]:
+    """The render's worker threads (sound, pictures) still alive."""
+    names = {"aac", "pictures"}
+    return [t for t in threading.enumerate() if t.name in names and t.is_alive()]
 
 
 def test_cancel_from_another_thread_stops_quickly(media_dir: Path, tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from moments.engine.render.copyplan import first_frame, plan_copy
 from moments.engine.render.layout import Plan, output_rate
 
 from .media_factory import make_video
-from .test_render import check_reel, numbered, read_number, segs, sound_workers
+from .test_render import check_reel, numbered, read_number, render_workers, segs
 
 GOP = 15
 PHONE = {"preset": "veryfast", "x264-params": f"keyint={GOP}:min-keyint={GOP}:scenecut=0"}
@@ -279,7 +279,7 @@ def test_cancel_midway_through_a_copy_leaves_nothing(phone_clip: Path, tmp_path:
             Reporter(None, token),
         )
     assert list(folder.iterdir()) == []  # the partial reel is gone
-    assert not sound_workers()
+    assert not render_workers()
 
 
 # ---------------------------------------------------------------- bitstream helpers
