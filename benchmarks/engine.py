@@ -1,6 +1,7 @@
 """Engine benchmark: analysis and render speed against plain FFmpeg work on the same file.
 
     python benchmarks/engine.py [--seconds 120] [--height 1080] [--gop 30] [--long]
+                                [--aspect source|16:9|9:16|1:1]
 
 Generates (once, cached in the temp folder) a synthetic phone-like clip: 30 fps H.264 with
 AAC sound, scenes that cut every few seconds, moving shapes over a panning textured
@@ -237,13 +238,13 @@ class _Notes(logging.Handler):
         self.lines.append(record.getMessage())
 
 
-def engine_run(source: str, output: str, queue: mp.Queue) -> None:
+def engine_run(source: str, output: str, queue: mp.Queue, aspect: str = "source") -> None:
     """Runs in a child process, so ru_maxrss is the engine's own peak."""
     notes = _Notes()
     render_log = logging.getLogger("moments.engine.render")
     render_log.setLevel(logging.INFO)
     render_log.addHandler(notes)
-    options = HighlightOptions(duration=TARGET)
+    options = HighlightOptions(duration=TARGET, aspect=aspect)
     start = time.perf_counter()
     try:
         result = highlight(source, output, options)
@@ -277,10 +278,10 @@ def engine_run(source: str, output: str, queue: mp.Queue) -> None:
     )
 
 
-def run_engine(source: Path, output: Path) -> dict:
+def run_engine(source: Path, output: Path, aspect: str = "source") -> dict:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    child = ctx.Process(target=engine_run, args=(str(source), str(output), queue))
+    child = ctx.Process(target=engine_run, args=(str(source), str(output), queue, aspect))
     child.start()
     result = queue.get()
     child.join()
@@ -298,6 +299,12 @@ def main() -> None:
         "--gop", type=int, default=30, help="frames between IDRs (30 = phone; 250 = x264 default)"
     )
     parser.add_argument("--long", action="store_true", help="10-minute 4K memory check")
+    parser.add_argument(
+        "--aspect",
+        default="source",
+        choices=["source", "16:9", "9:16", "1:1"],
+        help="reel aspect; a crop means a full re-encode (the reference is then at the reel size)",
+    )
     args = parser.parse_args()
     preset = "ultrafast"
     if args.long:
@@ -315,7 +322,7 @@ def main() -> None:
     )
 
     with tempfile.TemporaryDirectory() as folder:
-        engine = run_engine(source, Path(folder) / "reel.mp4")
+        engine = run_engine(source, Path(folder) / "reel.mp4", args.aspect)
     timings = engine["timings"]
     print(f"engine run: {engine['mode']}")
     for line in engine["notes"]:
