@@ -1,5 +1,6 @@
-"""The render's picture worker (``encode._Prefetch``): items in order, errors after the items
-made before them, a waiting consumer still checks for cancellation, and leaving stops it."""
+"""The render's picture worker (``render.prefetch.Prefetch``): items in order, errors after
+the items made before them, a waiting consumer still checks for cancellation, and leaving
+stops it."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import threading
 
 import pytest
 
-from moments.engine.render.encode import _Prefetch
+from moments.engine.render.prefetch import Prefetch
 
 
 def test_items_arrive_in_order_then_the_error_that_ended_them() -> None:
@@ -18,7 +19,7 @@ def test_items_arrive_in_order_then_the_error_that_ended_them() -> None:
         raise ValueError("decode failed at 5")
 
     got = []
-    with _Prefetch(make, 2, lambda: None) as items, pytest.raises(ValueError, match="at 5"):
+    with Prefetch(make, 2, lambda: None) as items, pytest.raises(ValueError, match="at 5"):
         for item in items:
             got.append(item)
     assert got == [0, 1, 2, 3, 4]
@@ -41,10 +42,10 @@ def test_a_waiting_consumer_keeps_checking_for_cancellation() -> None:
         if len(checks) >= 3:
             raise Cancelled
 
-    with pytest.raises(Cancelled), _Prefetch(make, 2, waiting) as items:
+    with pytest.raises(Cancelled), Prefetch(make, 2, waiting) as items:
         list(items)
     assert len(checks) == 3
-    assert not [t for t in threading.enumerate() if t.name == "pictures" and t.is_alive()]
+    assert not [t for t in threading.enumerate() if t.name == "prefetch" and t.is_alive()]
 
 
 def test_leaving_early_stops_the_worker() -> None:
@@ -58,8 +59,8 @@ def test_leaving_early_stops_the_worker() -> None:
             yield n
             n += 1
 
-    with _Prefetch(make, 3, lambda: None) as items:
+    with Prefetch(make, 3, lambda: None) as items:
         first = next(iter(items))
     assert first == 0
-    assert not [t for t in threading.enumerate() if t.name == "pictures" and t.is_alive()]
+    assert not [t for t in threading.enumerate() if t.name == "prefetch" and t.is_alive()]
     assert len(made) <= 3 + 2  # it stopped within a queue's depth of where it was

@@ -10,8 +10,8 @@ import av
 import numpy as np
 import pytest
 
-from moments.engine.render.encode import ReelSound, SoundTrack
 from moments.engine.render.loudness import RATE
+from moments.engine.render.soundtrack import ReelSound, SoundTrack
 
 
 def _output(tmp_path: Path) -> av.container.OutputContainer:

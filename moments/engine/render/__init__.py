@@ -22,9 +22,10 @@ from ..models import HighlightOptions, MediaInfo, RenderInfo, Segment
 from ..progress import Reporter
 from .audio import reel_audio, sample_at
 from .copyplan import can_copy, copy_refusal, plan_copy
-from .encode import ReelSound, ReelWriter, write_video
+from .encode import ReelWriter, write_video
 from .layout import Layout, Plan, output_rate
 from .poster import poster_focus, write_poster
+from .soundtrack import ReelSound
 from .splice import PacketSource, SpliceWriter, write_spliced
 
 __all__ = ["can_copy", "copy_refusal", "render"]

@@ -27,9 +27,10 @@ from ..models import MediaInfo, Segment
 from ..probe import open_input
 from .bitstream import AvcConfig, is_idr, length_prefixed_nals, split_annexb, to_annexb
 from .copyplan import CopyPlan, CopyRange, frame_index, seek_to_frame
-from .encode import ReelSound, SoundTrack, run_options, write_video
+from .encode import run_options, write_video
 from .layout import Layout, Plan
 from .picture import to_frame
+from .soundtrack import ReelSound, SoundTrack
 
 log = logging.getLogger(__name__)
 
