@@ -101,25 +101,30 @@ class Grid:
         """Reel frames the render gives a segment (as ``Plan.build``: whole frames)."""
         return max(1, round((round(option.end, 3) - round(option.start, 3)) * self.rate))
 
-    def reencoded(self, start: float, end: float, head: int, tail: int) -> int:
-        """Frames of the segment ``start..end`` outside blends that the copy plan re-encodes."""
+    def _unblended(self, start: float, end: float, head: int, tail: int) -> tuple[int, int]:
+        """Source frames ``low..high`` of the segment ``start..end`` outside its blends."""
         first = start_frame(start, self.rate)
         count = self.frames(_Option(start, end, 0.0))
-        low, high = first + head, first + count - tail
+        return first + head, first + count - tail
+
+    def _first_copied(self, low: int, high: int) -> int | None:
+        """The keyframe a copy of frames ``low..high`` starts from (None: nothing to copy)."""
+        inside = self.keyframes[(self.keyframes >= low) & (self.keyframes < high)]
+        return int(inside[0]) if len(inside) else None
+
+    def reencoded(self, start: float, end: float, head: int, tail: int) -> int:
+        """Frames of the segment ``start..end`` outside blends that the copy plan re-encodes."""
+        low, high = self._unblended(start, end, head, tail)
         if high <= low:
             return 0
-        inside = self.keyframes[(self.keyframes >= low) & (self.keyframes < high)]
-        if len(inside) == 0:
-            return high - low
-        return int(inside[0] - low)
+        first_copied = self._first_copied(low, high)
+        return high - low if first_copied is None else first_copied - low
 
     def thrown_away(self, start: float, end: float, head: int, tail: int) -> int:
         """Frames decoded only to reach the fade-out after a copy: from the keyframe before
         the copy's end up to it (none when the fade-out starts a fade after a keyframe)."""
-        first = start_frame(start, self.rate)
-        count = self.frames(_Option(start, end, 0.0))
-        low, high = first + head, first + count - tail
-        if tail == 0 or high <= low or self.reencoded(start, end, head, tail) == high - low:
+        low, high = self._unblended(start, end, head, tail)
+        if tail == 0 or high <= low or self._first_copied(low, high) is None:
             return 0  # no fade-out, or no copy: the segment is decoded straight through
         before = self.keyframes[self.keyframes <= high]
         return int(high - before[-1])
