@@ -212,13 +212,14 @@ def _copy_run(packets: list[_Packet], low: int, high: int) -> tuple[int, int, in
         return None
     first = packets[begin].index
     seen: set[int] = set()
-    end = None
+    highest, end = first, None
     for packet in packets[begin:]:
         if not first <= packet.index < high or packet.index in seen:
             break
         seen.add(packet.index)
-        if max(seen) - first + 1 == len(seen):  # frames first..max(seen), none missing
-            end = max(seen) + 1
+        highest = max(highest, packet.index)
+        if highest - first + 1 == len(seen):  # frames first..highest, none missing
+            end = highest + 1
     if end is None or end - first < 2:
         return None
     run = packets[begin : begin + (end - first)]
