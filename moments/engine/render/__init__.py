@@ -33,7 +33,7 @@ __all__ = ["can_copy", "copy_refusal", "render"]
 log = logging.getLogger(__name__)
 
 SCAN_SHARE = 0.02
-"""End of the (short) packet scan that finds the GOPs a smart render can copy."""
+"""End of the (short) packet scan that finds what a smart render can copy."""
 REPORT_EVERY = 0.1
 """Seconds between progress reports; cancellation is still checked on every call."""
 
@@ -52,9 +52,8 @@ def render(
     Also writes ``output`` with a ``.jpg`` suffix (the frame at source time ``poster_time``)
     when ``options.poster`` is set. With ``smart`` (the default), the packets of an H.264
     source that the reel shows unchanged (from a segment's first keyframe on) are copied
-    instead of re-encoded. Raises EngineError
-    for input that cannot be rendered and Cancelled when the reporter's token is set; in both
-    cases no partial file is left behind.
+    instead of re-encoded. Raises EngineError for input that cannot be rendered and Cancelled
+    when the reporter's token is set; in both cases no partial file is left behind.
     """
     output = Path(output)
     if not segments:
