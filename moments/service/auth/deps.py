@@ -92,13 +92,12 @@ class AccountServices:
     outbox: Any = None
     clock: Callable[[], datetime] = field(default=utcnow)
     """Current time for quotas; tests move it to check the monthly reset."""
-    credentials: CredentialCache | None = None
+    credentials: CredentialCache = field(init=False)
 
     def __post_init__(self) -> None:
-        if self.credentials is None:
-            self.credentials = CredentialCache(
-                self.settings.auth_cache_seconds, lambda: self.accounts.generation
-            )
+        self.credentials = CredentialCache(
+            self.settings.auth_cache_seconds, lambda: self.accounts.generation
+        )
 
 
 async def get_account_services(request: Request) -> AccountServices:
@@ -158,7 +157,6 @@ async def current_user(request: Request, services: AccountsDep) -> UserView:
     credential = credential_of(request)
     if credential is None:
         raise unauthorized("Sign in first: send 'Authorization: Bearer <API key or access token>'.")
-    assert services.credentials is not None
     user = services.credentials.get(credential)
     if user is None:
         generation = services.credentials.generation()
