@@ -60,10 +60,13 @@ class AccountStore:
         """Counts changes that may make a checked credential wrong (see CredentialCache)."""
         self._generation_lock = threading.Lock()
 
-    def _changed(self) -> None:
-        # Locked: two changes in two worker threads must move the count twice.
+    def _change(self, stmt) -> bool:
+        """``_exec`` for a write that may make a checked credential wrong: then ``generation``
+        moves, under a lock (two changes in two worker threads must move it twice)."""
+        changed = self._exec(stmt)
         with self._generation_lock:
             self.generation += 1
+        return changed
 
     # -- users -------------------------------------------------------------------------
 
@@ -103,19 +106,16 @@ class AccountStore:
             return UserView.of(user) if user else None
 
     def set_plan(self, user_id: str, plan: str) -> None:
-        self._exec(update(User).where(User.id == user_id).values(plan=plan))
-        self._changed()
+        self._change(update(User).where(User.id == user_id).values(plan=plan))
 
     def set_password_hash(self, user_id: str, password_hash: str) -> None:
-        self._exec(update(User).where(User.id == user_id).values(password_hash=password_hash))
-        self._changed()
+        self._change(update(User).where(User.id == user_id).values(password_hash=password_hash))
 
     def revoke_access_tokens(self, user_id: str) -> None:
         """Every access token issued so far stops working (their version is now stale)."""
-        self._exec(
+        self._change(
             update(User).where(User.id == user_id).values(token_version=User.token_version + 1)
         )
-        self._changed()
 
     # -- API keys ------------------------------------------------------------------------
 
@@ -156,13 +156,11 @@ class AccountStore:
             return [_key_view(k) for k in session.scalars(query)]
 
     def revoke_api_key(self, user_id: str, key_id: str) -> bool:
-        revoked = self._exec(
+        return self._change(
             update(ApiKey)
             .where(ApiKey.id == key_id, ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
             .values(revoked_at=utcnow())
         )
-        self._changed()
-        return revoked
 
     # -- refresh tokens --------------------------------------------------------------------
 
