@@ -117,7 +117,7 @@ def normalise(
     samples: np.ndarray, target: float = TARGET_LUFS, tick: Callable[[], None] | None = None
 ) -> np.ndarray:
     """Gain to ``target`` LUFS integrated, then a limiter so the true peak stays under -1 dBTP."""
-    level = measure(samples, tick)
+    level = measure(samples, tick, peak=False)  # the limiter below sees to the peaks
     if level.integrated <= SILENCE_LUFS:
         return samples
     out, lifted = samples, 0.0

@@ -14,6 +14,10 @@ import numpy as np
 from .loudness import RATE
 
 AUDIO_BITRATE = 160_000
+AAC_OPTIONS = {"aac_coder": "fast"}
+"""FFmpeg's fast AAC coder: at 160 kb/s its maintainers found it no worse than the default
+``twoloop`` (it was the default for a while), at under half the CPU (a 30 s reel: 0.58 ->
+0.24 s), and the render's CPU is what bounds its speed on two cores."""
 AAC_FRAME = 1024
 
 
@@ -44,6 +48,7 @@ class SoundTrack:
         stream = out.add_stream("aac", rate=RATE)
         stream.layout, stream.format = "stereo", "fltp"
         stream.bit_rate = AUDIO_BITRATE
+        stream.codec_context.options = AAC_OPTIONS
         stream.time_base = Fraction(1, RATE)
         # Opened here, not by the worker's first encode: the container opens every stream's
         # encoder when the first (video) packet is muxed, which would race with the worker.
