@@ -126,9 +126,7 @@ class _Runs:
 
     def collect(self, wait: bool = False) -> None:
         """Measure the finished pieces, in order (all of them with ``wait``)."""
-        while self._pending and (
-            wait or self._pending[0][0].done() or len(self._pending) > AHEAD
-        ):
+        while self._pending and (wait or self._pending[0][0].done() or len(self._pending) > AHEAD):
             future, gap = self._pending.popleft()
             for look in future.result():
                 if look.detail is not None:
