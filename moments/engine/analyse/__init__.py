@@ -22,7 +22,8 @@ from ..models import HighlightOptions, MediaInfo
 from ..probe import open_input
 from ..progress import Reporter
 from ..timeline import Timeline
-from .audio import RATE, AudioMeter
+from .audio import AudioMeter
+from .audio_in import AudioInput
 from .build import build_timeline
 from .decode import Decoders, Look, Piece
 from .packets import decode_plan, index_packets, keyframe_times, skipped_spikes
@@ -148,11 +149,10 @@ def _feed(
     meter. The measurements of the video go into ``video``."""
     vstream = container.streams[media.video_stream]
     streams = [vstream]
-    sound = resampler = None
+    sound = None
     if media.audio_stream is not None:
         streams.append(container.streams[media.audio_stream])
-        sound = AudioMeter()
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=RATE)
+        sound = AudioInput(AudioMeter())
     offset = media.start_time
     duration = max(media.duration, 1e-3)
     runs = _Runs(decoders, video, dense=bool(plan.all()))
@@ -173,8 +173,7 @@ def _feed(
             feeding = wanted
         elif sound is not None:
             for frame in packet.decode():
-                for mono in resampler.resample(frame):
-                    sound.feed(mono.to_ndarray().reshape(-1))
+                sound.add(frame)
         if time.monotonic() - last > 0.1:
             last = time.monotonic()
             runs.collect()
@@ -185,7 +184,4 @@ def _feed(
             reporter.update(0.03 + 0.93 * min(1.0, max(0.0, reached) / duration))
     runs.end(gap=False)
     runs.collect(wait=True)
-    if sound is not None:
-        for mono in resampler.resample(None):
-            sound.feed(mono.to_ndarray().reshape(-1))
-    return sound
+    return sound.finish() if sound is not None else None
