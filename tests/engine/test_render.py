@@ -136,9 +136,28 @@ def audio_samples(path: Path) -> np.ndarray:
     return np.concatenate(chunks, axis=1)
 
 
+def interleave_gap(path: Path) -> float:
+    """Seconds one stream runs ahead of the other, at worst, reading the file front to back."""
+    with av.open(str(path)) as c:
+        packets = [
+            (p.pos, p.stream.type, float(p.pts * p.time_base))
+            for p in c.demux()
+            if p.size and p.pts is not None
+        ]
+    last: dict[str, float] = {}
+    worst = 0.0
+    for _pos, kind, t in sorted(packets):
+        last[kind] = t
+        if len(last) == 2:
+            worst = max(worst, abs(last["video"] - last["audio"]))
+    return worst
+
+
 def check_reel(out: Path, width: int, height: int, seconds: float) -> None:
-    """Every reel: faststart MP4, H.264 yuv420p at the size, AAC 48 kHz stereo, right length."""
+    """Every reel: faststart MP4, H.264 yuv420p at the size, AAC 48 kHz stereo, right length,
+    sound and pictures interleaved (a player streaming it needs both as it goes)."""
     assert atoms(out)[:2] == ["ftyp", "moov"] and "mdat" in atoms(out)
+    assert interleave_gap(out) < 1.5
     with av.open(str(out)) as c:
         assert c.format.name.startswith("mov,mp4")
         v, a = c.streams.video[0], c.streams.audio[0]

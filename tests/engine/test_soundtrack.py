@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from moments.engine.render.loudness import RATE
-from moments.engine.render.soundtrack import ReelSound, SoundTrack
+from moments.engine.render.soundtrack import LAG, ReelSound, SoundTrack
 
 
 def _output(tmp_path: Path) -> av.container.OutputContainer:
@@ -44,7 +44,8 @@ def test_an_error_making_the_sound_reaches_the_render(tmp_path: Path) -> None:
     track = SoundTrack(out, ReelSound(RATE, broken))
     try:
         with pytest.raises(ValueError, match="no sound today"):
-            track.keep_ahead_of(0.5)
+            # The video may run LAG seconds ahead of the sound before it waits for it.
+            track.keep_ahead_of(LAG + 0.5)
     finally:
         track.close()
         out.close()
@@ -64,3 +65,29 @@ def test_closing_stops_the_worker_while_it_makes_the_sound(tmp_path: Path) -> No
     track.close()
     out.close()
     assert not [t for t in threading.enumerate() if t.name == "aac" and t.is_alive()]
+
+
+def test_the_video_waits_for_the_sound_only_beyond_the_lag(tmp_path: Path) -> None:
+    release = threading.Event()
+
+    def slow(tick):
+        while not release.wait(0.01):
+            tick(0.0)
+        return np.zeros((2, RATE * 20), np.float32)
+
+    out = _output(tmp_path)
+    track = SoundTrack(out, ReelSound(RATE * 20, slow))
+    try:
+        track.keep_ahead_of(LAG - 1.0)  # returns although no sound is made yet
+        waiter = threading.Thread(target=track.keep_ahead_of, args=(LAG + 1.0,))
+        waiter.start()
+        waiter.join(0.3)
+        assert waiter.is_alive()  # beyond the lag it waits for the sound...
+        release.set()
+        waiter.join(10)
+        assert not waiter.is_alive()  # ...until it is there
+        track.finish()
+    finally:
+        release.set()
+        track.close()
+        out.close()

@@ -15,7 +15,7 @@ from ..models import MediaInfo, Segment
 from .layout import Layout, Plan
 from .picture import blend, make_picture, to_frame
 from .prefetch import Prefetch
-from .soundtrack import ReelSound, SoundTrack
+from .soundtrack import MUX_OPTIONS, ReelSound, SoundTrack
 from .source import VideoSource
 
 if TYPE_CHECKING:
@@ -55,9 +55,7 @@ class ReelWriter:
     """An open MP4 with one H.264 and one AAC stream; pictures and samples go in in order."""
 
     def __init__(self, path: Path, layout: Layout, rate: Fraction, sound: ReelSound):
-        # +faststart: the moov atom is moved before mdat when the file is closed, so players
-        # (iOS in particular) can start before the download finishes.
-        self._out = av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"})
+        self._out = av.open(str(path), "w", format="mp4", options=MUX_OPTIONS)
         video = self._out.add_stream("libx264", rate=rate)
         video.width, video.height, video.pix_fmt = layout.width, layout.height, "yuv420p"
         video.time_base = video.codec_context.time_base = 1 / rate

@@ -19,6 +19,19 @@ AAC_OPTIONS = {"aac_coder": "fast"}
 ``twoloop`` (it was the default for a while), at under half the CPU (a 30 s reel: 0.58 ->
 0.24 s), and the render's CPU is what bounds its speed on two cores."""
 AAC_FRAME = 1024
+LAG = 8.0
+"""Seconds the sound may trail the video before the video waits for it. Loudness needs the
+whole soundtrack before its first packet can be encoded, and the pictures need not wait for
+that (0.3 s at the start of a 30 s reel): the muxer interleaves by time whatever order the
+packets come in, holding video until the sound catches up (see ``MUX_OPTIONS``)."""
+MUX_OPTIONS = {
+    # The moov atom moved before mdat when the file is closed, so players (iOS in
+    # particular) can start before the download finishes.
+    "movflags": "+faststart",
+    # Never give up waiting for the sound and write video ahead of it (default: after 10 s).
+    "max_interleave_delta": "0",
+}
+"""Options of the reel's MP4 muxer, for both the full and the smart render."""
 
 
 @dataclass(frozen=True)
@@ -94,12 +107,12 @@ class SoundTrack:
             self._changed.notify_all()
 
     def keep_ahead_of(self, seconds: float) -> None:
-        """Mux the sound up to half a second past video time ``seconds``: the muxer then
-        interleaves well."""
-        self._mux_until(round((seconds + 0.5) * RATE))
+        """Mux the sound that is ready up to half a second past video time ``seconds``;
+        wait for it only when it trails by more than ``LAG`` seconds."""
+        self._mux_until(round((seconds + 0.5) * RATE), need=round((seconds - LAG) * RATE))
 
-    def _mux_until(self, sample: int) -> None:
-        wanted = min(sample, self._sound.samples + 1)
+    def _mux_until(self, sample: int, need: int | None = None) -> None:
+        wanted = min(sample if need is None else need, self._sound.samples + 1)
         with self._changed:
             self._changed.wait_for(lambda: self._encoded >= wanted or self._error is not None)
             if self._error is not None:

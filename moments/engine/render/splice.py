@@ -30,7 +30,7 @@ from .copyplan import CopyPlan, CopyRange, frame_index, seek_to_frame
 from .encode import run_options, write_video
 from .layout import Layout, Plan
 from .picture import to_frame
-from .soundtrack import ReelSound, SoundTrack
+from .soundtrack import MUX_OPTIONS, ReelSound, SoundTrack
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class SpliceWriter:
         self._layout, self._rate = layout, rate
         self._params_id = free_id(config)
         x264_headers = self._new_encoder().extradata
-        self._out = av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"})
+        self._out = av.open(str(path), "w", format="mp4", options=MUX_OPTIONS)
         video = self._out.add_stream_from_template(template)
         # Annex-B extradata with both sets: the muxer writes an avcC holding 2 SPS + 2 PPS and
         # converts every (Annex-B) packet to length-prefixed NAL units.
