@@ -2,7 +2,9 @@
 
 Coarse to fine: a demux-only pass indexes the video packets (nearly free); then one pass
 decodes all the audio and a prefix of every group of pictures (non-reference frames and the
-loop filter skipped, luma only, small), which keeps analysis well under a full decode.
+loop filter skipped, luma only, small), which keeps analysis well under a full decode. The
+video runs are decoded on one worker thread per core (:mod:`.decode`); the audio, the
+measurements and the demuxing stay on the calling thread, faces on one more.
 
 Frames either side of a skipped stretch are up to a GOP apart: they are never treated as a
 motion pair, and a cut between them is judged by colour alone (see :func:`build.gap_cuts`).

@@ -1,10 +1,11 @@
-"""Decoding planned video packets on worker threads, one group of pictures (GOP) per task.
+"""Decoding planned video packets on worker threads, each with a decoder of its own.
 
 The sparse plan decodes a short run after every keyframe, and every run starts the decoder
-afresh, so runs do not depend on each other: two decoders, each on its own thread, take
-them in turn. FFmpeg decodes and OpenCV shrinks without the GIL, so on two cores this halves
-the time spent decoding keyframes, the largest part of analysis. The caller takes the
-results back in order, so measurements still see frames in presentation order.
+afresh, so runs do not depend on each other: two decoders take them in turn. FFmpeg decodes
+and OpenCV shrinks without the GIL, so the second core works on the largest part of
+analysis, decoding keyframes, too (analysis of the 2-minute 1080p benchmark clip: 2.2-2.8 s
+-> 1.7-1.9 s). The caller takes the results back in order, so measurements still see
+frames in presentation order.
 """
 
 from __future__ import annotations
