@@ -82,7 +82,7 @@ def _decode(container, media: MediaInfo, plan: np.ndarray, reporter: Reporter):
     # few frames, where they only wait on each other: there, one decoder per core instead.
     decoders = Decoders(media, 1 if dense else DECODERS, "AUTO" if dense else "SLICE")
     try:
-        sound = _feed(container, media, plan, reporter, video, decoders)
+        sound = _feed(container, media, plan, reporter, _Runs(decoders, video, dense))
         video.finish()
     finally:
         decoders.close()
@@ -139,16 +139,9 @@ class _Runs:
                 self._video.gap()
 
 
-def _feed(
-    container,
-    media: MediaInfo,
-    plan: np.ndarray,
-    reporter: Reporter,
-    video: VideoMeter,
-    decoders: Decoders,
-):
-    """Send the planned video packets to ``decoders`` and decode all the audio; the audio
-    meter. The measurements of the video go into ``video``."""
+def _feed(container, media: MediaInfo, plan: np.ndarray, reporter: Reporter, runs: _Runs):
+    """Send the planned video packets to ``runs`` and decode all the audio; the audio meter.
+    The measurements of the video go into the runs' video meter."""
     vstream = container.streams[media.video_stream]
     streams = [vstream]
     sound = None
@@ -157,7 +150,6 @@ def _feed(
         sound = AudioInput(AudioMeter())
     offset = media.start_time
     duration = max(media.duration, 1e-3)
-    runs = _Runs(decoders, video, dense=bool(plan.all()))
     k = 0
     feeding = False
     reached = 0.0
