@@ -28,7 +28,7 @@ class AudioInput:
             # A stream that changes format midway (a new channel layout, say) needs a
             # resampler set up for it; the old one gives up what it holds first.
             if self._kind is not None:
-                self.finish()
+                self._drain()
                 self._resampler = av.AudioResampler(format="flt", layout="mono", rate=RATE)
             self._kind = kind
         # (channels, n) for planar formats, (1, n * channels) for packed: joined along axis 1.
@@ -38,10 +38,14 @@ class AudioInput:
             self._flush()
 
     def finish(self) -> AudioMeter:
-        """Resample what is left and flush the resampler; the meter then has everything."""
+        """Resample what is left; the meter then has everything."""
+        self._drain()
+        return self._meter
+
+    def _drain(self) -> None:
+        """Resample the frames held, then take what the resampler itself still holds."""
         self._flush()
         self._feed(self._resampler.resample(None))
-        return self._meter
 
     def _flush(self) -> None:
         if not self._arrays or self._kind is None:
