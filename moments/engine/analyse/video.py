@@ -16,10 +16,11 @@ DETAIL_WIDTH = 320
 """Width for sharpness and faces, sampled only every ``DETAIL_EVERY`` seconds."""
 DETAIL_EVERY = 0.5
 FACE_EVERY = 1.5
-"""Faces are looked for on every third detail frame: a Haar pass costs ~8 ms at 320 px, more
-than all the other measurements of a small frame together (looking every 1.0 s cost 0.3 s
-more of a 2 s analysis of a 2-minute 1080p clip), and a face worth framing stays in view longer
-than that. A sample only speaks for its own shot (see ``build._nearest_in_shot``)."""
+"""Faces are looked for on every third detail frame: a Haar pass costs up to ~7 ms at 320 px
+on busy texture (0.5-1.5 ms on the shared real clips), more than all the other measurements
+of a small frame together (with the earlier, dearer detector, looking every 1.0 s cost 0.3 s
+more of a 2 s analysis of a 2-minute 1080p clip), and a face worth framing stays in view
+longer than that. A sample only speaks for its own shot (see ``build._nearest_in_shot``)."""
 MAX_PAIR_GAP = 0.2
 """Two frames further apart than this (dropped frames) are not compared for motion; frames
 either side of a stretch the decoder skipped never are (see :meth:`VideoMeter.gap`)."""
