@@ -2,9 +2,7 @@
 
 Coarse to fine: a demux-only pass indexes the video packets (nearly free); then one pass
 decodes all the audio and a prefix of every group of pictures (non-reference frames and the
-loop filter skipped, luma only, small), which keeps analysis well under a full decode. The
-video runs are decoded on one worker thread per core (:mod:`.decode`); the audio, the
-measurements and the demuxing stay on the calling thread, faces on one more.
+loop filter skipped, luma only, small), which keeps analysis well under a full decode.
 
 Frames either side of a skipped stretch are up to a GOP apart: they are never treated as a
 motion pair, and a cut between them is judged by colour alone (see :func:`build.gap_cuts`).
@@ -13,34 +11,28 @@ motion pair, and a cut between them is judged by colour alone (see :func:`build.
 from __future__ import annotations
 
 import time
-from collections import deque
-from concurrent.futures import Future
 
 import av
+import cv2
 import numpy as np
 
 from ..errors import EngineError
+from ..frames import to_gray
 from ..models import HighlightOptions, MediaInfo
 from ..probe import open_input
 from ..progress import Reporter
 from ..timeline import Timeline
+from . import colour
 from .audio import AudioMeter
 from .audio_in import AudioInput
 from .build import build_timeline
-from .decode import Decoders, Look, Piece
 from .packets import decode_plan, index_packets, keyframe_times, skipped_spikes
-from .video import VideoMeter
+from .video import DETAIL_WIDTH, WIDTH, VideoMeter
 
 SMALL_PIXELS = 640 * 360
 """At or below this size a full decode is cheap, so every frame is analysed."""
 SPARSE_FRACTION = 0.1
 """Share of each GOP decoded above ``SMALL_PIXELS`` (at least the keyframe and two more)."""
-DECODERS = 2
-"""Decoders working on a sparse plan's runs at once: one per core of the machine we aim at."""
-PIECE = 64
-"""Packets per piece of a long run sent to a decoder."""
-AHEAD = 8
-"""Pieces out with the decoders at most (bounds the packets and pictures held)."""
 
 
 def analyse(
@@ -77,72 +69,23 @@ def analyse(
 
 def _decode(container, media: MediaInfo, plan: np.ndarray, reporter: Reporter):
     video = VideoMeter()
-    dense = bool(plan.all())
-    # Frame threads pay off on long runs of frames; a sparse plan restarts the decoder every
-    # few frames, where they only wait on each other: there, one decoder per core instead.
-    decoders = Decoders(media, 1 if dense else DECODERS, "AUTO" if dense else "SLICE")
     try:
-        sound = _feed(container, media, plan, reporter, _Runs(decoders, video, dense))
+        sound = _feed(container, media, plan, reporter, video)
         video.finish()
     finally:
-        decoders.close()
-        video.close()  # also on cancel or a decode error: no worker left behind
+        video.close()  # also on cancel or a decode error: no face worker left behind
     return video, sound
 
 
-class _Runs:
-    """Planned video packets grouped into pieces for the decoders; results taken in order.
-
-    A run (consecutive planned packets) of a sparse plan goes to the next decoder in turn,
-    starting afresh and drained at its end; a dense plan is one run on one decoder. Long runs
-    go in pieces of ``PIECE`` packets, and at most ``AHEAD`` pieces are out at once, so
-    memory stays bounded whatever the GOP length.
-    """
-
-    def __init__(self, decoders: Decoders, video: VideoMeter, dense: bool) -> None:
-        self._decoders, self._video, self._dense = decoders, video, dense
-        self._pending: deque[tuple[Future[list[Look]], bool]] = deque()
-        self._packets: list[av.Packet] = []
-        self._worker = 0
-        self._started = False
-
-    def add(self, packet: av.Packet) -> None:
-        self._packets.append(packet)
-        if len(self._packets) >= PIECE:
-            self._send(drain=False, gap=False)
-        self.collect()
-
-    def end(self, gap: bool) -> None:
-        """The run ends: ``gap`` when frames are skipped before the next one."""
-        if self._packets or self._started:
-            self._send(drain=True, gap=gap)
-        self._started = False
-
-    def _send(self, drain: bool, gap: bool) -> None:
-        start = not self._started
-        if start and not self._dense:
-            self._worker = (self._worker + 1) % self._decoders.workers
-        piece = Piece(self._packets, reset=start and not self._dense, drain=drain)
-        self._pending.append((self._decoders.submit(self._worker, piece), gap))
-        self._packets = []
-        self._started = not drain
-
-    def collect(self, wait: bool = False) -> None:
-        """Measure the finished pieces, in order (all of them with ``wait``)."""
-        while self._pending and (wait or self._pending[0][0].done() or len(self._pending) > AHEAD):
-            future, gap = self._pending.popleft()
-            for look in future.result():
-                if look.detail is not None:
-                    self._video.add_detail(look.t, look.detail)
-                self._video.add(look.t, look.gray, look.hist)
-            if gap:
-                self._video.gap()
-
-
-def _feed(container, media: MediaInfo, plan: np.ndarray, reporter: Reporter, runs: _Runs):
-    """Send the planned video packets to ``runs`` and decode all the audio; the audio meter.
-    The measurements of the video go into the runs' video meter."""
+def _feed(container, media: MediaInfo, plan: np.ndarray, reporter: Reporter, video: VideoMeter):
+    """Decode the planned video packets and all the audio into ``video``; the audio meter."""
     vstream = container.streams[media.video_stream]
+    # Frame threads pay off on long runs of frames; a sparse plan restarts the decoder every
+    # few frames, where they only wait on each other and crowd out the face worker.
+    vstream.thread_type = "AUTO" if plan.all() else "SLICE"
+    codec = vstream.codec_context
+    codec.skip_frame = "NONREF"  # B-frames nobody refers to: skipping them costs no accuracy
+    codec.options = {"skip_loop_filter": "all"}  # deblocking is invisible at 160 px wide
     streams = [vstream]
     sound = None
     if media.audio_stream is not None:
@@ -151,9 +94,29 @@ def _feed(container, media: MediaInfo, plan: np.ndarray, reporter: Reporter, run
     offset = media.start_time
     duration = max(media.duration, 1e-3)
     k = 0
-    feeding = False
+    feeding = True
     reached = 0.0
     last = time.monotonic()
+
+    base = vstream.time_base
+    # The size to_gray gives a WIDTH-wide image (upright, display aspect, even height).
+    small = (WIDTH, max(2, round(WIDTH * media.height / max(1, media.width)) // 2 * 2))
+
+    def take(frame: av.VideoFrame) -> None:
+        # From pts and the stream's time base: frames drained from a frame-threaded decoder
+        # (decode(None)) carry no time base, so their ``frame.time`` is NaN.
+        if frame.pts is None or base is None:
+            return
+        t = float(frame.pts * base) - offset
+        if video.wants_detail(t):
+            detail = to_gray(frame, media, DETAIL_WIDTH)
+            video.add_detail(t, detail)
+            # Shrinking the detail image again is far cheaper than the full frame a second time.
+            gray = cv2.resize(detail, small, interpolation=cv2.INTER_AREA)
+        else:
+            gray = to_gray(frame, media, WIDTH)
+        video.add(t, gray, colour.histogram(frame, gray))
+
     for packet in container.demux(streams):
         if packet.stream.type == "video":
             if packet.size == 0:
@@ -161,21 +124,27 @@ def _feed(container, media: MediaInfo, plan: np.ndarray, reporter: Reporter, run
             wanted = bool(plan[k]) if k < len(plan) else True
             k += 1
             if wanted:
-                runs.add(packet)
+                if not feeding:
+                    codec.flush_buffers()  # restart cleanly at the keyframe after a skip
+                    feeding = True
+                for frame in codec.decode(packet):
+                    take(frame)
             elif feeding:
-                runs.end(gap=True)
-            feeding = wanted
+                for frame in codec.decode(None):  # drain the frames still held for reordering
+                    take(frame)
+                video.gap()
+                feeding = False
         elif sound is not None:
             for frame in packet.decode():
                 sound.add(frame)
         if time.monotonic() - last > 0.1:
             last = time.monotonic()
-            runs.collect()
             if packet.pts is not None:
                 # Packets come in decode order (B-frames after the frames they refer to) and
                 # interleaved with audio: keep the furthest time so progress never goes back.
                 reached = max(reached, float(packet.pts * packet.time_base) - offset)
             reporter.update(0.03 + 0.93 * min(1.0, max(0.0, reached) / duration))
-    runs.end(gap=False)
-    runs.collect(wait=True)
+    if feeding:
+        for frame in codec.decode(None):
+            take(frame)
     return sound.finish() if sound is not None else None

@@ -69,6 +69,7 @@ class VideoMeter:
         self._prev_t = -1e9
         self._prev_hist: np.ndarray | None = None
         self._prev_thumb: np.ndarray | None = None
+        self._next_detail = 0.0
         self._next_face = 0.0
         self._window: np.ndarray | None = None
         self._colour: np.ndarray | None = None
@@ -79,6 +80,9 @@ class VideoMeter:
     def gap(self) -> None:
         """The decoder skips frames here: the next frame is not adjacent to the last one."""
         self._after_gap = self._prev is not None
+
+    def wants_detail(self, t: float) -> bool:
+        return t >= self._next_detail
 
     def add(self, t: float, gray: np.ndarray, hist: np.ndarray | None = None) -> None:
         """Measure one small (``WIDTH`` wide) luma frame at time ``t`` seconds.
@@ -117,6 +121,7 @@ class VideoMeter:
     def add_detail(self, t: float, gray: np.ndarray) -> None:
         """Sharpness and faces from a larger (``DETAIL_WIDTH`` wide) luma frame."""
         s = self.samples
+        self._next_detail = t + DETAIL_EVERY
         s.detail_t.append(t)
         s.sharpness.append(float(cv2.Laplacian(gray, cv2.CV_32F).var()))
         if t >= self._next_face:
@@ -124,8 +129,8 @@ class VideoMeter:
             self._faces(t, gray)
 
     def _faces(self, t: float, gray: np.ndarray) -> None:
-        # On a worker thread (OpenCV releases the GIL): the Haar pass runs beside decoding and
-        # measuring instead of holding up the frames behind it.
+        # On a worker thread (OpenCV releases the GIL): the Haar pass overlaps decoding, which
+        # leaves a core idle between the short runs of frames decoded after each keyframe.
         if self._face_pool is None:
             self._face_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faces")
         self._face_jobs.append((t, gray.shape, self._face_pool.submit(faces.detect, gray)))
