@@ -102,6 +102,9 @@ def is_out_of_memory(exc: BaseException) -> bool:
         # FFmpeg reports a thread it could not start (no memory for its stack) as EAGAIN.
         if isinstance(current, OSError) and current.errno in (errno.ENOMEM, errno.EAGAIN):
             return True
+        # ...and Python one of its own (a worker thread of the engine) as this RuntimeError.
+        if isinstance(current, RuntimeError) and "can't start new thread" in str(current):
+            return True
         text = str(current)
         if type(current).__name__ == "error" and (
             "Insufficient memory" in text or "Failed to allocate" in text
