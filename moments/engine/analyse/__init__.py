@@ -10,6 +10,7 @@ motion pair, and a cut between them is judged by colour alone (see :func:`build.
 
 from __future__ import annotations
 
+import os
 import time
 
 import av
@@ -26,7 +27,7 @@ from . import colour
 from .audio import AudioMeter
 from .audio_in import AudioInput
 from .build import build_timeline
-from .packets import decode_plan, index_packets, keyframe_times, skipped_spikes
+from .packets import decode_plan, index_packets, keyframe_times, restarts, skipped_spikes
 from .video import DETAIL_WIDTH, WIDTH, VideoMeter
 
 SMALL_PIXELS = 640 * 360
@@ -54,7 +55,7 @@ def analyse(
         reporter.update(0.03)
         plan = decode_plan(index, dense_fraction)
         with open_input(media.path) as container:
-            video, sound = _decode(container, media, plan, reporter)
+            video, sound = _decode(container, media, plan, restarts(index, plan), reporter)
         offset = media.start_time
         spikes = [t - offset for *_, found in skipped_spikes(index, plan) for t in found]
     except av.error.FFmpegError as exc:
@@ -67,22 +68,40 @@ def analyse(
     return timeline
 
 
-def _decode(container, media: MediaInfo, plan: np.ndarray, reporter: Reporter):
+def _decode(container, media: MediaInfo, plan: np.ndarray, restart: np.ndarray, reporter: Reporter):
     video = VideoMeter()
     try:
-        sound = _feed(container, media, plan, reporter, video)
+        sound = _feed(container, media, plan, restart, reporter, video)
         video.finish()
     finally:
         video.close()  # also on cancel or a decode error: no face worker left behind
     return video, sound
 
 
-def _feed(container, media: MediaInfo, plan: np.ndarray, reporter: Reporter, video: VideoMeter):
-    """Decode the planned video packets and all the audio into ``video``; the audio meter."""
+def _feed(
+    container,
+    media: MediaInfo,
+    plan: np.ndarray,
+    restart: np.ndarray,
+    reporter: Reporter,
+    video: VideoMeter,
+):
+    """Decode the planned video packets and all the audio into ``video``; the audio meter.
+
+    ``restart`` marks the packets before which the decoder is drained and reset.
+    """
     vstream = container.streams[media.video_stream]
-    # Frame threads pay off on long runs of frames; a sparse plan restarts the decoder every
-    # few frames, where they only wait on each other and crowd out the face worker.
-    vstream.thread_type = "AUTO" if plan.all() else "SLICE"
+    if plan.all():
+        vstream.thread_type = "AUTO"
+    elif not restart.any():
+        # Every run starts at an IDR, so the decoder needs no reset between runs: frame
+        # threads, never drained, keep the keyframes of neighbouring runs decoding at once on
+        # different cores (a run's few P-frames only wait on their own keyframe).
+        vstream.thread_type = "FRAME"
+        vstream.thread_count = frame_threads(plan)
+    else:
+        # Draining before each reset would leave frame threads waiting on each other.
+        vstream.thread_type = "SLICE"
     codec = vstream.codec_context
     codec.skip_frame = "NONREF"  # B-frames nobody refers to: skipping them costs no accuracy
     codec.options = {"skip_loop_filter": "all"}  # deblocking is invisible at 160 px wide
@@ -93,8 +112,7 @@ def _feed(container, media: MediaInfo, plan: np.ndarray, reporter: Reporter, vid
         sound = AudioInput(AudioMeter())
     offset = media.start_time
     duration = max(media.duration, 1e-3)
-    k = 0
-    feeding = True
+    runs = _Runs(video)
     reached = 0.0
     last = time.monotonic()
 
@@ -105,7 +123,7 @@ def _feed(container, media: MediaInfo, plan: np.ndarray, reporter: Reporter, vid
     def take(frame: av.VideoFrame) -> None:
         # From pts and the stream's time base: frames drained from a frame-threaded decoder
         # (decode(None)) carry no time base, so their ``frame.time`` is NaN.
-        if frame.pts is None or base is None:
+        if frame.pts is None or base is None or not runs.keep(frame.pts):
             return
         t = float(frame.pts * base) - offset
         if video.wants_detail(t):
@@ -117,6 +135,7 @@ def _feed(container, media: MediaInfo, plan: np.ndarray, reporter: Reporter, vid
             gray = to_gray(frame, media, WIDTH)
         video.add(t, gray, colour.histogram(frame, gray))
 
+    k = 0
     for packet in container.demux(streams):
         if packet.stream.type == "video":
             if packet.size == 0:
@@ -124,16 +143,15 @@ def _feed(container, media: MediaInfo, plan: np.ndarray, reporter: Reporter, vid
             wanted = bool(plan[k]) if k < len(plan) else True
             k += 1
             if wanted:
-                if not feeding:
-                    codec.flush_buffers()  # restart cleanly at the keyframe after a skip
-                    feeding = True
+                if k - 1 < len(restart) and restart[k - 1]:
+                    for frame in codec.decode(None):  # drain what is held for reordering
+                        take(frame)
+                    codec.flush_buffers()
+                runs.fed(packet.pts)
                 for frame in codec.decode(packet):
                     take(frame)
-            elif feeding:
-                for frame in codec.decode(None):  # drain the frames still held for reordering
-                    take(frame)
-                video.gap()
-                feeding = False
+            else:
+                runs.skipped()
         elif sound is not None:
             for frame in packet.decode():
                 sound.add(frame)
@@ -144,7 +162,57 @@ def _feed(container, media: MediaInfo, plan: np.ndarray, reporter: Reporter, vid
                 # interleaved with audio: keep the furthest time so progress never goes back.
                 reached = max(reached, float(packet.pts * packet.time_base) - offset)
             reporter.update(0.03 + 0.93 * min(1.0, max(0.0, reached) / duration))
-    if feeding:
-        for frame in codec.decode(None):
-            take(frame)
+    for frame in codec.decode(None):
+        take(frame)
     return sound.finish() if sound is not None else None
+
+
+MAX_FRAME_THREADS = 16
+
+
+def frame_threads(plan: np.ndarray) -> int:
+    """Decoder frame threads for a sparse plan: enough for one run per core in flight."""
+    starts = np.flatnonzero(np.diff(plan.astype(np.int8), prepend=0) == 1)
+    run = int(np.count_nonzero(plan)) // max(1, len(starts))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(2, min(MAX_FRAME_THREADS, run * (cores or 1)))
+
+
+class _Runs:
+    """Which run of decoded packets each frame came from, for frames leaving the decoder late.
+
+    A frame-threaded decoder returns frames a few packets after their own, so a skip in the
+    plan is found from the frame's timestamp: a frame of a new run tells ``video`` that it is
+    not adjacent to the last one. A frame of a run that shows before the run's keyframe (a
+    leading picture of an open GOP) refers to pictures in the skipped stretch, which the
+    decoder never saw: it is dropped.
+    """
+
+    def __init__(self, video: VideoMeter) -> None:
+        self._video = video
+        self._run_of: dict[int, int] = {}
+        self._first: list[int] = []
+        self._new = True
+        self._shown: int | None = None
+
+    def skipped(self) -> None:
+        self._new = True
+
+    def fed(self, pts: int | None) -> None:
+        if pts is None:
+            return
+        if self._new:
+            self._first.append(pts)
+            self._new = False
+        self._run_of[pts] = len(self._first) - 1
+
+    def keep(self, pts: int) -> bool:
+        run = self._run_of.pop(pts, None)
+        if run is None:
+            return True  # not a packet's time (the decoder made it up): as the last run
+        if pts < self._first[run]:
+            return False
+        if self._shown is not None and run != self._shown:
+            self._video.gap()
+        self._shown = run
+        return True

@@ -9,6 +9,7 @@ import av
 import numpy as np
 
 from ..progress import Reporter
+from .idr import IdrReader
 
 PAIR_RUN = 3
 """Packets decoded at least after every keyframe: the keyframe and two successors give two
@@ -26,6 +27,8 @@ class PacketIndex:
     """Presentation time of each packet in seconds (NaN when the container gives none)."""
     sizes: np.ndarray
     keyframe: np.ndarray
+    idr: np.ndarray | None = None
+    """Which keyframes are IDR pictures (see :mod:`.idr`); None: none known to be."""
 
 
 def index_packets(
@@ -35,6 +38,8 @@ def index_packets(
     times: list[float] = []
     sizes: list[int] = []
     keys: list[bool] = []
+    idr: list[bool] = []
+    reader = IdrReader(stream.codec_context.name, bytes(stream.codec_context.extradata or b""))
     base = float(stream.time_base or 0)
     last = time.monotonic()
     for packet in container.demux(stream):
@@ -43,10 +48,13 @@ def index_packets(
         times.append(packet.pts * base if packet.pts is not None else float("nan"))
         sizes.append(packet.size)
         keys.append(bool(packet.is_keyframe))
+        idr.append(keys[-1] and reader.is_idr(memoryview(packet)))
         if time.monotonic() - last > 0.1:
             last = time.monotonic()
             reporter.check()
-    return PacketIndex(np.array(times), np.array(sizes, dtype=np.int64), np.array(keys, bool))
+    return PacketIndex(
+        np.array(times), np.array(sizes, dtype=np.int64), np.array(keys, bool), np.array(idr, bool)
+    )
 
 
 def keyframe_times(index: PacketIndex, offset: float = 0.0) -> list[float]:
@@ -82,6 +90,17 @@ def decode_plan(index: PacketIndex, fraction: float, min_run: int = PAIR_RUN) ->
         quota = max(min_run, int(np.ceil(fraction * (end - start))))
         plan[start : min(end, start + quota)] = True
     return plan
+
+
+def restarts(index: PacketIndex, plan: np.ndarray) -> np.ndarray:
+    """Packets where the decoder must be reset: runs of the plan that do not start at an IDR.
+
+    Later pictures of such a run may refer to pictures in the skipped stretch before it; after
+    a reset the decoder knows they are missing and drops them (the first run needs none).
+    """
+    starts = plan & ~np.concatenate([[True], plan[:-1]]) if len(plan) else plan
+    idr = index.idr if index.idr is not None else np.zeros(len(plan), bool)
+    return starts & ~idr[: len(plan)]
 
 
 def skipped_spikes(index: PacketIndex, plan: np.ndarray) -> list[tuple[float, float, list[float]]]:

@@ -1,0 +1,157 @@
+"""The sparse decode: runs of packets after each keyframe, through frame threads never flushed.
+
+Frames leave a frame-threaded decoder several packets late, so which run a frame belongs to
+(and so where the gaps are) is found from its timestamp; and an open GOP's leading pictures,
+which refer to frames in the skipped stretch, must be dropped rather than measured as garbage.
+Ground truth is a decode of every frame of the same file.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from moments.engine.analyse import SMALL_PIXELS, _decode, _Runs, frame_threads
+from moments.engine.analyse.packets import decode_plan, index_packets, restarts
+from moments.engine.analyse.video import WIDTH, VideoMeter
+from moments.engine.frames import to_gray
+from moments.engine.probe import open_input, probe
+from moments.engine.progress import Reporter
+
+from .media_factory import make_video
+
+W, H, FPS, SECONDS = 960, 540, 30, 6.0
+GOPS = {
+    # A phone's: an IDR every second, no B-frames.
+    "closed": "keyint=30:min-keyint=30:scenecut=0:bframes=0",
+    # An open GOP with B-frames: each keyframe is a recovery point, not an IDR, and the
+    # B-frames after it in decode order are shown before it, predicted from the GOP before.
+    "open": "keyint=15:min-keyint=15:scenecut=0:bframes=2:b-pyramid=none:open-gop=1",
+}
+
+
+def _frame(i: int, _w: int, _h: int) -> np.ndarray:
+    """A bright ramp over time under a moving texture: a frame decoded from the wrong
+    references is off in brightness by the ramp across the skipped stretch."""
+    t = i / FPS
+    rng = np.random.default_rng(i // 10)
+    cells = rng.uniform(-30, 30, size=(H // 30 + 1, W // 30 + 1))
+    texture = cv2.resize(cells, None, fx=30, fy=30, interpolation=cv2.INTER_NEAREST)[:H, :W]
+    level = 40 + 170 * t / SECONDS + texture
+    x = int(100 + 120 * t) % (W - 100)
+    level[200:300, x : x + 100] = 250 - level[200:300, x : x + 100]
+    return np.repeat(np.clip(level, 0, 255).astype(np.uint8)[:, :, None], 3, axis=2)
+
+
+@pytest.fixture(scope="module", params=sorted(GOPS))
+def clip(request, tmp_path_factory):
+    path = tmp_path_factory.mktemp("sparse") / f"{request.param}.mp4"
+    make_video(
+        path,
+        seconds=SECONDS,
+        width=W,
+        height=H,
+        fps=FPS,
+        audio=False,
+        frame_fn=_frame,
+        video_options={"x264-params": GOPS[request.param]},
+    )
+    return probe(path)
+
+
+def _full_decode(media) -> dict[float, float]:
+    """Time -> brightness of every frame, decoded in full with the analysis's settings."""
+    out = {}
+    with open_input(media.path) as container:
+        stream = container.streams[media.video_stream]
+        stream.codec_context.options = {"skip_loop_filter": "all"}
+        for frame in container.decode(stream):
+            gray = to_gray(frame, media, WIDTH)
+            out[round(float(frame.time) - media.start_time, 4)] = float(
+                cv2.GaussianBlur(gray, (3, 3), 0).mean()
+            )
+    return out
+
+
+def _sparse_decode(media):
+    with open_input(media.path) as container:
+        index = index_packets(container, container.streams[media.video_stream], Reporter())
+    plan = decode_plan(index, 0.1)
+    with open_input(media.path) as container:
+        video, _ = _decode(container, media, plan, restarts(index, plan), Reporter())
+    return index, plan, video.samples
+
+
+def test_sparse_frames_are_exactly_what_a_full_decode_shows(clip):
+    assert W * H > SMALL_PIXELS  # else analysis decodes every frame and this tests nothing
+    index, plan, samples = _sparse_decode(clip)
+    assert not plan.all()
+    truth = _full_decode(clip)
+    keyframes = sorted(round(float(t) - clip.start_time, 4) for t in index.times[index.keyframe])
+    seen = [round(t, 4) for t in samples.t]
+    # Every keyframe is measured, and nothing from the skipped stretches.
+    assert set(keyframes) <= set(seen)
+    decoded = {round(float(t) - clip.start_time, 4) for t in index.times[plan]}
+    assert set(seen) <= decoded
+    # Each measured frame is the true picture: a frame decoded from missing references would
+    # be off by the brightness ramp across the skipped stretch (~10 grey levels or more).
+    for t, brightness in zip(seen, samples.brightness, strict=True):
+        assert abs(brightness - truth[t]) < 1.5, (t, brightness, truth[t])
+
+
+def test_gaps_fall_at_the_keyframes_after_skipped_stretches(clip):
+    index, plan, samples = _sparse_decode(clip)
+    starts = np.flatnonzero(plan & ~np.concatenate([[True], plan[:-1]]))
+    expected = sorted(round(float(index.times[k]) - clip.start_time, 4) for k in starts)
+    assert [round(t, 4) for t in samples.gap_t] == expected
+    # No motion pair spans a gap: the first frame after each has none.
+    for t in samples.gap_t:
+        assert np.isnan(samples.motion[samples.t.index(t)])
+
+
+def test_runs_tell_the_meter_of_each_new_run_and_drop_leading_pictures():
+    meter = VideoMeter()
+    gray = np.zeros((90, 160), np.uint8)
+    runs = _Runs(meter)
+    for pts in (0, 1, 2):
+        runs.fed(pts)
+    runs.skipped()
+    for pts in (30, 28, 29, 33):  # keyframe 30, two leading pictures, then a P-frame
+        runs.fed(pts)
+    kept = []
+    # Frames come out late and in display order: run 1's, then run 2's (28, 29 first).
+    for pts in (0, 1, 2, 28, 29, 30, 33):
+        if runs.keep(pts):
+            kept.append(pts)
+            meter.add(pts / 30, gray)
+    assert kept == [0, 1, 2, 30, 33]
+    assert meter.samples.gap_t == [1.0]  # the keyframe after the skip, not a leading picture
+
+
+def test_frame_threads_cover_one_run_per_core(monkeypatch):
+    monkeypatch.setattr("os.sched_getaffinity", lambda _pid: {0, 1}, raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    plan = np.zeros(90, bool)
+    plan[[0, 1, 2, 30, 31, 32, 60, 61, 62]] = True
+    assert frame_threads(plan) == 6
+    plan[:] = False
+    plan[[0, 30, 60]] = True
+    assert frame_threads(plan) == 2
+    plan[:] = False
+    for start in (0, 45):
+        plan[start : start + 25] = True  # long runs: capped
+    assert frame_threads(plan) == 16
+
+
+def test_frame_threaded_decoder_keeps_packet_times(clip):
+    """What _Runs relies on: each decoded frame carries the pts of the packet that held it."""
+    with open_input(clip.path) as container:
+        stream = container.streams[clip.video_stream]
+        stream.thread_type, stream.thread_count = "FRAME", 6
+        fed = [p.pts for p in container.demux(stream) if p.size]
+    with open_input(clip.path) as container:
+        stream = container.streams[clip.video_stream]
+        stream.thread_type, stream.thread_count = "FRAME", 6
+        out = [f.pts for f in container.decode(stream)]
+    assert sorted(out) == sorted(fed)
