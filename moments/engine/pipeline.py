@@ -11,7 +11,7 @@ from .models import HighlightOptions, HighlightResult
 from .probe import probe
 from .progress import CancelToken, ProgressFn, Reporter
 from .render import render
-from .select import select
+from .select import candidates, select
 
 
 def highlight(
@@ -45,7 +45,9 @@ def highlight(
     done("probe")
 
     timed("analyse")
-    timeline = analyse(media, options, reporter)
+    timeline = analyse(
+        media, options, reporter, candidates=lambda rough: candidates(media, rough, options)
+    )
     done("analyse")
 
     timed("select")

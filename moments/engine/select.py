@@ -10,7 +10,7 @@ cuts move (a little) onto keyframes where that lets a smart render copy more (``
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -30,6 +30,12 @@ FAST = 0.6
 """Motion score from which movement reads as "fast motion" (a slow drift scores ~0.4)."""
 NEARBY = 2.0
 """Seconds either side of a segment that its reason may compare it with."""
+WIDER = 2.0
+"""The budget for finding candidates on a coarse timeline, as a multiple of the reel's: what
+the coarse measurements rank a little low can still be chosen once measured finely."""
+CANDIDATE_MARGIN = 2.0
+"""Seconds measured finely either side of a candidate: cuts move to better points nearby
+(keyframes up to ``align.TOLERANCE`` away, shot boundaries that the finer sampling finds)."""
 
 
 def frame_scores(timeline: Timeline) -> np.ndarray:
@@ -114,6 +120,16 @@ def select(media: MediaInfo, timeline: Timeline, options: HighlightOptions) -> l
         segments.append(_segment(start, end, out, timeline, score))
         out += (end - start) - fade
     return segments
+
+
+def candidates(
+    media: MediaInfo, timeline: Timeline, options: HighlightOptions
+) -> list[tuple[float, float]]:
+    """Spans of a coarsely measured ``timeline`` worth measuring finely before selecting: what
+    selection would choose with ``WIDER`` times the budget, and ``CANDIDATE_MARGIN`` around."""
+    wider = replace(options, duration=min(600.0, options.duration * WIDER))
+    chosen = select(media, timeline, wider)
+    return [(s.source_start - CANDIDATE_MARGIN, s.source_end + CANDIDATE_MARGIN) for s in chosen]
 
 
 def reel_length(spans: list[tuple[float, float]], crossfade: float) -> float:

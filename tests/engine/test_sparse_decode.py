@@ -126,7 +126,7 @@ def test_runs_tell_the_meter_of_each_new_run_and_drop_leading_pictures():
             kept.append(pts)
             meter.add(pts / 30, gray)
     assert kept == [0, 1, 2, 30, 33]
-    assert meter.samples.gap_t == [1.0]  # the keyframe after the skip, not a leading picture
+    assert meter.finish().gap_t == [1.0]  # the keyframe after the skip, not a leading picture
 
 
 def test_frame_threads_cover_one_run_per_core(monkeypatch):

@@ -14,6 +14,11 @@ from .idr import IdrReader
 PAIR_RUN = 3
 """Packets decoded at least after every keyframe: the keyframe and two successors give two
 pairs of truly consecutive frames (motion, camera shake) per group of pictures."""
+COARSE_MIN_RUNS = 24
+"""Fewer runs than this (a short clip, or long GOPs): one pass, a second would save little."""
+COARSE_MAX_SPACING = 2.5
+"""Seconds between the runs of the coarse pass at most: every other phone GOP (2 s) is
+sampled; with longer GOPs every run is, in one pass."""
 SPIKE = 4.0
 """A predicted frame this many times larger than the median of its neighbours is mostly coded
 afresh: where an encoder without scene-cut keyframes puts a cut."""
@@ -90,6 +95,35 @@ def decode_plan(index: PacketIndex, fraction: float, min_run: int = PAIR_RUN) ->
         quota = max(min_run, int(np.ceil(fraction * (end - start))))
         plan[start : min(end, start + quota)] = True
     return plan
+
+
+def _run_starts(plan: np.ndarray) -> np.ndarray:
+    """Packets that begin a run of the plan (the first planned packet after a skipped one)."""
+    return plan & ~np.concatenate([[False], plan[:-1]])
+
+
+def coarse_plan(index: PacketIndex, plan: np.ndarray) -> np.ndarray | None:
+    """Every other run of a sparse ``plan``; None where a coarse first pass does not pay."""
+    starts = np.flatnonzero(_run_starts(plan))
+    if plan.all() or len(starts) < COARSE_MIN_RUNS:
+        return None
+    spacing = np.diff(index.times[starts[::2]])
+    if not np.isfinite(spacing).all() or float(np.median(spacing)) > COARSE_MAX_SPACING:
+        return None
+    run = np.cumsum(_run_starts(plan)) - 1
+    return plan & (run % 2 == 0)
+
+
+def within(index: PacketIndex, spans: list[tuple[float, float]], offset: float) -> np.ndarray:
+    """Packets of the GOPs whose keyframe lies in one of ``spans`` (seconds from ``offset``)."""
+    out = np.zeros(len(index.sizes), bool)
+    if not len(out):
+        return out
+    gop_start = np.maximum.accumulate(np.where(index.keyframe, np.arange(len(out)), 0))
+    t = index.times[gop_start] - offset
+    for lo, hi in spans:
+        out |= (t >= lo) & (t <= hi)
+    return out
 
 
 def restarts(index: PacketIndex, plan: np.ndarray) -> np.ndarray:

@@ -46,6 +46,10 @@ class VideoSamples:
     mx: list[float] = field(default_factory=list)
     my: list[float] = field(default_factory=list)
     thumbs: list[np.ndarray] = field(default_factory=list)
+    palette: list[np.ndarray | None] = field(default_factory=list)
+    """Each frame's :func:`colour.histogram`: compared across skipped stretches."""
+    run_start: list[bool] = field(default_factory=list)
+    """The frame is the first decoded after a skipped stretch (or the first of all)."""
     detail_t: list[float] = field(default_factory=list)
     sharpness: list[float] = field(default_factory=list)
     face_t: list[float] = field(default_factory=list)
@@ -59,12 +63,44 @@ class VideoSamples:
     gap_change: list[float] = field(default_factory=list)
     """0..1 colour histogram distance across the stretch (see :mod:`.colour`)."""
 
+    def find_gaps(self) -> None:
+        """Fill the ``gap_*`` lists from the frames' order, runs and colours."""
+        self.gap_t, self.gap_before, self.gap_change = [], [], []
+        for i in range(1, len(self.t)):
+            if self.run_start[i]:
+                a, b = self.palette[i - 1], self.palette[i]
+                self.gap_t.append(self.t[i])
+                self.gap_before.append(self.t[i - 1])
+                both = a is not None and b is not None
+                self.gap_change.append(colour.distance(a, b) if both else float("nan"))
+
+
+_PER_FRAME = ("t", "brightness", "contrast", "cut", "vx", "vy", "motion", "mx", "my", "thumbs")
+_PER_FRAME += ("palette", "run_start")
+_PER_DETAIL = ("detail_t", "sharpness")
+_PER_FACE = ("face_t", "face_area", "face_x", "face_y")
+
+
+def merge(a: VideoSamples, b: VideoSamples) -> VideoSamples:
+    """The samples of two decodes of different runs of one file's packets, in time order."""
+    out = VideoSamples()
+    for names in (_PER_FRAME, _PER_DETAIL, _PER_FACE):
+        key = names[0]
+        order = np.argsort(np.concatenate([getattr(a, key), getattr(b, key)]), kind="stable")
+        for name in names:
+            both = getattr(a, name) + getattr(b, name)
+            setattr(out, name, [both[i] for i in order])
+    out.find_gaps()
+    return out
+
 
 class VideoMeter:
     """Feed frames in presentation order; collects :class:`VideoSamples`."""
 
-    def __init__(self) -> None:
+    def __init__(self, faces: bool = True) -> None:
+        """``faces``: look for faces (on every ``FACE_EVERY`` seconds' detail frame)."""
         self.samples = VideoSamples()
+        self._faces_on = faces
         self._prev: np.ndarray | None = None
         self._prev_t = -1e9
         self._prev_hist: np.ndarray | None = None
@@ -72,7 +108,6 @@ class VideoMeter:
         self._next_detail = 0.0
         self._next_face = 0.0
         self._window: np.ndarray | None = None
-        self._colour: np.ndarray | None = None
         self._face_pool: ThreadPoolExecutor | None = None
         self._face_jobs: list[tuple[float, tuple[int, int], Future]] = []
         self._after_gap = False
@@ -94,12 +129,8 @@ class VideoMeter:
             return  # no, duplicate or out-of-order timestamp: nothing new to measure
         s = self.samples
         after_gap, self._after_gap = self._after_gap, False
-        if after_gap:
-            s.gap_t.append(t)
-            s.gap_before.append(self._prev_t)
-            same = hist is not None and self._colour is not None
-            s.gap_change.append(colour.distance(self._colour, hist) if same else float("nan"))
-        self._colour = hist
+        s.palette.append(hist)
+        s.run_start.append(after_gap or self._prev is None)
         img = cv2.GaussianBlur(gray, (3, 3), 0).astype(np.float32)
         hist = cv2.calcHist([gray], [0], None, [16], [0, 256]).ravel() / gray.size
         thumb = cv2.resize(gray, (16, 9), interpolation=cv2.INTER_AREA).astype(np.float32)
@@ -124,7 +155,7 @@ class VideoMeter:
         self._next_detail = t + DETAIL_EVERY
         s.detail_t.append(t)
         s.sharpness.append(float(cv2.Laplacian(gray, cv2.CV_32F).var()))
-        if t >= self._next_face:
+        if self._faces_on and t >= self._next_face:
             self._next_face = t + FACE_EVERY - DETAIL_EVERY / 2
             self._faces(t, gray)
 
@@ -138,6 +169,7 @@ class VideoMeter:
     def finish(self) -> VideoSamples:
         """Wait for the face detections still running; the samples are then complete."""
         s = self.samples
+        s.find_gaps()
         try:
             for t, (h, w), job in self._face_jobs:
                 found = job.result()
