@@ -8,7 +8,7 @@ import pytest
 
 from moments.engine.errors import EngineError
 from moments.engine.models import Limits
-from moments.engine.probe import display_size, is_variable_frame_rate, probe
+from moments.engine.probe import display_size, is_variable_frame_rate, probe, reopen
 
 from .media_factory import make_video
 
@@ -169,3 +169,30 @@ def test_portrait_caps_use_display_size(tmp_path: Path) -> None:
     clip = make_video(tmp_path / "p.mp4", width=320, height=180, rotation=90)
     with pytest.raises(EngineError, match="180x320"):
         probe(clip, Limits(max_height=300))
+
+
+@pytest.mark.parametrize(
+    ("suffix", "container", "quick"),
+    [("mp4", "mp4", True), ("mkv", "matroska", True), ("ts", "mpegts", False)],
+)
+def test_reopen_skips_stream_probing_only_where_the_header_names_the_streams(
+    tmp_path: Path, suffix: str, container: str, quick: bool
+) -> None:
+    path = make_video(tmp_path / f"clip.{suffix}", seconds=1.0, container_format=container)
+    media = probe(path)
+    with reopen(media) as source:
+        video = source.streams[media.video_stream]
+        audio = source.streams[media.audio_stream]
+        assert (video.type, video.codec_context.name) == ("video", media.video_codec)
+        assert (audio.type, audio.codec_context.name) == ("audio", media.audio_codec)
+        # Stream-info probing decodes a frame to learn the pixel format; a quick open has not.
+        assert (video.codec_context.format is None) is quick
+        frame = next(source.decode(video))
+        assert (frame.width, frame.height) == (media.coded_width, media.coded_height)
+
+
+def test_reopen_of_a_file_turned_into_something_else_is_refused(tmp_path: Path) -> None:
+    media = probe(make_video(tmp_path / "clip.mp4", seconds=1.0))
+    media.path.write_text("#EXTM3U\n#EXTINF:1,\nhttp://example.com/x.ts\n")
+    with pytest.raises(EngineError):
+        reopen(media)

@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import EngineError
 from ..frames import to_gray
 from ..models import HighlightOptions, MediaInfo
-from ..probe import open_input
+from ..probe import reopen
 from ..progress import Reporter
 from ..timeline import Timeline
 from . import colour
@@ -77,7 +77,7 @@ def analyse(
         small = media.width * media.height <= SMALL_PIXELS
         dense_fraction = 1.0 if small else SPARSE_FRACTION
     try:
-        with open_input(media.path) as container:
+        with reopen(media) as container:
             index = index_packets(container, container.streams[media.video_stream], reporter)
         reporter.update(0.03)
         plan = decode_plan(index, dense_fraction)
@@ -127,7 +127,7 @@ def _measure(
     Faces are looked for only with ``sound``: in the first pass, so every part of the video is
     sampled for faces alike.
     """
-    with open_input(media.path) as container:
+    with reopen(media) as container:
         video, audio = _decode(
             container, media, plan, restarts(index, plan), reporter, share, sound
         )

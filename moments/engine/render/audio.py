@@ -8,7 +8,7 @@ import av
 import numpy as np
 
 from ..models import MediaInfo, Segment
-from ..probe import open_input
+from ..probe import reopen
 from .layout import Plan
 from .loudness import RATE, SILENCE_LUFS, limit, measure
 
@@ -36,7 +36,7 @@ def reel_audio(
     reel = np.zeros((2, total), np.float32)
     if not media.has_audio:
         return reel
-    with open_input(media.path) as container:
+    with reopen(media) as container:
         stream = container.streams[media.audio_stream]
         for index, segment in enumerate(segments):
             first = sample_at(plan, plan.starts[index])

@@ -16,7 +16,7 @@ from fractions import Fraction
 import av
 
 from ..models import HighlightOptions, MediaInfo, Segment
-from ..probe import open_input
+from ..probe import reopen
 from .bitstream import AvcConfig, is_idr, length_prefixed_nals, parse_avcc
 from .layout import Layout, Plan, output_rate
 
@@ -111,7 +111,7 @@ def plan_copy(
     Returns None when the source's parameter sets cannot be read as ``avcC`` (then nothing is
     copied). Crossfaded frames are never copied: they are blends of two shots.
     """
-    with open_input(media.path) as container:
+    with reopen(media) as container:
         stream = container.streams[media.video_stream]
         config = parse_avcc(bytes(stream.codec_context.extradata or b""))
         if config is None:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 import av
 
 from ..models import MediaInfo
-from ..probe import open_input
+from ..probe import reopen
 
 SEEK_GAP = 2.0
 """Seconds ahead beyond which a keyframe seek beats decoding through."""
@@ -28,7 +28,7 @@ class VideoSource:
         over long runs frame threads are faster (a full re-encode 14.1 -> 13.5 s)."""
         self._media = media
         self._tick = tick
-        self._container = open_input(media.path)
+        self._container = reopen(media)
         self._stream = self._container.streams[media.video_stream]
         self._stream.thread_type = "SLICE" if short_runs else "AUTO"
         self._frames: Iterator[av.VideoFrame] | None = None

@@ -24,7 +24,7 @@ import av
 import numpy as np
 
 from ..models import MediaInfo, Segment
-from ..probe import open_input
+from ..probe import reopen
 from .bitstream import AvcConfig, is_idr, length_prefixed_nals, split_annexb, to_annexb
 from .copyplan import CopyPlan, CopyRange, frame_index, seek_to_frame
 from .encode import run_options, write_video
@@ -154,7 +154,7 @@ class PacketSource:
 
     def __init__(self, media: MediaInfo, config: AvcConfig, tick: Callable[[], None]):
         self._media, self._config, self._tick = media, config, tick
-        self._container = open_input(media.path)
+        self._container = reopen(media)
         self.stream = self._container.streams[media.video_stream]
 
     def close(self) -> None:
