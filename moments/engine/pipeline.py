@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .analyse import analyse
 from .errors import EngineError
-from .models import HighlightOptions, HighlightResult
+from .models import HighlightOptions, HighlightResult, Segment
 from .probe import probe
 from .progress import CancelToken, ProgressFn, Reporter
 from .render import render
@@ -57,7 +57,8 @@ def highlight(
     done("select")
 
     timed("render")
-    info = render(media, segments, output, options, reporter, poster_time=_poster_time(segments))
+    poster_time = _poster_time(segments, timeline.keyframes)
+    info = render(media, segments, output, options, reporter, poster_time=poster_time)
     done("render")
 
     timings["total"] = sum(timings.values())
@@ -74,6 +75,18 @@ def highlight(
     )
 
 
-def _poster_time(segments) -> float:
+POSTER_AFTER_KEYFRAME = 0.001
+"""Seconds past a keyframe at which the poster is taken: that keyframe is on screen, and the
+seek before the poster lands on it rather than on the keyframe before."""
+
+
+def _poster_time(segments: list[Segment], keyframes: list[float]) -> float:
+    """The middle of the best segment, or the keyframe inside it nearest its middle: the
+    poster then decodes one picture instead of up to a GOP of them (and a keyframe is the
+    sharpest picture of its GOP)."""
     best = max(segments, key=lambda s: s.score)
-    return (best.source_start + best.source_end) / 2
+    middle = (best.source_start + best.source_end) / 2
+    inside = [k for k in keyframes if best.source_start <= k < best.source_end]
+    if not inside:
+        return middle
+    return min(inside, key=lambda k: abs(k - middle)) + POSTER_AFTER_KEYFRAME

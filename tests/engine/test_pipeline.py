@@ -11,6 +11,8 @@ import av
 import pytest
 
 from moments.engine import Cancelled, EngineError, HighlightOptions, highlight
+from moments.engine.models import Segment
+from moments.engine.pipeline import POSTER_AFTER_KEYFRAME, _poster_time
 from moments.engine.progress import STAGES
 from tests.conftest import MEDIA
 
@@ -82,3 +84,14 @@ def test_cancel_takes_effect_within_a_second(stage: str, tmp_path: Path) -> None
     assert cancelled_at, f"the {stage} stage never reported progress"
     assert time.monotonic() - cancelled_at[0] < 1.0
     assert list(tmp_path.iterdir()) == [], "no partial reel or poster is left behind"
+
+
+def test_poster_is_the_keyframe_nearest_the_middle_of_the_best_segment() -> None:
+    def seg(start: float, end: float, score: float) -> Segment:
+        return Segment(start, end, 0.0, score, {}, "")
+
+    segments = [seg(0.0, 4.0, 0.9), seg(10.0, 16.0, 0.5)]
+    keyframes = [0.0, 1.0, 2.4, 3.0, 10.0, 13.0]
+    assert _poster_time(segments, keyframes) == pytest.approx(2.4 + POSTER_AFTER_KEYFRAME)
+    # No keyframe inside the best segment (a long GOP): its middle.
+    assert _poster_time(segments, [5.0, 10.0]) == pytest.approx(2.0)
