@@ -155,3 +155,20 @@ def test_frame_threaded_decoder_keeps_packet_times(clip):
         stream.thread_type, stream.thread_count = "FRAME", 6
         out = [f.pts for f in container.decode(stream)]
     assert sorted(out) == sorted(fed)
+
+
+def test_restarts_are_the_runs_after_the_first_that_start_off_an_idr():
+    from moments.engine.analyse.packets import PacketIndex
+
+    keys = np.arange(60) % 10 == 0
+    idr = keys & (np.arange(60) != 30)  # the keyframe at 30 is a recovery point, not an IDR
+    index = PacketIndex(np.arange(60) / 30, np.full(60, 100), keys, idr)
+    plan = np.zeros(60, bool)
+    for start in (20, 30, 40):  # a second pass: its first run is at 20, not 0
+        plan[start : start + 3] = True
+    assert np.flatnonzero(restarts(index, plan)).tolist() == [30]
+    plan[[20, 21, 22]] = False  # now the run at 30 is the decoder's first: no reset
+    assert not restarts(index, plan).any()
+    no_idr = PacketIndex(index.times, index.sizes, keys)  # a codec we cannot read
+    plan[[0, 1, 2]] = True
+    assert np.flatnonzero(restarts(no_idr, plan)).tolist() == [30, 40]

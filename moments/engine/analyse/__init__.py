@@ -1,11 +1,11 @@
 """Measuring a video into a :class:`Timeline`: shots, motion, audio and quality.
 
 Coarse to fine: a demux-only pass indexes the video packets (nearly free); then one pass
-decodes all the audio and a prefix of every other group of pictures (non-reference frames
-and the loop filter skipped, luma only, small); then, where the caller's ``candidates`` say
-a highlight may be (what selection would choose with a wider budget), a second pass decodes
-the prefixes of the GOPs in between. Analysis stays well under a full decode, and a long video
-is sampled finely only where it matters.
+decodes all the audio and a prefix of every group of pictures (non-reference frames and the
+loop filter skipped, luma only, small), which keeps analysis well under a full decode. A video
+long against its reel takes every other GOP in that pass; a second pass then decodes the GOPs
+in between only where the caller's ``candidates`` say a highlight may be (what selection
+would choose with a wider budget), so it is sampled finely only where that matters.
 
 Frames either side of a skipped stretch are up to a GOP apart: they are never treated as a
 motion pair, and a cut between them is judged by colour alone (see :func:`build.gap_cuts`).
@@ -39,6 +39,7 @@ from .packets import (
     index_packets,
     keyframe_times,
     restarts,
+    run_starts,
     skipped_spikes,
     within,
 )
@@ -160,7 +161,7 @@ def _feed(
     reporter: Reporter,
     video: VideoMeter,
     share: tuple[float, float],
-    sound_on: bool,
+    with_sound: bool,
 ) -> AudioFrames | None:
     """Decode the planned video packets (and all the audio) into ``video``; the audio's
     measurements. ``restart`` marks the packets before which the decoder is drained and
@@ -182,7 +183,7 @@ def _feed(
     codec.options = {"skip_loop_filter": "all"}  # deblocking is invisible at 160 px wide
     streams = [vstream]
     sound = None
-    if sound_on and media.audio_stream is not None:
+    if with_sound and media.audio_stream is not None:
         streams.append(container.streams[media.audio_stream])
         sound = AudioInput(AudioMeter())
     offset = media.start_time
@@ -244,12 +245,12 @@ def _feed(
 
 
 MAX_FRAME_THREADS = 16
+"""FFmpeg's own cap on automatic frame threads; each holds a decoder context and pictures."""
 
 
 def frame_threads(plan: np.ndarray) -> int:
     """Decoder frame threads for a sparse plan: enough for one run per core in flight."""
-    starts = np.flatnonzero(np.diff(plan.astype(np.int8), prepend=0) == 1)
-    run = int(np.count_nonzero(plan)) // max(1, len(starts))
+    run = int(np.count_nonzero(plan)) // max(1, int(run_starts(plan).sum()))
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(2, min(MAX_FRAME_THREADS, run * (cores or 1)))
 

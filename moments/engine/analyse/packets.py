@@ -97,20 +97,20 @@ def decode_plan(index: PacketIndex, fraction: float, min_run: int = PAIR_RUN) ->
     return plan
 
 
-def _run_starts(plan: np.ndarray) -> np.ndarray:
+def run_starts(plan: np.ndarray) -> np.ndarray:
     """Packets that begin a run of the plan (the first planned packet after a skipped one)."""
     return plan & ~np.concatenate([[False], plan[:-1]])
 
 
 def coarse_plan(index: PacketIndex, plan: np.ndarray) -> np.ndarray | None:
     """Every other run of a sparse ``plan``; None where a coarse first pass does not pay."""
-    starts = np.flatnonzero(_run_starts(plan))
+    starts = np.flatnonzero(run_starts(plan))
     if plan.all() or len(starts) < COARSE_MIN_RUNS:
         return None
     spacing = np.diff(index.times[starts[::2]])
     if not np.isfinite(spacing).all() or float(np.median(spacing)) > COARSE_MAX_SPACING:
         return None
-    run = np.cumsum(_run_starts(plan)) - 1
+    run = np.cumsum(run_starts(plan)) - 1
     return plan & (run % 2 == 0)
 
 
@@ -130,9 +130,12 @@ def restarts(index: PacketIndex, plan: np.ndarray) -> np.ndarray:
     """Packets where the decoder must be reset: runs of the plan that do not start at an IDR.
 
     Later pictures of such a run may refer to pictures in the skipped stretch before it; after
-    a reset the decoder knows they are missing and drops them (the first run needs none).
+    a reset the decoder knows they are missing and drops them. The first run needs none: the
+    decoder starts fresh there.
     """
-    starts = plan & ~np.concatenate([[True], plan[:-1]]) if len(plan) else plan
+    starts = run_starts(plan)
+    if starts.any():
+        starts[np.argmax(starts)] = False
     idr = index.idr if index.idr is not None else np.zeros(len(plan), bool)
     return starts & ~idr[: len(plan)]
 
