@@ -56,7 +56,9 @@ def locked(path: Path) -> bool:
 
 
 def partial_files(storage_dir: Path) -> list[Path]:
-    return [p for p in storage_dir.rglob("*") if p.is_file()]
+    # os.walk skips folders that vanish while it looks (the server removing a partial
+    # upload's folder); Path.rglob raised FileNotFoundError then.
+    return [Path(root, name) for root, _dirs, names in os.walk(storage_dir) for name in names]
 
 
 @pytest.mark.parametrize("multipart", [False, True], ids=["raw", "multipart"])
