@@ -15,7 +15,8 @@ B-frames. ``--gop 250`` gives x264's default keyframe spacing instead
 (b) render time / re-encoding the reel's duration with libx264 veryfast at the reel size
     (video decode + encode, and AAC encode of the same stretch of sound, as the render does),
 (c) the whole run's real-time factor (input seconds per wall second; the median of
-    ``--runs`` engine runs, each in a fresh process, with the range),
+    ``--runs`` engine runs, each in a fresh process, with the range), and that run's wall
+    time against the full decode of (a),
 (d) the engine's peak memory (ru_maxrss of a child process that runs only the engine).
 
 Until ``moments.engine.analyse`` is implemented, the engine run falls back to probe + render
@@ -374,6 +375,13 @@ def main() -> None:
     print(
         f"(c) real-time factor       : {media.duration:.1f} s input / {engine['wall']:.2f} s "
         f"wall = {media.duration / engine['wall']:.1f}x{spread}"
+    )
+    # The machine's speed drifts by up to 40% between stretches of minutes; the whole run
+    # against the full decode of the same file, measured minutes apart in the same run,
+    # drifts far less, so it compares sessions better than the real-time factor does.
+    print(
+        f"    whole run / full decode: {engine['wall']:.2f} s / {decode:.2f} s = "
+        f"{engine['wall'] / decode:.2f} (steadier than (c) while the machine's speed drifts)"
     )
     print(f"(d) engine peak memory     : {peak:.0f} MiB (child ru_maxrss, highest run)")
 
