@@ -17,6 +17,7 @@ from pathlib import Path
 import av
 import pytest
 
+from moments.engine import HighlightOptions, highlight
 from moments.engine.errors import EngineError
 from moments.engine.probe import open_options, probe
 from tests.hostile_corpus import Canary, CountingServer, hls, make_avi
@@ -218,3 +219,49 @@ def test_text_and_audio_files_get_plain_reasons(tmp_path: Path) -> None:
         probe(notes)
     with pytest.raises(EngineError, match="no video stream"):
         probe(wav)
+
+
+def _damage(clip: Path, every: int, offset: int) -> int:
+    """Overwrite the slice data (past the NAL headers) of every ``every``-th video packet from
+    ``offset`` with random bytes, in place; how many were damaged."""
+    with av.open(str(clip)) as source:
+        packets = [(p.pos, p.size) for p in source.demux(video=0) if p.size]
+    data = bytearray(clip.read_bytes())
+    rng = random.Random(5)
+    hit = packets[offset::every]
+    for pos, size in hit:
+        for i in range(pos + 8, pos + size):
+            data[i] = rng.getrandbits(8)
+    clip.write_bytes(bytes(data))
+    return len(hit)
+
+
+def _phone_sized(path: Path) -> Path:
+    # Above the dense-analysis size, so the sparse, frame-threaded decode is the one tested;
+    # a keyframe every 15 packets, so each damaged one below lies in a decoded run.
+    return make_video(
+        path,
+        seconds=8.0,
+        width=960,
+        height=540,
+        video_options={"x264-params": "keyint=15:min-keyint=15:scenecut=0:bframes=0"},
+    )
+
+
+def test_a_few_damaged_packets_still_make_a_reel(tmp_path: Path) -> None:
+    clip = _phone_sized(tmp_path / "bits.mp4")
+    # A P-frame after every other keyframe, and two keyframes: what analysis decodes.
+    assert _damage(clip, every=30, offset=16) + _damage(clip, every=60, offset=45) >= 9
+    result = highlight(clip, tmp_path / "reel.mp4", HighlightOptions(duration=4))
+    assert 4 <= result.duration <= 4.2
+    with av.open(str(result.output)) as reel:
+        frames = sum(1 for _ in reel.decode(video=0))
+    assert frames >= 0.9 * result.duration * 30
+
+
+def test_a_ruined_video_is_refused_in_plain_words(tmp_path: Path) -> None:
+    clip = _phone_sized(tmp_path / "ruin.mp4")
+    _damage(clip, every=1, offset=1)  # everything but the first keyframe
+    with pytest.raises(EngineError) as err:
+        highlight(clip, tmp_path / "reel.mp4", HighlightOptions(duration=4))
+    assert "too damaged" in assert_clear(err, "ruin.mp4")

@@ -212,6 +212,7 @@ def _feed(
             gray = to_gray(frame, media, WIDTH)
         video.add(t, gray, colour.histogram(frame, gray))
 
+    damage = _Damage(media)
     k = 0
     for packet in container.demux(streams):
         if packet.stream.type == "video":
@@ -221,16 +222,16 @@ def _feed(
             k += 1
             if wanted:
                 if k - 1 < len(restart) and restart[k - 1]:
-                    for frame in codec.decode(None):  # drain what is held for reordering
+                    for frame in damage.decode(codec, None):  # drain what is held back
                         take(frame)
                     codec.flush_buffers()
                 runs.fed(packet.pts)
-                for frame in codec.decode(packet):
+                for frame in damage.decode(codec, packet):
                     take(frame)
             else:
                 runs.skipped()
         elif sound is not None:
-            for frame in packet.decode():
+            for frame in damage.decode(packet.stream.codec_context, packet):
                 sound.add(frame)
         if time.monotonic() - last > 0.1:
             last = time.monotonic()
@@ -240,9 +241,45 @@ def _feed(
                 reached = max(reached, float(packet.pts * packet.time_base) - offset)
             done = min(1.0, max(0.0, reached) / duration)
             reporter.update(share[0] + (share[1] - share[0]) * done)
-    for frame in codec.decode(None):
+    for frame in damage.decode(codec, None):
         take(frame)
+    damage.check()
     return sound.finish().finish() if sound is not None else None
+
+
+DAMAGED_SHARE = 0.5
+"""Share of the packets decoded that may be damaged (skipped, as a player would) before the
+video counts as too damaged to find its moments in: a damaged packet costs a measurement or
+two, and what the rest show still stands."""
+
+
+class _Damage:
+    """Decodes, skipping damaged packets; counts them per kind of stream (the sound's many
+    small packets must not hide a ruined picture) to tell a few bit errors from a ruin."""
+
+    def __init__(self, media: MediaInfo) -> None:
+        self._media = media
+        self.seen: dict[str, int] = {}
+        self.bad: dict[str, int] = {}
+
+    def decode(self, codec: av.CodecContext, packet: av.Packet | None) -> list:
+        kind = codec.type
+        self.seen[kind] = self.seen.get(kind, 0) + 1
+        try:
+            return codec.decode(packet)
+        except av.error.InvalidDataError:
+            self.bad[kind] = self.bad.get(kind, 0) + 1
+            return []
+
+    def check(self) -> None:
+        for kind, bad in self.bad.items():
+            seen = self.seen[kind]
+            if bad > max(2, DAMAGED_SHARE * seen):
+                what = "picture" if kind == "video" else "sound"
+                raise EngineError(
+                    f"{self._media.path.name}: the video is too damaged to use ({bad} of the "
+                    f"{seen} pieces of its {what} read could not be decoded)"
+                )
 
 
 MAX_FRAME_THREADS = 16
