@@ -7,6 +7,8 @@ are skipped, and the highlight still fills its budget.
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import cv2
 import numpy as np
 import pytest
@@ -15,6 +17,7 @@ import moments.engine.analyse as analysis
 from moments.engine import highlight
 from moments.engine.analyse import COARSE_RATIO, SMALL_PIXELS, analyse
 from moments.engine.analyse.packets import PacketIndex, coarse_plan, decode_plan, within
+from moments.engine.analyse.video import VideoSamples, merge
 from moments.engine.models import HighlightOptions
 from moments.engine.probe import probe
 from moments.engine.progress import Reporter
@@ -152,3 +155,25 @@ def test_within_takes_whole_gops_by_their_keyframe_time():
     assert np.array_equal(np.flatnonzero(inside), np.arange(30, 60))
     shifted = within(_index(times + 5.0, keys), [(0.9, 1.1)], offset=5.0)
     assert np.array_equal(shifted, inside)
+
+
+def test_merge_keeps_every_list_of_the_samples():
+    """A list added to VideoSamples but not to merge would vanish after a second pass."""
+    a, b = VideoSamples(), VideoSamples()
+    for samples, times in ((a, [0.0, 2.0]), (b, [1.0])):
+        for item in fields(VideoSamples):
+            setattr(samples, item.name, list(times))  # each entry tells where it came from
+        samples.run_start = [True] * len(times)
+        samples.palette = [None] * len(times)
+    merged = merge(a, b)
+    for item in fields(VideoSamples):
+        if item.name.startswith("gap_"):
+            continue  # found afresh from the merged order (the test above)
+        values = getattr(merged, item.name)
+        if item.name == "run_start":
+            assert values == [True] * 3
+        elif item.name == "palette":
+            assert values == [None] * 3
+        else:
+            assert values == [0.0, 1.0, 2.0], item.name
+    assert merged.gap_t == [1.0, 2.0]  # every frame starts a run here

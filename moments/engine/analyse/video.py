@@ -75,8 +75,11 @@ class VideoSamples:
                 self.gap_change.append(colour.distance(a, b) if both else float("nan"))
 
 
-_PER_FRAME = ("t", "brightness", "contrast", "cut", "vx", "vy", "motion", "mx", "my", "thumbs")
-_PER_FRAME += ("palette", "run_start")
+# The lists of VideoSamples by what they hold one entry for; each group's first is its time.
+_PER_FRAME = (
+    *("t", "brightness", "contrast", "cut", "vx", "vy", "motion", "mx", "my"),
+    *("thumbs", "palette", "run_start"),
+)
 _PER_DETAIL = ("detail_t", "sharpness")
 _PER_FACE = ("face_t", "face_area", "face_x", "face_y")
 
