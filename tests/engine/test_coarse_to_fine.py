@@ -16,7 +16,13 @@ import pytest
 import moments.engine.analyse as analysis
 from moments.engine import highlight
 from moments.engine.analyse import COARSE_RATIO, SMALL_PIXELS, analyse
-from moments.engine.analyse.packets import PacketIndex, coarse_plan, decode_plan, within
+from moments.engine.analyse.packets import (
+    PacketIndex,
+    coarse_plan,
+    decode_plan,
+    skipped_spikes,
+    within,
+)
 from moments.engine.analyse.video import VideoSamples, merge
 from moments.engine.models import HighlightOptions
 from moments.engine.probe import probe
@@ -177,3 +183,18 @@ def test_merge_keeps_every_list_of_the_samples():
         else:
             assert values == [0.0, 1.0, 2.0], item.name
     assert merged.gap_t == [1.0, 2.0]  # every frame starts a run here
+
+
+def test_a_skipped_keyframe_is_not_taken_for_a_cut():
+    # Three GOPs of 30; the coarse pass skips the middle one whole. Its keyframe (packet 30)
+    # is large by nature; a P-frame five times the others (packet 50) is where a cut hides.
+    sizes = np.full(90, 1000)
+    sizes[[0, 30, 60]] = 20_000
+    sizes[50] = 5_000
+    keys = np.arange(90) % 30 == 0
+    index = PacketIndex(np.arange(90) / 30, sizes, keys)
+    plan = np.zeros(90, bool)
+    plan[[0, 1, 2, 60, 61, 62]] = True
+    (start, end, spikes), _rest_of_the_last_gop = skipped_spikes(index, plan)
+    assert (start, end) == (pytest.approx(0.1), pytest.approx(2.0))
+    assert spikes == [pytest.approx(50 / 30)]

@@ -146,7 +146,8 @@ def skipped_spikes(index: PacketIndex, plan: np.ndarray) -> list[tuple[float, fl
     The end time is the presentation time of the next decoded packet (the keyframe after the
     stretch). Without decoding, a packet's size is the only hint of what happened in the
     stretch: a P-frame several times larger than the others there was coded mostly afresh, as
-    at a cut (or any abrupt change of the picture).
+    at a cut (or any abrupt change of the picture). Keyframes are large by nature: a stretch
+    that holds one (a coarse pass skips whole GOPs) is judged by its other packets alone.
     """
     out: list[tuple[float, float, list[float]]] = []
     skipped = np.flatnonzero(~plan)
@@ -159,9 +160,11 @@ def skipped_spikes(index: PacketIndex, plan: np.ndarray) -> list[tuple[float, fl
         first, last = int(skipped[a]), int(skipped[b - 1])
         end = index.times[last + 1] if last + 1 < len(index.times) else np.nan
         sizes = index.sizes[first : last + 1]
+        keys = index.keyframe[first : last + 1]
         spikes: list[float] = []
-        if len(sizes) >= 4:
-            big = np.flatnonzero(sizes > SPIKE * max(float(np.median(sizes)), 1.0))
+        if np.count_nonzero(~keys) >= 4:
+            usual = max(float(np.median(sizes[~keys])), 1.0)
+            big = np.flatnonzero(~keys & (sizes > SPIKE * usual))
             spikes = [float(index.times[first + k]) for k in big]
         out.append((float(index.times[first]), float(end), spikes))
     return out
