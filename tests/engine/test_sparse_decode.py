@@ -24,10 +24,13 @@ from .media_factory import make_video
 W, H, FPS, SECONDS = 960, 540, 30, 6.0
 GOPS = {
     # A phone's: an IDR every second, no B-frames.
-    "closed": "keyint=30:min-keyint=30:scenecut=0:bframes=0",
+    "closed": ("libx264", "keyint=30:min-keyint=30:scenecut=0:bframes=0"),
     # An open GOP with B-frames: each keyframe is a recovery point, not an IDR, and the
     # B-frames after it in decode order are shown before it, predicted from the GOP before.
-    "open": "keyint=15:min-keyint=15:scenecut=0:bframes=2:b-pyramid=none:open-gop=1",
+    "open": ("libx264", "keyint=15:min-keyint=15:scenecut=0:bframes=2:b-pyramid=none:open-gop=1"),
+    # HEVC as phones write it (IDRs, B-frames), and with CRA keyframes (x265's open GOP).
+    "hevc": ("libx265", "log-level=error:keyint=15:min-keyint=15:scenecut=0:open-gop=0"),
+    "hevc-cra": ("libx265", "log-level=error:keyint=15:min-keyint=15:scenecut=0:open-gop=1"),
 }
 
 
@@ -47,6 +50,8 @@ def _frame(i: int, _w: int, _h: int) -> np.ndarray:
 @pytest.fixture(scope="module", params=sorted(GOPS))
 def clip(request, tmp_path_factory):
     path = tmp_path_factory.mktemp("sparse") / f"{request.param}.mp4"
+    codec, params = GOPS[request.param]
+    params_key = "x265-params" if codec == "libx265" else "x264-params"
     make_video(
         path,
         seconds=SECONDS,
@@ -55,7 +60,8 @@ def clip(request, tmp_path_factory):
         fps=FPS,
         audio=False,
         frame_fn=_frame,
-        video_options={"x264-params": GOPS[request.param]},
+        codec=codec,
+        video_options={params_key: params},
     )
     return probe(path)
 
