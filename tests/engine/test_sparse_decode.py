@@ -25,6 +25,9 @@ W, H, FPS, SECONDS = 960, 540, 30, 6.0
 GOPS = {
     # A phone's: an IDR every second, no B-frames.
     "closed": ("libx264", "keyint=30:min-keyint=30:scenecut=0:bframes=0"),
+    # Closed GOPs with B-frames (many Android phones, x264's defaults): frames come out of
+    # the decoder reordered as well as late.
+    "b-frames": ("libx264", "keyint=15:min-keyint=15:scenecut=0:bframes=2"),
     # An open GOP with B-frames: each keyframe is a recovery point, not an IDR, and the
     # B-frames after it in decode order are shown before it, predicted from the GOP before.
     "open": ("libx264", "keyint=15:min-keyint=15:scenecut=0:bframes=2:b-pyramid=none:open-gop=1"),
