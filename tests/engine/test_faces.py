@@ -55,6 +55,15 @@ def test_focus_follows_the_off_centre_face(face_clip):
     assert np.allclose(tl.focus[_inside(tl, truth[0])], 0.5, atol=0.05)
 
 
+def test_a_face_shot_shorter_than_the_face_interval_is_still_looked_at(tmp_path):
+    assert FACE_EVERY > 1.5
+    clip = [ShotSpec("dull", 5, 1), ShotSpec("face", 1.5, 2), ShotSpec("dull", 5, 3)]
+    _, truth, _, tl = synthesise(tmp_path / "short.mp4", clip)
+    assert tl.signals["faces"][_inside(tl, truth[1], 0.3)].min() > 0.9
+    for shot in (truth[0], truth[2]):
+        assert tl.signals["faces"][_inside(tl, shot, 0.3)].max() < 0.05
+
+
 def test_face_shot_outranks_an_empty_static_shot_at_equal_audio(face_clip):
     _, truth, media, tl = face_clip
     score = frame_scores(tl)
@@ -85,7 +94,8 @@ def test_face_detection_runs_on_sampled_frames_only(face_clip, monkeypatch):
     monkeypatch.setattr(faces, "detect", counted_detect)
     analyse(media, HighlightOptions(), Reporter())
     frames = round(truth[-1].end * 30)
-    assert len(calls) <= media.duration / FACE_EVERY + 2
+    # Every FACE_EVERY seconds within a shot, and once more at each new shot.
+    assert len(calls) <= media.duration / FACE_EVERY + len(truth) + 1
     assert len(calls) < frames / 20
     assert all(gray.shape[1] == DETAIL_WIDTH for gray in calls)  # small frames only
 

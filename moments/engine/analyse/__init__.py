@@ -203,14 +203,15 @@ def _feed(
         if frame.pts is None or base is None or not runs.keep(frame.pts):
             return
         t = float(frame.pts * base) - offset
-        if video.wants_detail(t):
-            detail = to_gray(frame, media, DETAIL_WIDTH)
-            video.add_detail(t, detail)
+        detail = to_gray(frame, media, DETAIL_WIDTH) if video.wants_detail(t) else None
+        if detail is not None:
             # Shrinking the detail image again is far cheaper than the full frame a second time.
             gray = cv2.resize(detail, small, interpolation=cv2.INTER_AREA)
         else:
             gray = to_gray(frame, media, WIDTH)
         video.add(t, gray, colour.histogram(frame, gray))
+        if detail is not None:
+            video.add_detail(t, detail)
 
     damage = _Damage(media)
     k = 0

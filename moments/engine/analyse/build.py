@@ -10,14 +10,10 @@ from ..models import MediaInfo
 from ..timeline import Timeline
 from . import audio as au
 from . import video
-from .video import VideoSamples
+from .video import CUT_THRESHOLD, GAP_CUT, VideoSamples
 
 STEP = 0.1
 """Grid spacing in seconds."""
-CUT_THRESHOLD = 0.45
-GAP_CUT = 0.3
-"""Colour change across a skipped stretch (up to a GOP, ~1 s on a phone) that may be a cut:
-well above what a pan or people moving do to a scene's palette in that time."""
 GAP_STANDS_OUT = 0.2
 """...and by how much it must exceed the change across the neighbouring stretches."""
 GAP_NEIGHBOURS = 3

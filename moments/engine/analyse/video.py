@@ -15,12 +15,18 @@ WIDTH = 160
 DETAIL_WIDTH = 320
 """Width for sharpness and faces, sampled only every ``DETAIL_EVERY`` seconds."""
 DETAIL_EVERY = 0.5
-FACE_EVERY = 1.5
-"""Faces are looked for on every third detail frame: a Haar pass costs up to ~7 ms at 320 px
+FACE_EVERY = 4.0
+"""Within one shot, faces are looked for this often: a Haar pass costs up to ~7 ms at 320 px
 on busy texture (0.5-1.5 ms on the shared real clips), more than all the other measurements
-of a small frame together (with the earlier, dearer detector, looking every 1.0 s cost 0.3 s
-more of a 2 s analysis of a 2-minute 1080p clip), and a face worth framing stays in view
-longer than that. A sample only speaks for its own shot (see ``build._nearest_in_shot``)."""
+of a small frame together, and a face worth framing stays in view longer than that. A new
+shot is looked at on its first detail frame, since a sample only speaks for its own shot
+(see ``build._nearest_in_shot``): before, faces every 1.5 s missed shots shorter than that,
+and cost twice as many passes on the 2-minute benchmark."""
+CUT_THRESHOLD = 0.45
+"""Cut score (see :func:`_cut_score`) of two adjacent frames from which they may be a cut."""
+GAP_CUT = 0.3
+"""Colour change across a skipped stretch (up to a GOP, ~1 s on a phone) that may be a cut:
+well above what a pan or people moving do to a scene's palette in that time."""
 MAX_PAIR_GAP = 0.2
 """Two frames further apart than this (dropped frames) are not compared for motion; frames
 either side of a stretch the decoder skipped never are (see :meth:`VideoMeter.gap`)."""
@@ -110,6 +116,7 @@ class VideoMeter:
         self._prev_thumb: np.ndarray | None = None
         self._next_detail = 0.0
         self._next_face = 0.0
+        self._new_shot = False
         self._window: np.ndarray | None = None
         self._face_pool: ThreadPoolExecutor | None = None
         self._face_jobs: list[tuple[float, tuple[int, int], Future]] = []
@@ -132,6 +139,9 @@ class VideoMeter:
             return  # no, duplicate or out-of-order timestamp: nothing new to measure
         s = self.samples
         after_gap, self._after_gap = self._after_gap, False
+        if after_gap and hist is not None and s.palette and s.palette[-1] is not None:
+            # Maybe a cut in the skipped stretch: faces are looked for on the next detail frame.
+            self._new_shot |= colour.distance(s.palette[-1], hist) > GAP_CUT
         s.palette.append(hist)
         s.run_start.append(after_gap or self._prev is None)
         img = cv2.GaussianBlur(gray, (3, 3), 0).astype(np.float32)
@@ -145,6 +155,7 @@ class VideoMeter:
             s.cut.append(0.0)  # not an adjacent pair: judged by the gap test in build
         else:
             s.cut.append(_cut_score(self._prev_hist, hist, self._prev_thumb, thumb))
+            self._new_shot |= s.cut[-1] > CUT_THRESHOLD
         if self._prev is not None and not after_gap and t - self._prev_t <= MAX_PAIR_GAP:
             self._motion(self._prev, img, t - self._prev_t)
         else:
@@ -153,13 +164,17 @@ class VideoMeter:
         self._prev, self._prev_t, self._prev_hist, self._prev_thumb = img, t, hist, thumb
 
     def add_detail(self, t: float, gray: np.ndarray) -> None:
-        """Sharpness and faces from a larger (``DETAIL_WIDTH`` wide) luma frame."""
+        """Sharpness and faces from a larger (``DETAIL_WIDTH`` wide) luma frame.
+
+        Call it after :meth:`add` of the same frame, so a cut at this frame counts.
+        """
         s = self.samples
         self._next_detail = t + DETAIL_EVERY
         s.detail_t.append(t)
         s.sharpness.append(float(cv2.Laplacian(gray, cv2.CV_32F).var()))
-        if self._faces_on and t >= self._next_face:
+        if self._faces_on and (t >= self._next_face or self._new_shot):
             self._next_face = t + FACE_EVERY - DETAIL_EVERY / 2
+            self._new_shot = False
             self._faces(t, gray)
 
     def _faces(self, t: float, gray: np.ndarray) -> None:
