@@ -85,21 +85,21 @@ def analyse(
         plan = decode_plan(index, dense_fraction)
         long = media.duration >= COARSE_RATIO * options.duration
         coarse = coarse_plan(index, plan) if candidates is not None and long else None
-        first = plan if coarse is None else coarse
+        decoded = plan if coarse is None else coarse  # what has been measured so far
         high = 0.96 if coarse is None else COARSE_SHARE
-        samples, sound = _measure(media, index, first, reporter, (0.03, high))
+        samples, sound = _measure(media, index, decoded, reporter, (0.03, high))
         if coarse is not None and candidates is not None:
-            rough = _timeline(media, copy.deepcopy(samples), sound, index, first)
-            fine = plan & ~first & within(index, candidates(rough), media.start_time)
+            rough = _timeline(media, copy.deepcopy(samples), sound, index, decoded)
+            fine = plan & ~decoded & within(index, candidates(rough), media.start_time)
             if fine.any():
                 more, _ = _measure(media, index, fine, reporter, (high, 0.96), sound=False)
-                samples, first = merge(samples, more), first | fine
+                samples, decoded = merge(samples, more), decoded | fine
     except av.error.FFmpegError as exc:
         raise EngineError(f"{media.path.name}: the video could not be decoded ({exc})") from exc
     if not samples.t:
         raise EngineError(f"{media.path.name}: no video frame could be decoded")
     reporter.update(0.97)
-    return _timeline(media, samples, sound, index, first)
+    return _timeline(media, samples, sound, index, decoded)
 
 
 def _timeline(
