@@ -198,3 +198,25 @@ def test_a_skipped_keyframe_is_not_taken_for_a_cut():
     (start, end, spikes), _rest_of_the_last_gop = skipped_spikes(index, plan)
     assert (start, end) == (pytest.approx(0.1), pytest.approx(2.0))
     assert spikes == [pytest.approx(50 / 30)]
+
+
+def test_the_fine_pass_looks_for_faces_too(long_clip, monkeypatch):
+    from moments.engine.analyse import faces
+
+    looked: list[int] = []
+    passes: list[int] = []
+    real_detect, real_measure = faces.detect, analysis._measure
+
+    def detect(gray):
+        looked.append(len(passes))
+        return real_detect(gray)
+
+    def measure(*args, **kwargs):
+        passes.append(1)
+        return real_measure(*args, **kwargs)
+
+    monkeypatch.setattr(faces, "detect", detect)
+    monkeypatch.setattr(analysis, "_measure", measure)
+    analyse(long_clip, OPTIONS, Reporter(), candidates=lambda rough: [(12.0, 18.0)])
+    assert len(passes) == 2
+    assert looked.count(2) >= 1  # faces looked for on the finely sampled GOPs as well

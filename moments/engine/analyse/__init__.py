@@ -126,8 +126,8 @@ def _measure(
 ) -> tuple[VideoSamples, AudioFrames | None]:
     """Decode the packets ``plan`` picks (and all the sound, with ``sound``) and measure them.
 
-    Faces are looked for only with ``sound``: in the first pass, so every part of the video is
-    sampled for faces alike.
+    Each pass looks for faces on its own schedule (every few seconds and on each new shot it
+    sees), so a fine pass adds face samples where the candidates are.
     """
     with reopen(media) as container:
         video, audio = _decode(
@@ -145,7 +145,7 @@ def _decode(
     share: tuple[float, float] = (0.03, 0.96),
     sound: bool = True,
 ):
-    video = VideoMeter(faces=sound)
+    video = VideoMeter()
     try:
         audio = _feed(container, media, plan, restart, reporter, video, share, sound)
         video.finish()

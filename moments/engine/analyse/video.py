@@ -106,10 +106,8 @@ def merge(a: VideoSamples, b: VideoSamples) -> VideoSamples:
 class VideoMeter:
     """Feed frames in presentation order; collects :class:`VideoSamples`."""
 
-    def __init__(self, faces: bool = True) -> None:
-        """``faces``: look for faces (on every ``FACE_EVERY`` seconds' detail frame)."""
+    def __init__(self) -> None:
         self.samples = VideoSamples()
-        self._faces_on = faces
         self._prev: np.ndarray | None = None
         self._prev_t = -1e9
         self._prev_hist: np.ndarray | None = None
@@ -172,7 +170,7 @@ class VideoMeter:
         self._next_detail = t + DETAIL_EVERY
         s.detail_t.append(t)
         s.sharpness.append(float(cv2.Laplacian(gray, cv2.CV_32F).var()))
-        if self._faces_on and (t >= self._next_face or self._new_shot):
+        if t >= self._next_face or self._new_shot:
             self._next_face = t + FACE_EVERY - DETAIL_EVERY / 2
             self._new_shot = False
             self._faces(t, gray)
