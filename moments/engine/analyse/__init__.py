@@ -13,7 +13,6 @@ motion pair, and a cut between them is judged by colour alone (see :func:`build.
 
 from __future__ import annotations
 
-import copy
 import os
 import time
 from collections.abc import Callable
@@ -89,7 +88,7 @@ def analyse(
         high = 0.96 if coarse is None else COARSE_SHARE
         samples, sound = _measure(media, index, decoded, reporter, (0.03, high))
         if coarse is not None and candidates is not None:
-            rough = _timeline(media, copy.deepcopy(samples), sound, index, decoded)
+            rough = _timeline(media, samples, sound, index, decoded)
             fine = plan & ~decoded & within(index, candidates(rough), media.start_time)
             if fine.any():
                 more, _ = _measure(media, index, fine, reporter, (high, 0.96), sound=False)
@@ -220,9 +219,10 @@ def _feed(
             if packet.size == 0:
                 continue
             wanted = bool(plan[k]) if k < len(plan) else True
+            reset = k < len(restart) and bool(restart[k])
             k += 1
             if wanted:
-                if k - 1 < len(restart) and restart[k - 1]:
+                if reset:
                     for frame in damage.decode(codec, None):  # drain what is held back
                         take(frame)
                     codec.flush_buffers()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import numpy as np
 
@@ -30,7 +31,7 @@ def build_timeline(
     n = int(np.floor(duration / STEP)) + 1
     grid = np.arange(n) * STEP
     t = np.asarray(v.t)
-    _drop_pairs_across_cuts(v)
+    v = _without_pairs_across_cuts(v)
 
     motion = _smooth(_interp(t, v.motion, grid, 0.0), 3)
     shake = _interp(t, _shake(t, v.vx, v.vy), grid, 0.0)
@@ -69,11 +70,23 @@ def build_timeline(
     )
 
 
-def _drop_pairs_across_cuts(v: VideoSamples) -> None:
-    """A frame pair that straddles a cut says nothing about motion or shake."""
-    for i, score in enumerate(v.cut):
-        if score > CUT_THRESHOLD:
-            v.vx[i] = v.vy[i] = v.motion[i] = v.mx[i] = v.my[i] = float("nan")
+def _without_pairs_across_cuts(v: VideoSamples) -> VideoSamples:
+    """``v`` without the motion of frame pairs that straddle a cut: such a pair says nothing
+    about motion or shake. ``v`` itself is left as it is (a coarse pass's samples are built
+    into a timeline and then merged with a fine pass's)."""
+    across = [score > CUT_THRESHOLD for score in v.cut]
+
+    def dropped(values: list[float]) -> list[float]:
+        return [float("nan") if cut else value for value, cut in zip(values, across, strict=True)]
+
+    return replace(
+        v,
+        vx=dropped(v.vx),
+        vy=dropped(v.vy),
+        motion=dropped(v.motion),
+        mx=dropped(v.mx),
+        my=dropped(v.my),
+    )
 
 
 def _interp(t: np.ndarray, values, grid: np.ndarray, default: float) -> np.ndarray:

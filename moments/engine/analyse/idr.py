@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..render.bitstream import split_annexb
+from ..render.bitstream import NAL_IDR, split_annexb
 
-H264_IDR = frozenset({5})
 HEVC_IDR = frozenset({19, 20})
 """IDR_W_RADL and IDR_N_LP."""
 
@@ -38,7 +37,7 @@ class IdrReader:
         else:
             heads = _prefixed_heads(data, self._length_size)
         if self._codec == "h264":
-            return any(head & 0x1F in H264_IDR for head in heads)
+            return any(head & 0x1F == NAL_IDR for head in heads)
         return any((head >> 1) & 0x3F in HEVC_IDR for head in heads)
 
 

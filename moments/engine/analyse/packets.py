@@ -104,13 +104,14 @@ def run_starts(plan: np.ndarray) -> np.ndarray:
 
 def coarse_plan(index: PacketIndex, plan: np.ndarray) -> np.ndarray | None:
     """Every other run of a sparse ``plan``; None where a coarse first pass does not pay."""
-    starts = np.flatnonzero(run_starts(plan))
+    begins = run_starts(plan)
+    starts = np.flatnonzero(begins)
     if plan.all() or len(starts) < COARSE_MIN_RUNS:
         return None
     spacing = np.diff(index.times[starts[::2]])
     if not np.isfinite(spacing).all() or float(np.median(spacing)) > COARSE_MAX_SPACING:
         return None
-    run = np.cumsum(run_starts(plan)) - 1
+    run = np.cumsum(begins) - 1
     return plan & (run % 2 == 0)
 
 
