@@ -1,7 +1,7 @@
 """Engine benchmark: analysis and render speed against plain FFmpeg work on the same file.
 
     python benchmarks/engine.py [--seconds 120] [--height 1080] [--gop 30] [--long]
-                                [--aspect source|16:9|9:16|1:1] [--runs 3]
+                                [--aspect source|16:9|9:16|1:1] [--portrait] [--runs 3]
 
 Generates (once, cached in the temp folder) a synthetic phone-like clip: 30 fps H.264 with
 AAC sound, scenes that cut every few seconds, moving shapes over a panning textured
@@ -9,7 +9,9 @@ background, quiet talk-like passages and loud noise bursts (beyond a minute, the
 repeated: see ``repeat_clip``). Like a phone recording, it has a short GOP: an IDR keyframe
 every ``--gop`` frames (default 30 = 1 s, what iPhone and Android cameras write) and no
 B-frames. ``--gop 250`` gives x264's default keyframe spacing instead
-(8.3 s), where a smart render finds few whole GOPs to copy. Then, in one run, it measures:
+(8.3 s), where a smart render finds few whole GOPs to copy. ``--portrait`` gives the same clip
+as a phone held upright writes it: pictures stored on their side, turned by the display matrix.
+Then, in one run, it measures:
 
 (a) analysis time / a full PyAV decode of every frame of the same file (same threading),
 (b) render time / re-encoding the reel's duration with libx264 veryfast at the reel size
@@ -123,8 +125,9 @@ def make_clip(path: Path, seconds: float, height: int, gop: int, preset: str) ->
     print()
 
 
-def repeat_clip(base: Path, path: Path, times: int) -> None:
-    """``base`` played ``times`` over, by copying its packets with shifted timestamps.
+def repeat_clip(base: Path, path: Path, times: int, turn: int = 0) -> None:
+    """``base`` played ``times`` over, by copying its packets with shifted timestamps; with
+    ``turn``, a display matrix that turns the pictures that many degrees anticlockwise.
 
     Drawing and encoding 4K frames in Python runs at ~3 frames a second here (10 minutes of
     4K would take over an hour); the GOPs are closed (IDR every ``gop`` frames, no B-frames),
@@ -135,6 +138,8 @@ def repeat_clip(base: Path, path: Path, times: int) -> None:
     with av.open(str(base)) as source, av.open(str(tmp), "w") as out:
         streams = list(source.streams.video[:1]) + list(source.streams.audio[:1])
         outs = {s.index: out.add_stream_from_template(s) for s in streams}
+        if turn:
+            outs[streams[0].index].set_display_rotation(turn)
         packets = [
             (p, p.stream.index, p.pts, p.dts, p.time_base)
             for p in source.demux(streams)
@@ -303,6 +308,9 @@ def main() -> None:
     parser.add_argument("--long", action="store_true", help="10-minute 4K memory check")
     parser.add_argument("--runs", type=int, default=3, help="engine runs; the median is shown")
     parser.add_argument(
+        "--portrait", action="store_true", help="the clip stored on its side, turned by metadata"
+    )
+    parser.add_argument(
         "--aspect",
         default="source",
         choices=["source", "16:9", "9:16", "1:1"],
@@ -317,6 +325,10 @@ def main() -> None:
     if not source.exists():
         print(f"making {source} ({args.seconds:.0f} s, {args.height}p{FPS}) once...")
         make_clip(source, args.seconds, args.height, args.gop, preset)
+    if args.portrait:
+        landscape, source = source, source.with_name(f"{source.stem}-portrait.mp4")
+        if not source.exists():
+            repeat_clip(landscape, source, 1, turn=90)
     media = probe(source)
     print(
         f"input: {source.name}  {media.width}x{media.height} {media.fps:.0f} fps "

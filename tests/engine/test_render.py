@@ -126,8 +126,13 @@ def atoms(path: Path) -> list[str]:
 
 
 def video_frames(path: Path) -> list[np.ndarray]:
+    """Every frame as RGB, the way a player shows it: turned by the track's display matrix."""
     with av.open(str(path)) as c:
-        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+        frames = []
+        for frame in c.decode(video=0):
+            clockwise = round(-float(frame.rotation) / 90) % 4  # PyAV's angle is anticlockwise
+            frames.append(np.rot90(frame.to_ndarray(format="rgb24"), k=-clockwise))
+        return frames
 
 
 def audio_samples(path: Path) -> np.ndarray:

@@ -24,7 +24,7 @@ from moments.engine.render.copyplan import first_frame, plan_copy
 from moments.engine.render.layout import Plan, output_rate
 
 from .media_factory import make_video
-from .test_render import check_reel, numbered, read_number, render_workers, segs
+from .test_render import check_reel, numbered, read_number, render_workers, segs, video_frames
 
 GOP = 15
 PHONE = {"preset": "veryfast", "x264-params": f"keyint={GOP}:min-keyint={GOP}:scenecut=0"}
@@ -206,13 +206,13 @@ def _refusal(tmp_path: Path, **kwargs) -> str | None:
 @pytest.mark.parametrize(
     ("kwargs", "reason"),
     [
-        ({"rotation": 90}, "rotated"),
         ({"sar": (2, 3)}, "square"),
         ({"pix_fmt": "yuv420p10le"}, "10-bit"),
         ({"pix_fmt": "yuv422p"}, "yuv422p"),
         ({"pix_fmt": "yuv420p10le", "color_trc": 16, "color_primaries": 9}, "HDR"),
         ({"options": HighlightOptions(aspect="9:16")}, "crops"),
         ({"options": HighlightOptions(max_output_side=160)}, "scaled"),
+        ({"rotation": 90, "options": HighlightOptions(max_output_side=160)}, "scaled"),
         ({"codec": "libx265"}, "hevc"),
         (
             {"frame_times": [i / 30 for i in range(15)] + [0.8 + i / 60 for i in range(20)]},
@@ -232,13 +232,44 @@ def test_plain_h264_at_source_size_is_copyable(tmp_path: Path) -> None:
 
 
 def test_refused_sources_still_render_on_the_full_path(tmp_path: Path) -> None:
-    src = make_video(tmp_path / "rot.mp4", seconds=2.0, rotation=90, video_options=PHONE)
+    src = make_video(tmp_path / "sar.mp4", seconds=2.0, sar=(4, 3), video_options=PHONE)
     media = probe(src)
     assert not can_copy(media, HighlightOptions())
     out = tmp_path / "reel.mp4"
     info = render(media, segs((0.2, 1.8)), out, HighlightOptions(poster=False), Reporter())
-    assert (info.width, info.height) == (180, 320)
+    assert (info.width, info.height) == (media.width, media.height) == (426, 180)
     assert len(decode_strict(out)) == 48
+
+
+@pytest.mark.parametrize("rotation", [90, 180, 270])
+def test_portrait_clip_is_copied_as_stored_and_shown_upright(tmp_path: Path, rotation: int) -> None:
+    # A phone held upright stores its pictures on their side with a display matrix. The smart
+    # render copies them as stored, makes its crossfade the same way and writes the same
+    # matrix, so a player shows what the full path (which turns every picture) shows.
+    src = make_video(tmp_path / "p.mp4", seconds=3.0, rotation=rotation, video_options=PHONE)
+    media = probe(src)
+    assert media.rotation == rotation and can_copy(media, HighlightOptions())
+    spans = segs((0.0, 1.4), (1.5, 2.9))
+    options = HighlightOptions(poster=False)
+    smart, full = tmp_path / "smart.mp4", tmp_path / "full.mp4"
+    info = render(media, spans, smart, options, Reporter())
+    render(media, spans, full, options, Reporter(), smart=False)
+    assert (info.width, info.height) == (media.width, media.height)
+    with av.open(str(smart)) as container:
+        stream = container.streams.video[0]
+        assert (stream.width, stream.height) == (media.coded_width, media.coded_height)
+    plan = Plan.build(spans, output_rate(media), options.crossfade)
+    copy_plan = plan_copy(media, spans, plan, lambda: None)
+    assert copy_plan is not None and copy_plan.frames > plan.total / 2
+    stored = source_frames(src)
+    reel = [frame.to_ndarray() for frame in decode_strict(smart)]
+    copied = sum(any(np.array_equal(got, want) for want in stored) for got in reel)
+    assert copied >= copy_plan.frames  # the source's own pictures, bit for bit
+    shown, expected = video_frames(smart), video_frames(full)
+    assert len(shown) == len(expected) == len(reel) == plan.total
+    for got, want in zip(shown, expected, strict=True):  # crossfade frames included
+        assert got.shape == want.shape == (media.height, media.width, 3)
+        assert np.abs(got.astype(float) - want.astype(float)).mean() < 3
 
 
 # ---------------------------------------------------------------- cancellation

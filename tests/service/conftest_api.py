@@ -119,12 +119,13 @@ HEAVY_SECONDS = 20.0
 
 @pytest.fixture(scope="session")
 def heavy_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """20 s of 1280x720 noise texture, shot "portrait" (rotation 90), with a tone: real work.
+    """20 s of 1280x720 noise texture in non-square pixels, with a tone: real work.
 
     For tests that need a job still running (cancel, kill, limits) whatever the engine's speed:
-    noise is costly to decode and to encode, and a rotated picture can never be copied into the
-    reel, so every reel frame is decoded, turned and encoded (about 10 s of processor time for a
-    full-length reel when this was written). Made once per session: the file is shared through
+    noise is costly to decode and to encode, and non-square pixels can never be copied into the
+    reel, so every reel frame is decoded, stretched and encoded (about 10 s of processor time
+    for a full-length reel when this was written, as a rotated clip that could not be copied
+    then). Made once per session: the file is shared through
     the session's base temp folder, as several conftest modules import this fixture.
     """
     path = tmp_path_factory.getbasetemp() / "heavy-noise-720p.mp4"
@@ -145,7 +146,7 @@ def heavy_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
             seconds=HEAVY_SECONDS,
             width=1280,
             height=720,
-            rotation=90,
+            sar=(4, 3),
             frame_fn=noise,
             video_options={"crf": "28"},  # keeps the file near 30 MB
         )

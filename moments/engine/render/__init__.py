@@ -21,7 +21,7 @@ from ..errors import EngineError
 from ..models import HighlightOptions, MediaInfo, RenderInfo, Segment
 from ..progress import Reporter
 from .audio import reel_audio, sample_at
-from .copyplan import can_copy, copy_refusal, plan_copy
+from .copyplan import as_stored, can_copy, copy_refusal, plan_copy
 from .encode import ReelWriter, write_video
 from .layout import Layout, Plan, output_rate
 from .poster import poster_focus, write_poster
@@ -129,12 +129,24 @@ def _write_reel(
         finally:
             writer.close()
         return
+    # Copied pictures stay as the source stores them (a portrait clip: turned on its side),
+    # so the re-encoded ones are made that way too and the reel's display matrix turns both.
+    stored, stored_layout = as_stored(media, layout)
     with PacketSource(media, copy_plan.config, reporter.check) as packets:
         spliced = SpliceWriter(
-            path, packets.stream, copy_plan.config, layout, plan.rate, sound, copy_plan.delay
+            path,
+            packets.stream,
+            copy_plan.config,
+            stored_layout,
+            plan.rate,
+            sound,
+            copy_plan.delay,
+            rotation=media.rotation,
         )
         try:
-            write_spliced(spliced, packets, media, segments, plan, copy_plan, layout, video_tick)
+            write_spliced(
+                spliced, packets, stored, segments, plan, copy_plan, stored_layout, video_tick
+            )
         finally:
             spliced.close()
 

@@ -1,16 +1,18 @@
 """Deciding what a smart render may copy: which of each segment's source packets go in untouched.
 
 A GOP (an IDR picture and everything up to the next IDR) can be copied when the reel would show
-exactly those source pictures, unchanged and in the same order: same size, no crop, rotation,
-tone mapping or frame-rate change, and constant-rate timestamps so reel frame ``k`` of a segment
-is source frame ``first + k``. Everything else is re-encoded, as in the full path.
+exactly those source pictures, unchanged and in the same order: same size, no crop, tone
+mapping or frame-rate change, and constant-rate timestamps so reel frame ``k`` of a segment is
+source frame ``first + k``. Everything else is re-encoded, as in the full path. A rotated
+source (a portrait phone clip) is copied as stored: the reel carries the same display matrix,
+so players turn it upright as they do the source (see :func:`as_stored`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 import av
@@ -31,14 +33,13 @@ def copy_refusal(media: MediaInfo, options: HighlightOptions) -> str | None:
     layout = Layout.for_media(media, options)
     checks = (
         (media.video_codec != "h264", f"the source is {media.video_codec}, not H.264"),
-        (media.rotation != 0, "the picture is rotated"),
         (abs(media.sample_aspect_ratio - 1.0) > 1e-6, "the pixels are not square"),
         (media.hdr is not None, "the source is HDR (tone-mapped)"),
         (media.bit_depth != 8, f"the source is {media.bit_depth}-bit"),
         (media.pixel_format not in COPYABLE_FORMATS, f"the pixels are {media.pixel_format}"),
         (layout.crops, f"the {options.aspect} frame crops the picture"),
         (
-            (layout.width, layout.height) != (media.coded_width, media.coded_height),
+            stored_size(layout, media) != (media.coded_width, media.coded_height),
             "the picture is scaled",
         ),
         (media.variable_frame_rate, "the frame rate is variable"),
@@ -49,6 +50,27 @@ def copy_refusal(media: MediaInfo, options: HighlightOptions) -> str | None:
 
 def can_copy(media: MediaInfo, options: HighlightOptions) -> bool:
     return copy_refusal(media, options) is None
+
+
+def stored_size(layout: Layout, media: MediaInfo) -> tuple[int, int]:
+    """The reel's (upright) size as the source stores its pictures: turned for quarter turns."""
+    if media.rotation in (90, 270):
+        return layout.height, layout.width
+    return layout.width, layout.height
+
+
+def as_stored(media: MediaInfo, layout: Layout) -> tuple[MediaInfo, Layout]:
+    """The source and reel geometry as a copyable source stores its pictures (not upright).
+
+    A smart render copies pictures as they are stored, so the pictures it re-encodes (the
+    crossfades) must be made the same way; the reel's display matrix then turns all of them
+    upright at once, as the source's does.
+    """
+    if media.rotation == 0:
+        return media, layout
+    width, height = stored_size(layout, media)
+    stored = replace(media, rotation=0, width=media.coded_width, height=media.coded_height)
+    return stored, Layout(width, height, width, height)
 
 
 @dataclass(frozen=True)

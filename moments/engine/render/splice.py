@@ -56,7 +56,10 @@ class SpliceWriter:
         rate: Fraction,
         sound: ReelSound,
         delay: int,
+        rotation: int = 0,
     ):
+        """``layout`` is the pictures' size as stored; ``rotation`` (clockwise degrees, as
+        ``MediaInfo.rotation``) goes into the track's display matrix to show them upright."""
         self._layout, self._rate = layout, rate
         self._params_id = free_id(config)
         x264_headers = self._new_encoder().extradata
@@ -66,6 +69,9 @@ class SpliceWriter:
         # converts every (Annex-B) packet to length-prefixed NAL units.
         video.codec_context.extradata = config.annexb + bytes(x264_headers)
         video.time_base = 1 / rate
+        # The template brings the source's display matrix along (FFmpeg copies a stream's side
+        # data); set it all the same, so the reel never depends on that.
+        video.set_display_rotation(-rotation)  # PyAV's angle is anticlockwise
         self._video = video
         self._sound = SoundTrack(self._out, sound)
         self._config = config
