@@ -153,3 +153,44 @@ def test_face_samples_speak_only_for_their_own_shot() -> None:
     assert found[grid < 3.0].tolist() == [1.0] * 6
     assert found[grid >= 3.0].tolist() == [0.0] * 6
     assert _nearest_in_shot([0.5], [1.0], grid, shots=[1.0, 4.0])[grid >= 1.0].max() == 0.0
+
+
+def test_portrait_is_measured_at_the_scale_of_landscape(tmp_path, monkeypatch) -> None:
+    # The same fine texture, once as a landscape picture and once turned to portrait: their
+    # detail images (sharpness, faces) must see it at one scale, or a portrait clip's focus
+    # and smallest face would be judged by other thresholds than a landscape one's.
+    import cv2
+
+    from moments.engine.analyse.video import DETAIL_SIDE, VideoMeter
+
+    from .media_factory import make_video
+
+    rng = np.random.default_rng(3)
+    grain = cv2.GaussianBlur(rng.integers(0, 256, (360, 640), dtype=np.uint8), (0, 0), 1.5)
+    wide = np.repeat(grain[:, :, None], 3, axis=2)
+    tall = np.ascontiguousarray(np.rot90(wide))
+    seen: list[tuple[tuple[int, int], float]] = []
+    measure = VideoMeter.add_detail
+
+    def spy(self, t, gray):
+        seen.append((gray.shape, float(cv2.Laplacian(gray, cv2.CV_32F).var())))
+        return measure(self, t, gray)
+
+    monkeypatch.setattr(VideoMeter, "add_detail", spy)
+    sharpness = {}
+    for name, picture in (("wide", wide), ("tall", tall)):
+        height, width = picture.shape[:2]
+        clip = make_video(
+            tmp_path / f"{name}.mp4",
+            seconds=2.0,
+            width=width,
+            height=height,
+            audio=False,
+            frame_fn=lambda i, w, h, picture=picture: picture,
+            video_options={"crf": "12"},
+        )
+        seen.clear()
+        analyse(probe(clip), HighlightOptions(duration=1.0), Reporter())
+        assert seen and {max(shape) for shape, _ in seen} == {DETAIL_SIDE}
+        sharpness[name] = float(np.mean([value for _, value in seen]))
+    assert 0.85 < sharpness["tall"] / sharpness["wide"] < 1.15

@@ -9,7 +9,7 @@ import pytest
 
 from moments.engine import highlight
 from moments.engine.analyse import analyse, faces
-from moments.engine.analyse.video import DETAIL_WIDTH, FACE_EVERY
+from moments.engine.analyse.video import DETAIL_SIDE, FACE_EVERY
 from moments.engine.models import HighlightOptions
 from moments.engine.probe import probe
 from moments.engine.progress import Reporter
@@ -97,7 +97,7 @@ def test_face_detection_runs_on_sampled_frames_only(face_clip, monkeypatch):
     # Every FACE_EVERY seconds within a shot, and once more at each new shot.
     assert len(calls) <= media.duration / FACE_EVERY + len(truth) + 1
     assert len(calls) < frames / 20
-    assert all(gray.shape[1] == DETAIL_WIDTH for gray in calls)  # small frames only
+    assert all(gray.shape[1] == DETAIL_SIDE for gray in calls)  # small frames only
 
 
 def _backgrounds(count: int) -> list[np.ndarray]:

@@ -14,7 +14,7 @@ import pytest
 
 from moments.engine.analyse import SMALL_PIXELS, _decode, _Runs, frame_threads
 from moments.engine.analyse.packets import decode_plan, index_packets, restarts
-from moments.engine.analyse.video import WIDTH, VideoMeter
+from moments.engine.analyse.video import SIDE, VideoMeter
 from moments.engine.frames import to_gray
 from moments.engine.probe import open_input, probe
 from moments.engine.progress import Reporter
@@ -76,7 +76,7 @@ def _full_decode(media) -> dict[float, float]:
         stream = container.streams[media.video_stream]
         stream.codec_context.options = {"skip_loop_filter": "all"}
         for frame in container.decode(stream):
-            gray = to_gray(frame, media, WIDTH)
+            gray = to_gray(frame, media, SIDE)
             out[round(float(frame.time) - media.start_time, 4)] = float(
                 cv2.GaussianBlur(gray, (3, 3), 0).mean()
             )

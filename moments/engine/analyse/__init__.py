@@ -43,7 +43,7 @@ from .packets import (
     skipped_spikes,
     within,
 )
-from .video import DETAIL_WIDTH, WIDTH, VideoMeter, VideoSamples, merge
+from .video import DETAIL_SIDE, SIDE, VideoMeter, VideoSamples, analysis_width, merge
 
 SMALL_PIXELS = 640 * 360
 """At or below this size a full decode is cheap, so every frame is analysed."""
@@ -193,8 +193,10 @@ def _feed(
     last = time.monotonic()
 
     base = vstream.time_base
-    # The size to_gray gives a WIDTH-wide image (upright, display aspect, even height).
-    small = (WIDTH, max(2, round(WIDTH * media.height / max(1, media.width)) // 2 * 2))
+    width = analysis_width(media.width, media.height, SIDE)
+    detail_width = analysis_width(media.width, media.height, DETAIL_SIDE)
+    # The size to_gray gives a ``width``-wide image (upright, display aspect, even height).
+    small = (width, max(2, round(width * media.height / max(1, media.width)) // 2 * 2))
 
     def take(frame: av.VideoFrame) -> None:
         # From pts and the stream's time base: frames drained from a frame-threaded decoder
@@ -202,12 +204,12 @@ def _feed(
         if frame.pts is None or base is None or not runs.keep(frame.pts):
             return
         t = float(frame.pts * base) - offset
-        detail = to_gray(frame, media, DETAIL_WIDTH) if video.wants_detail(t) else None
+        detail = to_gray(frame, media, detail_width) if video.wants_detail(t) else None
         if detail is not None:
             # Shrinking the detail image again is far cheaper than the full frame a second time.
             gray = cv2.resize(detail, small, interpolation=cv2.INTER_AREA)
         else:
-            gray = to_gray(frame, media, WIDTH)
+            gray = to_gray(frame, media, width)
         video.add(t, gray, colour.histogram(frame, gray))
         if detail is not None:
             video.add_detail(t, detail)
