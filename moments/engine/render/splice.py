@@ -70,7 +70,8 @@ class SpliceWriter:
         video.codec_context.extradata = config.annexb + bytes(x264_headers)
         video.time_base = 1 / rate
         # The template brings the source's display matrix along (FFmpeg copies a stream's side
-        # data); set it all the same, so the reel never depends on that.
+        # data); replace it with the quarter turn the probe read, which is what the full path
+        # shows (a skewed or mirrored matrix is not followed there either).
         video.set_display_rotation(-rotation)  # PyAV's angle is anticlockwise
         self._video = video
         self._sound = SoundTrack(self._out, sound)
