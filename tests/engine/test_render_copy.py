@@ -229,6 +229,8 @@ def test_copy_is_refused_where_the_picture_changes(tmp_path: Path, kwargs, reaso
 def test_plain_h264_at_source_size_is_copyable(tmp_path: Path) -> None:
     assert _refusal(tmp_path) is None
     assert _refusal(tmp_path, options=HighlightOptions(aspect="16:9")) is None  # same as source
+    # A portrait phone clip asked for as 9:16 (what a phone app asks for): its own shape.
+    assert _refusal(tmp_path, rotation=90, options=HighlightOptions(aspect="9:16")) is None
 
 
 def test_refused_sources_still_render_on_the_full_path(tmp_path: Path) -> None:
