@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from .timeline import Timeline
 
 Aspect = Literal["source", "16:9", "9:16", "1:1"]
 ASPECTS: tuple[str, ...] = ("source", "16:9", "9:16", "1:1")
@@ -139,6 +142,9 @@ class HighlightResult:
     options: HighlightOptions
     segments: list[Segment]
     timings: dict[str, float]
+    timeline: Timeline | None = field(default=None, repr=False, compare=False)
+    """The measured signals the segments were chosen from (not part of ``to_dict``): for
+    plots and evaluation."""
 
     def to_dict(self) -> dict[str, Any]:
         options = asdict(self.options)

@@ -72,6 +72,7 @@ def highlight(
         options=options,
         segments=segments,
         timings=timings,
+        timeline=timeline,
     )
 
 
