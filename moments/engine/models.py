@@ -142,6 +142,9 @@ class HighlightResult:
     options: HighlightOptions
     segments: list[Segment]
     timings: dict[str, float]
+    notes: list[str] = field(default_factory=list)
+    """Plain sentences for the person when the reel differs from what was asked (shorter than
+    asked, sound dropped...), each saying why."""
     timeline: Timeline | None = field(default=None, repr=False, compare=False)
     """The measured signals the segments were chosen from (not part of ``to_dict``): for
     plots and evaluation."""
@@ -158,4 +161,5 @@ class HighlightResult:
             "options": options,
             "segments": [s.to_dict() for s in self.segments],
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
+            "notes": list(self.notes),
         }
