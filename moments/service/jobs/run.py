@@ -7,6 +7,7 @@ by the job's status, so a job cancelled meanwhile is never marked done.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
@@ -45,6 +46,8 @@ STAGE_MESSAGES: dict[str, str] = {
 CANCEL_CHECK_SECONDS = 0.5
 # Options a job may carry into the engine; anything else in the row is ignored.
 JOB_OPTIONS = ("duration", "aspect")
+NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+NO_SPACE_MESSAGE = "The server ran out of disk space while making your reel; try again later."
 
 
 def overall_percent(stage: str, fraction: float) -> float:
@@ -212,6 +215,8 @@ def _run_job(
         store.fail(job_id, str(exc))
         return "failed"
     except EngineError as exc:
+        if is_out_of_space(exc):
+            return _out_of_space(store, job_id, exc)
         if settings.job_memory_bytes and is_out_of_memory(exc):
             # The engine saw an allocation fail: that is our limit, not a damaged file.
             store.fail(job_id, memory_message(settings.job_memory_bytes))
@@ -221,6 +226,8 @@ def _run_job(
         store.fail(job_id, message)
         return "failed"
     except Exception as exc:
+        if is_out_of_space(exc):
+            return _out_of_space(store, job_id, exc)
         if settings.job_memory_bytes and is_out_of_memory(exc):
             log.warning("job %s ran out of memory: %r", job_id, exc)
             store.fail(job_id, memory_message(settings.job_memory_bytes))
@@ -231,6 +238,33 @@ def _run_job(
     finally:
         heartbeat.stop()
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def is_out_of_space(exc: BaseException) -> bool:
+    """True if ``exc`` (or what caused it) is a disk or quota running full.
+
+    The engine wraps FFmpeg's write errors in EngineError, whose text names the scratch file;
+    storing the reel raises a plain OSError. Either way its errno is found along the chain.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in NO_SPACE_ERRNOS:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _out_of_space(store: JobStore, job_id: str, exc: BaseException) -> str:
+    """The job fails with a plain message; the paths and errno stay in the server's log.
+
+    It is not retried: an attempt right away would most likely meet the same full disk and
+    only delay the answer; the user is told to try again later instead.
+    """
+    log.error("job %s ran out of disk space: %s", job_id, exc, exc_info=exc)
+    store.fail(job_id, NO_SPACE_MESSAGE)
+    return "failed"
 
 
 def _process(
