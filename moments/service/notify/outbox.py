@@ -26,7 +26,7 @@ from ..accounts.plans import month_period
 from ..db.account_models import Delivery, Device, JobEvent, Usage, Webhook, new_id
 from ..db.models import Job, utcnow
 from .apns import alert_for
-from .webhooks import SendResult, WebhookSender
+from .webhooks import DELETED_SENTENCE, SendResult, WebhookSender
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -69,13 +69,14 @@ class Outbox(threading.Thread):
         *,
         metrics: Any = None,
         apns: Any = None,
+        webhooks: WebhookSender | None = None,
     ):
         super().__init__(name="outbox", daemon=True)
         self.settings = settings
         self._sessions = sessions
         self._metrics = metrics
         self._apns = apns
-        self._webhooks = WebhookSender(settings.webhook_timeout)
+        self.webhooks = webhooks or WebhookSender.from_settings(settings)
         self._wake = threading.Event()
         self._stopping = threading.Event()
 
@@ -98,7 +99,7 @@ class Outbox(threading.Thread):
         self._wake.set()
         if self.is_alive():
             self.join(timeout)
-        self._webhooks.close()
+        self.webhooks.close()
         if self._apns is not None:
             self._apns.close()
 
@@ -239,15 +240,17 @@ class Outbox(threading.Thread):
                                       delivery.target_id)  # fmt: skip
             session.expunge_all()
         if target is None:
-            result = SendResult(False, None, "the target was deleted", retry=False)
+            result = SendResult(False, None, "the target was deleted", retry=False,
+                                public=DELETED_SENTENCE)  # fmt: skip
         elif delivery.channel == "webhook":
-            result = self._webhooks.send(
+            result = self.webhooks.send(
                 target.url, target.secret, delivery.event, delivery.id, delivery.payload
             )
         elif self._apns is not None:
             result = self._apns.send(target.token, delivery.payload, delivery.id)
         else:
-            result = SendResult(False, None, "APNs is not configured", retry=False)
+            result = SendResult(False, None, "APNs is not configured", retry=False,
+                                public="Push notifications are not configured.")  # fmt: skip
         self._record(delivery, result)
         if self._metrics is not None:
             self._metrics.notifications.labels(
@@ -260,8 +263,8 @@ class Outbox(threading.Thread):
         attempts = delivery.attempts + 1
         values: dict[str, Any] = {
             "attempts": attempts,
-            "last_status_code": result.status_code,
-            "last_error": result.error,
+            "last_status_code": result.status_code,  # for operators; never shown to users
+            "last_error": result.shown,  # a plain sentence: what the delivery log shows
             "claimed_until": None,
             "updated_at": now,
         }
