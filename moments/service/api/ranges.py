@@ -28,7 +28,10 @@ CHUNK = 256 * 1024
 MAX_RANGES = 16
 """More ranges than this in one request is abuse, not a player: we answer with the whole file."""
 
-_RANGE_SPEC = re.compile(r"^\s*(\d*)\s*-\s*(\d*)\s*$")
+_RANGE_SPEC = re.compile(r"^\s*([0-9]*)\s*-\s*([0-9]*)\s*$")
+HUGE = 10**18
+"""What a byte position of more digits than this reads as: past the end of any file we serve
+(``int`` itself refuses more than 4,300 digits)."""
 
 
 @dataclass(frozen=True)
@@ -74,21 +77,27 @@ def parse_range(header: str | None, size: int) -> list[tuple[int, int]] | None:
             return None
         first_s, last_s = match.groups()
         if first_s == "":  # suffix: the last N bytes
-            length = int(last_s)
+            length = _number(last_s)
             if length == 0 or size == 0:
                 continue
             ranges.append((max(0, size - length), size - 1))
             continue
-        first = int(first_s)
-        if last_s and int(last_s) < first:
+        first = _number(first_s)
+        if last_s and _number(last_s) < first:
             return None  # syntactically invalid: ignore the whole header
         if first >= size:
             continue
-        last = min(int(last_s), size - 1) if last_s else size - 1
+        last = min(_number(last_s), size - 1) if last_s else size - 1
         ranges.append((first, last))
     if not ranges:
         raise Unsatisfiable
     return _coalesce(ranges)
+
+
+def _number(digits: str) -> int:
+    """A byte position or length; absurdly long ones saturate at ``HUGE``."""
+    digits = digits.lstrip("0")
+    return HUGE if len(digits) > len(str(HUGE)) else int(digits or "0")
 
 
 def _coalesce(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:

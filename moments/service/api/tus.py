@@ -41,6 +41,8 @@ EXTENSIONS = "creation,creation-with-upload,termination,checksum,expiration"
 CHECKSUMS = {"sha1": 20}
 """Supported Upload-Checksum algorithms and their digest sizes."""
 CHUNK_TYPE = "application/offset+octet-stream"
+HUGE = 10**18
+"""What a header number of more digits than this reads as: more than any upload could be."""
 PURGE_EVERY = 60.0
 TUS_HEADERS = [
     "Tus-Resumable", "Tus-Version", "Tus-Extension", "Tus-Max-Size", "Tus-Checksum-Algorithm",
@@ -255,19 +257,19 @@ async def _write_body(
     room = info.length - info.offset
     parts: list[bytes] = []
     pending = 0
+    overflow = False
     try:
         async for data in request.stream():
             if writer.written + pending + len(data) > room:
-                await anyio.to_thread.run_sync(writer.rollback)
-                raise tus_problem(
-                    413, "The chunk goes past the Upload-Length given at creation.", "tus"
-                )
+                # A chunked body (no Content-Length) says its size only as it comes.
+                overflow = True
+                break
             parts.append(data)
             pending += len(data)
             if pending >= intake.FLUSH_BYTES:
                 await anyio.to_thread.run_sync(writer.write, b"".join(parts))
                 parts, pending = [], 0
-        if parts:
+        if parts and not overflow:
             await anyio.to_thread.run_sync(writer.write, b"".join(parts))
     except ClientDisconnect:
         with anyio.CancelScope(shield=True):
@@ -279,6 +281,9 @@ async def _write_body(
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(writer.keep_partial)
         raise
+    if overflow:
+        await anyio.to_thread.run_sync(writer.rollback)  # none of the chunk counts
+        raise tus_problem(413, "The chunk goes past the Upload-Length given at creation.", "tus")
     if not await anyio.to_thread.run_sync(writer.finish):
         raise tus_problem(
             460,
@@ -370,12 +375,16 @@ def parse_checksum(header: str | None) -> tuple[str, bytes] | None:
 
 
 def _int_header(request: Request, name: str) -> int | None:
+    """A non-negative integer header: ASCII digits only (``str.isdigit`` also accepts '²',
+    which ``int`` refuses). More digits than any size we handle read as ``HUGE``, past every
+    bound the caller checks (``int`` refuses over 4,300 digits)."""
     value = request.headers.get(name)
     if value is None:
         return None
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):
         raise tus_problem(400, f"{name.title()} must be a non-negative integer.", "tus")
-    return int(value)
+    digits = value.lstrip("0")
+    return HUGE if len(digits) > len(str(HUGE)) else int(digits or "0")
 
 
 def _has_body(request: Request) -> bool:
