@@ -193,10 +193,11 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = Field(
         5,
         ge=0,
+        le=60,
         description="Seconds an API instance trusts a credential it has checked, so polling "
         "does not look the key up each time. A key revoked through another instance stops "
-        "working there within this time (at once on the instance that revoked it). 0: check "
-        "every request.",
+        "working there, with every access token made from it, within this time (at once on "
+        "the instance that revoked it). At most 60; 0: check every request.",
     )
     rate_limit_auth: str = Field(
         "20/minute",

@@ -135,6 +135,11 @@ class AccountStore:
         return _key_view(key), secret
 
     def user_for_api_key(self, secret: str) -> UserView | None:
+        found = self.api_key_holder(secret)
+        return found[0] if found else None
+
+    def api_key_holder(self, secret: str) -> tuple[UserView, str] | None:
+        """The user behind a live API key, and the key's id; None if unknown or revoked."""
         with self._sessions() as session, session.begin():
             row = session.execute(
                 select(ApiKey, User)
@@ -148,7 +153,17 @@ class AccountStore:
             # Written at most once a minute: a key used per request must not write per request.
             if key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1):
                 key.last_used_at = now
-            return UserView.of(user)
+            return UserView.of(user), key.id
+
+    def api_key_live(self, key_id: str, user_id: str) -> bool:
+        """Whether key ``key_id`` of ``user_id`` exists and is not revoked."""
+        with self._sessions() as session:
+            found = session.scalar(
+                select(ApiKey.id).where(
+                    ApiKey.id == key_id, ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None)
+                )
+            )
+            return found is not None
 
     def list_api_keys(self, user_id: str) -> list[ApiKeyView]:
         query = select(ApiKey).where(ApiKey.user_id == user_id).order_by(ApiKey.created_at)

@@ -30,8 +30,8 @@ if TYPE_CHECKING:
 
 
 class CredentialCache:
-    """The users behind recently checked credentials, so that an app polling every half second
-    does not cost a database lookup per poll.
+    """Who is behind recently checked credentials (a :class:`Principal`), so that an app polling
+    every half second does not cost a database lookup per poll.
 
     An entry lives ``seconds`` (never past an access token's own expiry), and none survives a
     change of accounts made through this process (a key revoked, every session signed out, a
@@ -44,13 +44,13 @@ class CredentialCache:
     def __init__(self, seconds: float, generation: Callable[[], int]) -> None:
         self._seconds = seconds
         self._generation = generation
-        self._entries: OrderedDict[bytes, tuple[UserView, float, int]] = OrderedDict()
+        self._entries: OrderedDict[bytes, tuple[Any, float, int]] = OrderedDict()
 
     @staticmethod
     def _key(credential: str) -> bytes:
         return hashlib.sha256(credential.encode()).digest()
 
-    def get(self, credential: str) -> UserView | None:
+    def get(self, credential: str) -> Any:
         entry = self._entries.get(self._key(credential))
         if entry is None:
             return None
@@ -64,10 +64,10 @@ class CredentialCache:
         return self._generation()
 
     def put(
-        self, credential: str, user: UserView, generation: int, not_after: datetime | None = None
+        self, credential: str, user: Any, generation: int, not_after: datetime | None = None
     ) -> None:
-        """Remember ``user`` for ``credential``, as looked up when accounts were at
-        ``generation`` (a change during the lookup then makes the entry stale at once)."""
+        """Remember ``user`` (who is behind it) for ``credential``, as looked up when accounts
+        were at ``generation`` (a change during the lookup then makes the entry stale at once)."""
         if self._seconds <= 0:
             return
         until = time.monotonic() + self._seconds
@@ -129,10 +129,22 @@ def credential_of(request: Request) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Principal:
+    """Who a credential stands for: the user, and the API key it is or was minted from."""
+
+    user: UserView
+    key_id: str | None = None
+
+
 def _check_credential(
     credential: str, services: AccountServices
-) -> tuple[UserView, datetime | None]:
-    """The user behind ``credential`` and when it expires (access tokens), or a 401 problem."""
+) -> tuple[Principal, datetime | None]:
+    """Who is behind ``credential`` and when it expires (access tokens), or a 401 problem.
+
+    An access token minted from an API key dies with the key: revoking a key reaches every
+    token made from it, and every token those tokens made.
+    """
     if looks_like_jwt(credential):
         try:
             claims = decode_access_token(services.secret, credential)
@@ -141,11 +153,15 @@ def _check_credential(
         user = services.accounts.get_user(claims.user_id)
         if user is None or user.token_version != claims.version:
             raise unauthorized("The access token was revoked; sign in again.")
-        return user, claims.expires_at
-    user = services.accounts.user_for_api_key(credential)
-    if user is None:
+        if claims.key_id is not None and not services.accounts.api_key_live(
+            claims.key_id, user.id
+        ):
+            raise unauthorized("The API key this access token was made from was revoked.")
+        return Principal(user, claims.key_id), claims.expires_at
+    found = services.accounts.api_key_holder(credential)
+    if found is None:
         raise unauthorized("The API key is not valid or was revoked.")
-    return user, None
+    return Principal(*found), None
 
 
 async def current_user(request: Request, services: AccountsDep) -> UserView:
@@ -157,13 +173,16 @@ async def current_user(request: Request, services: AccountsDep) -> UserView:
     credential = credential_of(request)
     if credential is None:
         raise unauthorized("Sign in first: send 'Authorization: Bearer <API key or access token>'.")
-    user = services.credentials.get(credential)
-    if user is None:
+    principal = services.credentials.get(credential)
+    if principal is None:
         generation = services.credentials.generation()
-        user, expires_at = await run_in_threadpool(_check_credential, credential, services)
-        services.credentials.put(credential, user, generation, expires_at)
-    request.state.user = user
-    return user
+        principal, expires_at = await run_in_threadpool(_check_credential, credential, services)
+        services.credentials.put(credential, principal, generation, expires_at)
+    request.state.user = principal.user
+    request.state.api_key_id = principal.key_id
+    """The API key the credential is or came from (None: a password session): tokens minted
+    with this credential carry it, so they die with the key."""
+    return principal.user
 
 
 CurrentUser = Annotated[UserView, Depends(current_user)]

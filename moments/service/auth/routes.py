@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Response
+from fastapi import APIRouter, Body, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
@@ -82,9 +82,11 @@ def _user_out(user: UserView) -> UserOut:
     return UserOut(id=user.id, email=user.email, plan=user.plan, created_at=user.created_at)
 
 
-def _tokens(acc: AccountServices, user: UserView, refresh: str | None) -> TokensOut:
+def _tokens(
+    acc: AccountServices, user: UserView, refresh: str | None, key_id: str | None = None
+) -> TokensOut:
     token, _ = issue_access_token(
-        acc.secret, user.id, user.token_version, acc.settings.access_token_seconds
+        acc.secret, user.id, user.token_version, acc.settings.access_token_seconds, key_id=key_id
     )
     return TokensOut(
         access_token=token,
@@ -156,10 +158,11 @@ def refresh(body: RefreshIn, acc: AccountsDep) -> TokensOut:
 
 
 @router.post("/auth/token", response_model=TokensOut)
-def access_token(user: CurrentUser, acc: AccountsDep) -> TokensOut:
+def access_token(request: Request, user: CurrentUser, acc: AccountsDep) -> TokensOut:
     """A short-lived access token for the signed-in caller (e.g. a web page holding an API key,
-    for ``?access_token=`` on video, poster and event-stream URLs)."""
-    return _tokens(acc, user, None)
+    for ``?access_token=`` on video, poster and event-stream URLs). A token made with an API
+    key, or with a token made from one, stops working when that key is revoked."""
+    return _tokens(acc, user, None, key_id=getattr(request.state, "api_key_id", None))
 
 
 @router.post("/auth/logout", status_code=204)
@@ -218,7 +221,8 @@ def list_keys(user: CurrentUser, acc: AccountsDep) -> Any:
 
 @router.delete("/keys/{key_id}", status_code=204)
 def revoke_key(key_id: str, user: CurrentUser, acc: AccountsDep) -> Response:
-    """Revoke an API key: it stops working at once."""
+    """Revoke an API key: it stops working at once, and so does every access token made from
+    it (``POST /auth/token``)."""
     if not acc.accounts.revoke_api_key(user.id, key_id):
         raise Problem(404, "There is no such active API key.", kind="key-not-found")
     return Response(status_code=204)

@@ -1,7 +1,9 @@
 """Access tokens (JWT, HS256 pinned) and opaque secrets (API keys, refresh tokens).
 
 Access tokens are short-lived and carry the user's ``token_version``: bumping it on the user
-revokes every token issued before, so no per-token denylist is needed. Decoding pins the
+revokes every token issued before, so no per-token denylist is needed. A token minted with an
+API key (``POST /auth/token``, directly or from another such token) also carries the key's id
+(claim ``key``), and dies with the key: see ``deps._check_credential``. Decoding pins the
 algorithm list to HS256 (so ``alg: none`` and RS/HS confusion are refused) and requires
 ``exp``, ``iat``, ``sub`` and ``typ``.
 """
@@ -35,6 +37,8 @@ class AccessClaims:
     version: int
     jti: str
     expires_at: datetime
+    key_id: str | None = None
+    """The API key this token was minted from (directly or through other tokens), if any."""
 
 
 def load_secret(configured: str | None, data_dir: Path) -> bytes:
@@ -53,11 +57,17 @@ def load_secret(configured: str | None, data_dir: Path) -> bytes:
 
 
 def issue_access_token(
-    secret: bytes, user_id: str, version: int, lifetime_seconds: int, now: datetime | None = None
+    secret: bytes,
+    user_id: str,
+    version: int,
+    lifetime_seconds: int,
+    now: datetime | None = None,
+    *,
+    key_id: str | None = None,
 ) -> tuple[str, datetime]:
     now = now or utcnow()
     expires = now + timedelta(seconds=lifetime_seconds)
-    claims = {
+    claims: dict[str, object] = {
         "iss": ISSUER,
         "sub": user_id,
         "ver": version,
@@ -66,6 +76,8 @@ def issue_access_token(
         "iat": int(now.timestamp()),
         "exp": int(expires.timestamp()),
     }
+    if key_id is not None:
+        claims["key"] = key_id
     return jwt.encode(claims, secret, algorithm=ALGORITHM), expires
 
 
@@ -85,11 +97,15 @@ def decode_access_token(secret: bytes, token: str) -> AccessClaims:
         raise InvalidToken(f"The access token is not valid ({exc}).") from None
     if claims.get("typ") != "access" or not isinstance(claims.get("ver"), int):
         raise InvalidToken("This is not an access token.")
+    key_id = claims.get("key")
+    if key_id is not None and not isinstance(key_id, str):
+        raise InvalidToken("This is not an access token.")
     return AccessClaims(
         user_id=str(claims["sub"]),
         version=claims["ver"],
         jti=str(claims.get("jti", "")),
         expires_at=datetime.fromtimestamp(claims["exp"], tz=utcnow().tzinfo),
+        key_id=key_id,
     )
 
 
