@@ -7,6 +7,7 @@ past (ext4/tmpfs relatime update it on the first read), URL fetches with a loopb
 
 from __future__ import annotations
 
+import functools
 import http.server
 import os
 import random
@@ -16,7 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.engine.media_factory import make_video
+import numpy as np
+
+from tests.engine.media_factory import arrow_frame, make_video
 
 CANARY_ATIME_NS = 1_000_000_000
 CANARY_MTIME_NS = 2_000_000_000_000_000_000
@@ -165,6 +168,88 @@ def mp4_with_many_tracks(clip: Path, out: Path, copies: int = 3000) -> Path:
     return out
 
 
+NUMBER_BITS = 10
+
+
+@functools.lru_cache(maxsize=4)
+def _texture(width: int, height: int) -> np.ndarray:
+    """A still, textured scene (a flat one reads as a title card to analysis)."""
+    rng = np.random.default_rng(width * height)
+    small = rng.integers(60, 200, size=(height // 8 + 1, width // 8 + 1, 3), dtype=np.uint8)
+    return np.repeat(np.repeat(small, 8, axis=0), 8, axis=1)[:height, :width]
+
+
+def claps(seconds: float, every: float = 0.7) -> np.ndarray:
+    """Mono 48 kHz sound: quiet room tone with a sharp clap every ``every`` seconds."""
+    rng = np.random.default_rng(3)
+    rate = 48_000
+    sound = 0.003 * rng.standard_normal(int(seconds * rate))
+    burst = int(0.08 * rate)
+    for start in np.arange(0.3, seconds - 0.1, every):
+        at = int(start * rate)
+        piece = sound[at : at + burst]
+        piece += 0.6 * rng.standard_normal(len(piece)) * np.exp(-np.arange(len(piece)) / 900)
+    return sound
+
+
+def numbered_frame(index: int, width: int, height: int) -> np.ndarray:
+    """A textured scene with a busy object moving across it, and ``index`` written along its
+    top edge as black and white stripes (a Gray code, most significant bit left: one stripe
+    changes from frame to frame, which analysis does not take for a cut), so any decoded
+    picture says which frame it is."""
+    img = _texture(width, height).copy()
+    side = max(8, height // 5)
+    x = int((0.5 + 0.42 * np.sin(index / 9)) * (width - side))
+    y = int((0.55 + 0.3 * np.sin(index / 13 + 1)) * (height - side))
+    img[y : y + side, x : x + side] = arrow_frame(index, side, side)  # a busy object moving
+    band = img[: height // 8]
+    band[:] = 16
+    code = index ^ (index >> 1)
+    for bit in range(NUMBER_BITS):
+        if code >> (NUMBER_BITS - 1 - bit) & 1:
+            band[:, bit * width // NUMBER_BITS : (bit + 1) * width // NUMBER_BITS] = 235
+    return img
+
+
+def frame_number(rgb: np.ndarray) -> int:
+    """The index :func:`numbered_frame` wrote into a picture (of any size: scaled or not)."""
+    height, width = rgb.shape[:2]
+    row = rgb[height // 16, :, 1].astype(int)
+    code = 0
+    for bit in range(NUMBER_BITS):
+        code = code << 1 | int(row[(2 * bit + 1) * width // (2 * NUMBER_BITS)] > 128)
+    number = 0
+    while code:
+        number ^= code
+        code >>= 1
+    return number
+
+
+TS_WRAP = 2**33 / 90_000
+"""Seconds after which an MPEG-TS clock (33 bits at 90 kHz, about 26.5 hours) wraps to 0."""
+
+
+def ts_with_b_frames(path: Path, seconds: float = 10.0, size: tuple[int, int] = (960, 540)) -> Path:
+    """H.264 with B-frames and x264's default keyframe spacing (250 frames) in MPEG-TS, as a
+    camera writes it: a TS has no index, and its keyframes' decode times come before their
+    presentation times."""
+    return make_video(
+        path, seconds=seconds, width=size[0], height=size[1], container_format="mpegts",
+        frame_fn=numbered_frame, audio_samples=claps(seconds), video_options={"preset": "medium"},
+    )  # fmt: skip
+
+
+def ts_wrapping(path: Path, seconds: float = 10.0, before: float = 9.5) -> Path:
+    """MPEG-TS with B-frames whose clock starts ``before`` seconds short of the 33-bit wrap
+    and wraps to 0 inside the file (FFmpeg reads the times before the wrap as negative)."""
+    return make_video(
+        path, seconds=seconds, width=320, height=180, container_format="mpegts",
+        frame_fn=numbered_frame, video_options={"preset": "medium", "x264-params": "keyint=60"},
+        audio_samples=claps(seconds),
+        container_options={"output_ts_offset": f"{TS_WRAP - before:.6f}"},
+    )  # fmt: skip
+
+
 @dataclass(frozen=True)
 class HostileCase:
     """One upload of the corpus: a name the client sends, the bytes, and what must happen.
@@ -255,6 +340,18 @@ def hostile_cases(canary: Canary, server_url: str, valid: Path) -> list[HostileC
             "3000-streams",
             "tracks.mp4",
             lambda d: mp4_with_many_tracks(valid, d / "tracks.mp4"),
+        ),
+        HostileCase(
+            "ts-with-b-frames",
+            "camera.ts",
+            lambda d: ts_with_b_frames(d / "camera.ts", seconds=6.0, size=(640, 360)),
+            accept=True,
+        ),
+        HostileCase(
+            "ts-clock-wraps",
+            "wrap.ts",
+            lambda d: ts_wrapping(d / "wrap.ts", seconds=6.0, before=5.0),
+            accept=True,
         ),
         HostileCase(
             "valid-video-named-avi",

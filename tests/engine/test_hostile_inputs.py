@@ -15,12 +15,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import av
+import cv2
+import numpy as np
 import pytest
 
 from moments.engine import HighlightOptions, highlight
 from moments.engine.errors import EngineError
 from moments.engine.probe import open_options, probe
-from tests.hostile_corpus import Canary, CountingServer, hls, make_avi
+from tests.hostile_corpus import (
+    Canary,
+    CountingServer,
+    frame_number,
+    hls,
+    make_avi,
+    ts_with_b_frames,
+    ts_wrapping,
+)
 
 from .media_factory import make_video
 
@@ -265,3 +275,53 @@ def test_a_ruined_video_is_refused_in_plain_words(tmp_path: Path) -> None:
     with pytest.raises(EngineError) as err:
         highlight(clip, tmp_path / "reel.mp4", HighlightOptions(duration=4))
     assert "too damaged" in assert_clear(err, "ruin.mp4")
+
+
+# --- MPEG-TS: no index, B-frames, a clock that wraps -------------------------------------------
+
+
+def _assert_reel_shows_its_segments(result, asked: float, fps: float = 30.0) -> None:
+    """The reel lasts what was asked, decodes, starts on its first segment's source frame and
+    has its sound (the source claps throughout); the poster is a picture from inside the
+    reel's best segment."""
+    assert asked <= result.duration <= asked * 1.05 + 1 / fps
+    with av.open(str(result.output)) as reel:
+        frames = [f.to_ndarray(format="rgb24") for f in reel.decode(video=0)]
+        reel.seek(0)
+        sound = np.concatenate([f.to_ndarray() for f in reel.decode(audio=0)], axis=1)
+    assert len(frames) == round(result.duration * fps)
+    assert np.abs(sound).max() > 0.1
+    first = result.segments[0]
+    assert abs(frame_number(frames[0]) - round(first.source_start * fps)) <= 1
+    assert result.poster is not None and result.poster.stat().st_size > 0
+    poster = cv2.imread(str(result.poster))[:, :, ::-1]
+    best = max(result.segments, key=lambda s: s.score)
+    shown = frame_number(poster) / fps
+    assert best.source_start - 1 / fps <= shown <= best.source_end
+
+
+@pytest.mark.parametrize("asked", [2, 5])
+def test_mpegts_with_b_frames_makes_a_reel_and_poster(tmp_path: Path, asked: int) -> None:
+    # Seeking a TS finds a packet by its time, not a keyframe: here, with keyframes 250 frames
+    # apart, seeks landed past them and nothing decoded ("no frame ... poster").
+    clip = ts_with_b_frames(tmp_path / "camera.ts")
+    with av.open(str(clip)) as container:
+        packets = [p for p in container.demux(video=0) if p.size]
+    assert any(p.pts != p.dts for p in packets)  # B-frames: reordered
+    assert sum(p.is_keyframe for p in packets) <= 2
+    result = highlight(clip, tmp_path / "reel.mp4", HighlightOptions(duration=asked))
+    assert result.media.container == "mpegts"
+    _assert_reel_shows_its_segments(result, asked)
+
+
+@pytest.mark.parametrize("before", [0.5, 9.5])
+def test_mpegts_whose_clock_wraps_makes_a_reel_and_poster(tmp_path: Path, before: float) -> None:
+    # FFmpeg unwraps the times before the wrap as negative; seeks were clamped to time 0 (the
+    # wrap), so early segments and the poster decoded nothing or the wrong pictures.
+    clip = ts_wrapping(tmp_path / "wrap.ts", before=before)
+    with av.open(str(clip)) as container:
+        assert container.streams.video[0].start_time < 0
+    for asked in (2, 5):
+        result = highlight(clip, tmp_path / "reel.mp4", HighlightOptions(duration=asked))
+        assert result.media.start_time == pytest.approx(-before, abs=0.1)
+        _assert_reel_shows_its_segments(result, asked)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import av
@@ -61,7 +62,10 @@ def _read(
 ) -> np.ndarray:
     """``count`` stereo samples of the source from ``start`` seconds (zeros where none)."""
     target = start + media.start_time
-    container.seek(int(max(0.0, target - 0.2) / stream.time_base), stream=stream, backward=True)
+    # Never below 0, unless the stream starts there (a TS whose clock wrapped: FFmpeg gives the
+    # times before the wrap as negative); clamped to 0 there, the seek went to the wrap.
+    at = max(min(0.0, media.start_time), target - 0.2)
+    container.seek(math.floor(at / stream.time_base), stream=stream, backward=True)
     resampler = av.AudioResampler(format="fltp", layout="stereo", rate=RATE)
     chunks: list[np.ndarray] = []
     origin: float | None = None

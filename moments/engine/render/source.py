@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Callable, Iterator
 
 import av
@@ -11,6 +13,9 @@ from ..probe import reopen
 
 SEEK_GAP = 2.0
 """Seconds ahead beyond which a keyframe seek beats decoding through."""
+SEEK_BACK = 1.0
+"""Seconds a seek first steps back when it landed past the keyframe a time needs (doubled on
+each further try)."""
 
 
 class VideoSource:
@@ -49,18 +54,65 @@ class VideoSource:
         return float(frame.time or 0.0) - self._media.start_time
 
     def _seek(self, seconds: float) -> None:
-        target = seconds + self._media.start_time
-        stream = self._stream
-        offset = int(max(0.0, target) / stream.time_base) if stream.time_base else 0
-        self._container.seek(offset, stream=stream, backward=True, any_frame=False)
-        self._frames = self._decode()
+        self._frames = self._decode(self._keyframe_before(seconds + self._media.start_time))
         self._current = None
         self._next = None
         self._ended = False
         self._advance()
 
-    def _decode(self) -> Iterator[av.VideoFrame]:
-        for packet in self._container.demux(self._stream):
+    def _keyframe_before(self, target: float) -> Iterator[av.Packet]:
+        """The video packets from the last keyframe at or before ``target`` (stream seconds).
+
+        A container with an index (MP4, Matroska) seeks straight to that keyframe. MPEG-TS has
+        none: FFmpeg finds a packet by its timestamp alone, often a frame after the keyframe
+        (with B-frames, a keyframe's decode time is before its presentation time), and a
+        decoder given no keyframe shows nothing until the next one, perhaps many seconds
+        later. So packets are skipped up to a keyframe, and if the first one found is past
+        ``target`` the seek steps back further. Timestamps may be negative (a TS whose clock
+        wrapped is unwrapped backwards by FFmpeg): the floor is the stream's start.
+        """
+        stream, start = self._stream, self._media.start_time
+        base = float(stream.time_base or 0)
+        back = 0.0
+        while True:
+            # The first seek goes where asked (never below 0 unless the stream starts there);
+            # after a miss, a step that reaches the start goes a little below it, so it lands
+            # before the first keyframe however long its decode time leads its presentation.
+            at = max(target, min(start, 0.0)) if back == 0.0 else target - back
+            bottom = back > 0.0 and at <= start
+            if bottom:
+                at = start - SEEK_BACK
+            self._seek_to(at, fallback=min(start, 0.0) if bottom else None)
+            packets = (p for p in self._container.demux(stream) if p.size)
+            if bottom or not base:
+                return packets  # from the first packet: whatever decodes from there
+            for packet in packets:
+                if packet.is_keyframe:
+                    when = packet.pts if packet.pts is not None else packet.dts
+                    if when is None or when * base <= target + 1e-6:
+                        return itertools.chain([packet], packets)
+                    break  # past ``target``: the keyframe it needs is further back
+                when = packet.dts if packet.dts is not None else packet.pts
+                if when is not None and when * base > target + SEEK_GAP:
+                    break
+            back = max(SEEK_BACK, 2 * back)
+
+    def _seek_to(self, seconds: float, fallback: float | None = None) -> None:
+        """Seek to the keyframe before ``seconds``; to ``fallback`` if the demuxer refuses a
+        time before the first (AVI does)."""
+        stream = self._stream
+        base = float(stream.time_base or 0)
+        try:
+            self._container.seek(
+                math.floor(seconds / base) if base else 0, stream=stream, backward=True
+            )
+        except av.error.FFmpegError:
+            if fallback is None:
+                raise
+            self._container.seek(math.floor(fallback / base) if base else 0, stream=stream)
+
+    def _decode(self, packets: Iterator[av.Packet]) -> Iterator[av.VideoFrame]:
+        for packet in packets:
             try:
                 frames = packet.decode()
             except av.error.InvalidDataError:
