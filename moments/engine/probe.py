@@ -213,15 +213,29 @@ def _declared_end(path: Path, head: bytes, size: int) -> int:
     return 0
 
 
+_MP4_TOP_LEVEL = {
+    b"ftyp", b"styp", b"moov", b"mdat", b"moof", b"mfra", b"free", b"skip", b"wide", b"pdin",
+    b"meta", b"uuid", b"sidx", b"ssix", b"prft", b"emsg", b"udta", b"pnot", b"PICT",
+}  # fmt: skip
+"""Box types found at the top level of MP4/MOV files (ISO 14496-12, QuickTime)."""
+
+
 def _mp4_boxes_end(path: Path, size: int, max_boxes: int = 1000) -> int:
-    """Walk the top-level MP4 boxes; return the end of the last one (or past EOF if cut)."""
+    """Walk the top-level MP4 boxes; return the end of the last one (or past EOF if cut).
+
+    Once a whole ``moov`` and a whole ``mdat`` are in, bytes that do not start another known
+    box are trailing data (a few stray bytes, an appended ZIP): players ignore them, so do we.
+    """
     offset = 0
+    complete: set[bytes] = set()
     with path.open("rb") as fh:
         for _ in range(max_boxes):
             if offset + 8 > size:
                 break
             fh.seek(offset)
             header = fh.read(16)
+            if {b"moov", b"mdat"} <= complete and header[4:8] not in _MP4_TOP_LEVEL:
+                return offset
             box = int.from_bytes(header[:4], "big")
             if box == 1 and len(header) == 16:
                 box = int.from_bytes(header[8:16], "big")
@@ -229,6 +243,8 @@ def _mp4_boxes_end(path: Path, size: int, max_boxes: int = 1000) -> int:
                 return size
             if box < 8:
                 return 0  # not a box structure we understand; let FFmpeg judge
+            if offset + box <= size:
+                complete.add(header[4:8])
             offset += box
     return offset
 

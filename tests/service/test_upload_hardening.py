@@ -6,17 +6,21 @@ Everything runs against the real app under uvicorn (the ``api`` fixture) with re
 
 from __future__ import annotations
 
+import io
+import zipfile
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.engine.media_factory import make_video
+from tests.helpers import wait_for
 
 from .conftest_api import LiveApi, add_completed_job
 
 PROBLEM = "application/problem+json"
 TUS = {"Tus-Resumable": "1.0.0"}
 CHUNK = {**TUS, "Content-Type": "application/offset+octet-stream"}
-UNICODE_NAME = "Fête à Zürich – 東京 🎉.mp4"
 JOB_SECONDS = 60.0
 
 
@@ -111,3 +115,48 @@ def test_range_ending_past_int_digit_limit_is_the_whole_file(
     response = api.client.get(reel_job, headers={"Range": header})
     assert response.status_code == 206, response.text
     assert response.content == (media_dir / "testsrc.mp4").read_bytes()
+
+
+# -- valid files that were refused ------------------------------------------------------------
+
+
+def _zip_bytes() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("notes.txt", "appended by a tool that hides an archive in a video\n" * 20)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "tail", [b"\n", b"junk trailing bytes", b"\x00\x00\x01\x00trailer!", "zip"]
+)
+def test_mp4_with_trailing_bytes_becomes_a_reel(api: LiveApi, small_video: Path, tail):
+    data = small_video.read_bytes() + (_zip_bytes() if tail == "zip" else tail)
+    response = api.client.post(
+        "/api/v1/upload?duration=3",
+        content=data,
+        headers={"Content-Type": "video/mp4", "X-Filename": "with-tail.mp4"},
+    )
+    assert response.status_code == 202, response.text
+    status = wait_for(lambda: finished(api, response.json()["id"]), JOB_SECONDS, "the job")
+    assert status["status"] == "completed", api.client.get(
+        f"/api/v1/jobs/{response.json()['id']}"
+    ).json()
+
+
+@pytest.mark.parametrize("tail", [b"", b"junk trailing bytes"])
+def test_mp4_cut_inside_its_media_data_is_still_refused(api: LiveApi, tmp_path: Path, tail):
+    # Index first (as phones and "fast start" write it): a cut file still opens and decodes its
+    # first frame, so only the declared box sizes show that the end is missing.
+    clip = make_video(
+        tmp_path / "faststart.mp4", seconds=2.0, container_options={"movflags": "faststart"}
+    )
+    data = clip.read_bytes()
+    response = api.client.post(
+        "/api/v1/upload",
+        content=data[: len(data) * 3 // 4] + tail,
+        headers={"Content-Type": "video/mp4", "X-Filename": "cut.mp4"},
+    )
+    problem = assert_problem(response, 415)
+    assert "incomplete" in problem["detail"]
+    assert stored_files(api) == []
