@@ -6,9 +6,11 @@ Everything runs against the real app under uvicorn (the ``api`` fixture) with re
 
 from __future__ import annotations
 
+import base64
 import io
 import zipfile
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -21,6 +23,7 @@ from .conftest_api import LiveApi, add_completed_job
 PROBLEM = "application/problem+json"
 TUS = {"Tus-Resumable": "1.0.0"}
 CHUNK = {**TUS, "Content-Type": "application/offset+octet-stream"}
+UNICODE_NAME = "Fête à Zürich – 東京 🎉.mp4"
 JOB_SECONDS = 60.0
 
 
@@ -160,3 +163,126 @@ def test_mp4_cut_inside_its_media_data_is_still_refused(api: LiveApi, tmp_path: 
     problem = assert_problem(response, 415)
     assert "incomplete" in problem["detail"]
     assert stored_files(api) == []
+
+
+# -- file names as clients send them -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        UNICODE_NAME.encode("utf-8"),  # raw UTF-8 bytes: browsers' fetch, URLSession, curl
+        quote(UNICODE_NAME).encode(),  # percent-encoded
+        b"UTF-8''" + quote(UNICODE_NAME).encode(),  # RFC 5987 ext-value
+        b"utf-8'en'" + quote(UNICODE_NAME).encode(),
+    ],
+    ids=["raw-utf8", "percent", "rfc5987", "rfc5987-language"],
+)
+def test_x_filename_keeps_the_unicode_name(api: LiveApi, small_video: Path, header: bytes):
+    response = api.client.post(
+        "/api/v1/upload",
+        content=small_video.read_bytes(),
+        headers={"Content-Type": "video/mp4", "X-Filename": header},
+    )
+    assert response.status_code == 202, response.text
+    assert response.json()["filename"] == UNICODE_NAME
+    job = api.client.get(f"/api/v1/jobs/{response.json()['id']}").json()
+    assert job["filename"] == UNICODE_NAME
+
+
+def test_x_filename_in_latin_1_is_kept(api: LiveApi, small_video: Path):
+    # Bytes that are not UTF-8 are taken as Latin-1, as the header arrived.
+    response = api.client.post(
+        "/api/v1/upload",
+        content=small_video.read_bytes(),
+        headers={"Content-Type": "video/mp4", "X-Filename": "café.mp4".encode("latin-1")},
+    )
+    assert response.status_code == 202, response.text
+    assert response.json()["filename"] == "café.mp4"
+
+
+def _multipart(disposition: bytes, data: bytes) -> tuple[bytes, str]:
+    body = (
+        b"--B0undary\r\nContent-Disposition: " + disposition + b"\r\n"
+        b"Content-Type: video/mp4\r\n\r\n" + data + b"\r\n--B0undary--\r\n"
+    )
+    return body, "multipart/form-data; boundary=B0undary"
+
+
+@pytest.mark.parametrize(
+    ("disposition", "expected"),
+    [
+        # What browsers send (HTML's form encoding): raw UTF-8, '"' as %22.
+        (b'form-data; name="file"; filename="' + UNICODE_NAME.encode() + b'"', UNICODE_NAME),
+        (b'form-data; name="file"; filename="say %22cheese%22.mp4"', 'say "cheese".mp4'),
+        (
+            b"form-data; name=\"file\"; filename*=UTF-8''" + quote(UNICODE_NAME).encode(),
+            UNICODE_NAME,
+        ),
+        (b'form-data; name="file"; filename="caf\xe9.mp4"', "café.mp4"),  # Latin-1 bytes
+    ],
+    ids=["raw-utf8", "quote-escape", "rfc5987", "latin-1"],
+)
+def test_multipart_filename_keeps_the_unicode_name(
+    api: LiveApi, small_video: Path, disposition: bytes, expected: str
+):
+    body, content_type = _multipart(disposition, small_video.read_bytes())
+    response = api.client.post(
+        "/api/v1/upload", content=body, headers={"Content-Type": content_type}
+    )
+    assert response.status_code == 202, response.text
+    assert response.json()["filename"] == expected
+    job = api.client.get(f"/api/v1/jobs/{response.json()['id']}").json()
+    assert job["filename"] == expected
+
+
+def test_tus_filename_keeps_the_unicode_name(api: LiveApi, small_video: Path):
+    data = small_video.read_bytes()
+    meta = f"filename {base64.b64encode(UNICODE_NAME.encode()).decode()}"
+    response = api.client.post(
+        "/api/v1/uploads",
+        content=data,
+        headers={**CHUNK, "Upload-Length": str(len(data)), "Upload-Metadata": meta},
+    )
+    assert response.status_code == 201, response.text
+    job = api.client.get(f"/api/v1/jobs/{response.headers['moments-job-id']}").json()
+    assert job["filename"] == UNICODE_NAME
+
+
+# -- messages that say what to do -------------------------------------------------------------
+
+
+def test_unnamed_raw_upload_is_called_your_upload(api: LiveApi):
+    response = api.client.post(
+        "/api/v1/upload", content=b"just some text\n" * 50, headers={"Content-Type": "video/mp4"}
+    )
+    problem = assert_problem(response, 415)
+    assert problem["detail"].startswith("Your upload is a text file, not a video."), problem
+    assert "The upload:" not in problem["detail"]
+
+
+def test_video_in_another_form_field_says_which_field(api: LiveApi, small_video: Path):
+    response = api.client.post(
+        "/api/v1/upload", files={"video": ("clip.mp4", small_video.read_bytes(), "video/mp4")}
+    )
+    problem = assert_problem(response, 422)
+    assert "form field named 'file'" in problem["detail"], problem
+    assert "'video'" in problem["detail"]
+    assert "too long" not in problem["detail"]
+    assert problem["errors"][0]["location"] == "body.file"
+    assert stored_files(api) == []
+
+
+def test_long_option_field_says_what_is_expected(api: LiveApi):
+    body = (
+        b'--B0undary\r\nContent-Disposition: form-data; name="video"\r\n\r\n'
+        + b"x" * 5000
+        + b"\r\n--B0undary--\r\n"
+    )
+    response = api.client.post(
+        "/api/v1/upload",
+        content=body,
+        headers={"Content-Type": "multipart/form-data; boundary=B0undary"},
+    )
+    problem = assert_problem(response, 422)
+    assert "form field named 'file'" in problem["detail"], problem

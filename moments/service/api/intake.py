@@ -13,7 +13,7 @@ bounded whatever the file size. Going over the cap stops the read at once.
 
 from __future__ import annotations
 
-import contextlib
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from email.message import Message
@@ -195,18 +195,23 @@ class _Parts:
     def _header_end(self) -> None:
         name = self._header_name.decode("latin-1").strip().lower()
         # Browsers send non-ASCII file names as raw UTF-8 inside the quoted string.
-        self._headers[name] = self._header_value.decode("utf-8", "replace").strip()
+        self._headers[name] = header_text(bytes(self._header_value)).strip()
         self._header_name.clear()
         self._header_value.clear()
 
     def _headers_finished(self) -> None:
-        name, filename = _disposition(self._headers.get("content-disposition", ""))
+        disposition = self._headers.get("content-disposition", "")
+        name, filename = _disposition(disposition)
         self._name = name
         if name == FILE_FIELD:
             if self.saw_file:
                 raise Problem(400, "Send one video per upload.")
             self.saw_file = self._is_file = True
+            if filename and not _EXTENDED_FILENAME.search(disposition):
+                filename = _html_form_unescape(filename)
             self.batch.filename = _clean_filename(filename) if filename else None
+        elif filename is not None:  # a file, but not where we look for the video
+            raise _file_field_expected(f"the form has a file in the field '{name}'")
         elif len(self.fields) >= MAX_FIELDS:
             raise Problem(400, "The form has too many fields.")
 
@@ -216,7 +221,10 @@ class _Parts:
             return
         self._value.extend(data[start:end])
         if len(self._value) > MAX_FIELD_BYTES:
-            raise Problem(400, f"The form field '{self._name}' is too long.")
+            raise _file_field_expected(
+                f"the field '{self._name}' is longer than the {MAX_FIELD_BYTES} bytes an option "
+                "(duration, aspect) may be"
+            )
 
     def _part_end(self) -> None:
         if not self._is_file and self._name:
@@ -224,6 +232,61 @@ class _Parts:
 
     def _end(self) -> None:
         self.ended = True
+
+
+def _file_field_expected(found: str) -> Problem:
+    return Problem(
+        422,
+        f"Send the video in a form field named '{FILE_FIELD}'; {found}.",
+        kind="validation-error",
+        title="Invalid request",
+        errors=[{"location": f"body.{FILE_FIELD}", "message": "the video goes in this field"}],
+    )
+
+
+def header_text(raw: bytes) -> str:
+    """Header bytes as the client meant them: UTF-8 (what browsers, URLSession and curl send),
+    else Latin-1 (every byte is a character there, so nothing is lost)."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def _starlette_header(value: str) -> str:
+    """A header value Starlette decoded as Latin-1, decoded again as :func:`header_text` does."""
+    try:
+        return header_text(value.encode("latin-1"))
+    except UnicodeEncodeError:  # not from the wire: already text
+        return value
+
+
+_EXTENDED_FILENAME = re.compile(r"filename\*\s*=", re.IGNORECASE)
+_EXT_VALUE = re.compile(r"^(utf-8|iso-8859-1)'[A-Za-z0-9-]*'(.*)$", re.DOTALL | re.IGNORECASE)
+"""RFC 5987 ext-value: ``charset'language'percent-encoded``, e.g. ``UTF-8''f%C3%AAte.mp4``
+(the two charsets the RFC names; anything else is an ordinary name with apostrophes)."""
+_HTML_FORM_ESCAPES = {"%22": '"', "%0D": "\r", "%0A": "\n"}
+_HTML_FORM_ESCAPE = re.compile("|".join(_HTML_FORM_ESCAPES), re.IGNORECASE)
+
+
+def _html_form_unescape(filename: str) -> str:
+    """Undo the escapes browsers apply to a multipart file name (the HTML standard's form
+    encoding: '"' as %22, CR and LF as %0D and %0A); everything else comes as raw UTF-8."""
+    return _HTML_FORM_ESCAPE.sub(lambda m: _HTML_FORM_ESCAPES[m.group(0).upper()], filename)
+
+
+def _x_filename(value: str) -> str:
+    """``X-Filename`` as clients send it: raw UTF-8, percent-encoded UTF-8 or an RFC 5987
+    ext-value (``UTF-8''...``)."""
+    value = _starlette_header(value)
+    match = _EXT_VALUE.match(value)
+    if match:
+        charset, encoded = match.groups()
+        try:
+            return unquote(encoded, encoding=charset, errors="strict")
+        except UnicodeDecodeError:
+            return unquote(encoded)  # mislabelled: read it as UTF-8, marking what is not
+    return unquote(value)
 
 
 def _disposition(value: str) -> tuple[str | None, str | None]:
@@ -248,12 +311,10 @@ def _clean_filename(value: str) -> str | None:
 def filename_from_headers(x_filename: str | None, disposition: str | None) -> str | None:
     """The original name of a raw upload: ``X-Filename`` first, then ``Content-Disposition``."""
     if x_filename:
-        return _clean_filename(unquote(x_filename))
+        return _clean_filename(_x_filename(x_filename))
     if disposition:
         # Starlette decodes header bytes as Latin-1; clients send UTF-8.
-        with contextlib.suppress(UnicodeError):
-            disposition = disposition.encode("latin-1").decode("utf-8")
-        _, filename = _disposition(disposition)
+        _, filename = _disposition(_starlette_header(disposition))
         if filename:
             return _clean_filename(filename)
     return None

@@ -275,12 +275,22 @@ async def _probe(services: Services, key: str, filename: str | None) -> MediaInf
         accepted = "" if "accept" in reason else f" We accept {formats.SUMMARY}."
         raise Problem(
             415,
-            f"{filename or 'The upload'}: {reason}.{accepted}",
+            f"{about(filename, reason)}.{accepted}",
             kind="unsupported-media",
             title="Not a video we accept",
             accepted=[c["name"] for c in formats.CONTAINERS],
             extensions=sorted(formats.EXTENSIONS),
         ) from None
+
+
+def about(filename: str | None, reason: str) -> str:
+    """A sentence on the user's file: 'clip.mp4: <reason>', or 'Your upload <reason>' when it
+    came without a name ('Your upload is a text file, not a video')."""
+    if filename:
+        return f"{filename}: {reason}"
+    if reason.startswith(("is ", "has ", "needs ", "could ")):
+        return f"Your upload {reason}"
+    return f"Your upload: {reason}"
 
 
 def _estimate(services: Services, media: MediaInfo, options: dict[str, Any]) -> float:
