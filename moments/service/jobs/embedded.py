@@ -179,18 +179,27 @@ class EmbeddedDispatcher:
             except Exception:  # the database may be briefly unavailable: keep supervising
                 log.exception("supervisor iteration failed")
             with self._lock:
-                sentinels = [slot.process.sentinel for slot in self._slots.values()]
+                # An exited process whose job could not be dealt with yet (database down)
+                # stays in the table; its sentinel would wake us at once, again and again.
+                running = [s for s in self._slots.values() if s.process.exitcode is None]
+                sentinels = [slot.process.sentinel for slot in running]
             ready = wait([self._wake_r, *sentinels], timeout=POLL_SECONDS)
             if self._wake_r in ready:
                 with contextlib.suppress(OSError):
                     os.read(self._wake_r, 4096)
 
     def _reap(self) -> None:
-        """Children that exited: a crash (non-zero exit) counts as a failed attempt."""
+        """Children that exited: a crash (non-zero exit) counts as a failed attempt.
+
+        The job goes back to pending (or fails, out of attempts) at once, as the lease path
+        would, without waiting for its lease: this supervisor saw its process end, so nobody
+        is working on it. The lease (60 s by default) is for when nobody can know: a Celery
+        worker, or this whole pool, dying. A slot leaves the table only once its job has been
+        dealt with, so a database error here is retried on the next pass rather than leaving
+        the job to wait for its lease.
+        """
         with self._lock:
             done = [s for s in self._slots.values() if s.process.exitcode is not None]
-            for slot in done:
-                del self._slots[slot.job_id]
         for slot in done:
             slot.process.join()
             job = self.store.get(slot.job_id)
@@ -201,6 +210,9 @@ class EmbeddedDispatcher:
                     cause = f"the worker process was killed by signal {-code}"
                 self.store.retry_or_fail(slot.job_id, cause, self.settings.max_attempts)
             shutil.rmtree(self.settings.scratch_dir / slot.job_id, ignore_errors=True)
+            with self._lock:
+                if self._slots.get(slot.job_id) is slot:
+                    del self._slots[slot.job_id]
 
     def _end_overdue(self) -> None:
         """Jobs past ``job_timeout_seconds`` that did not stop themselves (stuck in C code).
