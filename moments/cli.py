@@ -112,6 +112,7 @@ def serve(
     from moments.service.auth.setup import check_bind
     from moments.service.db import upgrade
     from moments.service.logging import configure_logging
+    from moments.service.proxies import uvicorn_options
     from moments.service.settings import get_settings
 
     settings = get_settings()
@@ -124,6 +125,7 @@ def serve(
         port=port or settings.port,
         log_level="info",
         access_log=False,  # moments.access logs every request, with its request id
+        **uvicorn_options(settings),  # X-Forwarded-* only from MOMENTS_TRUSTED_PROXIES
     )
 
 

@@ -22,6 +22,7 @@ from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 from starlette.concurrency import run_in_threadpool
 
+from . import proxies
 from .api.problems import Problem
 from .asgi import HttpMiddleware, WatchedSend
 from .auth.deps import CurrentUser
@@ -103,8 +104,9 @@ class RateLimiter:
 
 
 def client_address(request: Request) -> str:
-    """The peer address. Behind a proxy, run uvicorn with --proxy-headers so this is the client."""
-    return request.client.host if request.client else "unknown"
+    """The client's address; forwarded headers count only from MOMENTS_TRUSTED_PROXIES (see
+    :mod:`moments.service.proxies`)."""
+    return proxies.client_address(request, request.app.state.accounts.settings)
 
 
 def enforce(request: Request, policy: str, user_id: str | None) -> None:

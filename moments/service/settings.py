@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 GiB = 1024**3
 
@@ -203,6 +203,13 @@ class Settings(BaseSettings):
         "20/minute",
         description="Login, sign-up, token refreshes and password changes per client address.",
     )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed: "
+        "addresses or networks (CIDR), comma-separated. Empty: none, so the client address "
+        "(rate limits count by it) is the connection's, whatever the headers say. Set it to "
+        "your proxy's address when the API is behind one.",
+    )
     webhook_timeout: float = Field(10, gt=0, description="Seconds a webhook receiver gets.")
     webhook_max_attempts: int = Field(8, ge=1, description="Tries per notification.")
     webhook_backoff_seconds: float = Field(
@@ -231,6 +238,17 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = Field(
         None, description="If set, GET /metrics needs 'Authorization: Bearer <this>'."
     )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_list(cls, value: object) -> object:
+        from .proxies import check_proxy
+
+        if isinstance(value, str):
+            value = [part for part in value.split(",") if part.strip()]
+        if isinstance(value, list | tuple):
+            return [check_proxy(str(part)) for part in value]
+        return value
 
     @model_validator(mode="after")
     def _derive_database_url(self) -> Settings:

@@ -49,6 +49,14 @@ class ServerProcess:
         key = (self.data_dir / "local-api-key").read_text().strip()
         return {"Authorization": f"Bearer {key}"}
 
+    def proxy_args(self) -> list[str]:
+        """uvicorn's proxy options as ``moments serve`` sets them, from the child's settings."""
+        from moments.service.proxies import uvicorn_args
+        from moments.service.settings import Settings
+
+        trusted = self.env.get("MOMENTS_TRUSTED_PROXIES", "")
+        return uvicorn_args(Settings(trusted_proxies=trusted, _env_file=None))
+
     def start(self) -> ServerProcess:
         self.port = free_port()
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -57,7 +65,7 @@ class ServerProcess:
             [
                 sys.executable, "-m", "uvicorn", "moments.service.api.app:create_app",
                 "--factory", "--host", "127.0.0.1", "--port", str(self.port),
-                "--log-level", "warning",
+                "--log-level", "warning", *self.proxy_args(),
             ],
             env=self.env,
             stdout=log,

@@ -25,6 +25,7 @@ from moments.service.api.deps import Services
 from moments.service.auth.setup import local_key_path
 from moments.service.db import Job, make_engine, make_session_factory
 from moments.service.db.models import utcnow
+from moments.service.proxies import uvicorn_options
 from moments.service.settings import Settings
 from moments.service.storage import poster_key, reel_key, upload_key
 from moments.service.store import JobView, new_job_id
@@ -65,14 +66,18 @@ class LiveApi:
 
 
 @pytest.fixture
-def start_api() -> Iterator[Callable[[Settings], LiveApi]]:
+def start_api() -> Iterator[Callable[..., LiveApi]]:
     """Start the real app on ``settings`` under uvicorn; everything stops after the test."""
     started: list[tuple[uvicorn.Server, threading.Thread, httpx.Client]] = []
     started_apis: list[LiveApi] = []
 
-    def start(settings: Settings) -> LiveApi:
+    def start(settings: Settings, **uvicorn_config: Any) -> LiveApi:
+        """``uvicorn_config`` overrides how ``moments serve`` would configure uvicorn."""
         app = create_app(settings)
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=0, log_level="warning", lifespan="on",
+            **{**uvicorn_options(settings), **uvicorn_config},
+        )  # fmt: skip
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
         thread.start()
