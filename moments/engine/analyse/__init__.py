@@ -145,11 +145,15 @@ def _decode(
     sound: bool = True,
 ):
     video = VideoMeter()
+    meter = AudioMeter() if sound and media.audio_stream is not None else None
     try:
-        audio = _feed(container, media, plan, restart, reporter, video, share, sound)
+        audio = _feed(container, media, plan, restart, reporter, video, share, meter)
         video.finish()
     finally:
-        video.close()  # also on cancel or a decode error: no face worker left behind
+        # Also on cancel or a decode error: no face or voice worker left behind.
+        video.close()
+        if meter is not None:
+            meter.close()
     return video, audio
 
 
@@ -161,10 +165,10 @@ def _feed(
     reporter: Reporter,
     video: VideoMeter,
     share: tuple[float, float],
-    with_sound: bool,
+    meter: AudioMeter | None,
 ) -> AudioFrames | None:
-    """Decode the planned video packets (and all the audio) into ``video``; the audio's
-    measurements. ``restart`` marks the packets before which the decoder is drained and
+    """Decode the planned video packets (and all the audio, into ``meter``) into ``video``;
+    the audio's measurements. ``restart`` marks the packets before which the decoder is drained and
     reset; progress goes from ``share[0]`` to ``share[1]`` of the stage."""
     vstream = container.streams[media.video_stream]
     if plan.all():
@@ -183,9 +187,9 @@ def _feed(
     codec.options = {"skip_loop_filter": "all"}  # deblocking is invisible at 160 px wide
     streams = [vstream]
     sound = None
-    if with_sound and media.audio_stream is not None:
+    if meter is not None and media.audio_stream is not None:
         streams.append(container.streams[media.audio_stream])
-        sound = AudioInput(AudioMeter())
+        sound = AudioInput(meter)
     offset = media.start_time
     duration = max(media.duration, 1e-3)
     runs = _Runs(video)

@@ -1,10 +1,13 @@
-"""Audio measurements from a mono 16 kHz signal: excitement, speech, quiet points, muffling."""
+"""Audio measurements from a mono 16 kHz signal: excitement, speech, music, quiet points,
+muffling."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+
+from . import voice as vad
 
 RATE = 16_000
 N_FFT = 512
@@ -31,6 +34,8 @@ class AudioFrames:
     high_ratio: np.ndarray
     """Share of energy above 2 kHz: claps and cheers are bright, a pocket is muffled."""
     voice_ratio: np.ndarray
+    voice: np.ndarray
+    """Probability (0..1) that someone is talking, from the voice-activity model."""
 
 
 class AudioMeter:
@@ -40,8 +45,10 @@ class AudioMeter:
         self._buffer = np.zeros(0, np.float32)
         self._prev: np.ndarray | None = None
         self._parts: list[tuple[np.ndarray, ...]] = []
+        self._voice = vad.VoiceDetector()
 
     def feed(self, samples: np.ndarray) -> None:
+        self._voice.feed(samples)
         self._buffer = np.concatenate([self._buffer, samples.astype(np.float32, copy=False)])
         count = (len(self._buffer) - N_FFT) // HOP + 1
         if count < 64:
@@ -52,10 +59,20 @@ class AudioMeter:
         count = (len(self._buffer) - N_FFT) // HOP + 1
         if count > 0:
             self._analyse(count)
+        scores = self._voice.finish()
         if not self._parts:
             empty = np.zeros(0)
-            return AudioFrames(empty, empty, empty, empty, empty)
-        return AudioFrames(*(np.concatenate(cols) for cols in zip(*self._parts, strict=True)))
+            return AudioFrames(empty, empty, empty, empty, empty, empty)
+        cols = [np.concatenate(col) for col in zip(*self._parts, strict=True)]
+        # Each frame takes the score of the model's window around its centre.
+        centre = np.arange(len(cols[0])) * FRAME_STEP + N_FFT / RATE / 2
+        at = np.minimum((centre / vad.WINDOW_SECONDS).astype(int), len(scores) - 1)
+        voice = scores[at] if len(scores) else np.zeros(len(centre), np.float32)
+        return AudioFrames(*cols, voice)
+
+    def close(self) -> None:
+        """Stop the voice model's thread (analysis cancelled or failed)."""
+        self._voice.close()
 
     def _analyse(self, count: int) -> None:
         idx = np.arange(N_FFT)[None, :] + HOP * np.arange(count)[:, None]
@@ -103,7 +120,17 @@ def excitement(a: AudioFrames) -> np.ndarray:
     return np.clip((smooth - calm) / reference, 0, 1) * brightness
 
 
+DIGITAL_SILENCE = -100.0
+"""dBFS below which a frame is digital silence (edited-in gaps): no part of the room's noise."""
+
+
 def noise_floor(a: AudioFrames) -> float:
+    """The level of the room's own noise: the quiet end of what is audible at all. Digital
+    silence is left out, or a clip with an edited-in gap would have its floor at -120 dB and
+    every pause in its talk would be 'loud'."""
+    audible = a.level_db[a.level_db > DIGITAL_SILENCE]
+    if len(audible) >= 0.1 * len(a.level_db) and len(audible):
+        return float(np.percentile(audible, 5))
     return float(np.percentile(a.level_db, 5)) if len(a.level_db) else -90.0
 
 
@@ -114,23 +141,74 @@ def voiced(a: AudioFrames) -> np.ndarray:
     return moving_mean(raw.astype(float), 5) > 0.5  # drop flicker shorter than ~50 ms
 
 
-def speech(a: AudioFrames) -> np.ndarray:
-    """Per frame: probably someone talking.
+SPEECH_ON = 0.5
+SPEECH_OFF = 0.35
+"""The model's usual thresholds: talk starts at 0.5 and goes on while the score stays above
+0.35 (a hysteresis, so a word's quieter end is not cut off)."""
+MIN_TALK = 1.0
+"""Seconds: a shorter burst of voice is a word called out, a cough or a shout, not talk."""
+FAINT_TALK = 30.0
+"""dB below the clip's typical talk level at which voice is no longer taken for talk."""
+MUSIC_WINDOW = 3.0
+"""Seconds over which music is judged: a note or a chord is too short to tell it from a vowel."""
 
-    Talk is voiced sound broken into words: within a second and a half, part of the frames
-    are voiced and voicing starts again at least twice. A steady hum is voiced all the time;
-    a sound that merely starts or stops starts once.
+
+def speech(a: AudioFrames) -> np.ndarray:
+    """Per frame: probably someone talking (the voice model's verdict, not music).
+
+    Singing over music also scores as voice, now and then: where the sound is music and the
+    model is not sure (below 0.85 on average), it is music.
     """
     if len(a.level_db) == 0:
         return np.zeros(0, bool)
-    width = round(1.5 / FRAME_STEP)
-    v = voiced(a).astype(float)
-    share = moving_mean(v, width)
-    onsets = np.diff(np.concatenate([[0.0], v])) > 0
-    starts = moving_mean(onsets.astype(float), width) * width
-    talk = (share > 0.2) & (share < 0.92) & (starts >= 1.5)
+    p = a.voice
+    talk = _hysteresis(p >= SPEECH_ON, p >= SPEECH_OFF)
+    if talk.any():
+        # Far quieter than the clip's talk is a sound off, not someone speaking to the camera.
+        level = moving_mean(a.level_db, round(0.5 / FRAME_STEP))
+        talk &= level > float(np.median(a.level_db[talk])) - FAINT_TALK
+    talk &= _runs_at_least(talk, round(MIN_TALK / FRAME_STEP))
+    sure = moving_mean(p.astype(float), round(MUSIC_WINDOW / FRAME_STEP)) >= 0.85
+    talk &= ~(music(a) & ~sure)
     # Widen by half a second so the first and last words are inside the region.
     return moving_mean(talk.astype(float), round(0.5 / FRAME_STEP) * 2 + 1) > 0
+
+
+def music(a: AudioFrames) -> np.ndarray:
+    """Per frame: probably music. Music holds notes: the sound stays tonal and loud for
+    seconds, where talk breaks into words with quiet dips between them and crowd noise and
+    wind are noise (flat spectra)."""
+    if len(a.level_db) == 0:
+        return np.zeros(0, bool)
+    width = round(MUSIC_WINDOW / FRAME_STEP)
+    floor = noise_floor(a)
+    audible = a.level_db > max(floor + 15.0, -65.0)
+    tonal = moving_mean((audible & (a.flatness < 0.25)).astype(float), width)
+    level = moving_mean(a.level_db, 3)
+    around = moving_mean(a.level_db, round(1.0 / FRAME_STEP))
+    dips = moving_mean((audible & (level < around - 10.0)).astype(float), width)
+    held = moving_mean(audible.astype(float), width)
+    return (tonal > 0.6) & (held > 0.9) & (dips < 0.06) & (moving_mean(a.voice, width) < 0.85)
+
+
+def _hysteresis(on: np.ndarray, stay: np.ndarray) -> np.ndarray:
+    """True from each frame in ``on`` for as long as ``stay`` holds (both ways in time)."""
+    out = np.zeros(len(on), bool)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], stay.astype(np.int8), [0]])))
+    for a, b in zip(edges[::2], edges[1::2], strict=True):
+        if on[a:b].any():
+            out[a:b] = True
+    return out
+
+
+def _runs_at_least(x: np.ndarray, length: int) -> np.ndarray:
+    """``x`` without its runs of True shorter than ``length`` frames."""
+    out = x.copy()
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], x.astype(np.int8), [0]])))
+    for a, b in zip(edges[::2], edges[1::2], strict=True):
+        if b - a < length:
+            out[a:b] = False
+    return out
 
 
 def quiet_points(a: AudioFrames, talk: np.ndarray) -> list[float]:
@@ -160,4 +238,9 @@ def quiet_points(a: AudioFrames, talk: np.ndarray) -> list[float]:
         lo, hi = max(0, i - half), min(len(level), i + half + 1)
         if level[i] <= level[lo:hi].min() and (not points or i * FRAME_STEP - points[-1] > 0.2):
             points.append(round(i * FRAME_STEP + N_FFT / RATE / 2, 3))
+    # Where the voice model hears a breath between phrases.
+    gaps = _runs_at_least(talk & (a.voice < SPEECH_OFF), 3)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], gaps.astype(np.int8), [0]])))
+    for start, end in zip(edges[::2], edges[1::2], strict=True):
+        points.append(round((start + end) / 2 * FRAME_STEP + N_FFT / RATE / 2, 3))
     return sorted(points)
