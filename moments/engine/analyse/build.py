@@ -18,6 +18,9 @@ STEP = 0.1
 GAP_STANDS_OUT = 0.2
 """...and by how much it must exceed the change across the neighbouring stretches."""
 GAP_NEIGHBOURS = 3
+CAMERA_FULL = 0.5
+"""Camera speed (picture widths a second) that counts as a full-speed pan: across the frame
+in two seconds."""
 
 
 def build_timeline(
@@ -35,14 +38,19 @@ def build_timeline(
 
     motion = _smooth(_interp(t, v.motion, grid, 0.0), 3)
     shake = _interp(t, _shake(t, v.vx, v.vy), grid, 0.0)
+    speed = _smooth(_interp(t, np.hypot(v.vx, v.vy), grid, 0.0), 5)
     shots = _merge(_shots(t, np.asarray(v.cut)), gap_cuts(v, spikes or []))
+    flat = _smooth(_interp(t, v.plain, grid, 0.0), 5)
     signals = {
         "motion": 1.0 - np.exp(-motion / 0.03),
+        "camera": np.clip(speed / CAMERA_FULL, 0.0, 1.0),
         "shake": np.clip((shake - 0.05) / 0.25, 0.0, 1.0),
-        "quality": _quality(v, grid),
+        "quality": _quality(v, grid, flat),
+        "plain": np.clip((flat - 0.45) / 0.3, 0.0, 1.0),
         "faces": np.clip(_nearest_in_shot(v.face_t, v.face_area, grid, shots) / 0.02, 0, 1),
     }
     talk = np.zeros(n, bool)
+    tune = np.zeros(n)
     quiet: list[float] = []
     if sound is not None and len(sound.level_db):
         frame_t = np.arange(len(sound.level_db)) * au.FRAME_STEP + au.N_FFT / au.RATE / 2
@@ -50,6 +58,7 @@ def build_timeline(
         signals["audio"] = _interp(frame_t, au.moving_mean(excite, 6), grid, 0.0)
         spoken = au.speech(sound)
         talk = _nearest(frame_t, spoken.astype(float), grid) > 0.5
+        tune = _nearest(frame_t, au.music(sound).astype(float), grid)
         quiet = au.quiet_points(sound, spoken)
         # A pocket: dark picture and muffled sound. Never a moment, whatever the level.
         muffled = _interp(frame_t, au.moving_mean(sound.high_ratio, 30), grid, 1.0) < 0.01
@@ -58,6 +67,7 @@ def build_timeline(
     else:
         signals["audio"] = np.zeros(n)
     signals["speech"] = talk.astype(float)
+    signals["music"] = np.where(talk, 0.0, tune)
     return Timeline(
         duration=duration,
         step=STEP,
@@ -173,19 +183,23 @@ def _shake(t: np.ndarray, vx, vy) -> np.ndarray:
     return out
 
 
-def _quality(v: VideoSamples, grid: np.ndarray) -> np.ndarray:
-    """0..1: 1 is well lit, sharp and not flat. Dark or blurred footage scores near 0."""
+def _quality(v: VideoSamples, grid: np.ndarray, flat: np.ndarray) -> np.ndarray:
+    """0..1: 1 is well lit and sharp. Dark or blurred footage scores near 0.
+
+    A flat picture (``flat``: share of flat blocks) has nothing to be sharp: a card or a wall
+    is judged by its light alone, and is found dull by its ``plain`` signal instead, so that
+    talk over a plain card still counts as talk.
+    """
     t = np.asarray(v.t)
     brightness = _interp(t, v.brightness, grid, 128.0)
-    contrast = _interp(t, v.contrast, grid, 40.0)
     lit = np.clip((brightness - 22.0) / 30.0, 0.0, 1.0)
-    textured = np.clip((contrast - 1.5) / 3.0, 0.0, 1.0)  # ~1 is a covered lens
     if v.sharpness:
         lap = np.log10(np.asarray(v.sharpness) + 1.0)
         sharp = np.clip((_interp(np.asarray(v.detail_t), lap, grid, 2.0) - 0.9) / 0.9, 0, 1)
     else:
         sharp = np.ones(len(grid))
-    return np.minimum(np.minimum(lit, textured), sharp)
+    sharp = np.maximum(sharp, np.clip((flat - 0.6) / 0.3, 0.0, 1.0))
+    return np.minimum(lit, sharp)
 
 
 def _shots(t: np.ndarray, cut: np.ndarray) -> list[float]:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import av
 import numpy as np
 
+from ..models import Limits, MediaInfo
+from ..probe import MIN_FPS, check_length, check_timing
 from ..progress import Reporter
 from .idr import IdrReader
 
@@ -19,6 +21,12 @@ COARSE_MIN_RUNS = 24
 COARSE_MAX_SPACING = 2.5
 """Seconds between the runs of the coarse pass at most: every other phone GOP (2 s) is
 sampled; with longer GOPs every run is, in one pass."""
+LONG_GOP = 2.5
+"""Seconds a GOP may span and still be measured by its first frames alone. A longer one is
+decoded whole: the first tenth of an 8.3 s GOP held for the other 7.5 s made the signals,
+and so the picks, follow where the encoder put its keyframes (the same footage encoded with
+a keyframe every 1 s and every 8.3 s gave picks overlapping by 31%); phones and most
+cameras write one every 1-2 s, and keep the sparse path."""
 SPIKE = 4.0
 """A predicted frame this many times larger than the median of its neighbours is mostly coded
 afresh: where an encoder without scene-cut keyframes puts a cut."""
@@ -37,19 +45,37 @@ class PacketIndex:
 
 
 def index_packets(
-    container: av.container.InputContainer, stream: av.stream.Stream, reporter: Reporter
+    container: av.container.InputContainer,
+    stream: av.stream.Stream,
+    reporter: Reporter,
+    media: MediaInfo | None = None,
+    limits: Limits | None = None,
 ) -> PacketIndex:
-    """Demux (without decoding) the video stream: packet sizes, times and keyframe flags."""
+    """Demux (without decoding) the video stream: packet sizes, times and keyframe flags.
+
+    With ``media`` and ``limits``, the file's headers are not trusted for its length: the sound's
+    packets are read too (not indexed), and a packet past the length cap from the start stops
+    the reading with an :class:`EngineError`, as does video whose pictures are on average
+    further apart than ``MIN_FPS`` allows. A header may say 1 s over 3 hours of pictures.
+    """
     times: list[float] = []
     sizes: list[int] = []
     keys: list[bool] = []
     idr: list[bool] = []
     reader = IdrReader(stream.codec_context.name, bytes(stream.codec_context.extradata or b""))
     base = float(stream.time_base or 0)
+    streams = [stream]
+    checked = media is not None and limits is not None
+    if checked and media.audio_stream is not None:
+        streams.append(container.streams[media.audio_stream])
     last = time.monotonic()
-    for packet in container.demux(stream):
+    for packet in container.demux(streams):
         if packet.size == 0:
             continue  # the flush packet demux yields at the end
+        if checked:
+            _check_packet(packet, media, limits)
+            if packet.stream.index != stream.index:
+                continue
         times.append(packet.pts * base if packet.pts is not None else float("nan"))
         sizes.append(packet.size)
         keys.append(bool(packet.is_keyframe))
@@ -57,9 +83,32 @@ def index_packets(
         if time.monotonic() - last > 0.1:
             last = time.monotonic()
             reporter.check()
-    return PacketIndex(
+    index = PacketIndex(
         np.array(times), np.array(sizes, dtype=np.int64), np.array(keys, bool), np.array(idr, bool)
     )
+    if checked:
+        _check_spacing(index, media)
+    return index
+
+
+def _check_packet(packet: av.Packet, media: MediaInfo, limits: Limits) -> None:
+    """Refuse the file once a packet lies past the length cap (pts, or dts where none)."""
+    stamp = packet.pts if packet.pts is not None else packet.dts
+    if stamp is None or packet.time_base is None:
+        return
+    check_length(media.path, float(stamp * packet.time_base) - media.start_time, media.duration,
+                 limits)  # fmt: skip
+
+
+def _check_spacing(index: PacketIndex, media: MediaInfo) -> None:
+    """Refuse pictures that are on average too far apart to be a video (frames lasting
+    minutes): the span of their times against their number."""
+    finite = index.times[np.isfinite(index.times)]
+    if len(finite) < 2:
+        return
+    spacing = float(finite.max() - finite.min()) / (len(finite) - 1)
+    if spacing > 1.0 / MIN_FPS:
+        check_timing(media.path, 1.0 / spacing, spacing)
 
 
 def keyframe_times(index: PacketIndex, offset: float = 0.0) -> list[float]:
@@ -93,8 +142,17 @@ def decode_plan(index: PacketIndex, fraction: float, min_run: int = PAIR_RUN) ->
         return plan
     for start, end in zip(*_gops(index), strict=True):
         quota = max(min_run, int(np.ceil(fraction * (end - start))))
+        if _seconds(index, start, end) > LONG_GOP:
+            quota = end - start  # measured throughout: see LONG_GOP
         plan[start : min(end, start + quota)] = True
     return plan
+
+
+def _seconds(index: PacketIndex, start: int, end: int) -> float:
+    """Time a GOP spans (0 when its packets carry no times)."""
+    times = index.times[start:end]
+    times = times[np.isfinite(times)]
+    return float(times.max() - times.min()) if len(times) else 0.0
 
 
 def run_starts(plan: np.ndarray) -> np.ndarray:

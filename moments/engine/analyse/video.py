@@ -31,9 +31,20 @@ CUT_THRESHOLD = 0.45
 GAP_CUT = 0.3
 """Colour change across a skipped stretch (up to a GOP, ~1 s on a phone) that may be a cut:
 well above what a pan or people moving do to a scene's palette in that time."""
-MAX_PAIR_GAP = 0.2
+MAX_PAIR_GAP = 0.5
 """Two frames further apart than this (dropped frames) are not compared for motion; frames
-either side of a stretch the decoder skipped never are (see :meth:`VideoMeter.gap`)."""
+either side of a stretch the decoder skipped never are (see :meth:`VideoMeter.gap`). Half a
+second, not less: OpenCV's tree.avi holds ~2.4 pictures a second, and at 0.2 a hand sweeping
+across its still camera was never measured (motion 0.00 throughout)."""
+PAIR_DT = 1 / 30
+"""Frames compared for motion are at least this far apart when the run has such a frame: at
+60 fps adjacent frames see half the movement they do at 30, so a 60 fps clip would measure
+calmer than the same scene at 30."""
+PLAIN_BLOCK = 8
+"""Side (pixels of the ``SIDE`` image) of the blocks judged flat or not for :func:`plain`."""
+PLAIN_STD = 2.0
+"""A block whose luma varies less than this (standard deviation) is flat: a plain card, black,
+a featureless wall. Real scenes keep texture and sensor noise above it almost everywhere."""
 MARGIN = 8
 """Border pixels ignored after motion compensation (they have no counterpart)."""
 DIFF_THRESHOLD = 22
@@ -61,6 +72,9 @@ class VideoSamples:
     vx: list[float] = field(default_factory=list)
     vy: list[float] = field(default_factory=list)
     motion: list[float] = field(default_factory=list)
+    """Share of the picture that moved on its own (after undoing the camera's motion)."""
+    plain: list[float] = field(default_factory=list)
+    """Share of the picture that is flat (see :func:`plain`): title cards, black, a wall."""
     mx: list[float] = field(default_factory=list)
     my: list[float] = field(default_factory=list)
     thumbs: list[np.ndarray] = field(default_factory=list)
@@ -95,7 +109,7 @@ class VideoSamples:
 
 # The lists of VideoSamples by what they hold one entry for; each group's first is its time.
 _PER_FRAME = (
-    *("t", "brightness", "contrast", "cut", "vx", "vy", "motion", "mx", "my"),
+    *("t", "brightness", "contrast", "cut", "vx", "vy", "motion", "plain", "mx", "my"),
     *("thumbs", "palette", "run_start"),
 )
 _PER_DETAIL = ("detail_t", "sharpness")
@@ -122,6 +136,8 @@ class VideoMeter:
         self.samples = VideoSamples()
         self._prev: np.ndarray | None = None
         self._prev_t = -1e9
+        self._run: list[tuple[float, np.ndarray]] = []
+        """The last few frames of the current run, oldest first: motion partners."""
         self._prev_hist: np.ndarray | None = None
         self._prev_thumb: np.ndarray | None = None
         self._next_detail = 0.0
@@ -160,17 +176,22 @@ class VideoMeter:
         s.t.append(t)
         s.brightness.append(float(img.mean()))
         s.contrast.append(float(img.std()))
+        s.plain.append(plain(gray))
         s.thumbs.append(thumb.astype(np.uint8))
         if self._prev_hist is None or after_gap:
             s.cut.append(0.0)  # not an adjacent pair: judged by the gap test in build
         else:
             s.cut.append(_cut_score(self._prev_hist, hist, self._prev_thumb, thumb))
             self._new_shot |= s.cut[-1] > CUT_THRESHOLD
-        if self._prev is not None and not after_gap and t - self._prev_t <= MAX_PAIR_GAP:
-            self._motion(self._prev, img, t - self._prev_t)
+        if after_gap or self._prev is None or t - self._prev_t > MAX_PAIR_GAP:
+            self._run = []
+        partner = _partner(self._run, t)
+        if partner is not None:
+            self._motion(partner[1], img, t - partner[0])
         else:
             for name in ("vx", "vy", "motion", "mx", "my"):
                 getattr(s, name).append(float("nan"))
+        self._run = [*self._run[-3:], (t, img)]
         self._prev, self._prev_t, self._prev_hist, self._prev_thumb = img, t, hist, thumb
 
     def add_detail(self, t: float, gray: np.ndarray) -> None:
@@ -249,6 +270,27 @@ class VideoMeter:
         else:  # nothing moves: no subject to follow, so the centre
             s.mx.append(0.5)
             s.my.append(0.5)
+
+
+def _partner(run: list[tuple[float, np.ndarray]], t: float) -> tuple[float, np.ndarray] | None:
+    """The frame of ``run`` to compare with one at ``t``: the latest at least ``PAIR_DT``
+    before it, else the earliest (a run shorter than that at a high frame rate)."""
+    if not run:
+        return None
+    for before in reversed(run):
+        if t - before[0] >= PAIR_DT * 0.9:
+            return before
+    return run[0]
+
+
+def plain(gray: np.ndarray) -> float:
+    """0..1: share of the picture's ``PLAIN_BLOCK`` blocks that are flat."""
+    b = PLAIN_BLOCK
+    h, w = (gray.shape[0] // b) * b, (gray.shape[1] // b) * b
+    if h == 0 or w == 0:
+        return 0.0
+    blocks = gray[:h, :w].astype(np.float32).reshape(h // b, b, w // b, b)
+    return float((blocks.std(axis=(1, 3)) < PLAIN_STD).mean())
 
 
 def _cut_score(h0: np.ndarray, h1: np.ndarray, t0: np.ndarray, t1: np.ndarray) -> float:
