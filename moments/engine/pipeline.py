@@ -7,11 +7,11 @@ from pathlib import Path
 
 from .analyse import analyse
 from .errors import EngineError
-from .models import HighlightOptions, HighlightResult, Segment
+from .models import HighlightOptions, HighlightResult
 from .probe import probe
 from .progress import CancelToken, ProgressFn, Reporter
 from .render import render
-from .select import candidates, select
+from .select import candidates, poster_time, select, shortfall
 
 
 def highlight(
@@ -54,11 +54,12 @@ def highlight(
     segments = select(media, timeline, options)
     if not segments:
         raise EngineError(f"{source.name}: found nothing worth keeping in this video")
+    notes = [note for note in [shortfall(segments, timeline, options)] if note]
     done("select")
 
     timed("render")
-    poster_time = _poster_time(segments, timeline.keyframes)
-    info = render(media, segments, output, options, reporter, poster_time=poster_time)
+    poster = poster_time(segments, timeline) if options.poster else None
+    info = render(media, segments, output, options, reporter, poster_time=poster)
     done("render")
 
     timings["total"] = sum(timings.values())
@@ -72,22 +73,6 @@ def highlight(
         options=options,
         segments=segments,
         timings=timings,
+        notes=notes,
         timeline=timeline,
     )
-
-
-POSTER_AFTER_KEYFRAME = 0.001
-"""Seconds past a keyframe at which the poster is taken: that keyframe is on screen, and the
-seek before the poster lands on it rather than on the keyframe before."""
-
-
-def _poster_time(segments: list[Segment], keyframes: list[float]) -> float:
-    """The middle of the best segment, or the keyframe inside it nearest its middle: the
-    poster then decodes one picture instead of up to a GOP of them (and a keyframe is the
-    sharpest picture of its GOP)."""
-    best = max(segments, key=lambda s: s.score)
-    middle = (best.source_start + best.source_end) / 2
-    inside = [k for k in keyframes if best.source_start <= k < best.source_end]
-    if not inside:
-        return middle
-    return min(inside, key=lambda k: abs(k - middle)) + POSTER_AFTER_KEYFRAME

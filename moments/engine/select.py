@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .align import snap_to_keyframes
+from .analyse.audio import moving_mean
 from .models import HighlightOptions, MediaInfo, Segment
 from .timeline import Timeline
 
@@ -25,7 +26,10 @@ OVER = 1.05
 FREE_CUT_EVERY = 0.5
 SHORTLIST = 200
 SEPARATION = 0.3
-"""Seconds kept between two chosen windows of the same shot."""
+"""Seconds kept between two chosen windows across a cut."""
+JUMP = 3.0
+"""Seconds kept between two chosen windows of the same shot: closer, the join is a jump cut
+(the same scene skips ahead a moment)."""
 FAST = 0.6
 """Motion score from which movement reads as "fast motion" (a slow drift scores ~0.4)."""
 NEARBY = 2.0
@@ -38,19 +42,61 @@ CANDIDATE_MARGIN = 2.0
 (keyframes up to ``align.TOLERANCE`` away, shot boundaries that the finer sampling finds)."""
 
 
-def frame_scores(timeline: Timeline) -> np.ndarray:
-    """Per grid point: how much of a highlight it is (0 for unwatchable footage)."""
+WORTH = 0.06
+"""Mean score from which a window is worth a place in a reel. A still, silent shot scores ~0.01
+however well lit it is; the faint movement of leaves, or a timecode ticking on a plain card,
+stays under 0.03; a person walking through a fixed camera's view scores 0.2, talk 0.5."""
+
+
+STILL = 0.1
+"""What a watchable moment is worth when nothing in the whole video stands out."""
+
+
+def nothing_stands_out(timeline: Timeline, options: HighlightOptions) -> bool:
+    """Whether no stretch of ``options.min_segment`` is worth a place in a reel."""
+    score = frame_scores(timeline)
+    width = max(1, round(options.min_segment / timeline.step))
+    return not len(score) or float(moving_mean(score, width).max()) < WORTH
+
+
+def interest(timeline: Timeline) -> np.ndarray:
+    """Per grid point, 0..~1: what happens, seen and heard, whatever the picture's quality.
+
+    Nothing here for merely being watchable: a steady, well-lit shot where nothing moves and
+    nobody speaks is not a highlight. What a flat picture (a title card, black) seems to do,
+    a timecode ticking or a fade, is not movement.
+    """
     s = timeline.signals
     zeros = np.zeros(len(timeline.times))
     shake = s.get("shake", zeros)
-    interest = (
-        0.45 * s.get("motion", zeros) * (1.0 - shake)
-        + 0.35 * s.get("audio", zeros)
-        + 0.2 * s.get("faces", zeros)
-        + 0.15 * s.get("speech", zeros)
+    steady = 1.0 - shake  # a shaking camera is not action
+    motion, plain = s.get("motion", zeros), s.get("plain", zeros)
+    # On a flat backdrop the picture's shift is the subject's, not the camera's.
+    moves = (0.55 * motion + 0.15 * s.get("camera", zeros) * (1.0 - plain)) * steady
+    seen = moves * card_discount(plain, motion) + 0.3 * s.get("faces", zeros)
+    music = s.get("music", zeros)
+    heard = (
+        0.5 * s.get("speech", zeros)
+        # Beats and drums are onsets too, but a song is not a cheering crowd.
+        + 0.35 * s.get("audio", zeros) * (1.0 - 0.6 * music)
+        + 0.1 * music
     )
+    return seen + heard
+
+
+def card_discount(plain, motion):
+    """What movement on a flat picture is worth: little change on a card (a timecode ticking,
+    a fade) is nothing; a person moving in front of a plain backdrop (a green screen, a wall:
+    most of the movement measured) is all there."""
+    return 1.0 - plain * np.clip(1.0 - np.asarray(motion) / 0.5, 0.0, 1.0)
+
+
+def frame_scores(timeline: Timeline) -> np.ndarray:
+    """Per grid point: how much of a highlight it is (0 for unwatchable or dull footage)."""
+    s = timeline.signals
+    zeros = np.zeros(len(timeline.times))
     quality = s.get("quality", zeros + 1.0)
-    return (0.1 + interest) * quality**2 * (1.0 - 0.5 * shake)
+    return interest(timeline) * quality**2 * (1.0 - 0.5 * s.get("shake", zeros))
 
 
 def cut_points(timeline: Timeline) -> np.ndarray:
@@ -91,10 +137,16 @@ class _Candidates:
 def select(media: MediaInfo, timeline: Timeline, options: HighlightOptions) -> list[Segment]:
     """Pick chronologically ordered segments whose joined length fits ``options.duration``."""
     score = frame_scores(timeline)
+    if nothing_stands_out(timeline, options):
+        # All of it is dull: no highlight for dull footage to pad, so the person gets the reel
+        # they asked for from its best-lit, steadiest parts (and is told so: ``shortfall``).
+        s = timeline.signals
+        zeros = np.zeros(len(score))
+        score = score + STILL * s.get("quality", zeros + 1) ** 2 * (1 - 0.5 * s.get("shake", zeros))
     points = cut_points(timeline)
     fade = options.crossfade
     if timeline.duration <= options.duration * OVER:
-        spans = _good_runs(timeline, points, options)
+        spans = _good_runs(timeline, points, score, options)
     else:
         cands = _candidates(points, timeline, score, options)
         spans = _greedy(cands, timeline, score, options)
@@ -204,49 +256,133 @@ def _greedy(
     options: HighlightOptions,
     chosen: list[tuple[float, float]] | None = None,
 ):
-    """Add windows to ``chosen`` (none by default), best first, until the target is reached."""
+    """Add windows to ``chosen`` (none by default), best first, until the target is reached.
+
+    A window less than ``JUMP`` from a chosen one of the same shot is no second pick (the join
+    would be a jump cut): it extends that pick over the gap, up to ``MERGED`` seconds, and is
+    valued by what it adds.
+    """
     target, fade = options.duration, options.crossfade
-    chosen = list(chosen or [])
-    looks: list[np.ndarray | None] = [_signature(timeline, s, e) for s, e in chosen]
+    chosen = sorted(chosen or [])
     if len(cands.start) == 0:
         return chosen
     # Prefer longer windows a little: equal interest, fewer joins.
     base = cands.mean * (cands.length / options.max_segment) ** 0.25
-    good = cands.quality >= GOOD_QUALITY
-    if not good.any():
-        good = cands.quality >= cands.quality.max() - 1e-9  # nothing good: the least bad
-    alive = good.copy()
-    for s, e in chosen:
-        alive &= (cands.end <= s - SEPARATION) | (cands.start >= e + SEPARATION)
+    shots = np.asarray(sorted(timeline.shots), dtype=float)
+    alive = (cands.quality >= GOOD_QUALITY) & (cands.mean >= WORTH)
+    if not alive.any() and not chosen:
+        # Nothing stands out: the one best window, so the person still gets a reel (and
+        # is told why it is short: see ``shortfall``).
+        watchable = cands.quality >= min(GOOD_QUALITY, float(cands.quality.max()))
+        best = int(np.argmax(np.where(watchable, base, -np.inf)))
+        return [(float(cands.start[best]), float(cands.end[best]))]
+    csum = np.concatenate([[0.0], np.cumsum(score)])
     spread = max(timeline.duration / max(1.0, target / options.max_segment) / 2, 1.0)
+    merged_cap = MERGED * options.max_segment
+    for s, e in chosen:
+        alive &= _apart(cands.start, cands.end, s, e, shots) | _joins(
+            cands.start, cands.end, s, e, shots
+        )
     while True:
         reel = reel_length(chosen, fade)
         if reel >= target:
             break
-        fits = reel + cands.length - (fade if chosen else 0.0) <= target * OVER
-        pool = np.flatnonzero(alive & fits)
-        if len(pool) == 0:
-            break
-        pool = pool[np.argsort(-base[pool], kind="stable")[:SHORTLIST]]
-        best, best_value = -1, -np.inf
+        pool = np.flatnonzero(alive)
+        pool = pool[np.argsort(-base[pool], kind="stable")][: SHORTLIST * 4]
+        best, best_value, best_spans = -1, -np.inf, chosen
+        tried = 0
         for k in pool:
             s, e = float(cands.start[k]), float(cands.end[k])
-            value = float(base[k])
-            if chosen:
-                gap = min(max(cs - e, s - ce, 0.0) for cs, ce in chosen)
-                value *= 1.0 - 0.3 * np.exp(-gap / spread)
-                look = _signature(timeline, s, e)
-                if look is not None:
-                    similar = max(float(look @ other) for other in looks if other is not None)
-                    # Near-duplicate takes (correlation above ~0.8) lose most of their value.
-                    value *= 1.0 - 0.9 * np.clip((similar - 0.6) / 0.3, 0.0, 1.0)
+            near = [c for c in chosen if _joins_one(s, e, c, shots)]
+            if near:
+                lo, hi = min(s, *(c[0] for c in near)), max(e, *(c[1] for c in near))
+                spans = sorted([c for c in chosen if c not in near] + [(lo, hi)])
+                added = (hi - lo) - sum(c[1] - c[0] for c in near)
+                if hi - lo > merged_cap or added < options.min_segment / 2:
+                    continue
+                total = _sum(csum, timeline.step, lo, hi) - sum(
+                    _sum(csum, timeline.step, *c) for c in near
+                )
+                value = total / added * (added / options.max_segment) ** 0.25
+            else:
+                spans = sorted([*chosen, (s, e)])
+                value = float(base[k])
+                if chosen:
+                    gap = min(max(cs - e, s - ce, 0.0) for cs, ce in chosen)
+                    value *= 1.0 - 0.3 * np.exp(-gap / spread)
+                    value *= 1.0 - _likeness(timeline, s, e, chosen)
+            if reel_length(spans, fade) > target * OVER:
+                continue
             if value > best_value:
-                best, best_value = int(k), value
-        s, e = float(cands.start[best]), float(cands.end[best])
-        chosen.append((s, e))
-        looks.append(_signature(timeline, s, e))
-        alive &= (cands.end <= s - SEPARATION) | (cands.start >= e + SEPARATION)
+                best, best_value, best_spans = int(k), value, spans
+            tried += 1
+            if tried >= SHORTLIST:
+                break
+        if best < 0:
+            break
+        chosen = best_spans
+        alive[best] = False
+        for s, e in chosen:
+            alive &= _apart(cands.start, cands.end, s, e, shots) | _joins(
+                cands.start, cands.end, s, e, shots
+            )
     return chosen
+
+
+MERGED = 2.5
+"""Longest pick, as a multiple of ``max_segment``, that windows joined to avoid a jump cut may
+make: a long stretch of talk stays whole, but one shot cannot take over the reel."""
+
+
+def _sum(csum: np.ndarray, step: float, start: float, end: float) -> float:
+    """Sum of the scores from ``start`` to ``end`` seconds, times ``step`` points per second."""
+    i = int(np.clip(round(start / step), 0, len(csum) - 1))
+    j = int(np.clip(round(end / step), i, len(csum) - 1))
+    return float(csum[j] - csum[i]) * step
+
+
+def _likeness(timeline: Timeline, s: float, e: float, chosen) -> float:
+    """0..0.9: how much a window looks like a chosen one (near-duplicate takes: 0.9)."""
+    look = _signature(timeline, s, e)
+    if look is None:
+        return 0.0
+    similar = max(float(look @ _signature(timeline, cs, ce)) for cs, ce in chosen)
+    # Near-duplicate takes (correlation above ~0.8) lose most of their value.
+    return 0.9 * float(np.clip((similar - 0.6) / 0.3, 0.0, 1.0))
+
+
+def _joins_one(s: float, e: float, chosen: tuple[float, float], shots: np.ndarray) -> bool:
+    """Whether window ``s``..``e`` would extend ``chosen`` (see :func:`_joins`)."""
+    return bool(_joins(np.array([s]), np.array([e]), *chosen, shots)[0])
+
+
+def _joins(start: np.ndarray, end: np.ndarray, s: float, e: float, shots: np.ndarray):
+    """Which windows ``start``..``end`` overlap the chosen ``s``..``e`` or lie within ``JUMP``
+    of it, in the same shot, and add to it: picked, they extend it."""
+    after, before = start >= e, end <= s
+    gap = np.where(after, start - e, np.where(before, s - end, -1.0))
+    # One shot: no cut strictly inside what the two would make together.
+    lo, hi = np.minimum(start, s) + 0.05, np.maximum(end, e) - 0.05
+    same = np.searchsorted(shots, hi) <= np.searchsorted(shots, lo, side="right")
+    return same & (gap < JUMP) & ~((start >= s) & (end <= e))
+
+
+def _apart(start: np.ndarray, end: np.ndarray, s: float, e: float, shots: np.ndarray):
+    """Which windows ``start``..``end`` keep their distance from the chosen ``s``..``e``:
+    ``JUMP`` within the same shot, ``SEPARATION`` across a cut."""
+    after = start >= e
+    near = np.where(after, e, end)  # the facing edges
+    far = np.where(after, start, s)
+    gap = far - near
+    cut_between = np.searchsorted(shots, far) > np.searchsorted(shots, near, side="right")
+    return (np.maximum(start, s) >= np.minimum(end, e)) & (
+        gap >= np.where(cut_between, SEPARATION, JUMP) - 1e-6
+    )
+
+
+def _gap_needed(a: float, b: float, shots: list[float]) -> float:
+    """Seconds to keep between a window ending at ``a`` and one starting at ``b``."""
+    return SEPARATION if any(a < c <= b for c in shots) else JUMP
 
 
 def _fill(spans, points, timeline: Timeline, score, options: HighlightOptions):
@@ -259,8 +395,11 @@ def _fill(spans, points, timeline: Timeline, score, options: HighlightOptions):
         reel = reel_length(spans, fade)
         best = None
         for n, (s, e) in enumerate(spans):
-            lo = spans[n - 1][1] + SEPARATION if n > 0 else 0.0
-            hi = spans[n + 1][0] - SEPARATION if n + 1 < len(spans) else timeline.duration
+            lo, hi = 0.0, timeline.duration
+            if n > 0:
+                lo = spans[n - 1][1] + _gap_needed(spans[n - 1][1], s, shots)
+            if n + 1 < len(spans):
+                hi = spans[n + 1][0] - _gap_needed(e, spans[n + 1][0], shots)
             before = points[(points < s) & (points >= lo)]
             after = points[(points > e) & (points <= hi)]
             options_ = []
@@ -276,6 +415,8 @@ def _fill(spans, points, timeline: Timeline, score, options: HighlightOptions):
                 if float(_window_mean(quality, timeline.step, a, b)) < GOOD_QUALITY:
                     continue
                 value = float(_window_mean(score, timeline.step, a, b))
+                if value < WORTH:
+                    continue  # padding: a shorter reel is better (see ``shortfall``)
                 if best is None or value > best[0]:
                     best = (value, n, ns, ne)
         if best is None:
@@ -285,20 +426,68 @@ def _fill(spans, points, timeline: Timeline, score, options: HighlightOptions):
     return spans
 
 
-def _good_runs(timeline: Timeline, points, options: HighlightOptions):
-    """For a short input: every stretch of watchable footage, cut at allowed points."""
+def _good_runs(timeline: Timeline, points, score, options: HighlightOptions):
+    """For a short input: every stretch of watchable footage worth keeping, cut at allowed
+    points; stretches of one shot closer than ``JUMP`` become one."""
     quality = timeline.signals.get("quality", np.ones(len(timeline.times)))
-    good = quality >= GOOD_QUALITY
+    lively = moving_mean(score, round(1.0 / timeline.step)) >= WORTH
+    good = (quality >= GOOD_QUALITY) & lively
     spans: list[tuple[float, float]] = []
     edges = np.flatnonzero(np.diff(np.concatenate([[0], good.astype(np.int8), [0]])))
     for a, b in zip(edges[::2], edges[1::2], strict=True):
         t0, t1 = a * timeline.step, min(timeline.duration, b * timeline.step)
         inner = points[(points >= t0 - 1e-6) & (points <= t1 + 1e-6)]
         if len(inner) >= 2 and inner[-1] - inner[0] >= min(options.min_segment, 0.5):
-            spans.append((float(inner[0]), float(inner[-1])))
+            start, end = float(inner[0]), float(inner[-1])
+            if spans and start - spans[-1][1] < _gap_needed(spans[-1][1], start, timeline.shots):
+                start = spans.pop()[0]
+            spans.append((start, end))
+    if not spans:
+        cands = _candidates(points, timeline, score, options)
+        spans = _greedy(cands, timeline, score, options) if len(cands.start) else []
     if not spans and len(points) >= 2:
-        spans.append((float(points[0]), float(points[-1])))  # all poor: the least bad is all
+        spans.append((float(points[0]), float(points[-1])))  # too short for any window
     return spans
+
+
+def shortfall(segments: list[Segment], timeline: Timeline, options: HighlightOptions) -> str | None:
+    """A sentence for the person when the reel is clearly shorter than asked, saying why."""
+    if not segments:
+        return None
+    if nothing_stands_out(timeline, options):
+        return (
+            "Nothing in this video stood out (no movement, talk, faces or lively sound to speak "
+            "of), so your reel shows its best-lit, steadiest moments."
+        )
+    reel = reel_length([(g.source_start, g.source_end) for g in segments], options.crossfade)
+    if reel >= options.duration - max(1.0, 0.05 * options.duration):
+        return None
+    if timeline.duration <= options.duration * OVER:
+        return (
+            f"Your video is {timeline.duration:.0f} s long, so your reel is {reel:.0f} s "
+            f"rather than {options.duration:.0f} s."
+        )
+    return (
+        f"Only {reel:.0f} s of this video stood out; your reel is {reel:.0f} s rather than "
+        f"{options.duration:.0f} s. The rest is {_dull_kinds(timeline)}."
+    )
+
+
+def _dull_kinds(timeline: Timeline) -> str:
+    """What the footage left out mostly is, in words: still, silent, dark, plain cards..."""
+    s = timeline.signals
+    zeros = np.zeros(len(timeline.times))
+    dull = frame_scores(timeline) < WORTH
+    if not dull.any():
+        return "too short to make a moment of"
+    kinds = [
+        (float((s.get("quality", zeros + 1) < GOOD_QUALITY)[dull].mean()), "dark or blurred"),
+        (float((s.get("plain", zeros) > 0.5)[dull].mean()), "title cards or blank picture"),
+        (float((s.get("motion", zeros) < 0.2)[dull].mean()), "still, with nothing moving"),
+        (float((s.get("speech", zeros) < 0.5)[dull].mean()), "without anyone talking"),
+    ]
+    words = [w for share, w in sorted(kinds, key=lambda k: -k[0]) if share >= 0.5][:2]
+    return " and ".join(words) if words else "quiet footage with little happening"
 
 
 def window_signals(timeline: Timeline, start: float, end: float) -> dict[str, float]:
@@ -342,28 +531,94 @@ def _shake_around(timeline: Timeline, start: float, end: float) -> float:
 
 
 def reason(signals: dict[str, float], shake_nearby: float = 0.0) -> str:
-    """A short explanation (one to three parts) from a segment's strongest signals.
+    """A short explanation (one or two parts) from a segment's strongest signals, in words a
+    person uses: "someone talking", "music", "crowd cheering", "fast action"...
 
     The words depend on context so that they read true: excitement in the sound while someone
-    talks is lively speech, not a crowd; "cheering" is loud excitement with nobody talking.
-    ``shake_nearby`` (0..1) is the camera shake just outside the segment: a steady segment cut
-    out of shaky footage says so.
+    talks is lively talk, not a crowd; "cheering" is loud excitement with nobody talking and no
+    music. ``shake_nearby`` (0..1) is the camera shake just outside the segment: a steady
+    segment cut out of shaky footage says so.
     """
     audio, speech = signals.get("audio", 0.0), signals.get("speech", 0.0)
-    shake = signals.get("shake", 0.0)
-    motion = signals.get("motion", 0.0) * (1 - shake)  # a shaking camera is not action
+    music, shake = signals.get("music", 0.0), signals.get("shake", 0.0)
+    raw = signals.get("motion", 0.0)
+    seen = float(card_discount(signals.get("plain", 0.0), raw))  # a ticking timecode is not
+    motion = raw * (1 - shake) * seen
+    faces = signals.get("faces", 0.0)
+    moving = "fast action" if motion >= FAST else "people moving" if faces >= 0.3 else "movement"
     found = [
-        (motion, "fast motion" if motion >= FAST else "movement"),
-        (signals.get("faces", 0.0), "faces"),
+        (motion, moving),
+        (faces, "a face close up" if faces >= 0.8 else "people in view"),
+        (
+            signals.get("camera", 0.0) * (1 - shake) * (1 - signals.get("plain", 0.0)),
+            "a sweeping pan",
+        ),
     ]
     if speech >= 0.5:
-        found.append((max(0.8 * speech, audio), "lively speech" if audio >= 0.3 else "speech"))
-    elif audio >= 0.3:
-        found.append((audio, "cheering" if audio >= 0.5 else "lively sound"))
-    parts = [label for value, label in sorted(found, key=lambda f: -f[0]) if value >= 0.3][:2]
+        talk = "lively talk" if audio >= 0.3 else "someone talking"
+        found.append((max(0.8 * speech, audio), talk))
+    elif music >= 0.5:
+        found.append((music, "music"))
+    elif audio >= 0.5:
+        found.append((audio, "crowd cheering"))
+    else:
+        found.append((audio, "lively sound"))
+    ranked = sorted(found, key=lambda f: -f[0])
+    parts = [label for value, label in ranked if value >= 0.3][:2]
+    if "people moving" in parts and "people in view" in parts:
+        parts.remove("people in view")
+    if not parts:  # a quieter moment: still say what there is in it
+        parts = [label for value, label in ranked if value >= 0.1][:1]
     if not parts:
-        steady = signals.get("quality", 1.0) >= 0.7 and shake < 0.3
-        parts = ["steady, well-lit shot" if steady else "the best of what there is"]
+        parts = ["the best of what there is"]
     if shake_nearby >= 0.5 and shake < 0.2:
         parts.append("camera shake avoided")
-    return " + ".join(parts)
+    return ", ".join(parts)
+
+
+POSTER_EDGE = 0.5
+"""Seconds at each end of a segment the poster is not taken from: crossfades and fades."""
+POSTER_AFTER_KEYFRAME = 0.001
+"""Seconds past a keyframe at which the poster is taken: that keyframe is on screen, and the
+seek before the poster lands on it rather than on the keyframe before."""
+
+
+def poster_time(segments: list[Segment], timeline: Timeline) -> float:
+    """The source time of the poster: the best frame of the best moment — sharp, well exposed
+    and steady for a second around it (never a fade), a face where there is one, never a
+    title card. A keyframe nearly as good is preferred: the poster then decodes one picture."""
+    zeros = np.zeros(len(timeline.times))
+    s = timeline.signals
+    look = (
+        s.get("quality", zeros + 1.0)
+        * (1.0 - 0.8 * s.get("plain", zeros))
+        * (0.7 + 0.3 * s.get("faces", zeros))
+        * (1.0 - 0.5 * s.get("shake", zeros))
+    )
+    # The worst of the second around each point: a fade or a flash is not a good frame.
+    half = round(0.5 / timeline.step)
+    padded = np.pad(look, half, mode="edge")
+    steady = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1).min(axis=1)
+    times, keys = timeline.times, np.asarray(timeline.keyframes, dtype=float)
+    best_t, best_value = None, -1.0
+    for segment in sorted(segments, key=lambda g: -g.score)[:3]:
+        lo = segment.source_start + min(POSTER_EDGE, segment.duration / 4)
+        hi = segment.source_end - min(POSTER_EDGE, segment.duration / 4)
+        inside = np.flatnonzero((times >= lo) & (times <= hi))
+        if not len(inside):
+            continue
+        # The best segment's frame wins unless another's is clearly better looking.
+        weight = 1.0 if best_t is None else 0.8
+        i = inside[np.argmax(steady[inside])]
+        if steady[i] * weight > best_value:
+            best_t, best_value = float(times[i]), float(steady[i]) * weight
+            near = keys[(keys >= lo) & (keys <= hi) & (np.abs(keys - best_t) <= 1.0)]
+            for k in near:
+                j = min(len(steady) - 1, round(float(k) / timeline.step))
+                if steady[j] >= 0.9 * steady[i]:
+                    best_t = float(k) + POSTER_AFTER_KEYFRAME
+                    break
+    if best_t is None:
+        best = max(segments, key=lambda g: g.score)
+        return (best.source_start + best.source_end) / 2
+    return best_t

@@ -9,7 +9,8 @@ A video is a list of shots; each shot kind plants one thing the analysis must te
 - ``blurred``: motion and claps, but heavily out of focus (a decoy)
 - ``pocket``: near-black frames and muffled rumble (a phone in a pocket)
 - ``hum``: a static scene under a loud, steady hum (loud is not exciting)
-- ``speech``: a gently moving scene with syllable-like voiced "words" and pauses
+- ``speech``: a gently moving scene with a real person talking (the recorded talk of
+  ``shared/media/example.mp4``: the voice model must hear a voice, not a synthetic buzz)
 - ``face``: a real face (scikit-image's astronaut photo) drifting slowly in the left third of
   a static, well-lit scene, with room tone: its centre is ``FACE_CENTRE`` (+- ``FACE_DRIFT``)
 
@@ -18,6 +19,7 @@ Shots with the same ``seed`` and a different ``take`` are near-duplicate takes o
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -177,9 +179,8 @@ def _sound(spec: ShotSpec, shot: Shot) -> np.ndarray:
         # Fabric rubbing heard through a pocket: loud, but only below ~150 Hz.
         out += _lowpass(rng.normal(0, 1.0, n), 150.0) * 0.4
     elif spec.kind == "speech":
-        words = _words(rng, spec.seconds)
-        for w0, w1 in words:
-            out += _voiced(rng, w0, w1, n)
+        talk, words = _talk(spec.seconds, float(rng.uniform(0.0, 2.0)))
+        out += talk
         shot.words = [(shot.start + a, shot.start + b) for a, b in words]
     return out
 
@@ -201,26 +202,53 @@ def _cheer(rng: np.random.Generator, n: int) -> np.ndarray:
     return rng.normal(0, 0.08, n) * swell
 
 
-def _words(rng: np.random.Generator, seconds: float) -> list[tuple[float, float]]:
-    words, t = [], 0.3
-    while True:
-        length = float(rng.uniform(0.25, 0.55))
-        if t + length > seconds - 0.3:
-            return words
-        words.append((t, t + length))
-        t += length + float(rng.uniform(0.18, 0.35))
+TALK_SOURCE = (0.3, 17.5)
+"""Seconds of ``example.mp4`` that are continuous talk."""
+WORD_GAP = 0.06
+"""Seconds of quiet (20 dB under the talk) that separate two words of the recording."""
 
 
-def _voiced(rng: np.random.Generator, start: float, end: float, n: int) -> np.ndarray:
-    out = np.zeros(n)
-    s, e = int(start * RATE), int(end * RATE)
-    t = np.arange(e - s) / RATE
-    f0 = rng.uniform(110, 170) * (1 + 0.15 * t / max(t[-1], 1e-3))
-    phase = 2 * np.pi * np.cumsum(f0) / RATE
-    tone = sum(np.sin(k * phase) / k for k in range(1, 16))
-    syllables = 0.6 + 0.4 * np.abs(np.sin(np.pi * 4.5 * t))
-    out[s:e] = 0.15 * tone * np.hanning(e - s) ** 0.5 * syllables
-    return out
+@functools.cache
+def _recorded_talk() -> tuple[np.ndarray, np.ndarray]:
+    """The talk of example.mp4 at ``RATE``, and its level (dBFS) per 10 ms."""
+    import av
+
+    from tests.conftest import MEDIA
+
+    with av.open(str(MEDIA / "example.mp4")) as container:
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=RATE)
+        parts = [
+            f.to_ndarray().reshape(-1)
+            for frame in container.decode(audio=0)
+            for f in resampler.resample(frame)
+        ]
+    signal = np.concatenate(parts)[int(TALK_SOURCE[0] * RATE) : int(TALK_SOURCE[1] * RATE)]
+    hop = RATE // 100
+    frames = signal[: len(signal) // hop * hop].reshape(-1, hop)
+    level = 10 * np.log10((frames.astype(np.float64) ** 2).mean(axis=1) + 1e-12)
+    return signal.astype(np.float64), level
+
+
+def _talk(seconds: float, offset: float) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """``seconds`` of recorded talk starting ``offset`` s into it (looped), with its words:
+    the spans louder than 20 dB under the talk's median level, split at quiet gaps."""
+    signal, level = _recorded_talk()
+    n = round(seconds * RATE)
+    start = int(offset * RATE)
+    idx = (start + np.arange(n)) % len(signal)
+    out = signal[idx] * np.clip(np.minimum(np.arange(n), n - np.arange(n)) / (0.05 * RATE), 0, 1)
+    hop = RATE // 100
+    frames = (start // hop + np.arange(n // hop)) % len(level)
+    loud = level[frames] > np.median(level) - 20
+    words: list[tuple[float, float]] = []
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], loud.astype(np.int8), [0]])))
+    for a, b in zip(edges[::2], edges[1::2], strict=True):
+        t0, t1 = a / 100, b / 100
+        if words and t0 - words[-1][1] < WORD_GAP:
+            words[-1] = (words[-1][0], t1)
+        elif t1 - t0 >= 0.05:
+            words.append((t0, t1))
+    return out, words
 
 
 def _lowpass(x: np.ndarray, cutoff: float) -> np.ndarray:

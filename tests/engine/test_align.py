@@ -71,7 +71,9 @@ def test_timeline_lists_the_keyframes(phone):
     assert tl.keyframes == pytest.approx([float(k) for k in range(int(SECONDS))], abs=1e-3)
 
 
-@pytest.mark.parametrize("target", [10, 15])
+# Up to 12 s of the 22: with one pick per 4.4 s scene (two picks of one shot would make a jump
+# cut), a 15 s reel takes nearly whole scenes and leaves its cuts no room to move.
+@pytest.mark.parametrize("target", [10, 12])
 def test_joins_land_on_keyframes_and_the_copied_share_rises(phone, target):
     _, media, tl = phone
     options = HighlightOptions(duration=target, poster=False)

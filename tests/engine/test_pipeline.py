@@ -8,12 +8,14 @@ import time
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 
 from moments.engine import Cancelled, EngineError, HighlightOptions, highlight
 from moments.engine.models import Segment
-from moments.engine.pipeline import POSTER_AFTER_KEYFRAME, _poster_time
 from moments.engine.progress import STAGES
+from moments.engine.select import POSTER_AFTER_KEYFRAME, poster_time
+from moments.engine.timeline import Timeline
 from tests.conftest import MEDIA
 
 VIDEOS = sorted(
@@ -86,12 +88,29 @@ def test_cancel_takes_effect_within_a_second(stage: str, tmp_path: Path) -> None
     assert list(tmp_path.iterdir()) == [], "no partial reel or poster is left behind"
 
 
-def test_poster_is_the_keyframe_nearest_the_middle_of_the_best_segment() -> None:
+def _poster_timeline(quality: np.ndarray, plain: np.ndarray, keyframes: list[float]) -> Timeline:
+    n = len(quality)
+    zeros = np.zeros(n)
+    signals = {"quality": quality, "plain": plain, "faces": zeros, "shake": zeros}
+    return Timeline(duration=(n - 1) * 0.1, step=0.1, signals=signals, keyframes=keyframes)
+
+
+def test_poster_is_the_best_looking_frame_of_the_best_segment() -> None:
     def seg(start: float, end: float, score: float) -> Segment:
         return Segment(start, end, 0.0, score, {}, "")
 
+    # 0-4 s: a title card until 1.5 s, then a fade to black from 3 s; 10-16 s: weaker segment.
+    quality = np.ones(170)
+    quality[30:41] = np.linspace(1.0, 0.0, 11)
+    plain = np.zeros(170)
+    plain[:15] = 1.0
     segments = [seg(0.0, 4.0, 0.9), seg(10.0, 16.0, 0.5)]
-    keyframes = [0.0, 1.0, 2.4, 3.0, 10.0, 13.0]
-    assert _poster_time(segments, keyframes) == pytest.approx(2.4 + POSTER_AFTER_KEYFRAME)
-    # No keyframe inside the best segment (a long GOP): its middle.
-    assert _poster_time(segments, [5.0, 10.0]) == pytest.approx(2.0)
+    t = poster_time(segments, _poster_timeline(quality, plain, []))
+    assert 1.5 <= t <= 2.6, "neither the card nor the fade"
+    # A keyframe nearly as good is preferred (the poster then decodes one picture).
+    t = poster_time(segments, _poster_timeline(quality, plain, [0.0, 2.0, 10.0]))
+    assert t == pytest.approx(2.0 + POSTER_AFTER_KEYFRAME)
+    # The best segment all dark: the other segment's frame.
+    quality[:41] = 0.05
+    t = poster_time(segments, _poster_timeline(quality, plain, []))
+    assert 10.0 <= t <= 16.0

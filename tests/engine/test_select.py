@@ -12,7 +12,15 @@ from moments.engine.analyse import analyse
 from moments.engine.models import HighlightOptions
 from moments.engine.probe import probe
 from moments.engine.progress import Reporter
-from moments.engine.select import frame_scores, reason, reel_length, select, window_signals
+from moments.engine.select import (
+    MERGED,
+    frame_scores,
+    reason,
+    reel_length,
+    select,
+    shortfall,
+    window_signals,
+)
 
 from .synth import make_video
 
@@ -32,19 +40,23 @@ def _used(truth, segments, seconds: float):
     ]
 
 
-def _check_basics(segments, options):
+def _check_basics(segments, options, timeline=None):
+    """Chronological, no overlaps, allowed lengths (windows joined to avoid a jump cut may be
+    longer), and the asked length unless the result says why it is shorter."""
     spans = _spans(segments)
     assert spans == sorted(spans), "chronological"
     for (_s0, e0), (s1, _) in itertools.pairwise(spans):
         assert e0 <= s1, "no overlap"
     for seg in segments:
-        assert options.min_segment - 1e-6 <= seg.duration <= options.max_segment + 1e-6
+        assert options.min_segment - 1e-6 <= seg.duration <= MERGED * options.max_segment + 1e-6
     out = 0.0
     for seg in segments:
         assert seg.output_start == pytest.approx(out, abs=1e-3)
         out += seg.duration - options.crossfade
     length = reel_length(spans, options.crossfade)
-    assert options.duration <= length <= options.duration * 1.05 + 1e-6
+    assert length <= options.duration * 1.05 + 1e-6
+    if timeline is None or shortfall(segments, timeline, options) is None:
+        assert options.duration <= length
 
 
 def test_short_reel_is_made_of_the_planted_highlights(reel):
@@ -65,7 +77,7 @@ def test_short_reel_is_made_of_the_planted_highlights(reel):
     takes = [shot for shot in _used(truth, segments, 0.5) if shot.seed == 20]
     assert 1 <= len(takes) <= 2
     for seg in segments:
-        assert "fast motion" in seg.reason or "speech" in seg.reason
+        assert "fast action" in seg.reason or "talk" in seg.reason
         assert seg.signals["quality"] > 0.8
 
 
@@ -73,9 +85,15 @@ def test_long_reel_avoids_decoys_keeps_variety_and_never_cuts_mid_word(reel):
     _, truth, media, tl = reel
     options = HighlightOptions(duration=30)
     segments = select(media, tl, options)
-    _check_basics(segments, options)
+    _check_basics(segments, options, tl)
+    # Less worth keeping than 30 s: shorter rather than padded with still or humming shots,
+    # and the result says so.
+    note = shortfall(segments, tl, options)
+    assert note and note.startswith("Only "), note
     for seg in segments:
         for shot in truth:
+            if shot.kind in ("dull", "hum"):
+                assert shot.overlap(seg.source_start, seg.source_end) < 0.5, (seg, shot.kind)
             if shot.kind in DECOYS:
                 assert shot.overlap(seg.source_start, seg.source_end) < 0.15, (seg, shot.kind)
     takes = [shot for shot in _used(truth, segments, 0.5) if shot.seed == 20]
@@ -125,10 +143,14 @@ def test_input_shorter_than_target_keeps_the_good_parts(tmp_path):
         path, [ShotSpec("highlight", 4, 1), ShotSpec("dark", 3, 2), ShotSpec("dull", 3, 3)]
     )
     media = probe(path)
-    segments = select(media, analyse(media, HighlightOptions(), Reporter()), HighlightOptions())
-    dark = truth[1]
+    tl = analyse(media, HighlightOptions(), Reporter())
+    segments = select(media, tl, HighlightOptions())
+    highlight, dark, dull = truth
     assert segments and all(dark.overlap(s.source_start, s.source_end) < 0.2 for s in segments)
-    assert sum(s.duration for s in segments) >= 6.0
+    # The highlight whole; the still, well-lit shot is no highlight and is left out, as said.
+    assert sum(highlight.overlap(s.source_start, s.source_end) for s in segments) >= 3.5
+    assert sum(dull.overlap(s.source_start, s.source_end) for s in segments) < 0.5
+    assert shortfall(segments, tl, HighlightOptions())
 
 
 @pytest.mark.parametrize(
@@ -155,38 +177,43 @@ def test_real_files_give_sane_segments(media_dir, name, target):
 @pytest.mark.parametrize(
     ("signals", "shake_nearby", "expected"),
     [
-        # Excitement while someone talks is lively speech: there is no crowd.
-        ({"audio": 0.65, "speech": 1.0, "quality": 0.8}, 0.0, "lively speech"),
-        ({"audio": 0.05, "speech": 1.0}, 0.0, "speech"),
-        ({"audio": 0.05, "speech": 0.99, "motion": 0.44}, 0.0, "speech + movement"),
-        # Without speech, loud excitement is cheering; milder is lively sound.
-        ({"audio": 0.8, "motion": 0.75}, 0.0, "cheering + fast motion"),
+        # Excitement while someone talks is lively talk: there is no crowd.
+        ({"audio": 0.65, "speech": 1.0, "quality": 0.8}, 0.0, "lively talk"),
+        ({"audio": 0.05, "speech": 1.0}, 0.0, "someone talking"),
+        ({"audio": 0.05, "speech": 0.99, "motion": 0.44}, 0.0, "someone talking, movement"),
+        # Without speech or music, loud excitement is cheering; milder is lively sound.
+        ({"audio": 0.8, "motion": 0.75}, 0.0, "crowd cheering, fast action"),
         ({"audio": 0.4}, 0.0, "lively sound"),
-        ({"audio": 0.9, "speech": 0.2, "faces": 1.0}, 0.0, "faces + cheering"),
-        # A shaking camera is not action, and not a steady shot either.
+        ({"audio": 0.9, "speech": 0.2, "faces": 1.0}, 0.0, "a face close up, crowd cheering"),
+        ({"audio": 0.1, "faces": 0.5, "motion": 0.4}, 0.0, "people moving"),
+        # A song is music, not a crowd, whatever its drums do to the onsets.
+        ({"audio": 0.7, "music": 0.9}, 0.0, "music"),
+        # What a title card seems to do (a timecode ticking) is not movement.
+        ({"motion": 0.3, "plain": 1.0, "speech": 1.0}, 0.0, "someone talking"),
+        # A shaking camera is not action; a steady, well-lit shot alone is no reason at all.
         ({"motion": 0.9, "shake": 0.9, "quality": 1.0}, 0.0, "the best of what there is"),
-        ({"quality": 0.9}, 0.0, "steady, well-lit shot"),
-        ({"quality": 0.9}, 0.8, "steady, well-lit shot + camera shake avoided"),
+        ({"quality": 0.9}, 0.0, "the best of what there is"),
+        ({"quality": 0.9, "motion": 0.35}, 0.8, "movement, camera shake avoided"),
         ({"quality": 0.9, "shake": 0.4}, 0.8, "the best of what there is"),
         (
             {"audio": 0.9, "motion": 0.8, "faces": 0.7},
             0.9,
-            "cheering + fast motion + camera shake avoided",
+            "crowd cheering, fast action, camera shake avoided",
         ),
     ],
 )
 def test_reason_wording_fits_the_context(signals, shake_nearby, expected):
     assert reason(signals, shake_nearby) == expected
-    assert len(expected.split(" + ")) <= 3
+    assert len(expected.split(", ")) <= 3
 
 
 def test_reasons_read_true_on_the_synthetic_reel(reel):
     _, truth, media, tl = reel
     expected = {
-        "highlight": "cheering + fast motion",
-        "speech": "speech + movement",  # voiced words, a gently drifting object
-        "dull": "steady, well-lit shot",
-        "hum": "steady, well-lit shot",  # loud is not exciting
+        "highlight": "crowd cheering, fast action",
+        "speech": "someone talking, movement",  # recorded talk, a gently drifting object
+        "dull": "the best of what there is",  # a still, quiet shot: nothing to say for it
+        "hum": "the best of what there is",  # loud is not exciting
     }
     for shot in truth:
         if shot.kind in expected:
@@ -217,4 +244,4 @@ def test_talk_on_a_real_file_is_not_called_a_crowd(media_dir):
     for seg in segments:
         assert "crowd" not in seg.reason and "cheering" not in seg.reason, seg
     talk = [seg for seg in segments if seg.signals["speech"] > 0.5]
-    assert talk and all("speech" in seg.reason for seg in talk)
+    assert talk and all("talk" in seg.reason for seg in talk)
