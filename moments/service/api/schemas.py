@@ -46,6 +46,12 @@ class UploadAccepted(BaseModel):
     links: Links
 
 
+NOTES = (
+    "Sentences for the person when the reel differs from what was asked (shorter than asked, "
+    "sound dropped...), each saying why."
+)
+
+
 class JobStatus(BaseModel):
     """Where a job stands. ``progress`` never goes backwards."""
 
@@ -56,6 +62,7 @@ class JobStatus(BaseModel):
     message: str = Field(description="What is happening, for a person to read.")
     eta_seconds: float | None
     error: str | None = None
+    notes: list[str] = Field(default_factory=list, description=NOTES)
     updated_at: datetime | None = None
 
 
@@ -117,6 +124,7 @@ class JobDetail(BaseModel):
     options: dict[str, Any]
     input: dict[str, Any] | None = Field(description="Facts read from the video (once probed).")
     reel: ReelOut | None
+    notes: list[str] = Field(default_factory=list, description=NOTES)
     segments: list[SegmentOut]
     timings: Timings
     attempts: int

@@ -33,6 +33,7 @@ def status_of(job: JobView) -> JobStatus:
         message=job.message,
         eta_seconds=round(job.eta_seconds, 1) if job.eta_seconds is not None else None,
         error=job.error if job.status == "failed" else None,
+        notes=list((job.result or {}).get("notes", [])),
         updated_at=job.updated_at,
     )
 
@@ -70,6 +71,7 @@ def detail_of(job: JobView) -> JobDetail:
         options=dict(job.options),
         input=media,
         reel=reel,
+        notes=list(result.get("notes", [])),
         segments=[_segment(s) for s in result.get("segments", [])],
         timings=_timings(job, result),
         attempts=job.attempts,

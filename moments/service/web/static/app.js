@@ -369,6 +369,10 @@ function drawTimeline(detail) {
     `${segments.length} moment${segments.length === 1 ? "" : "s"} from ${clock(total)} of video, ` +
     `${clock(reel)} in the reel.`;
   $("timeline-end").textContent = clock(total);
+  // When the reel differs from what was asked (shorter, say), the engine says why.
+  const notes = detail.notes || [];
+  $("reel-notes").textContent = notes.join(" ");
+  $("reel-notes").hidden = notes.length === 0;
   segments.forEach((seg, i) => {
     const block = document.createElement("button");
     block.type = "button";
@@ -376,7 +380,7 @@ function drawTimeline(detail) {
     block.style.left = `${(seg.source_start / total) * 100}%`;
     block.style.width = `${((seg.source_end - seg.source_start) / total) * 100}%`;
     const label = `${clock(seg.source_start)}–${clock(seg.source_end)}: ${seg.reason || "chosen"}`;
-    block.title = `${label} (score ${seg.score.toFixed(2)})`;
+    block.title = label;
     block.setAttribute("aria-label", label);
     const show = () => showSegment(seg, i, block);
     block.addEventListener("mouseenter", show);
@@ -396,18 +400,13 @@ function showSegment(seg, i, block) {
   box.replaceChildren();
   const title = document.createElement("div");
   title.innerHTML = `<strong></strong> <span class="num"></span>`;
-  title.querySelector("strong").textContent = `Moment ${i + 1}: ${seg.reason || "chosen"}`;
-  title.querySelector("span").textContent =
-    `${clock(seg.source_start)}–${clock(seg.source_end)} · score ${seg.score.toFixed(2)}`;
+  // The reason is already the words a person uses ("someone talking, a face close up"); the
+  // raw signal scores stay in the API for those who want them.
+  const why = seg.reason || "chosen";
+  title.querySelector("strong").textContent =
+    `Moment ${i + 1}: ${why.charAt(0).toUpperCase()}${why.slice(1)}`;
+  title.querySelector("span").textContent = `${clock(seg.source_start)}–${clock(seg.source_end)}`;
   box.appendChild(title);
-  const scores = document.createElement("div");
-  scores.className = "scores";
-  Object.entries(seg.signals || {}).forEach(([name, value]) => {
-    const chip = document.createElement("span");
-    chip.textContent = `${name} ${Number(value).toFixed(2)}`;
-    scores.appendChild(chip);
-  });
-  box.appendChild(scores);
 }
 
 // -- past jobs ----------------------------------------------------------------------------
