@@ -122,16 +122,27 @@ router = APIRouter(tags=["health"])
 
 @router.get("/metrics", response_class=Response, include_in_schema=False)
 def metrics(request: Request) -> Response:
-    """Prometheus text exposition."""
+    """Prometheus text exposition: with MOMENTS_METRICS_TOKEN as a bearer token, or to anyone
+    when MOMENTS_METRICS_PUBLIC is set; otherwise 401."""
     from .api.problems import Problem
 
     acc = request.app.state.accounts
     token = acc.settings.metrics_token
-    if token is not None:
-        value = token.get_secret_value() if hasattr(token, "get_secret_value") else str(token)
+    value = token.get_secret_value() if hasattr(token, "get_secret_value") else token
+    if value:
         given = request.headers.get("authorization", "").encode()
         if not hmac.compare_digest(given, f"Bearer {value}".encode()):
-            raise Problem(401, "Metrics need the configured bearer token.", kind="unauthorized")
+            raise Problem(401, "Metrics need the configured bearer token.", kind="unauthorized",
+                          headers={"WWW-Authenticate": 'Bearer realm="metrics"'})  # fmt: skip
+    elif not acc.settings.metrics_public:
+        # Protected by default: job counts, traffic and timings are not for anyone who asks.
+        raise Problem(
+            401,
+            "Metrics are not public: set MOMENTS_METRICS_TOKEN and send it as a bearer token "
+            "(or set MOMENTS_METRICS_PUBLIC=true).",
+            kind="unauthorized",
+            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
     return Response(acc.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -236,7 +236,15 @@ class Settings(BaseSettings):
     )
     log_format: Literal["json", "text"] = Field("json", description="Log line format.")
     metrics_token: SecretStr | None = Field(
-        None, description="If set, GET /metrics needs 'Authorization: Bearer <this>'."
+        None,
+        description="Bearer token for GET /metrics: Prometheus sends 'Authorization: Bearer "
+        "<this>' (its scrape config's authorization.credentials). Unset: /metrics answers 401 "
+        "unless metrics_public.",
+    )
+    metrics_public: bool = Field(
+        False,
+        description="Serve GET /metrics to anyone, without a token (only where the port is "
+        "reachable from trusted machines alone). Ignored when metrics_token is set.",
     )
 
     @field_validator("trusted_proxies", mode="before")

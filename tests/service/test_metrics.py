@@ -7,9 +7,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers import wait_for
 
+SCRAPE = {"Authorization": "Bearer scrape-me"}
+"""What Prometheus sends, configured with the server's MOMENTS_METRICS_TOKEN."""
+
 
 def samples(api) -> dict[tuple[str, tuple], float]:
-    response = api.anonymous().get("/metrics")
+    response = api.anonymous().get("/metrics", headers=SCRAPE)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     found = {}
@@ -19,7 +22,8 @@ def samples(api) -> dict[tuple[str, tuple], float]:
     return found
 
 
-def test_metrics_after_a_real_job(api, small_video):
+def test_metrics_after_a_real_job(settings, start_api, small_video):
+    api = start_api(settings.model_copy(update={"metrics_token": "scrape-me"}))
     data = small_video.read_bytes()
     job_id = api.client.post(
         "/api/v1/upload", content=data, headers={"Content-Type": "video/mp4"}
@@ -52,5 +56,30 @@ def test_metrics_after_a_real_job(api, small_video):
 def test_metrics_token(settings, start_api):
     api = start_api(settings.model_copy(update={"metrics_token": "scrape-me"}))
     assert api.anonymous().get("/metrics").status_code == 401
-    ok = api.anonymous().get("/metrics", headers={"Authorization": "Bearer scrape-me"})
+    wrong = api.anonymous().get("/metrics", headers={"Authorization": "Bearer scrape-you"})
+    assert wrong.status_code == 401
+    ok = api.anonymous().get("/metrics", headers=SCRAPE)
     assert ok.status_code == 200 and "moments_queue_depth" in ok.text
+
+
+def test_metrics_are_protected_by_default(api):
+    """No setting at all: nobody reads /metrics, not even a signed-in user (their API key is
+    not a metrics credential); the answer tells the operator what to set."""
+    for client in (api.anonymous(), api.client):
+        refused = client.get("/metrics")
+        assert refused.status_code == 401
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.headers["www-authenticate"].startswith("Bearer")
+        assert "MOMENTS_METRICS_TOKEN" in refused.json()["detail"]
+        assert "moments_" not in refused.text
+
+
+def test_metrics_can_be_made_public(settings, start_api):
+    public = start_api(settings.model_copy(update={"metrics_public": True}))
+    ok = public.anonymous().get("/metrics")
+    assert ok.status_code == 200 and "moments_queue_depth" in ok.text
+    # A token, once set, is needed even so.
+    both = start_api(settings.model_copy(update={"metrics_public": True,
+                                                 "metrics_token": "scrape-me"}))  # fmt: skip
+    assert both.anonymous().get("/metrics").status_code == 401
+    assert both.anonymous().get("/metrics", headers=SCRAPE).status_code == 200
