@@ -15,8 +15,10 @@ import struct
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 
 from tests.engine.media_factory import arrow_frame, make_video
@@ -248,6 +250,85 @@ def ts_wrapping(path: Path, seconds: float = 10.0, before: float = 9.5) -> Path:
         audio_samples=claps(seconds),
         container_options={"output_ts_offset": f"{TS_WRAP - before:.6f}"},
     )  # fmt: skip
+
+
+def _u32(data: bytes | bytearray, at: int) -> int:
+    return int.from_bytes(data[at : at + 4], "big")
+
+
+def mp4_with_time_scale_one(clip: Path, out: Path) -> Path:
+    """``clip`` (an MP4 whose first track is its video) with that track's ``mdhd`` time scale
+    set to 1: every frame then lasts as many seconds as it lasted ticks (3000 s at 90 kHz)."""
+    data = bytearray(clip.read_bytes())
+    at = data.index(b"mdhd")
+    assert data[at + 4] == 0, "version 0 mdhd expected"
+    data[at + 16 : at + 20] = (1).to_bytes(4, "big")
+    out.write_bytes(bytes(data))
+    return out
+
+
+def mp4_claiming(clip: Path, out: Path, seconds: float) -> Path:
+    """``clip`` whose headers (``mvhd``, every ``tkhd`` and ``mdhd``) say it lasts ``seconds``
+    whatever its samples hold; its edit list is blanked out (renamed ``free``), so every sample
+    is still played."""
+    data = bytearray(clip.read_bytes())
+    movie = data.index(b"mvhd")
+    movie_scale = _u32(data, movie + 16)
+    data[movie + 20 : movie + 24] = round(seconds * movie_scale).to_bytes(4, "big")
+    for name, field in ((b"tkhd", 24), (b"mdhd", 20)):
+        at = data.find(name)
+        while at >= 0:
+            scale = movie_scale if name == b"tkhd" else _u32(data, at + 16)
+            data[at + field : at + field + 4] = round(seconds * scale).to_bytes(4, "big")
+            at = data.find(name, at + 1)
+    at = data.find(b"edts")
+    while at >= 0:
+        data[at : at + 4] = b"free"
+        at = data.find(b"edts", at + 1)
+    out.write_bytes(bytes(data))
+    return out
+
+
+def mkv_claiming(clip: Path, out: Path, seconds: float) -> Path:
+    """``clip`` (Matroska, as FFmpeg writes it: a millisecond time scale) whose segment's
+    Duration element says ``seconds``."""
+    data = bytearray(clip.read_bytes())
+    at = data.index(b"\x44\x89\x88")  # Duration, an 8-byte float
+    data[at + 3 : at + 11] = struct.pack(">d", seconds * 1000.0)
+    out.write_bytes(bytes(data))
+    return out
+
+
+def long_small_video(path: Path, seconds: float, fps: int = 5, side: int = 64) -> Path:
+    """``seconds`` of a tiny moving picture, made fast however long: two seconds of intra-only
+    H.264 are encoded once and their packets muxed over and over (MP4 or Matroska by suffix)."""
+    encoder = av.CodecContext.create("libx264", "w")
+    encoder.width = encoder.height = side
+    encoder.pix_fmt = "yuv420p"
+    encoder.time_base = Fraction(1, fps)
+    encoder.options = {"preset": "ultrafast", "x264-params": "keyint=1"}
+    loop: list[bytes] = []
+    for i in range(2 * fps):
+        rgb = arrow_frame(i * 3, side, side)
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+        frame.pts = i
+        loop += [bytes(p) for p in encoder.encode(frame)]
+    loop += [bytes(p) for p in encoder.encode(None)]
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width = stream.height = side
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.extradata = encoder.extradata
+        stream.time_base = Fraction(1, fps)
+        for i in range(round(seconds * fps)):
+            packet = av.Packet(loop[i % len(loop)])
+            packet.pts = packet.dts = i
+            packet.duration = 1
+            packet.time_base = Fraction(1, fps)
+            packet.is_keyframe = True
+            packet.stream = stream
+            out.mux(packet)
+    return path
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,13 @@ VFR_PACKETS = 300
 DECODE_BUDGET = 5.0
 """Wall-clock seconds the probe may spend looking for the first decodable frame."""
 
+MIN_FPS = 0.9
+"""Fewest pictures a second we accept: about one, with room for timestamps' rounding. Fewer is
+a slideshow or a broken time base (an ``mdhd`` time scale of 1 made each frame of a phone clip
+last 512 s, and its reel one frame long)."""
+MAX_FPS = 1000.0
+"""Most pictures a second we accept (phones' slow motion is 240)."""
+
 HDR_TRANSFERS = {16: "pq", 18: "hlg"}  # AVCOL_TRC_SMPTE2084, AVCOL_TRC_ARIB_STD_B67
 
 
@@ -137,6 +144,8 @@ def probe(path: Path | str, limits: Limits | None = None) -> MediaInfo:
         # The decoded picture is the truth; a header may disagree with the bitstream.
         coded_w, coded_h = frame.width, frame.height
         _check_size(path, coded_w, coded_h, limits)
+        fps = _fps(stream, deltas)
+        check_timing(path, fps, float(np.median(deltas)) if len(deltas) else None)
         sar = _sample_aspect_ratio(stream)
         rotation = _rotation(frame)
         width, height = display_size(coded_w, coded_h, sar, rotation)
@@ -153,7 +162,7 @@ def probe(path: Path | str, limits: Limits | None = None) -> MediaInfo:
             coded_height=coded_h,
             rotation=rotation,
             sample_aspect_ratio=sar,
-            fps=_fps(stream, deltas),
+            fps=fps,
             variable_frame_rate=is_variable_frame_rate(deltas),
             video_codec=cc.name,
             pixel_format=pix_fmt,
@@ -371,6 +380,41 @@ def _check_duration(path: Path, duration: float, limits: Limits) -> None:
         raise EngineError(
             f"{path.name}: the video is only {duration:.2f} s long; it must be at least "
             f"{limits.min_duration:g} s"
+        )
+
+
+def check_length(path: Path, seen: float, claimed: float, limits: Limits) -> None:
+    """Refuse a video found to hold ``seen`` seconds past its start when that is over the cap,
+    whatever its header ``claimed``: the cap holds on what is in the file."""
+    if seen > limits.max_duration + LENGTH_SLACK:
+        raise EngineError(
+            f"{path.name}: the video holds more than {_clock(limits.max_duration)} of pictures "
+            f"or sound (its header says {_clock(claimed)}); the longest we accept is "
+            f"{_clock(limits.max_duration)}"
+        )
+
+
+LENGTH_SLACK = 1.0
+"""Seconds a file may run past the length cap before :func:`check_length` refuses it."""
+
+
+def check_timing(path: Path, fps: float, spacing: float | None) -> None:
+    """Refuse absurd timing: a frame rate, or a typical (median) time between pictures, outside
+    ``MIN_FPS``..``MAX_FPS``. Such a file cannot be shown at its true speed: a time base of 1
+    can turn each frame of a clip into minutes."""
+    gap = spacing if spacing is not None and spacing > 0 else (1.0 / fps if fps > 0 else np.inf)
+    if fps < MIN_FPS or gap > 1.0 / MIN_FPS:
+        shown = f"{gap:.0f} s" if gap >= 10 else f"{gap:.1f} s"
+        raise EngineError(
+            f"{path.name}: the video's timing is broken: its pictures are {shown} apart "
+            "(a video needs at least one picture a second)"
+        )
+    if fps > MAX_FPS or gap < 1.0 / MAX_FPS:
+        rate = max(fps, 1.0 / gap if gap > 0 else np.inf)
+        shown = f"{rate:.0f}" if np.isfinite(rate) else "countless"
+        raise EngineError(
+            f"{path.name}: the video's timing is broken: it claims {shown} pictures a second "
+            f"(at most {MAX_FPS:.0f} make sense)"
         )
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
+from moments.engine import HighlightOptions, highlight
 from moments.engine.errors import EngineError
 from moments.engine.models import Limits
 from moments.engine.probe import display_size, is_variable_frame_rate, probe, reopen
+from tests.hostile_corpus import mp4_with_time_scale_one
 
 from .media_factory import make_video
 
@@ -196,3 +199,34 @@ def test_reopen_of_a_file_turned_into_something_else_is_refused(tmp_path: Path) 
     media.path.write_text("#EXTM3U\n#EXTINF:1,\nhttp://example.com/x.ts\n")
     with pytest.raises(EngineError):
         reopen(media)
+
+
+# --- absurd timing -----------------------------------------------------------------------------
+
+
+def test_a_time_scale_of_one_is_refused(tmp_path: Path) -> None:
+    # Each frame then lasts 3000 s; the edit list still says 2 s, so only the first frame is
+    # played: it reached render as a 0.0003 fps video and crashed (a division by zero).
+    clip = make_video(tmp_path / "clip.mp4", seconds=2.0)
+    bad = mp4_with_time_scale_one(clip, tmp_path / "scale-1.mp4")
+    start = time.perf_counter()
+    with pytest.raises(EngineError, match="timing is broken: its pictures are 3000 s apart"):
+        highlight(bad, tmp_path / "reel.mp4", HighlightOptions(duration=10))
+    assert time.perf_counter() - start < 5.0
+
+
+@pytest.mark.parametrize(
+    ("spacing", "message"),
+    [(2.5, "its pictures are 2.5 s apart"), (1 / 5000, "claims 5000 pictures a second")],
+    ids=["0.4-fps", "5000-fps"],
+)
+def test_absurd_frame_rates_are_refused(tmp_path: Path, spacing: float, message: str) -> None:
+    times = [i * spacing for i in range(max(4, round(0.6 / spacing)))]  # over the 0.5 s minimum
+    clip = make_video(tmp_path / "odd.mp4", frame_times=times, width=32, height=32, audio=False)
+    with pytest.raises(EngineError, match=message):
+        probe(clip)
+
+
+def test_one_picture_a_second_is_still_a_video(tmp_path: Path) -> None:
+    clip = make_video(tmp_path / "slow.mp4", frame_times=[float(i) for i in range(6)], fps=1)
+    assert probe(clip).fps == pytest.approx(1.0)
