@@ -8,6 +8,10 @@ tests: see tests/hardening/fuzz.py GENEROUS_ENV) and prints:
    and whether the canary file or the loopback canary server was touched;
 2. Schemathesis with every check: cases run / failures;
 3. load: requests / errors / status p50 and p99 with N pollers and M uploaders.
+4. issue 16: webhook SSRF cases (each address form at registration and after DNS rebinding,
+   in process with a steered resolver) tried / handled, and whether the loopback listener was
+   touched; API-key revocation chain steps (key, tokens minted from it and from those) tried /
+   handled.
 
     python benchmarks/hardening.py [--examples 30] [--pollers 100] [--uploaders 10] [--seconds 15]
 """
@@ -87,6 +91,127 @@ def hostile(server: ServerProcess, folder: Path, video: Path) -> tuple[int, int,
     return tried, clean, untouched
 
 
+# -- issue 16: webhook SSRF and API-key revocation -------------------------------------------
+
+REBIND_FORMS = {
+    "loopback": "127.0.0.1",
+    "IPv6 loopback": "::1",
+    "IPv4-mapped": "::ffff:127.0.0.1",
+    "IPv4-mapped (hex)": "::ffff:7f00:1",
+    "IPv4-compatible": "::127.0.0.1",
+    "NAT64 64:ff9b::/96": "64:ff9b::7f00:1",
+    "NAT64 local-use 64:ff9b:1::/48": "64:ff9b:1:7f00:0:100::",
+    "6to4": "2002:7f00:1::1",
+    "Teredo (client 127.0.0.1)": "2001:0:a00:1:0:0:80ff:fffe",
+    "link-local (cloud metadata)": "169.254.169.254",
+    "private": "10.0.0.1",
+    "shared (CGNAT)": "100.64.0.1",
+    "unspecified": "0.0.0.0",
+    "unique local": "fd00::1",
+    "multicast": "224.0.0.1",
+}
+"""What a webhook's name may resolve to once registered: each must be refused."""
+
+
+def webhook_ssrf() -> tuple[int, int, bool]:
+    """Webhook targets, in process: the sender and the URL check with a resolver steered here
+    (no real DNS can be), against a real loopback listener. For each address form, a name that
+    resolves to a public address and to it must be refused at registration, and a name that
+    resolved to a public address at registration and to it at delivery must not be called; plus
+    literal-address and malformed URLs at registration. Returns (tried, handled, untouched)."""
+    from moments.service.notify.webhooks import (
+        BLOCKED_SENTENCE,
+        WebhookSender,
+        check_url,
+        system_resolver,
+    )
+    from tests.service.test_webhook_targets import PUBLIC, SteeredDns
+    from tests.service.test_webhooks import Receiver
+
+    listener = Receiver()
+    port = listener.server.server_address[1]
+    url = f"http://hook.example.test:{port}/hook"
+    tried = handled = 0
+    try:
+        for address in REBIND_FORMS.values():
+            tried += 1  # registration: one bad address among the name's answers
+            both = SteeredDns(hook_example_test=[PUBLIC, address])
+            handled += check_url(url, False, both) is not None
+            tried += 1  # delivery after rebinding
+            dns = SteeredDns(hook_example_test=[PUBLIC])
+            sender = WebhookSender(5, resolve=dns)
+            try:
+                registered = sender.check_url(url) is None
+                dns.answers["hook.example.test"] = [address]
+                result = sender.send(url, "whsec_bench", "job.completed", "bench", {"n": 1})
+            finally:
+                sender.close()
+            handled += registered and not result.ok and result.shown == BLOCKED_SENTENCE
+        for literal in (f"http://127.0.0.1:{port}/", f"http://[::ffff:127.0.0.1]:{port}/",
+                        f"http://[::1]:{port}/", f"http://2130706433:{port}/",
+                        f"http://0x7f000001:{port}/", "http://1.1.1.1:80:18999/h",
+                        f"http://user:pw@127.0.0.1:{port}/"):  # fmt: skip
+            tried += 1
+            try:
+                refused = check_url(literal, False, system_resolver) is not None
+            except Exception:  # a crash is not a refusal (the API would answer 500)
+                refused = False
+            handled += refused
+    finally:
+        listener.close()
+    return tried, handled, not listener.requests
+
+
+def key_revocation(folder: Path, env: dict[str, str]) -> tuple[int, int, bool]:
+    """Through the real server: a key, a token minted with it, a token minted with that token;
+    the key is revoked; each later use of anything made from it must be a 401. Returns (steps
+    tried, handled, whether the credential it was made with still works)."""
+    import httpx
+
+    server = ServerProcess(folder / "revocation" / "data", env).start()
+
+    def as_(credential: str) -> httpx.Client:
+        return httpx.Client(base_url=server.base_url, timeout=30,
+                            headers={"Authorization": f"Bearer {credential}"})  # fmt: skip
+
+    def mint(credential: str) -> str:
+        with as_(credential) as client:
+            return client.post("/api/v1/auth/token").json()["access_token"]
+
+    try:
+        with server.client() as local:
+            key = local.post("/api/v1/keys", json={"name": "bench"}).json()
+            token = mint(key["key"])
+            child = mint(token)
+            revoked = local.delete(f"/api/v1/keys/{key['id']}").status_code == 204
+            uses = [("GET", "/api/v1/me"), ("POST", "/api/v1/auth/token"),
+                    ("POST", "/api/v1/keys"), ("GET", "/api/v1/jobs")]  # fmt: skip
+            steps = [(c, method, path) for c in (key["key"], token, child) for method, path in uses]
+            handled = 0
+            for credential, method, path in steps:
+                with as_(credential) as client:
+                    handled += client.request(method, path).status_code == 401
+            with httpx.Client(base_url=server.base_url, timeout=30) as anonymous:
+                query = anonymous.get("/api/v1/me", params={"access_token": token})
+            steps.append(("", "GET", "?access_token="))
+            handled += query.status_code == 401
+            still = local.get("/api/v1/me").status_code == 200
+    finally:
+        server.stop()
+    return len(steps), handled if revoked else 0, still
+
+
+def issue16(folder: Path, env: dict[str, str]) -> None:
+    tried, handled, untouched = webhook_ssrf()
+    print(f"webhook SSRF ({len(REBIND_FORMS)} address forms, at registration and after "
+          f"rebinding; literal and malformed URLs): {tried} cases tried, {handled} handled; "
+          f"loopback listener {'untouched' if untouched else 'TOUCHED'}")  # fmt: skip
+    tried, handled, still = key_revocation(folder, env)
+    print(f"key revocation (the key, a token minted with it, one minted with that token): "
+          f"{tried} steps tried, {handled} handled; the session that revoked it "
+          f"{'still works' if still else 'BROKEN'}")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=30, help="Schemathesis examples per op")
@@ -145,6 +270,8 @@ def main() -> None:
               f"{result.percentile(50, 'upload') * 1000:.0f} ms")  # fmt: skip
         if result.error_samples:
             print("  first errors:", *result.error_samples, sep="\n    ")
+
+        issue16(folder, env)
 
 
 if __name__ == "__main__":
