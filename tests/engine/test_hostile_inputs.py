@@ -21,13 +21,17 @@ import pytest
 
 from moments.engine import HighlightOptions, highlight
 from moments.engine.errors import EngineError
+from moments.engine.models import Limits
 from moments.engine.probe import open_options, probe
 from tests.hostile_corpus import (
     Canary,
     CountingServer,
     frame_number,
     hls,
+    long_small_video,
     make_avi,
+    mkv_claiming,
+    mp4_claiming,
     ts_with_b_frames,
     ts_wrapping,
 )
@@ -325,3 +329,79 @@ def test_mpegts_whose_clock_wraps_makes_a_reel_and_poster(tmp_path: Path, before
         result = highlight(clip, tmp_path / "reel.mp4", HighlightOptions(duration=asked))
         assert result.media.start_time == pytest.approx(-before, abs=0.1)
         _assert_reel_shows_its_segments(result, asked)
+
+
+# --- headers that lie about the length -----------------------------------------------------------
+
+CAP = 60.0
+"""A small length cap (the real one is 3 hours), so a file over it stays small and quick."""
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_a_header_saying_one_second_does_not_bypass_the_length_cap(
+    tmp_path: Path, suffix: str
+) -> None:
+    # The issue's files said 1 s and held 3 h 10 min; a segment came from 11,397 s.
+    long = long_small_video(tmp_path / f"long{suffix}", seconds=CAP + 30)
+    claims = mp4_claiming if suffix == ".mp4" else mkv_claiming
+    liar = claims(long, tmp_path / f"liar{suffix}", 1.0)
+    options = HighlightOptions(duration=10, limits=Limits(max_duration=CAP))
+    assert probe(liar, options.limits).duration == pytest.approx(1.0, abs=0.05)
+    start = time.perf_counter()
+    with pytest.raises(EngineError) as err:
+        highlight(liar, tmp_path / "reel.mp4", options)
+    assert time.perf_counter() - start < 10.0
+    message = assert_clear(err, liar.name)
+    assert "more than 1:00 of pictures" in message and "header says 0:01" in message
+    assert not (tmp_path / "reel.mp4").exists()
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_a_header_saying_one_second_under_the_cap_makes_a_reel_from_what_is_there(
+    tmp_path: Path, suffix: str
+) -> None:
+    long = long_small_video(tmp_path / f"long{suffix}", seconds=CAP - 20)
+    claims = mp4_claiming if suffix == ".mp4" else mkv_claiming
+    liar = claims(long, tmp_path / f"liar{suffix}", 1.0)
+    options = HighlightOptions(duration=10, limits=Limits(max_duration=CAP))
+    result = highlight(liar, tmp_path / "reel.mp4", options)
+    assert 10 <= result.duration <= 10.5 + 1 / 5
+    assert all(s.source_end <= CAP - 20 + 0.5 for s in result.segments)
+
+
+def test_sound_past_the_length_cap_is_refused_too(tmp_path: Path) -> None:
+    # Pictures within the cap, but a sound track that runs on past it: the cap holds on both.
+    clip = make_video(tmp_path / "clip.mp4", seconds=2.0, audio=False)
+    long = tmp_path / "long-sound.mkv"
+    with av.open(str(clip)) as source, av.open(str(long), "w") as out:
+        video = out.add_stream_from_template(source.streams.video[0])
+        sound = out.add_stream("pcm_s16le", rate=8000, layout="mono")
+        for packet in source.demux(video=0):
+            if packet.size:
+                packet.stream = video
+                out.mux(packet)
+        silence = np.zeros((1, 8000), np.int16)
+        for second in range(int(CAP) + 10):
+            frame = av.AudioFrame.from_ndarray(silence, format="s16", layout="mono")
+            frame.sample_rate, frame.pts = 8000, second * 8000
+            out.mux(sound.encode(frame))
+        out.mux(sound.encode())
+    options = HighlightOptions(duration=2, limits=Limits(max_duration=CAP))
+    with pytest.raises(EngineError) as err:
+        highlight(mkv_claiming(long, tmp_path / "liar.mkv", 2.0), tmp_path / "r.mp4", options)
+    assert "more than 1:00 of pictures or sound" in assert_clear(err, "liar.mkv")
+
+
+def test_pictures_minutes_apart_after_a_normal_start_are_refused(tmp_path: Path) -> None:
+    # The probe sees the first pictures (a second at 30 a second); then they are 2 minutes
+    # apart. The packet index measures the whole: pictures on average 10 s apart.
+    times = [i / 30 for i in range(30)] + [1 + 120.0 * k for k in range(1, 4)]
+    clip = make_video(tmp_path / "gaps.mkv", frame_times=times, width=64, height=64, audio=False)
+    assert probe(clip).fps == pytest.approx(30, rel=0.1)  # Matroska's rate is from the start
+    with pytest.raises(EngineError) as err:
+        highlight(clip, tmp_path / "reel.mp4", HighlightOptions(duration=5))
+    assert "timing is broken: its pictures are 11 s apart" in assert_clear(err, "gaps.mkv")
+    # In MP4 the header's mean rate (33 pictures in 361 s) already tells the probe.
+    clip = make_video(tmp_path / "gaps.mp4", frame_times=times, width=64, height=64, audio=False)
+    with pytest.raises(EngineError, match="timing is broken: its pictures are 11 s apart"):
+        probe(clip)

@@ -79,7 +79,9 @@ def analyse(
         dense_fraction = 1.0 if small else SPARSE_FRACTION
     try:
         with reopen(media) as container:
-            index = index_packets(container, container.streams[media.video_stream], reporter)
+            stream = container.streams[media.video_stream]
+            # The cap holds on what the file holds, whatever its header says.
+            index = index_packets(container, stream, reporter, media, options.limits)
         reporter.update(0.03)
         plan = decode_plan(index, dense_fraction)
         long = media.duration >= COARSE_RATIO * options.duration
