@@ -295,7 +295,11 @@ COLUMNS = (
 
 def table(runs: list[Run]) -> str:
     """One row per run, each engine figure beside the naive reel's."""
-    head = "  ".join(name.ljust(width) for name, width in COLUMNS)
+    widths = [
+        max(w, *(len(r.clip.name) for r in runs)) if n == 0 else w
+        for n, (_, w) in enumerate(COLUMNS)
+    ]
+    head = "  ".join(name.ljust(width) for (name, _), width in zip(COLUMNS, widths, strict=True))
     lines = [head, "-" * len(head)]
     for run in runs:
         e, n = run.engine, run.naive
@@ -312,7 +316,7 @@ def table(runs: list[Run]) -> str:
             _pair(e.poster_brightness, n.poster_brightness, "{:.0f}"),
             _pair(e.poster_kind, n.poster_kind),
         ]
-        lines.append("  ".join(c.ljust(w) for c, (_, w) in zip(cells, COLUMNS, strict=True)))
+        lines.append("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
     return "\n".join(lines)
 
 
@@ -321,11 +325,11 @@ def iou_table(runs: list[Run]) -> str:
     groups: dict[tuple[str, float], list[Run]] = {}
     for run in runs:
         groups.setdefault((run.clip.content, run.asked), []).append(run)
-    lines = ["content @ reel         encoding A    encoding B    IoU eng | naive"]
+    lines = ["content @ reel          encoding A    encoding B    IoU eng | naive"]
     for (content, asked), group in groups.items():
         for a, b in itertools.combinations(group, 2):
             lines.append(
-                f"{content + ' @ ' + format(asked, 'g'):22} {a.clip.encoding:13} "
+                f"{content + ' @ ' + format(asked, 'g'):23} {a.clip.encoding:13} "
                 f"{b.clip.encoding:13} {iou(a.spans, b.spans):.2f} | "
                 f"{iou(a.naive_spans, b.naive_spans):.2f}"
             )

@@ -69,7 +69,7 @@ def contact_sheet(run: Run, path: Path) -> Path:
         segment = run.result.segments[index]
         colour = "#c00000" if kind in DULL else ("#006400" if kind in LIVE else "#555555")
         draw.rectangle([x, y, x + tw - 1, y + th - 1], outline=colour, width=2)
-        draw.text((x + 3, y + 2), f"{t:.0f}s", fill="yellow", font=tiny)
+        draw.text((x + 3, y + 2), f"{t:.1f}s", fill="yellow", font=tiny)
         lines = textwrap.wrap(f"#{index + 1} {segment.reason}", 32)[:2]
         for k, line in enumerate(lines):
             draw.text((x + 3, y + th + 1 + 13 * k), line, fill="black", font=tiny)
