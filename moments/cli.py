@@ -96,6 +96,8 @@ def _print_result(result: engine.HighlightResult) -> None:
             segment.reason,
         )
     Console().print(table)
+    for note in result.notes:
+        console.print(f"[yellow]{note}[/]")
     timings = ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items())
     console.print(f"[dim]{timings}[/]")
 
@@ -111,6 +113,7 @@ def serve(
     from moments.service.api.app import create_app
     from moments.service.auth.setup import check_bind
     from moments.service.db import upgrade
+    from moments.service.http_limits import uvicorn_options as limit_options
     from moments.service.logging import configure_logging
     from moments.service.proxies import uvicorn_options
     from moments.service.settings import get_settings
@@ -126,6 +129,7 @@ def serve(
         log_level="info",
         access_log=False,  # moments.access logs every request, with its request id
         **uvicorn_options(settings),  # X-Forwarded-* only from MOMENTS_TRUSTED_PROXIES
+        **limit_options(settings),  # head size and deadline, body rate, connection cap
     )
 
 

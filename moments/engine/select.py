@@ -79,7 +79,9 @@ def interest(timeline: Timeline) -> np.ndarray:
         0.5 * s.get("speech", zeros)
         # Beats and drums are onsets too, but a song is not a cheering crowd.
         + 0.35 * s.get("audio", zeros) * (1.0 - 0.6 * music)
-        + 0.1 * music
+        # Music alone makes no moment (a song over a still title is still a title); it adds a
+        # little to what is seen or heard with it.
+        + 0.03 * music
     )
     return seen + heard
 
@@ -137,7 +139,9 @@ class _Candidates:
 def select(media: MediaInfo, timeline: Timeline, options: HighlightOptions) -> list[Segment]:
     """Pick chronologically ordered segments whose joined length fits ``options.duration``."""
     score = frame_scores(timeline)
+    worth = WORTH
     if nothing_stands_out(timeline, options):
+        worth = 0.0
         # All of it is dull: no highlight for dull footage to pad, so the person gets the reel
         # they asked for from its best-lit, steadiest parts (and is told so: ``shortfall``).
         s = timeline.signals
@@ -146,16 +150,22 @@ def select(media: MediaInfo, timeline: Timeline, options: HighlightOptions) -> l
     points = cut_points(timeline)
     fade = options.crossfade
     if timeline.duration <= options.duration * OVER:
-        spans = _good_runs(timeline, points, score, options)
+        spans = _good_runs(timeline, points, score, options, worth)
     else:
         cands = _candidates(points, timeline, score, options)
-        spans = _greedy(cands, timeline, score, options)
-        spans = _fill(spans, points, timeline, score, options)
-        if reel_length(spans, fade) < options.duration:
+        spans = _greedy(cands, timeline, score, options, worth=worth)
+        spans = _fill(spans, points, timeline, score, options, worth)
+        rapid = (
+            len(timeline.shots) > 1
+            and float(np.median(np.diff(sorted(timeline.shots)))) < options.min_segment
+        )
+        if reel_length(spans, fade) < options.duration and (worth == 0.0 or rapid):
             # Shots too short for the windows (rapid editing, or cuts found where there are
-            # none): a reel short of its target is worse than a window across a cut.
+            # none) in footage where nothing stands out: a reel short of its target is worse
+            # than a window across a cut. Where something does, windows across cuts would
+            # carry dull neighbours into the reel: it is shorter instead, and says so.
             loose = _candidates(points, timeline, score, options, within_shots=False)
-            spans = _greedy(loose, timeline, score, options, chosen=spans)
+            spans = _greedy(loose, timeline, score, options, chosen=spans, worth=worth)
     spans.sort()
     talking = _talking(timeline)
     spans = snap_to_keyframes(
@@ -255,6 +265,7 @@ def _greedy(
     score,
     options: HighlightOptions,
     chosen: list[tuple[float, float]] | None = None,
+    worth: float = WORTH,
 ):
     """Add windows to ``chosen`` (none by default), best first, until the target is reached.
 
@@ -269,12 +280,13 @@ def _greedy(
     # Prefer longer windows a little: equal interest, fewer joins.
     base = cands.mean * (cands.length / options.max_segment) ** 0.25
     shots = np.asarray(sorted(timeline.shots), dtype=float)
-    alive = (cands.quality >= GOOD_QUALITY) & (cands.mean >= WORTH)
+    alive = (cands.quality >= GOOD_QUALITY) & (cands.mean >= worth)
     if not alive.any() and not chosen:
         # Nothing stands out: the one best window, so the person still gets a reel (and
         # is told why it is short: see ``shortfall``).
         watchable = cands.quality >= min(GOOD_QUALITY, float(cands.quality.max()))
-        best = int(np.argmax(np.where(watchable, base, -np.inf)))
+        fits = cands.length <= target * OVER
+        best = int(np.argmax(np.where(watchable & fits, base, -np.inf)))
         return [(float(cands.start[best]), float(cands.end[best]))]
     csum = np.concatenate([[0.0], np.cumsum(score)])
     spread = max(timeline.duration / max(1.0, target / options.max_segment) / 2, 1.0)
@@ -310,7 +322,10 @@ def _greedy(
                 if chosen:
                     gap = min(max(cs - e, s - ce, 0.0) for cs, ce in chosen)
                     value *= 1.0 - 0.3 * np.exp(-gap / spread)
-                    value *= 1.0 - _likeness(timeline, s, e, chosen)
+                    likeness = _likeness(timeline, s, e, chosen)
+                    if likeness >= DUPLICATE:
+                        continue  # a near-duplicate take is worth no place of its own
+                    value *= 1.0 - likeness
             if reel_length(spans, fade) > target * OVER:
                 continue
             if value > best_value:
@@ -329,6 +344,8 @@ def _greedy(
     return chosen
 
 
+DUPLICATE = 0.6
+"""Likeness (see :func:`_likeness`) from which a window is a retake of a chosen one."""
 MERGED = 2.5
 """Longest pick, as a multiple of ``max_segment``, that windows joined to avoid a jump cut may
 make: a long stretch of talk stays whole, but one shot cannot take over the reel."""
@@ -385,7 +402,7 @@ def _gap_needed(a: float, b: float, shots: list[float]) -> float:
     return SEPARATION if any(a < c <= b for c in shots) else JUMP
 
 
-def _fill(spans, points, timeline: Timeline, score, options: HighlightOptions):
+def _fill(spans, points, timeline: Timeline, score, options: HighlightOptions, worth=WORTH):
     """Grow chosen windows to neighbouring cut points while the reel is short of the target."""
     target, fade = options.duration, options.crossfade
     shots = sorted(timeline.shots)
@@ -415,7 +432,7 @@ def _fill(spans, points, timeline: Timeline, score, options: HighlightOptions):
                 if float(_window_mean(quality, timeline.step, a, b)) < GOOD_QUALITY:
                     continue
                 value = float(_window_mean(score, timeline.step, a, b))
-                if value < WORTH:
+                if value < worth:
                     continue  # padding: a shorter reel is better (see ``shortfall``)
                 if best is None or value > best[0]:
                     best = (value, n, ns, ne)
@@ -426,11 +443,11 @@ def _fill(spans, points, timeline: Timeline, score, options: HighlightOptions):
     return spans
 
 
-def _good_runs(timeline: Timeline, points, score, options: HighlightOptions):
+def _good_runs(timeline: Timeline, points, score, options: HighlightOptions, worth=WORTH):
     """For a short input: every stretch of watchable footage worth keeping, cut at allowed
     points; stretches of one shot closer than ``JUMP`` become one."""
     quality = timeline.signals.get("quality", np.ones(len(timeline.times)))
-    lively = moving_mean(score, round(1.0 / timeline.step)) >= WORTH
+    lively = moving_mean(score, round(1.0 / timeline.step)) >= worth
     good = (quality >= GOOD_QUALITY) & lively
     spans: list[tuple[float, float]] = []
     edges = np.flatnonzero(np.diff(np.concatenate([[0], good.astype(np.int8), [0]])))
@@ -444,7 +461,7 @@ def _good_runs(timeline: Timeline, points, score, options: HighlightOptions):
             spans.append((start, end))
     if not spans:
         cands = _candidates(points, timeline, score, options)
-        spans = _greedy(cands, timeline, score, options) if len(cands.start) else []
+        spans = _greedy(cands, timeline, score, options, worth=worth) if len(cands.start) else []
     if not spans and len(points) >= 2:
         spans.append((float(points[0]), float(points[-1])))  # too short for any window
     return spans
@@ -557,7 +574,7 @@ def reason(signals: dict[str, float], shake_nearby: float = 0.0) -> str:
     if speech >= 0.5:
         talk = "lively talk" if audio >= 0.3 else "someone talking"
         found.append((max(0.8 * speech, audio), talk))
-    elif music >= 0.5:
+    elif music >= 0.6:
         found.append((music, "music"))
     elif audio >= 0.5:
         found.append((audio, "crowd cheering"))

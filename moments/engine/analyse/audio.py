@@ -188,7 +188,15 @@ def music(a: AudioFrames) -> np.ndarray:
     around = moving_mean(a.level_db, round(1.0 / FRAME_STEP))
     dips = moving_mean((audible & (level < around - 10.0)).astype(float), width)
     held = moving_mean(audible.astype(float), width)
-    return (tonal > 0.6) & (held > 0.9) & (dips < 0.06) & (moving_mean(a.voice, width) < 0.85)
+    # A hum (a fridge, an engine) is tonal and held too, but never changes: music moves.
+    spread = np.sqrt(np.maximum(moving_mean(level**2, width) - moving_mean(level, width) ** 2, 0))
+    return (
+        (tonal > 0.6)
+        & (held > 0.9)
+        & (dips < 0.06)
+        & (spread > 1.5)
+        & (moving_mean(a.voice, width) < 0.85)
+    )
 
 
 def _hysteresis(on: np.ndarray, stay: np.ndarray) -> np.ndarray:
