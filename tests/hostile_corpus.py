@@ -170,6 +170,40 @@ def mp4_with_many_tracks(clip: Path, out: Path, copies: int = 3000) -> Path:
     return out
 
 
+def mp4_with_long_edit_list(clip: Path, out: Path, entries: int = 400_000) -> Path:
+    """``clip`` (one track, index at the end) whose edit list plays all of it ``entries`` times.
+
+    12 bytes an entry on disk (4.8 MB for 400,000), but FFmpeg builds an index entry for every
+    frame of every edit when it opens the file: a 4-second 30 fps clip takes about 1.2 GB.
+    """
+    data = clip.read_bytes()
+    moov_start, moov_size = _box(data, b"moov")
+    moov = data[moov_start : moov_start + moov_size]
+    mvhd_start, _ = _box(moov, b"mvhd")
+    if moov[mvhd_start + 8] == 1:  # version 1: 64-bit times
+        duration = int.from_bytes(moov[mvhd_start + 36 : mvhd_start + 44], "big")
+    else:
+        duration = int.from_bytes(moov[mvhd_start + 24 : mvhd_start + 28], "big")
+    trak_start, trak_size = _box(moov, b"trak")
+    trak = moov[trak_start : trak_start + trak_size]
+    tkhd_end = 8 + int.from_bytes(trak[8:12], "big")
+    rest = trak[tkhd_end:]
+    if rest[4:8] == b"edts":  # the muxer's own one-entry edit list: ours replaces it
+        rest = rest[int.from_bytes(rest[:4], "big") :]
+    # version 0 entries: segment duration (movie time scale), media time 0, rate 1.0
+    elst_body = struct.pack(">B3xI", 0, entries) + struct.pack(">IiHH", duration, 0, 1, 0) * entries
+    elst = struct.pack(">I", 8 + len(elst_body)) + b"elst" + elst_body
+    edts = struct.pack(">I", 8 + len(elst)) + b"edts" + elst
+    trak_body = trak[8:tkhd_end] + edts + rest
+    new_trak = struct.pack(">I", 8 + len(trak_body)) + b"trak" + trak_body
+    moov_body = moov[8:trak_start] + new_trak + moov[trak_start + trak_size :]
+    new_moov = struct.pack(">I", 8 + len(moov_body)) + b"moov" + moov_body
+    if data.index(b"mdat") > moov_start:  # a longer index would move the media data
+        raise ValueError("the clip must have its index after its media data")
+    out.write_bytes(data[:moov_start] + new_moov + data[moov_start + moov_size :])
+    return out
+
+
 NUMBER_BITS = 10
 
 
@@ -439,5 +473,14 @@ def hostile_cases(canary: Canary, server_url: str, valid: Path) -> list[HostileC
             "holiday.avi",
             lambda d: Path(d / "holiday.avi").write_bytes(valid.read_bytes()) and d / "holiday.avi",
             accept=True,
+        ),
+        HostileCase(
+            # 4.8 MB that take 1.2 GB to open: refused by the probe's memory limit.
+            "mp4-400000-edits",
+            "edits.mp4",
+            lambda d: mp4_with_long_edit_list(
+                make_video(d / "edits-src.mp4", seconds=4.0, width=64, height=64, audio=False),
+                d / "edits.mp4",
+            ),
         ),
     ]

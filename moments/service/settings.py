@@ -102,6 +102,32 @@ class Settings(BaseSettings):
         "it, the job fails and is not retried. None: no limit.",
     )
 
+    # -- probing uploads (issue 16): untrusted bytes are read in a limited child process -----
+    probe_memory_bytes: int | None = Field(
+        1_000_000_000,
+        gt=0,
+        description="Memory (RLIMIT_DATA, bytes) the probe of one upload may allocate, in its "
+        "own process; a file that needs more is refused (422). None: no limit.",
+    )
+    probe_cpu_seconds: float | None = Field(
+        20,
+        gt=0,
+        description="Processor seconds the probe of one upload may use; past it, the file is "
+        "refused (422). None: no limit.",
+    )
+    probe_timeout_seconds: float = Field(
+        30,
+        gt=0,
+        description="Wall-clock seconds the probe of one upload may take; past it, its process "
+        "is ended and the file refused (422).",
+    )
+    probe_processes: int = Field(
+        2,
+        ge=1,
+        description="How many uploads are probed at once, each in its own process (up to "
+        "probe_memory_bytes each); more wait their turn.",
+    )
+
     # -- scaling out (issue 4): Celery on Redis, S3-compatible storage ----------------------
     redis_url: str = Field(
         "redis://127.0.0.1:6379/0",

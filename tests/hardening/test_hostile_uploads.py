@@ -29,6 +29,7 @@ TUS_SUBSET = (
     "random-bytes",
     "claims-10-hours",
     "valid-video-named-avi",
+    "mp4-400000-edits",
 )
 
 

@@ -15,6 +15,7 @@ from moments.service.settings import Settings, get_settings
 
 from . import downloads, events, health, jobs, openapi, problems, tus, uploads
 from .deps import Services
+from .probing import Prober
 
 EXPOSED_HEADERS = ["Accept-Ranges", "Content-Range", "Content-Length", "ETag", "Location",
                    "Content-Disposition", "Last-Modified"]  # fmt: skip
@@ -74,9 +75,12 @@ def _start_services(settings: Settings) -> Services:
         storage.clean_partial_writes()
     dispatcher = make_dispatcher(settings)
     dispatcher.start()
+    prober = Prober.from_settings(settings)
+    prober.start()
     return Services(
         settings=settings,
         store=JobStore.from_settings(settings),
         storage=storage,
         dispatcher=dispatcher,
+        prober=prober,
     )

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import Depends, Request
 
 if TYPE_CHECKING:
+    from moments.service.api.probing import Prober
     from moments.service.settings import Settings
     from moments.service.storage import Storage
     from moments.service.store import JobStore
@@ -20,6 +21,8 @@ class Services:
     storage: Storage
     dispatcher: Any
     """A started Dispatcher (``submit``, ``cancel``, ``healthy``, ``stats``)."""
+    prober: Prober
+    """Probes uploads in limited child processes (``await prober.probe(path, limits)``)."""
 
 
 async def get_services(request: Request) -> Services:

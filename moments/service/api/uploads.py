@@ -17,7 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 
-from moments.engine import EngineError, HighlightOptions, Limits, MediaInfo, probe
+from moments.engine import EngineError, HighlightOptions, Limits, MediaInfo
 from moments.service.accounts.quota import create_owned_job, ensure_quota_left
 from moments.service.accounts.store import UserView
 from moments.service.auth.deps import AccountsDep, AccountServices, CurrentUser
@@ -27,6 +27,7 @@ from moments.service.store import new_job_id
 
 from . import formats, intake
 from .deps import Services, ServicesDep
+from .probing import ProbeLimitExceeded
 from .problems import Problem
 from .schemas import Aspect, Formats, UploadAccepted
 from .schemas import Problem as ProblemDoc
@@ -255,20 +256,15 @@ def check_options(
 
 
 async def _probe(services: Services, key: str, filename: str | None) -> MediaInfo:
-    """Judge the content itself (never the name or declared type): is this a video we read?"""
+    """Judge the content itself (never the name or declared type): is this a video we read?
+
+    The probe runs in a child process under memory, processor and time limits (``probing``):
+    untrusted bytes never make the API itself allocate without bound.
+    """
     limits = Limits(max_file_bytes=max(services.settings.max_upload_bytes, Limits.max_file_bytes))
-
-    def run() -> MediaInfo:
-        path = services.storage.local_path(key)
-        try:
-            return probe(path, limits)
-        finally:
-            if not isinstance(services.storage, LocalStorage):
-                # A scratch copy (S3): the job may run on another machine, so do not keep it.
-                path.unlink(missing_ok=True)
-
+    path = await anyio.to_thread.run_sync(services.storage.local_path, key)
     try:
-        return await run_in_threadpool(run)
+        return await services.prober.probe(path, limits)
     except EngineError as exc:
         # Engine messages read "<stored name>: <reason>"; speak of the user's own file instead.
         reason = str(exc).split(": ", 1)[-1].rstrip(".")
@@ -281,6 +277,21 @@ async def _probe(services: Services, key: str, filename: str | None) -> MediaInf
             accepted=[c["name"] for c in formats.CONTAINERS],
             extensions=sorted(formats.EXTENSIONS),
         ) from None
+    except ProbeLimitExceeded as exc:
+        log.info("upload %s is over the probe's %s limit: %s", key, exc.limit, exc.reason)
+        raise Problem(
+            422,
+            f"{about(filename, 'could not be read within our limits')}: {exc.reason}. It may be "
+            "damaged or built in an unusual way; if it plays on your device, save or export it "
+            "again and upload that copy.",
+            kind="unreadable-upload",
+            title="Could not be read within our limits",
+            limit=exc.limit,
+        ) from None
+    finally:
+        if not isinstance(services.storage, LocalStorage):
+            # A scratch copy (S3): the job may run on another machine, so do not keep it.
+            path.unlink(missing_ok=True)
 
 
 def about(filename: str | None, reason: str) -> str:
