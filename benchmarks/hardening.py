@@ -12,6 +12,8 @@ tests: see tests/hardening/fuzz.py GENEROUS_ENV) and prints:
    in process with a steered resolver) tried / handled, and whether the loopback listener was
    touched; API-key revocation chain steps (key, tokens minted from it and from those) tried /
    handled.
+5. issue 16, probe memory: MP4s with 400,000 edit list entries uploaded 4 at once: tried /
+   handled (a clear 4xx), and how much the API process's resident size grew meanwhile.
 
     python benchmarks/hardening.py [--examples 30] [--pollers 100] [--uploaders 10] [--seconds 15]
 """
@@ -212,6 +214,25 @@ def issue16(folder: Path, env: dict[str, str]) -> None:
           f"{'still works' if still else 'BROKEN'}")  # fmt: skip
 
 
+# -- issue 16: the upload probe's memory --------------------------------------------------------
+
+
+def probe_memory(folder: Path, env: dict[str, str]) -> None:
+    """4 hostile edit-list MP4s at once against a fresh server: handled, and the API's growth."""
+    from tests.hardening.probe_memory import build_files, upload_at_once, warm_up
+
+    files = build_files(folder / "probe-memory")
+    server = ServerProcess(folder / "probe-memory" / "data", env).start()
+    try:
+        warm_up(server, folder / "probe-memory")
+        result = upload_at_once(server, files)
+    finally:
+        server.stop()
+    print(f"probe memory ({result.tried} MP4s of 400,000 edit list entries at once): "
+          f"{result.tried} cases tried, {result.handled} handled; API resident size grew "
+          f"{result.growth_mb:.0f} MB (peak {result.peak_kib * 1024 / 1e6:.0f} MB)")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=30, help="Schemathesis examples per op")
@@ -272,6 +293,7 @@ def main() -> None:
             print("  first errors:", *result.error_samples, sep="\n    ")
 
         issue16(folder, env)
+        probe_memory(folder, env)
 
 
 if __name__ == "__main__":
