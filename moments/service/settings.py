@@ -68,6 +68,43 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="Address the API server listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port the API server listens on.")
+
+    # -- slow and greedy clients (issue 16): limits on the API server's connections ---------
+    max_header_bytes: int = Field(
+        64 * 1024,
+        ge=1024,
+        description="Largest request head (request line and headers), in bytes; a larger one "
+        "is answered 431 and its connection closed.",
+    )
+    header_timeout_seconds: float = Field(
+        10,
+        gt=0,
+        description="Seconds a client has to send a whole request head, from connecting (or "
+        "from the first byte of a later request); past it the connection is closed (408).",
+    )
+    body_min_rate: int = Field(
+        2048,
+        ge=0,
+        description="Bytes per second a request body must average over each "
+        "body_idle_seconds; a body that trickles slower is cut off with 408. Time the server "
+        "itself is not reading (its disk or storage is behind) does not count.",
+    )
+    body_idle_seconds: float = Field(
+        30,
+        gt=0,
+        description="The window body_min_rate is measured over; a body that sends nothing "
+        "this long is cut off with 408 (within twice this time).",
+    )
+    keepalive_seconds: float = Field(
+        5, gt=0, description="Seconds an idle keep-alive connection waits for its next request."
+    )
+    max_connections: int = Field(
+        1000,
+        ge=1,
+        description="Open connections the API server keeps, at most half its open-file limit "
+        "(raised to the hard limit at start). At the cap a new connection replaces the "
+        "longest-idle one; if every one is busy with a request it is answered 503.",
+    )
     upload_expiry_hours: float = Field(
         24,
         gt=0,

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import httpx
 
+from moments.service.http_limits import uvicorn_args as limit_args
+
 START_SECONDS = 60.0
 
 
@@ -65,7 +67,7 @@ class ServerProcess:
             [
                 sys.executable, "-m", "uvicorn", "moments.service.api.app:create_app",
                 "--factory", "--host", "127.0.0.1", "--port", str(self.port),
-                "--log-level", "warning", *self.proxy_args(),
+                "--log-level", "warning", *self.proxy_args(), *limit_args(),
             ],
             env=self.env,
             stdout=log,
