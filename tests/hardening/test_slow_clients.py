@@ -88,13 +88,19 @@ def connect(server: ServerProcess) -> socket.socket:
     return sock
 
 
+def readable(sock: socket.socket, timeout: float) -> bool:
+    """Whether ``sock`` has data or an end to read within ``timeout`` (poll: any fd number)."""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(max(0, int(timeout * 1000))))
+
+
 def closed_by_server(sock: socket.socket, timeout: float) -> bytes | None:
     """What the server sent before closing, once it closes within ``timeout``; else None."""
     received = b""
     deadline = time.monotonic() + timeout
     while True:
-        ready, _, _ = select.select([sock], [], [], max(0.0, deadline - time.monotonic()))
-        if not ready:
+        if not readable(sock, deadline - time.monotonic()):
             return None
         try:
             chunk = sock.recv(65536)
@@ -115,7 +121,7 @@ def read_response(sock: socket.socket, timeout: float = 5) -> bytes:
             length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
             if len(body) >= length:
                 return received
-        ready, _, _ = select.select([sock], [], [], max(0.0, deadline - time.monotonic()))
+        ready = readable(sock, deadline - time.monotonic())
         try:
             chunk = sock.recv(65536) if ready else b""
         except ConnectionResetError:
