@@ -14,6 +14,9 @@ tests: see tests/hardening/fuzz.py GENEROUS_ENV) and prints:
    handled.
 5. issue 16, probe memory: MP4s with 400,000 edit list entries uploaded 4 at once: tried /
    handled (a clear 4xx), and how much the API process's resident size grew meanwhile.
+6. issue 16, slow clients: a 64 MiB header, 300 slowloris heads, 10 bodies trickled at
+   1 KiB/s (deadlines shortened to 2 s for the run), and 1,100 idle connections against the
+   default cap: tried / handled, and /health on a fresh connection during the flood.
 
     python benchmarks/hardening.py [--examples 30] [--pollers 100] [--uploaders 10] [--seconds 15]
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 import tempfile
 import time
@@ -233,6 +237,113 @@ def probe_memory(folder: Path, env: dict[str, str]) -> None:
           f"{result.growth_mb:.0f} MB (peak {result.peak_kib * 1024 / 1e6:.0f} MB)")  # fmt: skip
 
 
+# -- issue 16: slow and greedy clients --------------------------------------------------------
+
+SLOW_ENV = {"MOMENTS_HEADER_TIMEOUT_SECONDS": "2", "MOMENTS_BODY_IDLE_SECONDS": "2"}
+"""Deadlines shortened for the run (defaults 10 s and 30 s) so each case ends in seconds."""
+
+
+def slow_clients(folder: Path, env: dict[str, str]) -> None:
+    """Big header, slowloris, trickled bodies (one server, SLOW_ENV), then an idle flood of
+    1,100 connections against a server with every default."""
+    import resource
+    import socket
+
+    from tests.hardening.test_slow_clients import (
+        closed_by_server,
+        connect,
+        health,
+        open_fds,
+        rss_bytes,
+        status_of,
+        upload_head,
+    )
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # this side opens 1,100 sockets
+    server = ServerProcess(folder / "slow" / "data", {**env, **SLOW_ENV}).start()
+    try:
+        pid = server.process.pid
+        before, sent = rss_bytes(pid), 0
+        with connect(server) as sock:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: bench\r\nX-Big: ")
+            try:
+                for _ in range(64):
+                    sock.sendall(b"a" * 1024 * 1024)
+                    sent += 1024 * 1024
+            except OSError:
+                pass
+            answer = closed_by_server(sock, 5)
+        grown = (rss_bytes(pid) - before) / 1e6
+        big = answer is not None and status_of(answer) in (431, None) and grown < 16
+
+        slow = [connect(server) for _ in range(300)]
+        started, cut = time.monotonic(), {}
+        for sock in slow:
+            sock.sendall(b"GET /health HTTP/1.1\r\n")
+        while len(cut) < len(slow) and time.monotonic() - started < 10:
+            for index, sock in enumerate(slow):
+                if index not in cut:
+                    if closed_by_server(sock, 0) is not None:
+                        cut[index] = time.monotonic() - started
+                    else:
+                        with contextlib.suppress(OSError):
+                            sock.send(b"x")
+            time.sleep(0.1)  # the slowloris pace: a byte per connection per 0.1 s
+        for sock in slow:
+            sock.close()
+
+        bodies = [connect(server) for _ in range(10)]
+        started, trickled = time.monotonic(), {}
+        for sock in bodies:
+            sock.sendall(upload_head(server, 10 * 1024 * 1024))
+        while len(trickled) < len(bodies) and time.monotonic() - started < 15:
+            for index, sock in enumerate(bodies):
+                if index not in trickled:
+                    answer = closed_by_server(sock, 0)
+                    if answer is not None:
+                        trickled[index] = (time.monotonic() - started, status_of(answer))
+                    else:
+                        with contextlib.suppress(OSError):
+                            sock.send(b"\0" * 100)
+            time.sleep(0.1)  # 100 bytes per 0.1 s: 1 KiB/s, as measured before the limit
+        for sock in bodies:
+            sock.close()
+        fine_after = health(server) == 200
+    finally:
+        server.stop()
+
+    server = ServerProcess(folder / "flood" / "data", env).start()  # every default
+    flood: list[socket.socket] = []
+    try:
+        baseline = open_fds(server.process.pid)
+        for _ in range(1100):
+            flood.append(connect(server))
+        asked = time.monotonic()
+        during = health(server)
+        took = time.monotonic() - asked
+        held = open_fds(server.process.pid) - baseline
+        closed = sum(closed_by_server(sock, 0) is not None for sock in flood)
+    finally:
+        for sock in flood:
+            sock.close()
+        server.stop()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+    cut_408 = sum(1 for seconds, status in trickled.values() if status == 408)
+    print(f"slow clients (head deadline 2 s, body 2 KiB/s over 2 s windows): 64 MiB header: 1 "
+          f"tried, {int(big)} handled ({sent / 2**20:.0f} MiB sent before the server closed, "
+          f"RSS {grown:+.1f} MB); slowloris: {len(slow)} tried, {len(cut)} handled (closed "
+          f"{min(cut.values(), default=0):.1f}-{max(cut.values(), default=0):.1f} s after "
+          f"starting); body at 1 KiB/s: {len(bodies)} tried, {cut_408} handled (408 after "
+          f"{min((t for t, _ in trickled.values()), default=0):.1f}-"
+          f"{max((t for t, _ in trickled.values()), default=0):.1f} s); /health afterwards "
+          f"{'200' if fine_after else 'FAILED'}")  # fmt: skip
+    print(f"idle flood (1100 connections, default cap 1000): {closed} closed to stay under "
+          f"the cap, server holds {held} more descriptors; /health on a fresh connection "
+          f"during the flood: {during} in {took * 1000:.0f} ms")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=30, help="Schemathesis examples per op")
@@ -294,6 +405,7 @@ def main() -> None:
 
         issue16(folder, env)
         probe_memory(folder, env)
+        slow_clients(folder, env)
 
 
 if __name__ == "__main__":
