@@ -58,11 +58,12 @@ def edit_lists(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_probe_over_its_time_limit_is_ended(edit_lists: Path) -> None:
     prober = Prober(ProbeLimits(memory_bytes=None, cpu_seconds=None, timeout_seconds=0.3))
+    before = set(multiprocessing.active_children())
     with pytest.raises(ProbeLimitExceeded) as raised:
         prober.probe_blocking(edit_lists, Limits())
     assert raised.value.limit == "time"
     assert str(raised.value) == "opening it took longer than 0.3 seconds"
-    assert multiprocessing.active_children() == []  # ended and reaped
+    assert set(multiprocessing.active_children()) <= before  # the probe's child is reaped
 
 
 def test_probe_over_its_processor_limit_is_ended(tmp_path: Path) -> None:
@@ -70,11 +71,12 @@ def test_probe_over_its_processor_limit_is_ended(tmp_path: Path) -> None:
     # (the memory budget only keeps the machine safe should the limit not work).
     heavy = build_files(tmp_path, count=1, entries=2 * 400_000)[0]
     prober = Prober(ProbeLimits(memory_bytes=4_000_000_000, cpu_seconds=1, timeout_seconds=60))
+    before = set(multiprocessing.active_children())
     with pytest.raises(ProbeLimitExceeded) as raised:
         prober.probe_blocking(heavy, Limits())
     assert raised.value.limit == "cpu"
     assert str(raised.value) == "opening it needed more than 1 second of processor time"
-    assert multiprocessing.active_children() == []
+    assert set(multiprocessing.active_children()) <= before
 
 
 def test_probe_within_limits_reads_videos_and_refuses_the_rest(
