@@ -370,13 +370,15 @@ class HostileCase:
     """One upload of the corpus: a name the client sends, the bytes, and what must happen.
 
     ``accept``: the file is a real video (perhaps under a misleading name) and must become a
-    reel; otherwise it must be refused (4xx) or end as a failed job with a clear message.
+    reel; otherwise it must be refused (4xx) or end as a failed job with a clear message, which
+    holds ``says`` when given (the reason, where any failure would not show the guard works).
     """
 
     name: str
     filename: str
     build: Callable[[Path], Path]
     accept: bool = False
+    says: str = ""
 
 
 def hostile_cases(canary: Canary, server_url: str, valid: Path) -> list[HostileCase]:
@@ -450,6 +452,27 @@ def hostile_cases(canary: Canary, server_url: str, valid: Path) -> list[HostileC
             "claims-10-hours",
             "long.avi",
             lambda d: make_avi(d / "long.avi", claimed_frames=10 * 3600 * 10),
+        ),
+        # Headers that lie about time (issue 16): a file that says 1 s but holds 3 h 10 min of
+        # pictures, past the 3-hour cap, must be refused; so must frames lasting 3000 s.
+        *(
+            HostileCase(
+                f"says-1s-holds-3h10-{kind}",
+                f"liar.{kind}",
+                lambda d, kind=kind, claim=claim: claim(
+                    long_small_video(d / f"long.{kind}", seconds=3 * 3600 + 600, fps=1, side=32),
+                    d / f"liar.{kind}",
+                    1.0,
+                ),
+                says="the longest we accept is 3:00:00",
+            )
+            for kind, claim in (("mp4", mp4_claiming), ("mkv", mkv_claiming))
+        ),
+        HostileCase(
+            "mdhd-time-scale-1",
+            "scale1.mp4",
+            lambda d: mp4_with_time_scale_one(valid, d / "scale1.mp4"),
+            says="timing is broken",
         ),
         HostileCase(
             "3000-streams",

@@ -78,6 +78,7 @@ def job_of(response: httpx.Response, via: str) -> str | None:
 def assert_clear(text: str, case: HostileCase) -> None:
     assert text.strip(), f"{case.name}: no message"
     assert not any(word.lower() in text.lower() for word in JARGON), f"{case.name}: {text}"
+    assert case.says in text, f"{case.name}: {text!r} does not say {case.says!r}"
 
 
 def test_hostile_corpus_through_the_api(api, tmp_path: Path, server, small_video: Path) -> None:
