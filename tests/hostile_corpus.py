@@ -365,6 +365,46 @@ def long_small_video(path: Path, seconds: float, fps: int = 5, side: int = 64) -
     return path
 
 
+def video_with_many_channels(
+    path: Path, channels: int = 64, seconds: float = 4.0, container_format: str | None = None
+) -> Path:
+    """A moving picture with ``channels`` channels of 16-bit PCM noise at 8 kHz (a multitrack
+    recorder's sound: no channel layout, just a count), in MOV or Matroska by suffix."""
+    layout = av.AudioLayout(f"{channels} channels")
+    rate, chunk = 8000, 1024
+    rng = np.random.default_rng(channels)
+    with av.open(str(path), "w", format=container_format) as out:
+        video = out.add_stream("libx264", rate=30)
+        video.width, video.height, video.pix_fmt = 320, 180, "yuv420p"
+        video.options = {"preset": "ultrafast"}
+        sound = out.add_stream("pcm_s16le", rate=rate, layout=layout)
+        for i in range(round(seconds * 30)):
+            frame = av.VideoFrame.from_ndarray(numbered_frame(i, 320, 180), format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, 30)
+            out.mux(video.encode(frame))
+        out.mux(video.encode())
+        for k in range(round(seconds * rate) // chunk):
+            noise = rng.normal(0, 3000, (1, chunk * channels)).astype(np.int16)
+            frame = av.AudioFrame.from_ndarray(noise, format="s16", layout=layout)
+            frame.sample_rate, frame.pts, frame.time_base = rate, k * chunk, Fraction(1, rate)
+            out.mux(sound.encode(frame))
+        out.mux(sound.encode())
+    return path
+
+
+def damage_sound(clip: Path, first: int = 0) -> int:
+    """Overwrite the sound packets of ``clip`` from the ``first`` on with random bytes, in
+    place; how many were damaged."""
+    with av.open(str(clip)) as source:
+        packets = [(p.pos, p.size) for p in source.demux(audio=0) if p.size]
+    data = bytearray(clip.read_bytes())
+    rng = random.Random(1)
+    for pos, size in packets[first:]:
+        data[pos : pos + size] = rng.randbytes(size)
+    clip.write_bytes(bytes(data))
+    return len(packets) - first
+
+
 @dataclass(frozen=True)
 class HostileCase:
     """One upload of the corpus: a name the client sends, the bytes, and what must happen.
@@ -372,6 +412,7 @@ class HostileCase:
     ``accept``: the file is a real video (perhaps under a misleading name) and must become a
     reel; otherwise it must be refused (4xx) or end as a failed job with a clear message, which
     holds ``says`` when given (the reason, where any failure would not show the guard works).
+    An accepted file's job notes hold ``says`` (e.g. why its reel is silent).
     """
 
     name: str
@@ -473,6 +514,14 @@ def hostile_cases(canary: Canary, server_url: str, valid: Path) -> list[HostileC
             "scale1.mp4",
             lambda d: mp4_with_time_scale_one(valid, d / "scale1.mp4"),
             says="timing is broken",
+        ),
+        HostileCase(
+            # Sound we cannot use never fails the picture: a silent reel that says why.
+            "64-channel-sound",
+            "multitrack.mov",
+            lambda d: video_with_many_channels(d / "multitrack.mov", seconds=3.0),
+            accept=True,
+            says="The sound could not be used (64 channels); the reel is silent.",
         ),
         HostileCase(
             "3000-streams",

@@ -81,6 +81,9 @@ class MediaInfo:
     sample_rate: int | None
     channels: int | None
     start_time: float = 0.0
+    notes: tuple[str, ...] = ()
+    """Plain sentences on what the probe set aside, e.g. a sound track that cannot be used
+    (the reel is then silent); they become the result's notes."""
 
     @property
     def has_audio(self) -> bool:
@@ -89,6 +92,7 @@ class MediaInfo:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["path"] = str(self.path)
+        data["notes"] = list(self.notes)
         return data
 
 
@@ -127,6 +131,8 @@ class RenderInfo:
     width: int
     height: int
     poster: Path | None = None
+    notes: tuple[str, ...] = ()
+    """Plain sentences on what the reel lost, e.g. sound that could not be read."""
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ def highlight(
     segments = select(media, timeline, options)
     if not segments:
         raise EngineError(f"{source.name}: found nothing worth keeping in this video")
-    notes = [note for note in [shortfall(segments, timeline, options)] if note]
+    notes = [*media.notes, *(note for note in [shortfall(segments, timeline, options)] if note)]
     done("select")
 
     timed("render")
@@ -73,6 +73,6 @@ def highlight(
         options=options,
         segments=segments,
         timings=timings,
-        notes=notes,
+        notes=[*notes, *info.notes],
         timeline=timeline,
     )

@@ -39,6 +39,16 @@ last 512 s, and its reel one frame long)."""
 MAX_FPS = 1000.0
 """Most pictures a second we accept (phones' slow motion is 240)."""
 
+MAX_AUDIO_CHANNELS = 8
+"""Most sound channels we use (7.1). A track with more (a 64-channel recorder's PCM, say) is
+set aside: the reel is silent and says why, rather than the picture failing with it."""
+SOUND_RATES = (1000, 768_000)
+"""Sample rates (per second) a usable sound track lies between."""
+SOUND_TRIAL_ERRORS = 8
+"""Sound packets that may fail to decode, before any decodes, ere the sound counts as damaged."""
+SOUND_RATE = 48_000
+"""Rate the trial mixes the sound down at, as analysis and render do."""
+
 HDR_TRANSFERS = {16: "pq", 18: "hlg"}  # AVCOL_TRC_SMPTE2084, AVCOL_TRC_ARIB_STD_B67
 
 
@@ -134,13 +144,16 @@ def probe(path: Path | str, limits: Limits | None = None) -> MediaInfo:
                 f"we accept at most {limits.max_streams}"
             )
         stream = _pick_video(container, path)
-        audio = _pick_audio(container)
+        audio, unusable = _pick_audio(container)
         cc = stream.codec_context
         _check_size(path, cc.width, cc.height, limits)
         duration = _duration(container, stream)
         _check_duration(path, duration, limits)
 
-        frame, deltas = _first_frame_and_timing(container, stream, path, limits)
+        trial = _SoundTrial(audio)
+        frame, deltas = _first_frame_and_timing(container, stream, path, limits, trial)
+        if trial.refusal is not None:
+            audio, unusable = None, trial.refusal
         # The decoded picture is the truth; a header may disagree with the bitstream.
         coded_w, coded_h = frame.width, frame.height
         _check_size(path, coded_w, coded_h, limits)
@@ -174,6 +187,9 @@ def probe(path: Path | str, limits: Limits | None = None) -> MediaInfo:
             sample_rate=audio.codec_context.sample_rate if audio else None,
             channels=audio.codec_context.channels if audio else None,
             start_time=_start_time(container, stream),
+            notes=(f"The sound could not be used ({unusable}); the reel is silent.",)
+            if unusable
+            else (),
         )
 
 
@@ -349,12 +365,66 @@ def _pick_video(container: av.container.InputContainer, path: Path) -> av.video.
     return max(candidates, key=lambda s: (s.codec_context.width * s.codec_context.height, -s.index))
 
 
-def _pick_audio(container: av.container.InputContainer) -> av.audio.stream.AudioStream | None:
+def _pick_audio(
+    container: av.container.InputContainer,
+) -> tuple[av.audio.stream.AudioStream | None, str | None]:
+    """The first sound track we can use, or None and why the first one cannot be (None when
+    there is no sound at all)."""
+    refusal = None
     for stream in container.streams.audio:
-        cc = stream.codec_context
-        if cc is not None and cc.sample_rate and cc.channels:
-            return stream
+        why = _sound_refusal(stream)
+        if why is None:
+            return stream, None
+        refusal = refusal or why
+    return None, refusal
+
+
+def _sound_refusal(stream: av.audio.stream.AudioStream) -> str | None:
+    """Why a sound track cannot be used, judged from its header (None: it may be)."""
+    cc = stream.codec_context
+    if cc is None:
+        return "it is in a format we cannot decode"
+    if not cc.channels or not cc.sample_rate:
+        return "its header is damaged"
+    if cc.channels > MAX_AUDIO_CHANNELS:
+        return f"{cc.channels} channels"
+    if not SOUND_RATES[0] <= cc.sample_rate <= SOUND_RATES[1]:
+        return f"{cc.sample_rate} samples a second"
     return None
+
+
+class _SoundTrial:
+    """Decodes the first sound packets the probe meets and mixes a frame down as analysis
+    (mono) and render (stereo) do. ``refusal`` says why the sound cannot be used, if so; a
+    file whose sound the probe does not reach keeps it."""
+
+    def __init__(self, stream: av.audio.stream.AudioStream | None) -> None:
+        self.stream = stream
+        self.refusal: str | None = None
+        self.done = stream is None
+        self._errors = 0
+
+    def feed(self, packet: av.Packet) -> None:
+        if self.done or self.stream is None:
+            return
+        try:
+            frames = self.stream.decode(packet)
+        except av.error.FFmpegError as exc:
+            log.info("sound decode error: %r", exc)
+            self._errors += 1
+            if self._errors >= SOUND_TRIAL_ERRORS:
+                self.refusal, self.done = "it is damaged", True
+            return
+        if not frames:
+            return
+        self.done = True
+        frame = frames[0]
+        try:
+            for fmt, layout in (("flt", "mono"), ("fltp", "stereo")):
+                av.AudioResampler(format=fmt, layout=layout, rate=SOUND_RATE).resample(frame)
+        except (av.error.FFmpegError, ValueError) as exc:
+            log.info("sound mix-down failed: %r", exc)
+            self.refusal = f"its {frame.layout.name} layout cannot be mixed down"
 
 
 def _check_size(path: Path, width: int, height: int, limits: Limits) -> None:
@@ -450,8 +520,10 @@ def _first_frame_and_timing(
     stream: av.video.stream.VideoStream,
     path: Path,
     limits: Limits,
+    sound: _SoundTrial | None = None,
 ) -> tuple[av.VideoFrame, np.ndarray]:
-    """Decode the first picture and collect the pts spacing of the first packets.
+    """Decode the first picture and collect the pts spacing of the first packets; the sound
+    packets met on the way go to ``sound``.
 
     Bounded by packet count and wall time, so a hostile file cannot keep the probe busy.
     Returns the frame and the sorted pts deltas in seconds.
@@ -463,7 +535,12 @@ def _first_frame_and_timing(
     errors = 0
     deadline = time.monotonic() + DECODE_BUDGET
     try:
-        for packet in container.demux(stream):
+        streams = [stream] if sound is None or sound.stream is None else [stream, sound.stream]
+        for packet in container.demux(streams):
+            if packet.stream.index != stream.index:
+                if sound is not None and packet.size:
+                    sound.feed(packet)
+                continue
             if packet.pts is not None:
                 pts.append(packet.pts)
             if frame is None:

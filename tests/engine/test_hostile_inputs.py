@@ -26,6 +26,7 @@ from moments.engine.probe import open_options, probe
 from tests.hostile_corpus import (
     Canary,
     CountingServer,
+    damage_sound,
     frame_number,
     hls,
     long_small_video,
@@ -34,6 +35,7 @@ from tests.hostile_corpus import (
     mp4_claiming,
     ts_with_b_frames,
     ts_wrapping,
+    video_with_many_channels,
 )
 
 from .media_factory import make_video
@@ -405,3 +407,51 @@ def test_pictures_minutes_apart_after_a_normal_start_are_refused(tmp_path: Path)
     clip = make_video(tmp_path / "gaps.mp4", frame_times=times, width=64, height=64, audio=False)
     with pytest.raises(EngineError, match="timing is broken: its pictures are 11 s apart"):
         probe(clip)
+
+
+# --- odd sound never fails the picture -----------------------------------------------------------
+
+SILENT_NOTE = "The sound could not be used (64 channels); the reel is silent."
+
+
+def _silent(reel: Path) -> bool:
+    with av.open(str(reel)) as container:
+        sound = np.concatenate([f.to_ndarray() for f in container.decode(audio=0)], axis=1)
+    return float(np.abs(sound).max()) == 0.0
+
+
+@pytest.mark.parametrize("suffix", [".mov", ".mkv"])
+def test_sixty_four_channel_sound_gives_a_silent_reel_with_a_note(
+    tmp_path: Path, suffix: str
+) -> None:
+    # The issue's file failed with a message blaming the video: the sound could not be mixed
+    # down ("the video could not be decoded").
+    clip = video_with_many_channels(tmp_path / f"multitrack{suffix}")
+    info = probe(clip)
+    assert (info.audio_stream, info.channels) == (None, None)
+    assert info.notes == (SILENT_NOTE,)
+    result = highlight(clip, tmp_path / "reel.mp4", HighlightOptions(duration=2))
+    assert 2 <= result.duration <= 2.1 + 1 / 30
+    assert result.notes[0] == SILENT_NOTE
+    assert result.to_dict()["notes"][0] == SILENT_NOTE
+    assert _silent(result.output)
+
+
+def test_sound_damaged_from_the_start_gives_a_silent_reel_with_a_note(tmp_path: Path) -> None:
+    clip = make_video(tmp_path / "hiss.mp4", seconds=4.0)
+    damage_sound(clip)
+    result = highlight(clip, tmp_path / "reel.mp4", HighlightOptions(duration=2))
+    assert result.notes[0] == "The sound could not be used (it is damaged); the reel is silent."
+    assert result.media.audio_stream is None
+    assert _silent(result.output)
+
+
+def test_sound_damaged_later_on_gives_a_reel_with_a_note(tmp_path: Path) -> None:
+    # Its first ten packets decode (the probe keeps the sound), the rest do not, one of them
+    # with EPERM rather than "invalid data": analysis failed with "too damaged to use (... of
+    # its sound ...)" or "could not be decoded (... Operation not permitted ...)".
+    clip = make_video(tmp_path / "later.mp4", seconds=4.0)
+    damage_sound(clip, first=10)
+    result = highlight(clip, tmp_path / "reel.mp4", HighlightOptions(duration=2))
+    assert result.media.audio_codec == "aac"
+    assert "Part of the sound is damaged and could not be decoded" in " ".join(result.notes)

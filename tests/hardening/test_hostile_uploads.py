@@ -122,6 +122,7 @@ def test_hostile_corpus_through_the_api(api, tmp_path: Path, server, small_video
             assert status["status"] == "completed", (name, via, detail)
             reel = api.client.get(f"/api/v1/jobs/{job_id}/download")
             assert reel.status_code == 200 and reel.content[4:8] == b"ftyp"
+            assert case.says in " ".join(detail["notes"]), (name, via, detail["notes"])
         else:
             assert status["status"] == "failed", (name, via, detail)
             assert_clear(detail["error"] or "", case)

@@ -70,10 +70,12 @@ def render(
     poster_path = output.with_suffix(".jpg") if options.poster else None
     video_tmp = _temporary(output)
     poster_tmp = _temporary(poster_path) if poster_path else None
+    notes: list[str] = []  # the sound worker's sentences, e.g. on sound that cannot be read
     try:
         # Made and encoded on the sound worker while the pictures are made.
         sound = ReelSound(
-            sample_at(plan, plan.total), lambda tick: reel_audio(media, segments, plan, tick)
+            sample_at(plan, plan.total),
+            lambda tick: reel_audio(media, segments, plan, tick, notes),
         )
         _write_reel(video_tmp, media, segments, plan, layout, sound, reporter, options, smart)
         if poster_path and poster_tmp:
@@ -96,6 +98,7 @@ def render(
         width=layout.width,
         height=layout.height,
         poster=poster_path,
+        notes=tuple(notes),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 
@@ -12,6 +13,8 @@ from ..models import MediaInfo, Segment
 from ..probe import reopen
 from .layout import Plan
 from .loudness import RATE, SILENCE_LUFS, limit, measure
+
+log = logging.getLogger(__name__)
 
 TARGET_LUFS = -16.0
 """Integrated loudness of every reel: the usual target for phone and web playback."""
@@ -26,30 +29,62 @@ def sample_at(plan: Plan, frame: int) -> int:
     return round(frame * RATE / plan.rate)
 
 
+DAMAGED_NOTE = 0.1
+"""Share of the sound packets read that may be damaged (a click each) before the result says
+that part of the reel's sound is missing."""
+
+
 def reel_audio(
-    media: MediaInfo, segments: list[Segment], plan: Plan, tick: Callable[[float], None]
+    media: MediaInfo,
+    segments: list[Segment],
+    plan: Plan,
+    tick: Callable[[float], None],
+    notes: list[str] | None = None,
 ) -> np.ndarray:
     """``(2, n)`` float32 stereo at 48 kHz for the whole reel, loudness-normalised.
 
     Sources without sound give silence of the right length, so every reel has the same tracks.
+    Sound that cannot be read never fails the picture: the reel is silent (where it could not
+    be read), and a sentence saying so goes to ``notes``.
     """
     total = sample_at(plan, plan.total)
     reel = np.zeros((2, total), np.float32)
     if not media.has_audio:
         return reel
-    with reopen(media) as container:
-        stream = container.streams[media.audio_stream]
-        for index, segment in enumerate(segments):
-            first = sample_at(plan, plan.starts[index])
-            last = sample_at(plan, plan.starts[index] + plan.frames[index])
+    damage = _Damage()
+    try:
+        with reopen(media) as container:
+            stream = container.streams[media.audio_stream]
+            for index, segment in enumerate(segments):
+                first = sample_at(plan, plan.starts[index])
+                last = sample_at(plan, plan.starts[index] + plan.frames[index])
 
-            def progress(index: int = index) -> None:
-                tick(index / len(segments))
+                def progress(index: int = index) -> None:
+                    tick(index / len(segments))
 
-            clip = _read(container, stream, media, segment.source_start, last - first, progress)
-            _fade(clip, plan, index, len(segments))
-            reel[:, first:last] += clip
+                clip = _read(
+                    container, stream, media, segment.source_start, last - first, progress, damage
+                )
+                _fade(clip, plan, index, len(segments))
+                reel[:, first:last] += clip
+    except av.error.FFmpegError as exc:
+        log.info("the sound of %s could not be read: %r", media.path.name, exc)
+        if notes is not None:
+            notes.append("The sound could not be read; the reel is silent.")
+        return np.zeros((2, total), np.float32)
+    if notes is not None and damage.bad > max(2, DAMAGED_NOTE * damage.read):
+        notes.append(
+            "Part of the sound is damaged and could not be decoded; the reel is silent there."
+        )
     return normalise(reel, tick=lambda: tick(1.0))
+
+
+class _Damage:
+    """Sound packets read, and how many of them could not be decoded."""
+
+    def __init__(self) -> None:
+        self.read = 0
+        self.bad = 0
 
 
 def _read(
@@ -59,6 +94,7 @@ def _read(
     start: float,
     count: int,
     tick: Callable[[], None],
+    damage: _Damage | None = None,
 ) -> np.ndarray:
     """``count`` stereo samples of the source from ``start`` seconds (zeros where none)."""
     target = start + media.start_time
@@ -71,10 +107,13 @@ def _read(
     origin: float | None = None
     have = 0
     needed = None
+    damage = damage or _Damage()
     for packet in container.demux(stream):
+        damage.read += bool(packet.size)
         try:
             frames = packet.decode()
-        except av.error.InvalidDataError:
+        except av.error.FFmpegError:  # damaged (FFmpeg's AAC decoder may also say EPERM)
+            damage.bad += 1
             continue
         for frame in frames:
             if origin is None:
