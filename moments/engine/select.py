@@ -87,10 +87,10 @@ def interest(timeline: Timeline) -> np.ndarray:
 
 
 def card_discount(plain, motion):
-    """What movement on a flat picture is worth: little change on a card (a timecode ticking,
-    a fade) is nothing; a person moving in front of a plain backdrop (a green screen, a wall:
-    most of the movement measured) is all there."""
-    return 1.0 - plain * np.clip(1.0 - np.asarray(motion) / 0.5, 0.0, 1.0)
+    """What movement on a flat picture is worth: the little change on a card (a timecode
+    ticking: motion 0.01 on example.mp4) is nothing; a person moving in front of a plain
+    backdrop (a green screen: 0.2-0.6) is all there."""
+    return 1.0 - plain * np.clip(1.0 - np.asarray(motion) / 0.1, 0.0, 1.0)
 
 
 def frame_scores(timeline: Timeline) -> np.ndarray:
@@ -154,6 +154,8 @@ def select(media: MediaInfo, timeline: Timeline, options: HighlightOptions) -> l
     else:
         cands = _candidates(points, timeline, score, options)
         spans = _greedy(cands, timeline, score, options, worth=worth)
+        if worth > 0:
+            spans = _tighten(spans, points, timeline, score, options)
         spans = _fill(spans, points, timeline, score, options, worth)
         rapid = (
             len(timeline.shots) > 1
@@ -281,6 +283,9 @@ def _greedy(
     base = cands.mean * (cands.length / options.max_segment) ** 0.25
     shots = np.asarray(sorted(timeline.shots), dtype=float)
     alive = (cands.quality >= GOOD_QUALITY) & (cands.mean >= worth)
+    # Most of a window must be worth it: one loud word in a silent stretch is no moment.
+    lively = (score >= worth).astype(float)
+    alive &= _window_mean(lively, timeline.step, cands.start, cands.end) >= LIVE_SHARE
     if not alive.any() and not chosen:
         # Nothing stands out: the one best window, so the person still gets a reel (and
         # is told why it is short: see ``shortfall``).
@@ -344,6 +349,10 @@ def _greedy(
     return chosen
 
 
+LIVE_SHARE = 0.5
+"""Share of a window's grid points that must each be worth keeping (score ``WORTH`` or more)."""
+TRIM = 0.5
+"""Seconds of dull footage at a pick's end (or start) from which the pick is cut back."""
 DUPLICATE = 0.6
 """Likeness (see :func:`_likeness`) from which a window is a retake of a chosen one."""
 MERGED = 2.5
@@ -400,6 +409,34 @@ def _apart(start: np.ndarray, end: np.ndarray, s: float, e: float, shots: np.nda
 def _gap_needed(a: float, b: float, shots: list[float]) -> float:
     """Seconds to keep between a window ending at ``a`` and one starting at ``b``."""
     return SEPARATION if any(a < c <= b for c in shots) else JUMP
+
+
+def _tighten(spans, points, timeline: Timeline, score, options: HighlightOptions):
+    """Cut each pick back to the cut points nearest its live part, where ``TRIM`` or more of
+    dull footage (talk ended, the action left the frame) hangs off either end."""
+    step = timeline.step
+    live = moving_mean(score, round(0.5 / step)) >= WORTH
+    out = []
+    for s, e in spans:
+        i, j = round(s / step), min(len(live), round(e / step))
+        first, last = i, j
+        while last > i and not live[last - 1]:
+            last -= 1
+        while first < last and not live[first]:
+            first += 1
+        if first >= last:
+            out.append((s, e))
+            continue
+        if (j - last) * step >= TRIM:
+            after = points[(points >= last * step + 0.2) & (points <= e)]
+            if len(after) and after[0] - s >= options.min_segment:
+                e = float(after[0])
+        if (first - i) * step >= TRIM:
+            before = points[(points <= first * step - 0.2) & (points >= s)]
+            if len(before) and e - before[-1] >= options.min_segment:
+                s = float(before[-1])
+        out.append((s, e))
+    return out
 
 
 def _fill(spans, points, timeline: Timeline, score, options: HighlightOptions, worth=WORTH):
@@ -499,7 +536,10 @@ def _dull_kinds(timeline: Timeline) -> str:
         return "too short to make a moment of"
     kinds = [
         (float((s.get("quality", zeros + 1) < GOOD_QUALITY)[dull].mean()), "dark or blurred"),
-        (float((s.get("plain", zeros) > 0.5)[dull].mean()), "title cards or blank picture"),
+        (
+            float(((s.get("plain", zeros) > 0.5) & (s.get("motion", zeros) < 0.1))[dull].mean()),
+            "title cards or blank picture",
+        ),
         (float((s.get("motion", zeros) < 0.2)[dull].mean()), "still, with nothing moving"),
         (float((s.get("speech", zeros) < 0.5)[dull].mean()), "without anyone talking"),
     ]

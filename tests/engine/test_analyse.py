@@ -70,7 +70,7 @@ def test_speech_is_found_and_a_steady_hum_is_not_speech(reel):
     # phrases every two or three seconds.
     assert len(pauses) >= (talk.end - talk.start) / 4
     for q in pauses:
-        assert not any(w0 + 0.02 < q < w1 - 0.02 for w0, w1 in talk.words)
+        assert not any(w0 + 0.02 < q < w1 - 0.02 for w0, w1 in talk.words), (q, talk.words)
 
 
 def test_shot_boundaries_match_visible_cuts(reel):

@@ -112,12 +112,19 @@ def excitement(a: AudioFrames) -> np.ndarray:
     """
     if len(a.flux) == 0:
         return a.flux
-    smooth = moving_mean(a.flux, round(0.5 / FRAME_STEP))
+    half = round(0.5 / FRAME_STEP)
+    smooth = moving_mean(a.flux, half)
     # Even steady noise has some flux (random ripples); the clip's calm level is the zero.
-    calm = float(np.percentile(smooth, 20))
-    reference = max(float(np.percentile(smooth, 98)) - calm, 0.05)
-    brightness = np.clip(moving_mean(a.high_ratio, round(0.5 / FRAME_STEP)) / 0.05, 0, 1)
-    return np.clip((smooth - calm) / reference, 0, 1) * brightness
+    # Digital silence (edited-in gaps) has none and is no part of the calm: with it counted,
+    # a quiet room's tone read as a cheering crowd (0.5) beside it.
+    audible = a.level_db > DIGITAL_SILENCE
+    heard = smooth[audible] if audible.sum() >= 0.1 * len(smooth) else smooth
+    calm = float(np.percentile(heard, 20))
+    reference = max(float(np.percentile(heard, 98)) - calm, 0.05)
+    brightness = np.clip(moving_mean(a.high_ratio, half) / 0.05, 0, 1)
+    # Only what rises above the room's own noise: its ripples are nobody's excitement.
+    above = np.clip((moving_mean(a.level_db, half) - noise_floor(a) - 6.0) / 10.0, 0, 1)
+    return np.clip((smooth - calm) / reference, 0, 1) * brightness * above
 
 
 DIGITAL_SILENCE = -100.0
@@ -149,6 +156,11 @@ MIN_TALK = 1.0
 """Seconds: a shorter burst of voice is a word called out, a cough or a shout, not talk."""
 FAINT_TALK = 30.0
 """dB below the clip's typical talk level at which voice is no longer taken for talk."""
+SOFT = 24.0
+WORD_GAP_FRAMES = 5
+"""A gap between two words of fluent talk: this many frames (80 ms) ``SOFT`` dB or more under
+the clip's typical talk. The trough between two syllables of one word is shorter or
+shallower (10-15 dB on example.mp4)."""
 MUSIC_WINDOW = 3.0
 """Seconds over which music is judged: a note or a chord is too short to tell it from a vowel."""
 
@@ -246,6 +258,12 @@ def quiet_points(a: AudioFrames, talk: np.ndarray) -> list[float]:
         lo, hi = max(0, i - half), min(len(level), i + half + 1)
         if level[i] <= level[lo:hi].min() and (not points or i * FRAME_STEP - points[-1] > 0.2):
             points.append(round(i * FRAME_STEP + N_FFT / RATE / 2, 3))
+    # Gaps between words of fluent talk: short, but well under the talk around them.
+    typical = float(np.median(a.level_db[talk])) if talk.any() else 0.0
+    gaps = _runs_at_least(talk & (level < typical - SOFT), WORD_GAP_FRAMES)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], gaps.astype(np.int8), [0]])))
+    for start, end in zip(edges[::2], edges[1::2], strict=True):
+        points.append(round((start + end) / 2 * FRAME_STEP + N_FFT / RATE / 2, 3))
     # Where the voice model hears a breath between phrases.
     gaps = _runs_at_least(talk & (a.voice < SPEECH_OFF), 3)
     edges = np.flatnonzero(np.diff(np.concatenate([[0], gaps.astype(np.int8), [0]])))
