@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import resource
 import sys
 import tempfile
 import time
@@ -344,6 +345,96 @@ def slow_clients(folder: Path, env: dict[str, str]) -> None:
           f"during the flood: {during} in {took * 1000:.0f} ms")  # fmt: skip
 
 
+def _lying_case(name: str, folder: Path, results) -> None:  # in a child process
+    import av
+
+    from moments.engine import HighlightOptions, highlight
+    from moments.engine.errors import EngineError
+    from tests.hostile_corpus import (
+        long_small_video,
+        mkv_claiming,
+        mp4_claiming,
+        mp4_with_time_scale_one,
+        ts_with_b_frames,
+        ts_wrapping,
+        video_with_many_channels,
+    )
+
+    build = {
+        "ts-b-frames": lambda: ts_with_b_frames(folder / "camera.ts"),
+        "ts-clock-wraps": lambda: ts_wrapping(folder / "wrap.ts"),
+        "says-1s-holds-3h10-mp4": lambda: mp4_claiming(
+            long_small_video(folder / "long.mp4", 3 * 3600 + 600, fps=1, side=32),
+            folder / "liar.mp4", 1.0,
+        ),
+        "says-1s-holds-3h10-mkv": lambda: mkv_claiming(
+            long_small_video(folder / "long.mkv", 3 * 3600 + 600, fps=1, side=32),
+            folder / "liar.mkv", 1.0,
+        ),
+        "mdhd-time-scale-1": lambda: mp4_with_time_scale_one(
+            make_video(folder / "clip.mp4", seconds=10.0), folder / "scale1.mp4"
+        ),
+        "64-channel-sound": lambda: video_with_many_channels(folder / "multi.mov", seconds=10.0),
+    }  # fmt: skip
+    must_refuse = {
+        "says-1s-holds-3h10-mp4": "the longest we accept is 3:00:00",
+        "says-1s-holds-3h10-mkv": "the longest we accept is 3:00:00",
+        "mdhd-time-scale-1": "timing is broken",
+    }
+    source = build[name]()
+    asked = 5.0
+    start = time.perf_counter()
+    try:
+        result = highlight(source, folder / f"{name}.mp4", HighlightOptions(duration=asked))
+    except EngineError as exc:
+        handled, how = name in must_refuse and must_refuse[name] in str(exc), str(exc)
+    else:
+        with av.open(str(result.output)) as reel:
+            frames = sum(1 for _ in reel.decode(video=0))
+        fits = asked <= result.duration <= asked * 1.05 + 0.05 and frames > 0
+        poster = result.poster is not None and result.poster.stat().st_size > 0
+        noted = name != "64-channel-sound" or "64 channels" in " ".join(result.notes)
+        handled = name not in must_refuse and fits and poster and noted
+        how = f"a {result.duration:.2f} s reel, {frames} frames" + (
+            f"; note: {result.notes[0]}" if result.notes else ""
+        )
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    results.put((name, handled, how, seconds, peak))
+
+
+def lying_headers(folder: Path) -> None:
+    """Issue 16, lying headers, through the engine (each case in a fresh process, for its peak
+    memory): MPEG-TS with B-frames and with a clock that wraps must make a reel of the asked
+    length with a poster; MP4 and Matroska whose headers say 1 s over 3 h 10 min, and an mdhd
+    time scale of 1, must be refused for that reason; 64-channel sound must give a silent reel
+    that says why. Prints cases tried / handled, the slowest case and the highest peak memory
+    (of a case's process, making its file included).
+    """
+    import multiprocessing
+
+    names = ["ts-b-frames", "ts-clock-wraps", "says-1s-holds-3h10-mp4", "says-1s-holds-3h10-mkv",
+             "mdhd-time-scale-1", "64-channel-sound"]  # fmt: skip
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    rows = []
+    for name in names:
+        case = folder / "lying" / name
+        case.mkdir(parents=True)
+        child = context.Process(target=_lying_case, args=(name, case, results))
+        child.start()
+        child.join()
+        rows.append(results.get() if child.exitcode == 0 else (name, False, "crashed", 0.0, 0.0))
+    handled = sum(1 for row in rows if row[1])
+    slowest = max(rows, key=lambda row: row[3])
+    print(f"lying headers (engine, 5 s reels): {len(rows)} cases tried, {handled} handled; "
+          f"slowest {slowest[0]} {slowest[3]:.1f} s, peak memory at most "
+          f"{max(row[4] for row in rows):.0f} MiB")  # fmt: skip
+    for name, ok, how, seconds, peak in rows:
+        print(f"  {name}: {'handled' if ok else 'NOT HANDLED'} in {seconds:.2f} s, "
+              f"{peak:.0f} MiB: {how}")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=30, help="Schemathesis examples per op")
@@ -406,6 +497,7 @@ def main() -> None:
         issue16(folder, env)
         probe_memory(folder, env)
         slow_clients(folder, env)
+        lying_headers(folder)
 
 
 if __name__ == "__main__":
