@@ -56,6 +56,32 @@ def test_a_revoked_key_takes_every_token_made_from_it_along(settings, start_api)
     assert client_for(api, _mint(session)).get("/api/v1/me").status_code == 200
 
 
+def test_keys_made_with_a_revoked_key_are_revoked_with_it(settings, start_api):
+    """Whoever held the key could make more keys with it, directly or through a token: those
+    die with it, down every generation; keys made in a password session do not."""
+    api = start_api(accounts_settings(settings))
+    session = client_for(api, sign_up(api, "offspring@example.com")["access_token"])
+    root = session.post("/api/v1/keys", json={"name": "root"}).json()
+    other = session.post("/api/v1/keys", json={"name": "other"}).json()
+    by_root = client_for(api, root["key"])
+    child = by_root.post("/api/v1/keys", json={"name": "child"}).json()  # made with the key
+    by_token = client_for(api, _mint(by_root))
+    minted = by_token.post("/api/v1/keys", json={"name": "minted"}).json()  # with a token of it
+    grandchild = client_for(api, child["key"]).post("/api/v1/keys", json={"name": "gc"}).json()
+    offspring = [child, minted, grandchild]
+    for key in [root, other, *offspring]:
+        assert client_for(api, key["key"]).get("/api/v1/me").status_code == 200
+
+    assert session.delete(f"/api/v1/keys/{root['id']}").status_code == 204
+
+    for key in [root, *offspring]:
+        assert client_for(api, key["key"]).get("/api/v1/me").status_code == 401, key["name"]
+    assert client_for(api, other["key"]).get("/api/v1/me").status_code == 200
+    listed = {k["name"]: k["revoked_at"] for k in session.get("/api/v1/keys").json()}
+    assert listed["other"] is None
+    assert all(listed[name] for name in ("root", "child", "minted", "gc"))
+
+
 def test_another_instance_drops_a_revoked_keys_tokens_within_the_cache_time(
     settings, start_api
 ):

@@ -119,8 +119,11 @@ class AccountStore:
 
     # -- API keys ------------------------------------------------------------------------
 
-    def create_api_key(self, user_id: str, name: str = "") -> tuple[ApiKeyView, str]:
-        """A new key: its record and the secret itself (shown once, never stored)."""
+    def create_api_key(
+        self, user_id: str, name: str = "", parent_id: str | None = None
+    ) -> tuple[ApiKeyView, str]:
+        """A new key: its record and the secret itself (shown once, never stored).
+        ``parent_id``: the key the request that makes it authenticated with, if any."""
         secret = new_secret(API_KEY_PREFIX)
         key = ApiKey(
             id=new_id(),
@@ -129,6 +132,7 @@ class AccountStore:
             prefix=secret[:10],
             key_hash=digest(secret),
             created_at=utcnow(),
+            parent_id=parent_id,
         )
         with self._sessions() as session, session.begin():
             session.add(key)
@@ -171,11 +175,24 @@ class AccountStore:
             return [_key_view(k) for k in session.scalars(query)]
 
     def revoke_api_key(self, user_id: str, key_id: str) -> bool:
-        return self._change(
-            update(ApiKey)
-            .where(ApiKey.id == key_id, ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
-            .values(revoked_at=utcnow())
-        )
+        """Revoke a live key and every key made with it, and with those, and so on."""
+        now = utcnow()
+        with self._sessions() as session, session.begin():
+            live = ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None)
+            found = session.scalar(select(ApiKey.id).where(ApiKey.id == key_id, *live))
+            if found is None:
+                return False
+            doomed, frontier = {key_id}, [key_id]
+            while frontier:
+                children = session.scalars(
+                    select(ApiKey.id).where(ApiKey.parent_id.in_(frontier), *live)
+                ).all()
+                frontier = [c for c in children if c not in doomed]
+                doomed.update(frontier)
+            session.execute(update(ApiKey).where(ApiKey.id.in_(doomed)).values(revoked_at=now))
+        with self._generation_lock:  # as ``_change``: checked credentials may now be wrong
+            self.generation += 1
+        return True
 
     # -- refresh tokens --------------------------------------------------------------------
 

@@ -207,9 +207,13 @@ async def me(user: CurrentUser, acc: AccountsDep) -> MeOut:
 
 
 @router.post("/keys", status_code=201, response_model=KeyOut)
-def create_key(user: CurrentUser, acc: AccountsDep, body: KeyIn | None = None) -> Any:
-    """A new API key for server-to-server use. The key is in this answer only: keep it."""
-    view, secret = acc.accounts.create_api_key(user.id, body.name if body else "")
+def create_key(
+    request: Request, user: CurrentUser, acc: AccountsDep, body: KeyIn | None = None
+) -> Any:
+    """A new API key for server-to-server use. The key is in this answer only: keep it.
+    A key made with another key (or a token minted from one) is revoked along with it."""
+    parent = getattr(request.state, "api_key_id", None)
+    view, secret = acc.accounts.create_api_key(user.id, body.name if body else "", parent)
     return KeyOut(**view.__dict__, key=secret)
 
 
@@ -222,7 +226,7 @@ def list_keys(user: CurrentUser, acc: AccountsDep) -> Any:
 @router.delete("/keys/{key_id}", status_code=204)
 def revoke_key(key_id: str, user: CurrentUser, acc: AccountsDep) -> Response:
     """Revoke an API key: it stops working at once, and so does every access token made from
-    it (``POST /auth/token``)."""
+    it (``POST /auth/token``), and every key made with it."""
     if not acc.accounts.revoke_api_key(user.id, key_id):
         raise Problem(404, "There is no such active API key.", kind="key-not-found")
     return Response(status_code=204)

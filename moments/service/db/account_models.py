@@ -55,6 +55,9 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    parent_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    """The key this one was made with (through it or a token minted from it), if any: revoking
+    that key revokes this one too, since whoever held it could have made this."""
 
 
 class RefreshToken(Base):
