@@ -95,9 +95,13 @@ def parse_range(header: str | None, size: int) -> list[tuple[int, int]] | None:
 
 
 def _number(digits: str) -> int:
-    """A byte position or length; absurdly long ones saturate at ``HUGE``."""
+    """A byte position or length. One of more digits than ``HUGE`` (no file is that large;
+    ``int`` itself refuses more than 4,300) makes the request unsatisfiable: a 416 problem, as
+    the hardening round asked, rather than reading it as 'to the end'."""
     digits = digits.lstrip("0")
-    return HUGE if len(digits) > len(str(HUGE)) else int(digits or "0")
+    if len(digits) > len(str(HUGE)):
+        raise Unsatisfiable
+    return int(digits or "0")
 
 
 def _coalesce(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
