@@ -75,14 +75,15 @@ def interest(timeline: Timeline) -> np.ndarray:
     moves = (0.55 * motion + 0.15 * s.get("camera", zeros) * (1.0 - plain)) * steady
     seen = moves * card_discount(plain, motion) + 0.3 * s.get("faces", zeros)
     music = s.get("music", zeros)
-    heard = (
-        0.5 * s.get("speech", zeros)
+    lively = (
         # Beats and drums are onsets too, but a song is not a cheering crowd.
-        + 0.35 * s.get("audio", zeros) * (1.0 - 0.6 * music)
+        0.35 * s.get("audio", zeros) * (1.0 - 0.6 * music)
         # Music alone makes no moment (a song over a still title is still a title); it adds a
         # little to what is seen or heard with it.
         + 0.03 * music
     )
+    # Over a card only talk counts: a trailer's title sequence has a lively score too.
+    heard = 0.5 * s.get("speech", zeros) + lively * card_discount(plain, motion)
     return seen + heard
 
 
@@ -304,7 +305,12 @@ def _greedy(
         reel = reel_length(chosen, fade)
         if reel >= target:
             break
-        pool = np.flatnonzero(alive)
+        # What can still fit: alone, or as an extension of a chosen pick (judged below).
+        room = target * OVER - reel + (fade if chosen else 0.0)
+        extends = np.zeros(len(alive), bool)
+        for cs, ce in chosen:
+            extends |= _joins(cands.start, cands.end, cs, ce, shots)
+        pool = np.flatnonzero(alive & ((cands.length <= room + 1e-9) | extends))
         pool = pool[np.argsort(-base[pool], kind="stable")][: SHORTLIST * 4]
         best, best_value, best_spans = -1, -np.inf, chosen
         tried = 0

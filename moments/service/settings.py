@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -315,6 +316,8 @@ class Settings(BaseSettings):
     def _proxy_list(cls, value: object) -> object:
         from .proxies import check_proxy
 
+        if isinstance(value, str) and value.strip().startswith("["):
+            value = json.loads(value)  # a JSON list, as other list settings are written
         if isinstance(value, str):
             value = [part for part in value.split(",") if part.strip()]
         if isinstance(value, list | tuple):

@@ -75,6 +75,11 @@ def test_the_setting_and_the_server_options():
     assert uvicorn_args(default) == ["--no-proxy-headers"]
     named = Settings(trusted_proxies="127.0.0.1, 10.0.0.0/8", _env_file=None)
     assert named.trusted_proxies == ["127.0.0.1", "10.0.0.0/8"]
+    # As a worker started with the API's settings in its environment reads them (JSON lists).
+    assert Settings(trusted_proxies='["10.0.0.0/8"]', _env_file=None).trusted_proxies == [
+        "10.0.0.0/8"
+    ]
+    assert Settings(trusted_proxies="[]", _env_file=None).trusted_proxies == []
     assert uvicorn_options(named) == {
         "proxy_headers": True,
         "forwarded_allow_ips": ["127.0.0.1", "10.0.0.0/8"],

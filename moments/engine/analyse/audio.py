@@ -202,13 +202,21 @@ def music(a: AudioFrames) -> np.ndarray:
     held = moving_mean(audible.astype(float), width)
     # A hum (a fridge, an engine) is tonal and held too, but never changes: music moves.
     spread = np.sqrt(np.maximum(moving_mean(level**2, width) - moving_mean(level, width) ** 2, 0))
-    return (
+    core = (
         (tonal > 0.6)
         & (held > 0.9)
         & (dips < 0.06)
         & (spread > 1.5)
         & (moving_mean(a.voice, width) < 0.85)
     )
+    # Judged over a window, music is found only from half a window after it starts to half a
+    # window before it ends: the rest of what is heard around it is the same music.
+    return (moving_mean(core.astype(float), width) > 0) & audible_run(audible)
+
+
+def audible_run(audible: np.ndarray) -> np.ndarray:
+    """``audible`` with its gaps shorter than 0.3 s filled (a beat's decay, a breath)."""
+    return moving_mean(audible.astype(float), round(0.3 / FRAME_STEP)) > 0
 
 
 def _hysteresis(on: np.ndarray, stay: np.ndarray) -> np.ndarray:
