@@ -179,6 +179,7 @@ def select(media: MediaInfo, timeline: Timeline, options: HighlightOptions) -> l
         lambda t: 0.0 <= t <= timeline.duration and not talking(t),
         score,
     )
+    spans = _no_jump_cuts(spans, timeline, score, options)
     segments: list[Segment] = []
     out = 0.0
     for start, end in spans:
@@ -412,6 +413,37 @@ def _apart(start: np.ndarray, end: np.ndarray, s: float, e: float, shots: np.nda
     )
 
 
+def _no_jump_cuts(spans, timeline: Timeline, score, options: HighlightOptions):
+    """Picks of one shot that snapping onto keyframes brought closer than ``JUMP``: joined into
+    one where the reel stays within its budget, else the weaker one gives way (cut back to
+    keep the distance, or left out when too little of it would be left)."""
+    spans = sorted(spans)
+    n = 0
+    while n + 1 < len(spans):
+        (s0, e0), (s1, e1) = spans[n], spans[n + 1]
+        if s1 - e0 >= _gap_needed(e0, s1, timeline.shots) - 1e-6:
+            n += 1
+            continue
+        joined = [*spans[:n], (s0, e1), *spans[n + 2 :]]
+        if reel_length(joined, options.crossfade) <= options.duration * OVER:
+            spans = joined
+            continue
+        weak = (
+            n
+            if _window_mean(score, timeline.step, s0, e0)
+            < _window_mean(score, timeline.step, s1, e1)
+            else n + 1
+        )
+        a, b = spans[weak]
+        a, b = (a, s1 - JUMP) if weak == n else (e0 + JUMP, b)
+        if b - a >= options.min_segment:
+            spans[weak] = (a, b)
+            n += 1
+        else:
+            del spans[weak]
+    return spans
+
+
 def _gap_needed(a: float, b: float, shots: list[float]) -> float:
     """Seconds to keep between a window ending at ``a`` and one starting at ``b``."""
     return SEPARATION if any(a < c <= b for c in shots) else JUMP
@@ -534,23 +566,30 @@ def shortfall(segments: list[Segment], timeline: Timeline, options: HighlightOpt
 
 
 def _dull_kinds(timeline: Timeline) -> str:
-    """What the footage left out mostly is, in words: still, silent, dark, plain cards..."""
+    """What the footage left out mostly is, in words: "mostly title cards or a blank picture,
+    with no one talking"."""
     s = timeline.signals
     zeros = np.zeros(len(timeline.times))
     dull = frame_scores(timeline) < WORTH
     if not dull.any():
         return "too short to make a moment of"
+    plain = (s.get("plain", zeros) > 0.5) & (s.get("motion", zeros) < 0.1)
+    # (share of the dull footage, as the main words, as what comes with it)
     kinds = [
-        (float((s.get("quality", zeros + 1) < GOOD_QUALITY)[dull].mean()), "dark or blurred"),
-        (
-            float(((s.get("plain", zeros) > 0.5) & (s.get("motion", zeros) < 0.1))[dull].mean()),
-            "title cards or blank picture",
-        ),
-        (float((s.get("motion", zeros) < 0.2)[dull].mean()), "still, with nothing moving"),
-        (float((s.get("speech", zeros) < 0.5)[dull].mean()), "without anyone talking"),
+        (s.get("quality", zeros + 1) < GOOD_QUALITY, "dark or blurred footage", "poor light"),
+        (plain, "title cards or a blank picture", "blank frames"),
+        (s.get("motion", zeros) < 0.2, "footage where nothing moves", "nothing moving"),
+        (s.get("speech", zeros) < 0.5, "footage without talk", "no one talking"),
     ]
-    words = [w for share, w in sorted(kinds, key=lambda k: -k[0]) if share >= 0.5][:2]
-    return " and ".join(words) if words else "quiet footage with little happening"
+    ranked = sorted(
+        ((float(mask[dull].mean()), main, extra) for mask, main, extra in kinds),
+        key=lambda k: -k[0],
+    )
+    found = [(main, extra) for share, main, extra in ranked if share >= 0.5]
+    if not found:
+        return "quiet footage with little happening"
+    words = f"mostly {found[0][0]}"
+    return f"{words}, with {found[1][1]}" if len(found) > 1 else words
 
 
 def window_signals(timeline: Timeline, start: float, end: float) -> dict[str, float]:

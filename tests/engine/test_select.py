@@ -246,3 +246,23 @@ def test_talk_on_a_real_file_is_not_called_a_crowd(media_dir):
         assert "crowd" not in seg.reason and "cheering" not in seg.reason, seg
     talk = [seg for seg in segments if seg.signals["speech"] > 0.5]
     assert talk and all("talk" in seg.reason for seg in talk)
+
+
+def test_picks_of_one_shot_brought_close_by_snapping_join_or_give_way():
+    from moments.engine.select import JUMP, _no_jump_cuts
+    from moments.engine.timeline import Timeline
+
+    n = 400  # 40 s, one shot; the second half scores higher
+    score = np.where(np.arange(n) < 200, 0.3, 0.6)
+    tl = Timeline(duration=39.9, step=0.1, signals={"quality": np.ones(n)}, shots=[])
+    # Room in the budget: joined into one pick.
+    assert _no_jump_cuts([(10.0, 14.0), (15.0, 19.0)], tl, score, HighlightOptions(duration=9)) == [
+        (10.0, 19.0)
+    ]
+    # No room: the weaker (earlier) one is cut back to keep JUMP seconds between them.
+    kept = _no_jump_cuts([(14.0, 19.0), (20.0, 24.0)], tl, score, HighlightOptions(duration=8.5))
+    assert kept == [(14.0, 20.0 - JUMP), (20.0, 24.0)]
+    # Across a cut, nothing to do.
+    cut = dataclasses.replace(tl, shots=[19.5])
+    spans = [(14.0, 19.0), (20.0, 24.0)]
+    assert _no_jump_cuts(spans, cut, score, HighlightOptions(duration=8.5)) == spans

@@ -168,3 +168,22 @@ def test_cancel_stops_running_work_and_pending_jobs(api, media_dir, heavy_video)
     events = read_events(api, running)  # a finished job's stream ends at once
     assert events[-1] == ("end", events[-2][1])
     assert events[-1][1]["status"] == "cancelled"
+
+
+def test_a_reel_shorter_than_asked_says_why_in_the_end_event_and_details(api, media_dir):
+    # example.mp4: 18 s of talk, then silence over a plain card. 30 s asked: the talk alone.
+    response = api.client.post(
+        "/api/v1/upload?duration=30",
+        content=(media_dir / "example.mp4").read_bytes(),
+        headers={"Content-Type": "video/mp4", "X-Filename": "talk.mp4"},
+    )
+    assert response.status_code == 202, response.text
+    job_id = response.json()["id"]
+    name, final = read_events(api, job_id)[-1]
+    assert (name, final["status"]) == ("end", "completed"), final
+    (note,) = final["notes"]
+    assert note.startswith("Only ") and "rather than 30 s" in note
+    detail = api.client.get(f"/api/v1/jobs/{job_id}").json()
+    assert detail["notes"] == [note]
+    assert detail["reel"]["duration"] < 25
+    assert all("talk" in s["reason"] for s in detail["segments"]), detail["segments"]

@@ -85,6 +85,16 @@ def test_upload_to_reel_on_a_phone(open_page, site, media_dir):
     assert first["reason"] in segments.first.get_attribute("title")
     segments.first.click()
     expect(page.locator("#segment-detail")).to_contain_text("Moment 1")
+    # The reason as a sentence, not signal names with two decimals.
+    expect(page.locator("#segment-detail")).to_contain_text(first["reason"][1:])
+    expect(page.locator("#segment-detail")).not_to_contain_text("quality")
+    # When the reel is shorter than asked, the page says why, in the engine's words.
+    notes = page.locator("#reel-notes")
+    if detail["notes"]:
+        expect(notes).to_be_visible()
+        expect(notes).to_have_text(" ".join(detail["notes"]))
+    else:
+        expect(notes).to_be_hidden()
     # Blocks sit where the moments are in the source.
     left = segments.first.evaluate("el => parseFloat(el.style.left)")
     assert abs(left - 100 * first["source_start"] / detail["input"]["duration"]) < 0.01
