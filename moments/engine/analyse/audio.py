@@ -209,14 +209,11 @@ def music(a: AudioFrames) -> np.ndarray:
         & (spread > 1.5)
         & (moving_mean(a.voice, width) < 0.85)
     )
-    # Judged over a window, music is found only from half a window after it starts to half a
-    # window before it ends: the rest of what is heard around it is the same music.
-    return (moving_mean(core.astype(float), width) > 0) & audible_run(audible)
-
-
-def audible_run(audible: np.ndarray) -> np.ndarray:
-    """``audible`` with its gaps shorter than 0.3 s filled (a beat's decay, a breath)."""
-    return moving_mean(audible.astype(float), round(0.3 / FRAME_STEP)) > 0
+    # Judged over a window, music is found only from about half a window after it starts to
+    # half a window before it ends. Widening it over what is heard around it took a steady
+    # hum beside a change of sound for music: over a card, a trailer's music counts for
+    # nothing anyway (see ``select.interest``).
+    return core
 
 
 def _hysteresis(on: np.ndarray, stay: np.ndarray) -> np.ndarray:

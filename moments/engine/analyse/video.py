@@ -26,8 +26,11 @@ of a small frame together, and a face worth framing stays in view longer than th
 shot is looked at on its first detail frame, since a sample only speaks for its own shot
 (see ``build._nearest_in_shot``): before, faces every 1.5 s missed shots shorter than that,
 and cost twice as many passes on the 2-minute benchmark."""
-CUT_THRESHOLD = 0.45
-"""Cut score (see :func:`_cut_score`) of two adjacent frames from which they may be a cut."""
+CUT_THRESHOLD = 0.38
+"""Cut score (see :func:`_cut_score`) of two adjacent frames from which they may be a cut (it
+must also stand out from the frames around it: see ``build._shots``). At 0.45 a cut between two
+real clips of alike tones and layout (Big Buck Bunny's meadow to a car interior: 0.444) was
+missed, and picks either side of it were joined as one shot."""
 GAP_CUT = 0.3
 """Colour change across a skipped stretch (up to a GOP, ~1 s on a phone) that may be a cut:
 well above what a pan or people moving do to a scene's palette in that time."""
