@@ -38,7 +38,7 @@ def test_same_migrations_create_the_schema_on_postgresql(pg_url, tmp_path):
         indexes = {i["name"] for i in inspector.get_indexes("jobs")}
         assert {"ix_jobs_status", "ix_jobs_created_at"} <= indexes
         with engine.connect() as conn:
-            assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0002"
+            assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0003"
     finally:
         engine.dispose()
 
