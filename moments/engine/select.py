@@ -308,16 +308,16 @@ def _greedy(
             break
         # What can still fit: alone, or as an extension of a chosen pick (judged below).
         room = target * OVER - reel + (fade if chosen else 0.0)
-        extends = np.zeros(len(alive), bool)
-        for cs, ce in chosen:
-            extends |= _joins(cands.start, cands.end, cs, ce, shots)
+        joins = [_joins(cands.start, cands.end, cs, ce, shots) for cs, ce in chosen]
+        extends = np.logical_or.reduce(joins) if joins else np.zeros(len(alive), bool)
         pool = np.flatnonzero(alive & ((cands.length <= room + 1e-9) | extends))
         pool = pool[np.argsort(-base[pool], kind="stable")][: SHORTLIST * 4]
+        looks = [_signature(timeline, cs, ce) for cs, ce in chosen]
         best, best_value, best_spans = -1, -np.inf, chosen
         tried = 0
         for k in pool:
             s, e = float(cands.start[k]), float(cands.end[k])
-            near = [c for c in chosen if _joins_one(s, e, c, shots)]
+            near = [c for c, mask in zip(chosen, joins, strict=True) if mask[k]]
             if near:
                 lo, hi = min(s, *(c[0] for c in near)), max(e, *(c[1] for c in near))
                 spans = sorted([c for c in chosen if c not in near] + [(lo, hi)])
@@ -334,7 +334,7 @@ def _greedy(
                 if chosen:
                     gap = min(max(cs - e, s - ce, 0.0) for cs, ce in chosen)
                     value *= 1.0 - 0.3 * np.exp(-gap / spread)
-                    likeness = _likeness(timeline, s, e, chosen)
+                    likeness = _likeness(_signature(timeline, s, e), looks)
                     if likeness >= DUPLICATE:
                         continue  # a near-duplicate take is worth no place of its own
                     value *= 1.0 - likeness
@@ -369,24 +369,21 @@ make: a long stretch of talk stays whole, but one shot cannot take over the reel
 
 def _sum(csum: np.ndarray, step: float, start: float, end: float) -> float:
     """Sum of the scores from ``start`` to ``end`` seconds, times ``step`` points per second."""
-    i = int(np.clip(round(start / step), 0, len(csum) - 1))
-    j = int(np.clip(round(end / step), i, len(csum) - 1))
+    last = len(csum) - 1
+    i = min(max(round(start / step), 0), last)
+    j = min(max(round(end / step), i), last)
     return float(csum[j] - csum[i]) * step
 
 
-def _likeness(timeline: Timeline, s: float, e: float, chosen) -> float:
-    """0..0.9: how much a window looks like a chosen one (near-duplicate takes: 0.9)."""
-    look = _signature(timeline, s, e)
-    if look is None:
+def _likeness(look: np.ndarray | None, looks: list[np.ndarray | None]) -> float:
+    """0..0.9: how much a window (its ``look``: see :func:`_signature`) looks like one of the
+    chosen (their ``looks``); near-duplicate takes: 0.9."""
+    others = [other for other in looks if other is not None]
+    if look is None or not others:
         return 0.0
-    similar = max(float(look @ _signature(timeline, cs, ce)) for cs, ce in chosen)
+    similar = max(float(look @ other) for other in others)
     # Near-duplicate takes (correlation above ~0.8) lose most of their value.
     return 0.9 * float(np.clip((similar - 0.6) / 0.3, 0.0, 1.0))
-
-
-def _joins_one(s: float, e: float, chosen: tuple[float, float], shots: np.ndarray) -> bool:
-    """Whether window ``s``..``e`` would extend ``chosen`` (see :func:`_joins`)."""
-    return bool(_joins(np.array([s]), np.array([e]), *chosen, shots)[0])
 
 
 def _joins(start: np.ndarray, end: np.ndarray, s: float, e: float, shots: np.ndarray):
