@@ -44,6 +44,9 @@ segments to keep the budget. On the 2-minute benchmark (900 reel frames, 72 in c
 the frames re-encoded outside crossfades were 324 with 0.5 s, 78 with 0.8 s and 54 with 1 s
 (20 without the score rule below)."""
 KEEP_SCORE = 0.85
+ADDED_SCORE = 0.3
+"""What a stretch a snap adds to a segment must score, at least, against the segment's own
+mean: a dull lead-in (a frozen frame before the action) is not taken in for a copy's sake."""
 """A moved segment keeps at least this share of its mean highlight score."""
 GOOD_QUALITY = 0.35
 """As in selection: a watchable segment stays watchable."""
@@ -225,10 +228,24 @@ def _options(spans: list[Span], n: int, rules: _Rules) -> list[_Option]:
         score = rules.mean("score", a, b)
         if score is not None and score0 is not None and score < KEEP_SCORE * score0:
             continue
+        if score0 is not None and _adds_dull(rules, a, b, s, e, ADDED_SCORE * score0):
+            continue
         moved = (abs(a - s) + abs(b - e)) * float(grid.rate)
         out.append(_Option(a, b, _cost(grid, a, b, head, tail, moved)))
     out[1:] = sorted(out[1:], key=lambda o: (o.cost, o.start, o.end))
     return out
+
+
+def _adds_dull(rules: _Rules, a: float, b: float, s: float, e: float, least: float) -> bool:
+    """Whether moving ``s``..``e`` to ``a``..``b`` takes in a stretch scoring under ``least``:
+    a second of frozen picture before the action is worse than a re-encoded join."""
+    added = [(a, s)] if a < s - 1e-6 else []
+    added += [(e, b)] if b > e + 1e-6 else []
+    for lo, hi in added:
+        mean = rules.mean("score", lo, hi)
+        if mean is not None and mean < least:
+            return True
+    return False
 
 
 def _boundary(end: float, start: float, after: bool) -> float:

@@ -441,9 +441,14 @@ def _no_jump_cuts(spans, timeline: Timeline, score, options: HighlightOptions):
     return spans
 
 
+EDGE = 0.15
+"""A cut this close outside a pick's end still lies between it and the next pick: snapping
+onto keyframes leaves picks a few frames either side of the cuts they were cut at."""
+
+
 def _gap_needed(a: float, b: float, shots: list[float]) -> float:
     """Seconds to keep between a window ending at ``a`` and one starting at ``b``."""
-    return SEPARATION if any(a < c <= b for c in shots) else JUMP
+    return SEPARATION if any(a - EDGE < c <= b + EDGE for c in shots) else JUMP
 
 
 def _tighten(spans, points, timeline: Timeline, score, options: HighlightOptions):
