@@ -34,10 +34,12 @@ import av
 import cv2
 import numpy as np
 
+from tests.engine.media_factory import AUDIO_RATE, encode_audio
+
 ROOT = Path(__file__).resolve().parents[2]
 MEDIA = ROOT.parent / "shared" / "media"
 OPENCV_DOC = Path("/usr/share/doc/opencv-doc/examples/data")
-RATE = 48_000
+RATE = AUDIO_RATE
 BUILDER_VERSION = 1
 """Part of every cache key: bump it when the builder's output changes."""
 
@@ -417,16 +419,7 @@ def _encode(path: Path, spec: ClipSpec, size: tuple[int, int], enc: Encoding) ->
                 n += 1
             track.append(_sound(piece, count / fps, rng))
         out.mux(video.encode())
-        samples = np.clip(np.concatenate(track), -1, 1).astype(np.float32)
-        chunk = RATE
-        for start in range(0, len(samples), chunk):
-            piece_samples = samples[start : start + chunk]
-            frame = av.AudioFrame.from_ndarray(piece_samples[None, :], format="fltp", layout="mono")
-            frame.sample_rate = RATE
-            frame.pts = start
-            frame.time_base = Fraction(1, RATE)
-            out.mux(sound.encode(frame))
-        out.mux(sound.encode())
+        encode_audio(out, sound, np.concatenate(track))
 
 
 def _seed(name: str, index: int) -> int:
