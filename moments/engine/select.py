@@ -52,10 +52,10 @@ STILL = 0.1
 """What a watchable moment is worth when nothing in the whole video stands out."""
 
 
-def nothing_stands_out(timeline: Timeline, options: HighlightOptions) -> bool:
-    """Whether no stretch of ``options.min_segment`` is worth a place in a reel."""
-    score = frame_scores(timeline)
-    width = max(1, round(options.min_segment / timeline.step))
+def nothing_stands_out(score: np.ndarray, step: float, options: HighlightOptions) -> bool:
+    """Whether no stretch of ``options.min_segment`` of ``score`` (per ``step`` seconds: see
+    :func:`frame_scores`) is worth a place in a reel."""
+    width = max(1, round(options.min_segment / step))
     return not len(score) or float(moving_mean(score, width).max()) < WORTH
 
 
@@ -73,7 +73,8 @@ def interest(timeline: Timeline) -> np.ndarray:
     motion, plain = s.get("motion", zeros), s.get("plain", zeros)
     # On a flat backdrop the picture's shift is the subject's, not the camera's.
     moves = (0.55 * motion + 0.15 * s.get("camera", zeros) * (1.0 - plain)) * steady
-    seen = moves * card_discount(plain, motion) + 0.3 * s.get("faces", zeros)
+    on_card = card_discount(plain, motion)
+    seen = moves * on_card + 0.3 * s.get("faces", zeros)
     music = s.get("music", zeros)
     lively = (
         # Beats and drums are onsets too, but a song is not a cheering crowd.
@@ -83,7 +84,7 @@ def interest(timeline: Timeline) -> np.ndarray:
         + 0.03 * music
     )
     # Over a card only talk counts: a trailer's title sequence has a lively score too.
-    heard = 0.5 * s.get("speech", zeros) + lively * card_discount(plain, motion)
+    heard = 0.5 * s.get("speech", zeros) + lively * on_card
     return seen + heard
 
 
@@ -94,12 +95,17 @@ def card_discount(plain, motion):
     return 1.0 - plain * np.clip(1.0 - np.asarray(motion) / 0.1, 0.0, 1.0)
 
 
-def frame_scores(timeline: Timeline) -> np.ndarray:
-    """Per grid point: how much of a highlight it is (0 for unwatchable or dull footage)."""
+def watchable(timeline: Timeline) -> np.ndarray:
+    """Per grid point, 0..1: how well a moment can be watched (light, focus, a steady camera),
+    whatever happens in it."""
     s = timeline.signals
     zeros = np.zeros(len(timeline.times))
-    quality = s.get("quality", zeros + 1.0)
-    return interest(timeline) * quality**2 * (1.0 - 0.5 * s.get("shake", zeros))
+    return s.get("quality", zeros + 1.0) ** 2 * (1.0 - 0.5 * s.get("shake", zeros))
+
+
+def frame_scores(timeline: Timeline) -> np.ndarray:
+    """Per grid point: how much of a highlight it is (0 for unwatchable or dull footage)."""
+    return interest(timeline) * watchable(timeline)
 
 
 def cut_points(timeline: Timeline) -> np.ndarray:
@@ -141,13 +147,11 @@ def select(media: MediaInfo, timeline: Timeline, options: HighlightOptions) -> l
     """Pick chronologically ordered segments whose joined length fits ``options.duration``."""
     score = frame_scores(timeline)
     worth = WORTH
-    if nothing_stands_out(timeline, options):
+    if nothing_stands_out(score, timeline.step, options):
         worth = 0.0
         # All of it is dull: no highlight for dull footage to pad, so the person gets the reel
         # they asked for from its best-lit, steadiest parts (and is told so: ``shortfall``).
-        s = timeline.signals
-        zeros = np.zeros(len(score))
-        score = score + STILL * s.get("quality", zeros + 1) ** 2 * (1 - 0.5 * s.get("shake", zeros))
+        score = score + STILL * watchable(timeline)
     points = cut_points(timeline)
     fade = options.crossfade
     if timeline.duration <= options.duration * OVER:
@@ -548,7 +552,8 @@ def shortfall(segments: list[Segment], timeline: Timeline, options: HighlightOpt
     """A sentence for the person when the reel is clearly shorter than asked, saying why."""
     if not segments:
         return None
-    if nothing_stands_out(timeline, options):
+    score = frame_scores(timeline)
+    if nothing_stands_out(score, timeline.step, options):
         return (
             "Nothing in this video stood out (no movement, talk, faces or lively sound to speak "
             "of), so your reel shows its best-lit, steadiest moments."
@@ -563,16 +568,16 @@ def shortfall(segments: list[Segment], timeline: Timeline, options: HighlightOpt
         )
     return (
         f"Only {reel:.0f} s of this video stood out; your reel is {reel:.0f} s rather than "
-        f"{options.duration:.0f} s. The rest is {_dull_kinds(timeline)}."
+        f"{options.duration:.0f} s. The rest is {_dull_kinds(timeline, score)}."
     )
 
 
-def _dull_kinds(timeline: Timeline) -> str:
+def _dull_kinds(timeline: Timeline, score: np.ndarray) -> str:
     """What the footage left out mostly is, in words: "mostly title cards or a blank picture,
     with no one talking"."""
     s = timeline.signals
     zeros = np.zeros(len(timeline.times))
-    dull = frame_scores(timeline) < WORTH
+    dull = score < WORTH
     if not dull.any():
         return "too short to make a moment of"
     plain = (s.get("plain", zeros) > 0.5) & (s.get("motion", zeros) < 0.1)
