@@ -42,7 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Turns a raw phone video into a short highlight reel.",
         version="1",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # /docs is served by web.docs, from our own copy of Swagger UI
     )
     problems.install(app)
     if settings.cors_origins:

@@ -1,7 +1,8 @@
 """The web page: static files served by the API at ``/`` (no build step at run time).
 
 ``static/`` holds index.html, app.js, styles.css and ``vendor/`` (tus-js-client, committed so
-the quick start needs only Python; refreshed by ``scripts/vendor-js``).
+the quick start needs only Python; refreshed by ``scripts/vendor-js``). ``docs`` serves
+``/docs`` (Swagger UI) from the server itself.
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 
 def install(app: FastAPI) -> None:
-    """Serve the page at ``/`` and its assets under ``/static``."""
+    """Serve the page at ``/`` and its assets under ``/static``; the API docs at ``/docs``."""
+    from . import docs
+
+    docs.install(app)
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
