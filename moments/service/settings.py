@@ -247,8 +247,17 @@ class Settings(BaseSettings):
         description="Where rate-limit counters live: memory:// on one machine, or a "
         "redis://... URL shared by every API instance.",
     )
-    rate_limit_upload: str = Field(
-        "30/hour", description="Uploads allowed per user and per client address."
+    rate_limit_upload: str | None = Field(
+        None,
+        description="Uploads that become jobs, per user and per client address (refused "
+        "uploads do not count), e.g. '30/hour'. Unset: 30/hour with auth_mode=accounts, "
+        "1000/hour with local.",
+    )
+    rate_limit_upload_bytes: str | None = Field(
+        None,
+        description="Bytes of uploads that become jobs, per user and per client address, e.g. "
+        "'10737418240/day'; 'none': no limit. Unset: 50 GiB a day with auth_mode=accounts, no "
+        "limit with local.",
     )
     rate_limit_poll: str = Field(
         "240/minute",
@@ -348,7 +357,7 @@ def get_settings() -> Settings:
     return Settings()
 
 
-DERIVED_DEFAULTS = {"database_url", "workers"}
+DERIVED_DEFAULTS = {"database_url", "workers", "rate_limit_upload", "rate_limit_upload_bytes"}
 
 
 def settings_table() -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from moments.service.ratelimit import RateLimiter
 
-from .auth_helpers import other_user
+from .auth_helpers import accounts_settings, other_user
 
 
 def test_limiter_counts_each_key_and_refuses_without_counting():
@@ -53,15 +53,61 @@ def test_per_address_limit_covers_every_user_from_it(settings, start_api):
     assert other.get("/api/v1/jobs").status_code == 429
 
 
-def test_upload_limit(settings, start_api):
+VIDEO = {"Content-Type": "video/mp4"}
+
+
+def test_refused_uploads_do_not_count_against_the_upload_limit(settings, start_api, small_video):
     api = start_api(settings.model_copy(update={"rate_limit_upload": "2/hour"}))
-    headers = {"Content-Type": "video/mp4"}
-    for _ in range(2):  # empty bodies are refused (400) but still count
-        assert api.client.post("/api/v1/upload", content=b"", headers=headers).status_code == 400
-    refused = api.client.post("/api/v1/upload", content=b"", headers=headers)
+    for _ in range(40):  # empty, and not a video: refused, and nothing counted
+        assert api.client.post("/api/v1/upload", content=b"", headers=VIDEO).status_code == 400
+        assert (
+            api.client.post("/api/v1/upload", content=b"not a video", headers=VIDEO).status_code
+            == 415
+        )
+    tus = {"Tus-Resumable": "1.0.0", "Upload-Length": "10"}
+    for _ in range(5):  # tus creations count nothing until the upload becomes a job
+        assert api.client.post("/api/v1/uploads", headers=tus).status_code == 201
+    accepted = api.client.post("/api/v1/upload", content=small_video.read_bytes(), headers=VIDEO)
+    assert accepted.status_code == 202, accepted.text
+    assert accepted.headers["ratelimit-remaining"] == "1"
+    assert accepted.headers["ratelimit-policy"] == "2;w=3600"
+
+
+def test_accounts_mode_limits_uploads_that_became_jobs(settings, start_api, small_video):
+    api = start_api(accounts_settings(settings, rate_limit_upload="2/hour"))
+    _, client = other_user(api)
+    data = small_video.read_bytes()
+    for remaining in ("1", "0"):
+        accepted = client.post("/api/v1/upload", content=data, headers=VIDEO)
+        assert accepted.status_code == 202, accepted.text
+        assert accepted.headers["ratelimit-remaining"] == remaining
+    refused = client.post("/api/v1/upload", content=data, headers=VIDEO)
     assert refused.status_code == 429
+    assert refused.json()["type"] == "urn:moments:problem:rate-limited"
     assert 1 <= int(refused.headers["retry-after"]) <= 3600
-    assert refused.headers["ratelimit-policy"] == "2;w=3600"
+    # tus: refused at creation, before any bytes are sent
+    tus = {"Tus-Resumable": "1.0.0", "Upload-Length": str(len(data))}
+    assert client.post("/api/v1/uploads", headers=tus).status_code == 429
+
+
+def test_accounts_mode_limits_upload_bytes(settings, start_api, small_video):
+    data = small_video.read_bytes()
+    budget = f"{len(data) + 10}/hour"  # room for one such upload, not two
+    api = start_api(accounts_settings(settings, rate_limit_upload_bytes=budget))
+    _, client = other_user(api)
+    assert client.post("/api/v1/upload", content=data, headers=VIDEO).status_code == 202
+    refused = client.post("/api/v1/upload", content=data, headers=VIDEO)
+    assert refused.status_code == 429, refused.text
+    assert "bytes" in refused.json()["detail"]
+
+
+def test_local_mode_allows_many_more_uploads_than_accounts(settings, start_api, small_video):
+    local = start_api(settings)  # auth_mode=local, rate_limit_upload unset
+    accepted = local.client.post("/api/v1/upload", content=small_video.read_bytes(), headers=VIDEO)
+    assert accepted.status_code == 202
+    assert int(accepted.headers["ratelimit-limit"]) >= 1000
+    assert int(accepted.headers["ratelimit-remaining"]) >= 999
+    assert RateLimiter.from_settings(accounts_settings(settings)).room("upload", ["a"]).limit == 30
 
 
 def test_login_attempts_are_limited_per_address(settings, start_api):

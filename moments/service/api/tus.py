@@ -25,7 +25,7 @@ from starlette.requests import ClientDisconnect
 from moments.service.accounts.quota import ensure_quota_left
 from moments.service.accounts.store import UserView
 from moments.service.auth.deps import AccountsDep, AccountServices, CurrentUser
-from moments.service.ratelimit import limited
+from moments.service.ratelimit import charge_upload, upload_room
 from moments.service.storage import upload_key
 from moments.service.store import new_job_id
 
@@ -104,11 +104,11 @@ def discover(services: ServicesDep) -> Response:
     )
 
 
-@router.post("", status_code=201, dependencies=[Depends(require_tus), limited("upload")])
+@router.post("", status_code=201, dependencies=[Depends(require_tus), upload_room("upload-length")])
 @router.post(
     "/",
     status_code=201,
-    dependencies=[Depends(require_tus), limited("upload")],
+    dependencies=[Depends(require_tus), upload_room("upload-length")],
     include_in_schema=False,
 )
 async def create_upload(
@@ -245,6 +245,7 @@ async def _receive(
             info = await _write_body(request, uploads, info, checksum)
         if info.complete and not info.job_id:
             info = await _finish(services, uploads, info, owner, accounts)
+            await anyio.to_thread.run_sync(charge_upload, request, owner.id, info.length)
         return info, _job_headers(info.job_id) if info.job_id else {}
     finally:
         stack.close()

@@ -21,7 +21,7 @@ from moments.engine import EngineError, HighlightOptions, Limits, MediaInfo
 from moments.service.accounts.quota import create_owned_job, ensure_quota_left
 from moments.service.accounts.store import UserView
 from moments.service.auth.deps import AccountsDep, AccountServices, CurrentUser
-from moments.service.ratelimit import limited
+from moments.service.ratelimit import charge_upload, upload_room
 from moments.service.storage import LocalStorage, upload_key
 from moments.service.store import new_job_id
 
@@ -80,7 +80,7 @@ def upload_formats(services: ServicesDep) -> dict[str, Any]:
     response_model=UploadAccepted,
     responses=_PROBLEMS,
     openapi_extra=_BODY,
-    dependencies=[limited("upload")],
+    dependencies=[upload_room("content-length")],
 )
 async def upload(
     request: Request,
@@ -144,6 +144,7 @@ async def upload(
         size=received.size,
         options=options,
     )
+    await run_in_threadpool(charge_upload, request, user.id, received.size)
     return JSONResponse(
         body.model_dump(mode="json"), status_code=202, headers={"Location": body.links.status}
     )
