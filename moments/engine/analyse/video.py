@@ -70,7 +70,6 @@ class VideoSamples:
 
     t: list[float] = field(default_factory=list)
     brightness: list[float] = field(default_factory=list)
-    contrast: list[float] = field(default_factory=list)
     cut: list[float] = field(default_factory=list)
     vx: list[float] = field(default_factory=list)
     vy: list[float] = field(default_factory=list)
@@ -112,7 +111,7 @@ class VideoSamples:
 
 # The lists of VideoSamples by what they hold one entry for; each group's first is its time.
 _PER_FRAME = (
-    *("t", "brightness", "contrast", "cut", "vx", "vy", "motion", "plain", "mx", "my"),
+    *("t", "brightness", "cut", "vx", "vy", "motion", "plain", "mx", "my"),
     *("thumbs", "palette", "run_start"),
 )
 _PER_DETAIL = ("detail_t", "sharpness")
@@ -178,7 +177,6 @@ class VideoMeter:
         thumb = cv2.resize(gray, (16, 9), interpolation=cv2.INTER_AREA).astype(np.float32)
         s.t.append(t)
         s.brightness.append(float(img.mean()))
-        s.contrast.append(float(img.std()))
         s.plain.append(plain(gray))
         s.thumbs.append(thumb.astype(np.uint8))
         if self._prev_hist is None or after_gap:
