@@ -196,3 +196,44 @@ def test_portrait_is_measured_at_the_scale_of_landscape(tmp_path, monkeypatch) -
         assert seen and {max(shape) for shape, _ in seen} == {DETAIL_SIDE}
         sharpness[name] = float(np.mean([value for _, value in seen]))
     assert 0.85 < sharpness["tall"] / sharpness["wide"] < 1.15
+
+
+def _meter(samples: np.ndarray):
+    """AudioFrames of mono float ``samples`` at 48 kHz (resampled as analysis does)."""
+    import av
+
+    from moments.engine.analyse.audio import AudioMeter
+    from moments.engine.analyse.audio_in import AudioInput
+
+    sound = AudioInput(AudioMeter())
+    frame = av.AudioFrame.from_ndarray(
+        samples.astype(np.float32)[None, :], format="flt", layout="mono"
+    )
+    frame.sample_rate = 48_000
+    sound.add(frame)
+    return sound.finish().finish()
+
+
+def test_music_talk_and_a_hum_are_told_apart():
+    """The voice model hears talk, not a song; the music test hears a song, not talk or a hum."""
+    from moments.engine.analyse import audio as au
+    from tests.quality.footage import music_bed
+
+    from .synth import _talk
+
+    rng = np.random.default_rng(3)
+    t = np.arange(12 * 48_000) / 48_000
+    hum = sum(0.35 / k * np.sin(2 * np.pi * 100 * k * t) for k in range(1, 6))
+    cases = {
+        "music": music_bed(12.0, rng),
+        "talk": _talk(12.0, 0.5)[0],
+        "hum": hum + rng.normal(0, 0.003, len(t)),
+    }
+    found = {}
+    for name, samples in cases.items():
+        frames = _meter(samples)
+        inner = slice(len(frames.level_db) // 4, -len(frames.level_db) // 4)  # away from edges
+        found[name] = (au.speech(frames)[inner].mean(), au.music(frames)[inner].mean())
+    assert found["music"][0] < 0.1 and found["music"][1] > 0.8, found
+    assert found["talk"][0] > 0.9 and found["talk"][1] < 0.1, found
+    assert found["hum"][0] < 0.1 and found["hum"][1] < 0.1, found

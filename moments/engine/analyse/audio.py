@@ -161,6 +161,8 @@ WORD_GAP_FRAMES = 5
 """A gap between two words of fluent talk: this many frames (80 ms) ``SOFT`` dB or more under
 the clip's typical talk. The trough between two syllables of one word is shorter or
 shallower (10-15 dB on example.mp4)."""
+LOUD = -45.0
+"""dBFS from which sound is plainly audible, whatever the clip's own floor."""
 MUSIC_WINDOW = 3.0
 """Seconds over which music is judged: a note or a chord is too short to tell it from a vowel."""
 
@@ -193,8 +195,9 @@ def music(a: AudioFrames) -> np.ndarray:
     if len(a.level_db) == 0:
         return np.zeros(0, bool)
     width = round(MUSIC_WINDOW / FRAME_STEP)
-    floor = noise_floor(a)
-    audible = a.level_db > max(floor + 15.0, -65.0)
+    # Well above the room's noise, or simply loud: in a clip that is all music, the "floor"
+    # is the music's own quiet moments.
+    audible = a.level_db > max(min(noise_floor(a) + 15.0, LOUD), -65.0)
     tonal = moving_mean((audible & (a.flatness < 0.25)).astype(float), width)
     level = moving_mean(a.level_db, 3)
     around = moving_mean(a.level_db, round(1.0 / FRAME_STEP))
