@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -111,7 +113,7 @@ def serve(
     import uvicorn
 
     from moments.service.api.app import create_app
-    from moments.service.auth.setup import check_bind
+    from moments.service.auth.setup import check_bind, ready_message
     from moments.service.db import upgrade
     from moments.service.http_limits import uvicorn_options as limit_options
     from moments.service.logging import configure_logging
@@ -122,7 +124,7 @@ def serve(
     check_bind(settings, host or settings.host)  # exits with a message: local auth, public bind
     configure_logging(settings.log_format)
     upgrade(settings)
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings),
         host=host or settings.host,
         port=port or settings.port,
@@ -131,6 +133,21 @@ def serve(
         **uvicorn_options(settings),  # X-Forwarded-* only from MOMENTS_TRUSTED_PROXIES
         **limit_options(settings),  # head size and deadline, body rate, connection cap
     )
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, telling a person where to go once it really listens."""
+
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            if self.started and self.servers and self.servers[0].sockets:
+                bound, bound_port = self.servers[0].sockets[0].getsockname()[:2]
+                print(ready_message(settings, bound, bound_port), file=sys.stderr, flush=True)
+
+    server = Server(config)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:
+        raise typer.Exit(3)  # as uvicorn.run: the app or its socket did not start
 
 
 @app.command()

@@ -55,6 +55,23 @@ def local_key_path(settings: Settings) -> Path:
     return settings.data_dir / LOCAL_KEY_FILE
 
 
+def ready_message(settings: Settings, host: str, port: int) -> str:
+    """What ``moments serve`` tells a person once it listens (on stderr, at every start): the
+    page's URL and, in local mode, where the API key is kept."""
+    shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    lines = [
+        f"Moments is ready: open http://{shown}:{port}/ in a browser "
+        "(the API and its documentation are at /docs)."
+    ]
+    if settings.auth_mode == "local":
+        path = local_key_path(settings).resolve()
+        lines.append(
+            f"Your API key is in {path}; the page asks for it once. Send it as "
+            "'Authorization: Bearer <key>'."
+        )
+    return "\n".join(lines)
+
+
 def ensure_local_account(settings: Settings, accounts: AccountStore) -> str | None:
     """auth_mode=local: make sure the local account exists and its API key is on disk.
 
