@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .align import snap_to_keyframes
-from .analyse.audio import moving_mean
+from .analyse.audio import moving_mean, runs
 from .models import HighlightOptions, MediaInfo, Segment
 from .timeline import Timeline
 
@@ -531,8 +531,7 @@ def _good_runs(timeline: Timeline, points, score, options: HighlightOptions, wor
     lively = moving_mean(score, round(1.0 / timeline.step)) >= worth
     good = (quality >= GOOD_QUALITY) & lively
     spans: list[tuple[float, float]] = []
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], good.astype(np.int8), [0]])))
-    for a, b in zip(edges[::2], edges[1::2], strict=True):
+    for a, b in runs(good):
         t0, t1 = a * timeline.step, min(timeline.duration, b * timeline.step)
         inner = points[(points >= t0 - 1e-6) & (points <= t1 + 1e-6)]
         if len(inner) >= 2 and inner[-1] - inner[0] >= min(options.min_segment, 0.5):

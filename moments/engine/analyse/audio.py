@@ -219,11 +219,16 @@ def music(a: AudioFrames) -> np.ndarray:
     return core
 
 
+def runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(start, end) indices (end exclusive) of each run of True in ``mask``."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], np.asarray(mask, np.int8), [0]])))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+
+
 def _hysteresis(on: np.ndarray, stay: np.ndarray) -> np.ndarray:
     """True from each frame in ``on`` for as long as ``stay`` holds (both ways in time)."""
     out = np.zeros(len(on), bool)
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], stay.astype(np.int8), [0]])))
-    for a, b in zip(edges[::2], edges[1::2], strict=True):
+    for a, b in runs(stay):
         if on[a:b].any():
             out[a:b] = True
     return out
@@ -232,11 +237,15 @@ def _hysteresis(on: np.ndarray, stay: np.ndarray) -> np.ndarray:
 def _runs_at_least(x: np.ndarray, length: int) -> np.ndarray:
     """``x`` without its runs of True shorter than ``length`` frames."""
     out = x.copy()
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], x.astype(np.int8), [0]])))
-    for a, b in zip(edges[::2], edges[1::2], strict=True):
+    for a, b in runs(x):
         if b - a < length:
             out[a:b] = False
     return out
+
+
+def _middles(mask: np.ndarray) -> list[float]:
+    """Times (seconds, at frame centres) of the middle of each run of True in ``mask``."""
+    return [round((a + b) / 2 * FRAME_STEP + N_FFT / RATE / 2, 3) for a, b in runs(mask)]
 
 
 def quiet_points(a: AudioFrames, talk: np.ndarray) -> list[float]:
@@ -249,8 +258,7 @@ def quiet_points(a: AudioFrames, talk: np.ndarray) -> list[float]:
     threshold = min(floor + 10.0, loud - 15.0) if loud - floor > 12 else floor + 3.0
     quiet = moving_mean(a.level_db, 3) < threshold
     points: list[float] = []
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], quiet.astype(np.int8), [0]])))
-    for start, end in zip(edges[::2], edges[1::2], strict=True):
+    for start, end in runs(quiet):
         t0, t1 = start * FRAME_STEP, end * FRAME_STEP
         if t1 - t0 < 0.08:
             continue
@@ -268,13 +276,7 @@ def quiet_points(a: AudioFrames, talk: np.ndarray) -> list[float]:
             points.append(round(i * FRAME_STEP + N_FFT / RATE / 2, 3))
     # Gaps between words of fluent talk: short, but well under the talk around them.
     typical = float(np.median(a.level_db[talk])) if talk.any() else 0.0
-    gaps = _runs_at_least(talk & (level < typical - SOFT), WORD_GAP_FRAMES)
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], gaps.astype(np.int8), [0]])))
-    for start, end in zip(edges[::2], edges[1::2], strict=True):
-        points.append(round((start + end) / 2 * FRAME_STEP + N_FFT / RATE / 2, 3))
+    points += _middles(_runs_at_least(talk & (level < typical - SOFT), WORD_GAP_FRAMES))
     # Where the voice model hears a breath between phrases.
-    gaps = _runs_at_least(talk & (a.voice < SPEECH_OFF), 3)
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], gaps.astype(np.int8), [0]])))
-    for start, end in zip(edges[::2], edges[1::2], strict=True):
-        points.append(round((start + end) / 2 * FRAME_STEP + N_FFT / RATE / 2, 3))
+    points += _middles(_runs_at_least(talk & (a.voice < SPEECH_OFF), 3))
     return sorted(points)
