@@ -15,6 +15,9 @@ from ..frames import to_rgb
 from ..models import MediaInfo
 from .layout import Layout
 
+BT709 = av.video.reformatter.Colorspace.ITU709
+LIMITED = av.video.reformatter.ColorRange.MPEG
+
 
 def _plane(frame: av.VideoFrame, index: int) -> np.ndarray:
     plane = frame.planes[index]
@@ -27,7 +30,9 @@ def _upright_planes(frame: av.VideoFrame, media: MediaInfo, layout: Layout) -> l
     if media.hdr:
         # Tone mapping lives in frames.to_rgb; the slow RGB round trip is only paid for HDR.
         rgb = to_rgb(frame, media, width, height)
-        yuv = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+        yuv = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
+            format="yuv420p", dst_colorspace=BT709, dst_color_range=LIMITED
+        )  # the reel is tagged BT.709 for HDR sources (ReelWriter's ``bt709``)
         return [_plane(yuv, i) for i in range(3)]
     turned = media.rotation in (90, 270)
     stored_w, stored_h = (height, width) if turned else (width, height)

@@ -11,7 +11,7 @@ import numpy as np
 from ..errors import EngineError
 from ..models import MediaInfo, Segment
 from .layout import Layout
-from .picture import make_picture, to_frame
+from .picture import BT709, LIMITED, make_picture, to_frame
 from .source import VideoSource
 
 JPEG_QUALITY = 88
@@ -42,7 +42,9 @@ def write_poster(
             name = media.path.name
             raise EngineError(f"{name}: no frame to make a poster from at {seconds:.1f} s")
         picture = make_picture(frame, media, layout, focus)
-    rgb = to_frame(picture).to_ndarray(format="rgb24")
+    # An HDR source's pictures are tone-mapped BT.709 (SDR); others keep swscale's default.
+    matrix = {"src_colorspace": BT709, "src_color_range": LIMITED} if media.hdr else {}
+    rgb = to_frame(picture).reformat(format="rgb24", **matrix).to_ndarray()
     ok, data = cv2.imencode(
         ".jpg", np.ascontiguousarray(rgb[:, :, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
     )
