@@ -16,7 +16,7 @@ presentation time.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from fractions import Fraction
 from pathlib import Path
 
@@ -30,7 +30,8 @@ from .copyplan import CopyPlan, CopyRange, frame_index, seek_to_frame
 from .encode import run_options, write_video
 from .layout import Layout, Plan
 from .picture import to_frame
-from .soundtrack import MUX_OPTIONS, ReelSound, SoundTrack
+from .soundtrack import ReelSound, SoundTrack
+from .tags import open_reel
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +58,14 @@ class SpliceWriter:
         sound: ReelSound,
         delay: int,
         rotation: int = 0,
+        metadata: Mapping[str, str] | None = None,
     ):
         """``layout`` is the pictures' size as stored; ``rotation`` (clockwise degrees, as
         ``MediaInfo.rotation``) goes into the track's display matrix to show them upright."""
         self._layout, self._rate = layout, rate
         self._params_id = free_id(config)
         x264_headers = self._new_encoder().extradata
-        self._out = av.open(str(path), "w", format="mp4", options=MUX_OPTIONS)
+        self._out = open_reel(path, metadata)  # the source's tags only through ``metadata``
         video = self._out.add_stream_from_template(template)
         # Annex-B extradata with both sets: the muxer writes an avcC holding 2 SPS + 2 PPS and
         # converts every (Annex-B) packet to length-prefixed NAL units.
