@@ -315,7 +315,7 @@ def test_crop_follows_focus(tmp_path: Path) -> None:
         out = tmp_path / f"reel-{focus[0]}.mp4"
         options = HighlightOptions(aspect="9:16")
         info = render(media, segs((0.0, 0.5), focus=focus), out, options, Reporter(), 0.2)
-        assert (info.width, info.height) == (100, 180)
+        assert (info.width, info.height) == (202, 360)  # the 101x180 window, enlarged 2x
         frame = video_frames(out)[5]
         poster = cv2.imread(str(info.poster))
         assert bool(frame.max() > 200) is visible
@@ -328,7 +328,7 @@ def test_crop_follows_focus(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("aspect", "size"),
-    [("source", (320, 180)), ("16:9", (320, 180)), ("9:16", (100, 180)), ("1:1", (180, 180))],
+    [("source", (320, 180)), ("16:9", (320, 180)), ("9:16", (202, 360)), ("1:1", (360, 360))],
 )
 def test_aspect_sizes(tmp_path: Path, aspect: str, size: tuple[int, int]) -> None:
     src = write_clip(tmp_path / "n.mp4", 1.0, numbered)
@@ -337,6 +337,33 @@ def test_aspect_sizes(tmp_path: Path, aspect: str, size: tuple[int, int]) -> Non
     assert (info.width, info.height) == size
     check_reel(tmp_path / "r.mp4", *size, 0.5)
     assert cv2.imread(str(info.poster)).shape[:2] == (size[1], size[0])
+
+
+@pytest.mark.parametrize(
+    ("source", "aspect", "size", "note"),
+    [
+        ((1280, 720), "9:16", (720, 1280), None),  # 405x720 window enlarged 1.78x
+        ((1280, 720), "1:1", (720, 720), None),
+        ((1280, 720), "source", (1280, 720), None),
+        ((352, 288), "9:16", (324, 576), "9:16 reel is 324x576 rather than 720x1280"),
+        ((352, 288), "1:1", (576, 576), "1:1 reel is 576x576 rather than 720x720"),
+    ],
+)
+def test_crops_are_enlarged_to_a_standard_size(
+    tmp_path: Path, source: tuple[int, int], aspect: str, size: tuple[int, int], note: str | None
+) -> None:
+    """A 9:16 or 1:1 crop is at least 720 px on its short side (at most 2x its own pixels per
+    side, so a tiny clip says it fell short); ``source`` keeps the clip's size."""
+    src = write_clip(tmp_path / "n.mp4", 0.5, numbered, width=source[0], height=source[1])
+    out = tmp_path / "r.mp4"
+    options = HighlightOptions(aspect=aspect, poster=False)
+    info = render(probe(src), segs((0.0, 0.4)), out, options, Reporter())
+    assert (info.width, info.height) == size
+    check_reel(out, *size, 0.4)  # the encoded stream is that size, as the result says
+    if note is None:
+        assert not info.notes
+    else:
+        assert len(info.notes) == 1 and note in info.notes[0]
 
 
 def test_portrait_phone_clip_is_rendered_upright(tmp_path: Path) -> None:

@@ -71,6 +71,7 @@ def render(
     video_tmp = _temporary(output)
     poster_tmp = _temporary(poster_path) if poster_path else None
     notes: list[str] = []  # the sound worker's sentences, e.g. on sound that cannot be read
+    notes.extend(note for note in [layout.note(options.aspect)] if note)
     try:
         # Made and encoded on the sound worker while the pictures are made.
         sound = ReelSound(

@@ -13,6 +13,16 @@ MAX_FPS = 60
 
 _RATIOS = {"16:9": Fraction(16, 9), "9:16": Fraction(9, 16), "1:1": Fraction(1, 1)}
 
+STANDARD_SHORT_SIDE = 720
+"""A 9:16 or 1:1 reel is at least this on its short side (720x1280, 720x720), as the apps it
+is posted to expect: a crop of a 720p clip is only 404x720, shown blurred by the player's own
+upscale. Bigger sources keep their crop's size (up to ``max_output_side``)."""
+MAX_UPSCALE = 2
+"""How far a crop is enlarged at most, per side. Upscaling adds no detail, only pixels for the
+encoder to pay for; twice per side covers every common source from 480p up (a 9:16 crop of
+720p needs 1.78x, of 1080p 1.19x) while a tiny clip (352x288) is not blown up 4.4x into a
+blur four times the file size: it gets 324x576, and the result's notes say so."""
+
 
 def _even_floor(value: float) -> int:
     return max(2, int(value) // 2 * 2)
@@ -34,6 +44,9 @@ class Layout:
     height: int
     scaled_width: int
     scaled_height: int
+    standard: tuple[int, int] | None = None
+    """The standard size a 9:16 or 1:1 reel fell short of (the source is too small to enlarge
+    that far), else None."""
 
     @property
     def crops(self) -> bool:
@@ -48,8 +61,19 @@ class Layout:
         else:
             crop_w, crop_h = Fraction(disp_w), disp_w / ratio
         long_side = max(crop_w, crop_h)
-        # Never upscale: the cap only ever shrinks.
-        scale = min(Fraction(1), Fraction(options.max_output_side) / long_side)
+        cap = Fraction(options.max_output_side) / long_side
+        # The source's own size, never upscaled, shrunk to the cap...
+        scale = min(Fraction(1), cap)
+        standard = None
+        if options.aspect in ("9:16", "1:1") and (crop_w, crop_h) != (disp_w, disp_h):
+            # ...except for a 9:16 or 1:1 crop, enlarged (at most MAX_UPSCALE) to the standard.
+            # (A clip already that shape keeps its size: its GOPs can then be copied.)
+            wanted = Fraction(STANDARD_SHORT_SIDE) / min(crop_w, crop_h)
+            if wanted > scale:
+                scale = min(wanted, Fraction(MAX_UPSCALE), max(scale, cap))
+                if scale < wanted and cap >= wanted:
+                    short = STANDARD_SHORT_SIDE
+                    standard = (short, _even_floor(short / ratio)) if ratio < 1 else (short, short)
         if options.aspect == "source":
             width, height = _even_floor(crop_w * scale), _even_floor(crop_h * scale)
             return cls(width, height, width, height)
@@ -63,7 +87,17 @@ class Layout:
         factor = max(width / crop_w, height / crop_h)
         scaled_w = max(width, _even_ceil(disp_w * factor))
         scaled_h = max(height, _even_ceil(disp_h * factor))
-        return cls(width, height, scaled_w, scaled_h)
+        return cls(width, height, scaled_w, scaled_h, standard)
+
+    def note(self, aspect: str) -> str | None:
+        """A sentence for the result when the reel is smaller than its aspect's standard."""
+        if self.standard is None:
+            return None
+        return (
+            f"The video is small, so the {aspect} reel is {self.width}x{self.height} rather "
+            f"than {self.standard[0]}x{self.standard[1]}: a picture is enlarged at most "
+            f"{MAX_UPSCALE}x, as enlarging adds no detail."
+        )
 
     def crop_origin(self, focus: tuple[float, float]) -> tuple[int, int]:
         """Top-left corner (even, for 4:2:0 chroma) of the window centred on ``focus``."""
