@@ -15,7 +15,11 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from moments.service.settings import Settings
 from tests.helpers import fast_settings
-from tests.service.conftest_api import LiveApi, start_api  # noqa: F401  (fixture)
+from tests.service.conftest_api import (  # noqa: F401  (fixtures)
+    LiveApi,
+    heavy_video,
+    start_api,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = [
@@ -66,11 +70,11 @@ def open_page(browser: Browser, site: LiveApi) -> Iterator[Callable[..., Page]]:
     """A fresh browser context on the live site; signed in when the server has a local key."""
     contexts = []
 
-    def open_(path: str = "/", viewport: dict | None = None) -> Page:
+    def open_(path: str = "/", viewport: dict | None = None, signed_in: bool = True) -> Page:
         context = browser.new_context(viewport=viewport or PHONE, base_url=site.base_url)
         contexts.append(context)
         key_file = site.services.settings.data_dir / "local-api-key"
-        if key_file.is_file():  # accounts (issue 5): the page keeps the key in localStorage
+        if signed_in and key_file.is_file():  # accounts (issue 5): the key is in localStorage
             key = key_file.read_text().strip()
             context.add_init_script(f"localStorage.setItem('moments.apiKey', {key!r})")
         page = context.new_page()

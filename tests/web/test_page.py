@@ -72,6 +72,8 @@ def test_upload_to_reel_on_a_phone(open_page, site, media_dir):
 
     # Live progress by stage, then the finished reel.
     page.wait_for_selector("#job:not([hidden])", timeout=30_000)
+    # Uploaded: nothing left to cancel there (the job card has its own stop button).
+    expect(page.locator("#upload-cancel")).to_be_hidden()
     page.wait_for_selector("#job[data-status=completed] #result:not([hidden])", timeout=JOB_DONE_MS)
     job_id = page.get_attribute("#job", "data-job-id")
     detail = api_json(site, f"/api/v1/jobs/{job_id}")
@@ -95,9 +97,15 @@ def test_upload_to_reel_on_a_phone(open_page, site, media_dir):
         expect(notes).to_have_text(" ".join(detail["notes"]))
     else:
         expect(notes).to_be_hidden()
-    # Blocks sit where the moments are in the source.
-    left = segments.first.evaluate("el => parseFloat(el.style.left)")
-    assert abs(left - 100 * first["source_start"] / detail["input"]["duration"]) < 0.01
+    # Blocks sit where the moments are in the source (a short one widened about its middle).
+    bar = page.locator("#timeline").bounding_box()
+    block = segments.first.bounding_box()
+    assert bar and block
+    inner = bar["width"] - 2  # the timeline's 1 px border either side
+    middle = (first["source_start"] + first["source_end"]) / 2 / detail["input"]["duration"]
+    wanted = min(max(bar["x"] + 1 + inner * middle, bar["x"] + 1 + block["width"] / 2),
+                 bar["x"] + 1 + inner - block["width"] / 2)  # fmt: skip
+    assert abs(block["x"] + block["width"] / 2 - wanted) < 1.5
 
     assert page.get_attribute("#reel", "poster")
     assert page.get_attribute("#download", "href").split("?")[0] == detail["links"]["download"]
@@ -106,6 +114,15 @@ def test_upload_to_reel_on_a_phone(open_page, site, media_dir):
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     expect(page.locator(f"#jobs button[data-job-id='{job_id}']")).to_be_visible()
     screenshot(page, "web-phone-reel.png")
+
+    # "Make another": the old reel goes away; the length and shape chosen stay.
+    page.click("#new-video")
+    expect(page.locator("#job")).to_be_hidden()
+    expect(page.locator("#dz-main")).to_contain_text("Choose a video")
+    expect(page.locator("#start")).to_be_disabled()
+    expect(page.locator("input[name=aspect][value='9:16']")).to_be_checked()
+    expect(page.locator("#duration")).to_have_value("10")
+    assert "#job=" not in page.url
 
 
 def test_a_past_job_reopens_from_the_list(open_page, site, media_dir):

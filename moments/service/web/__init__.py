@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI
-from fastapi.responses import FileResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -26,5 +26,17 @@ def install(app: FastAPI) -> None:
     def index() -> FileResponse:
         # Revalidate every time so a new release's page is picked up at once.
         return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/web/sign-in", include_in_schema=False)
+    def sign_in(request: Request) -> JSONResponse:
+        """How the page's sign-in dialog should speak: in local mode, where this server keeps
+        the local API key (never the key itself), since ``MOMENTS_DATA_DIR`` may move it."""
+        from moments.service.auth.setup import local_key_path
+
+        settings = request.app.state.services.settings
+        body: dict[str, str] = {"mode": settings.auth_mode}
+        if settings.auth_mode == "local":
+            body["key_file"] = str(local_key_path(settings).resolve())
+        return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -8,9 +8,18 @@ const params = new URLSearchParams(location.search);
 const CHUNK_SIZE = Number(params.get("chunkSize")) || 8 * 1024 * 1024;
 const RETRY_DELAYS = [0, 1000, 2000, 3000, 5000, 8000, 10000, 15000, 20000, 30000];
 const STAGES = ["queued", "probe", "analyse", "select", "render", "saving"];
+const STAGE_WORDS = {
+  queued: "Queued", probe: "Reading", analyse: "Finding moments", select: "Choosing",
+  render: "Cutting", saving: "Saving",
+};
+const RUNNING = ["pending", "processing"];
 
 const $ = (id) => document.getElementById(id);
-const state = { file: null, upload: null, events: null, jobId: null, token: null, poll: null };
+const state = {
+  file: null, upload: null, events: null, jobId: null, token: null, poll: null, listTimer: null,
+};
+// How this server signs people in (GET /web/sign-in): in local mode, where the key file is.
+const signIn = { mode: "", keyFile: "", asking: null };
 
 // -- talking to the API -------------------------------------------------------------------
 
@@ -29,8 +38,13 @@ async function api(path, options = {}, retried = false) {
     ...options,
     headers: { Accept: "application/json", ...authHeaders(), ...(options.headers || {}) },
   });
-  if (response.status === 401 && !retried && (await askForKey())) {
-    return api(path, options, true);
+  if (response.status === 401) {
+    if (!retried && (await askForKey())) return api(path, options, true);
+    const err = new Error(apiKey()
+      ? "Your API key was not accepted. Sign in again with a current key."
+      : "You are not signed in.");
+    err.signIn = true;
+    throw err;
   }
   if (!response.ok) {
     let detail = `${response.status} ${response.statusText}`;
@@ -59,23 +73,79 @@ async function mediaUrl(path) {
   return `${path}${path.includes("?") ? "&" : "?"}access_token=${encodeURIComponent(state.token.value)}`;
 }
 
+// -- signing in ----------------------------------------------------------------------------
+
+/** Opens the sign-in dialog; resolves true once a key the server accepts is saved. Closing
+ * it (Escape, "Not now") resolves false; the "Sign in" button brings it back at any time. */
 function askForKey() {
+  if (signIn.asking) return signIn.asking;
   const dialog = $("key-dialog");
   $("key-input").value = "";
+  $("key-error").hidden = true;
+  dialog.returnValue = "";
   dialog.showModal();
-  return new Promise((resolve) => {
+  signIn.asking = new Promise((resolve) => {
     dialog.addEventListener("close", () => {
-      const value = $("key-input").value.trim();
-      if (dialog.returnValue === "save" && value) {
-        localStorage.setItem(KEY_STORE, value);
-        state.token = null;
-        $("key-button").hidden = false;
-        resolve(true);
-      } else {
-        resolve(false);
-      }
+      signIn.asking = null;
+      resolve(dialog.returnValue === "saved");
     }, { once: true });
   });
+  return signIn.asking;
+}
+
+function keyError(text) {
+  $("key-error").textContent = text;
+  $("key-error").hidden = false;
+  $("key-input").focus();
+}
+
+/** A key is saved only once the server says who it belongs to (GET /me). */
+async function checkKey(event) {
+  event.preventDefault();
+  const key = $("key-input").value.trim();
+  if (!key) return keyError("Paste your API key first.");
+  $("key-save").disabled = true;
+  $("key-error").hidden = true;
+  let response = null;
+  try {
+    response = await fetch(`${API}/me`, {
+      headers: { Accept: "application/json", Authorization: `Bearer ${key}` },
+    });
+  } catch (_) { /* unreachable: said below */ }
+  $("key-save").disabled = false;
+  if (!response) {
+    return keyError("Moments could not be reached. Check that it is running, then try again.");
+  }
+  if (response.status === 401) {
+    return keyError("That key was not accepted. Check that you copied all of it, then try again.");
+  }
+  if (!response.ok) return keyError("The key could not be checked just now. Try again in a moment.");
+  localStorage.setItem(KEY_STORE, key);
+  state.token = null;
+  showKeyButton();
+  $("key-dialog").close("saved");
+  toast("You are signed in.");
+  loadJobs();
+}
+
+function showKeyButton() {
+  $("key-button").textContent = apiKey() ? "Change API key" : "Sign in";
+}
+
+async function loadSignIn() {
+  try {
+    const response = await fetch("/web/sign-in", { headers: { Accept: "application/json" } });
+    if (response.ok) {
+      const body = await response.json();
+      signIn.mode = body.mode || "";
+      signIn.keyFile = body.key_file || "";
+    }
+  } catch (_) { /* the dialog's general words do */ }
+  $("key-file").textContent = signIn.keyFile;
+  $("key-where").hidden = !signIn.keyFile;
+  if (signIn.mode === "accounts") {
+    $("key-help").textContent = "Paste an API key from your account to see your reels and make new ones.";
+  }
 }
 
 // -- small view helpers -------------------------------------------------------------------
@@ -106,6 +176,14 @@ function setBar(id, percent) {
   $(`${id}-bar`).setAttribute("aria-valuenow", String(Math.round(p)));
 }
 
+function badgeText(s) {
+  if (s.status === "processing") {
+    const word = STAGE_WORDS[s.stage];
+    return `${word ? `${word} ` : ""}${Math.round(s.progress || 0)}%`;
+  }
+  return { pending: "Queued", completed: "Done" }[s.status] || s.status;
+}
+
 // -- choosing a file ----------------------------------------------------------------------
 
 function chooseFile(file) {
@@ -133,15 +211,21 @@ function wireForm() {
   const show = () => { $("duration-out").textContent = `${duration.value} s`; };
   duration.addEventListener("input", show);
   show();
-  $("upload-form").addEventListener("submit", (e) => {
+  $("upload-form").addEventListener("submit", async (e) => {
     e.preventDefault();
-    if (state.file) startUpload(state.file);
+    if (!state.file) return;
+    if (!apiKey() && !(await askForKey())) return; // every upload belongs to someone
+    startUpload(state.file);
   });
   $("upload-cancel").addEventListener("click", cancelUpload);
   $("new-video").addEventListener("click", resetForm);
   $("refresh-jobs").addEventListener("click", loadJobs);
-  $("key-button").hidden = !apiKey();
+  $("job-cancel").addEventListener("click", cancelJob);
+  $("job-delete").addEventListener("click", deleteJob);
+  showKeyButton();
   $("key-button").addEventListener("click", askForKey);
+  $("key-form").addEventListener("submit", checkKey);
+  $("key-cancel").addEventListener("click", () => $("key-dialog").close("cancel"));
 }
 
 async function loadFormats() {
@@ -162,6 +246,12 @@ function startUpload(file) {
   $("upload-panel").hidden = false;
   $("upload-name").textContent = file.name;
   $("upload-state").textContent = "Starting upload…";
+  $("upload-error").hidden = true;
+  $("upload-bar").classList.remove("paused", "failed");
+  $("upload-bar").removeAttribute("aria-valuetext");
+  $("upload-percent").textContent = "0%";
+  $("upload-bytes").textContent = "";
+  $("upload-cancel").hidden = false;
   setBar("upload", 0);
   const upload = new tus.Upload(file, {
     endpoint: `${API}/uploads/`,
@@ -192,7 +282,8 @@ function startUpload(file) {
       $("upload-bar").classList.remove("paused");
       $("upload-percent").textContent = `${Math.floor(percent)}%`;
       $("upload-bytes").textContent = `${bytes(sent)} of ${bytes(total)}`;
-      $("upload-state").textContent = "Uploading…";
+      // Every byte sent: the server now checks it is a video it can read.
+      $("upload-state").textContent = sent < total ? "Uploading…" : "Checking the video…";
     },
     onError: (err) => {
       if (!navigator.onLine && state.upload === upload) {
@@ -200,13 +291,17 @@ function startUpload(file) {
         return;
       }
       const status = err.originalResponse ? err.originalResponse.getStatus() : 0;
-      let detail = String(err.message || err);
+      let detail = "";
       try {
-        detail = JSON.parse(err.originalResponse.getBody()).detail || detail;
-      } catch (_) { /* keep the client's message */ }
-      $("upload-state").textContent = status ? detail : `Upload failed: ${detail}`;
-      $("upload-bar").classList.add("paused");
-      $("start").disabled = false;
+        detail = JSON.parse(err.originalResponse.getBody()).detail || "";
+      } catch (_) { /* no problem document: say it in our words below */ }
+      if (status === 401) {
+        detail = "You are not signed in. Sign in, then press “Make my reel” again.";
+        askForKey();
+      } else if (!status || !detail) {
+        detail = "The upload could not finish. Check your connection, then press “Make my reel” to try again.";
+      }
+      showUploadError(status && status !== 401 ? "Refused" : "Not sent", detail);
       state.upload = null;
     },
     onSuccess: (payload) => {
@@ -215,6 +310,7 @@ function startUpload(file) {
       $("upload-state").textContent = "Uploaded";
       setBar("upload", 100);
       $("upload-percent").textContent = "100%";
+      $("upload-cancel").hidden = true; // the job card has its own stop button
       state.upload = null;
       if (jobId) {
         openJob(jobId);
@@ -230,6 +326,21 @@ function startUpload(file) {
     if (previous.length) upload.resumeFromPreviousUpload(previous[0]);
     upload.start();
   });
+}
+
+/** A refused or failed upload: red, with an icon, announced; the bar never reads 100%. */
+function showUploadError(word, detail) {
+  const bar = $("upload-bar");
+  bar.classList.remove("paused");
+  bar.classList.add("failed");
+  bar.setAttribute("aria-valuetext", word);
+  $("upload-percent").textContent = word;
+  $("upload-state").textContent = "";
+  $("upload-bytes").textContent = "";
+  $("upload-error").textContent = detail;
+  $("upload-error").hidden = false;
+  $("upload-cancel").hidden = true;
+  $("start").disabled = !state.file;
 }
 
 function showPaused() {
@@ -248,16 +359,69 @@ function cancelUpload() {
   $("start").disabled = !state.file;
 }
 
+/** "Make another": a fresh file, the same length and shape, the old reel out of the way. */
 function resetForm() {
-  $("upload-form").reset();
+  $("file").value = "";
   state.file = null;
   $("dz-main").innerHTML = 'Choose a video <span class="muted">or drop it here</span>';
   $("dz-sub").textContent = "MP4, MOV, MKV or WebM";
   $("dropzone").classList.remove("chosen");
   $("start").disabled = true;
   $("upload-panel").hidden = true;
-  loadFormats();
+  closeJob();
   $("make").scrollIntoView({ behavior: "smooth" });
+  $("file").focus({ preventScroll: true });
+}
+
+function closeJob() {
+  stopWatching();
+  state.jobId = null;
+  const video = $("reel");
+  video.pause();
+  video.removeAttribute("src");
+  video.removeAttribute("poster");
+  $("job").hidden = true;
+  history.replaceState(null, "", location.pathname + location.search);
+}
+
+/** Stop a queued or running job (DELETE cancels it; the card then says so). */
+async function cancelJob() {
+  const jobId = state.jobId;
+  if (!jobId) return;
+  $("job-cancel").disabled = true;
+  try {
+    const s = await api(`${API}/jobs/${jobId}`, { method: "DELETE" });
+    if (s) {
+      stopWatching();
+      showStatus(s);
+      toast("Stopped. Nothing was made.");
+    } else { // it finished just before: the server deleted it as asked
+      closeJob();
+      toast("It had just finished, and is deleted.");
+    }
+  } catch (err) {
+    toast(`Could not stop it: ${err.message}`);
+  } finally {
+    $("job-cancel").disabled = false;
+  }
+  loadJobs();
+}
+
+/** Delete a finished (or failed, or stopped) job and its reel for good. */
+async function deleteJob() {
+  const jobId = state.jobId;
+  if (!jobId) return;
+  const what = $("job").dataset.status === "completed" ? "this reel" : "this entry";
+  if (!window.confirm(`Delete ${what}? This cannot be undone.`)) return;
+  try {
+    await api(`${API}/jobs/${jobId}`, { method: "DELETE" });
+  } catch (err) {
+    toast(`Could not delete it: ${err.message}`);
+    return;
+  }
+  if (state.jobId === jobId) closeJob();
+  toast("Deleted.");
+  loadJobs();
 }
 
 // -- following a job ----------------------------------------------------------------------
@@ -276,8 +440,8 @@ async function openJob(jobId) {
     const detail = await api(`${API}/jobs/${jobId}`);
     $("job-title").textContent = detail.filename || "Your reel";
     showStatus(detail);
-    if (detail.status === "completed") return showResult(detail);
-    if (["pending", "processing"].includes(detail.status)) watch(jobId);
+    if (detail.status === "completed") await showResult(detail);
+    if (RUNNING.includes(detail.status)) watch(jobId);
   } catch (err) {
     showStatus({ status: "failed", error: err.message, progress: 0, message: "" });
   }
@@ -325,8 +489,18 @@ function showStatus(s) {
   const card = $("job");
   card.dataset.status = s.status;
   const badge = $("job-badge");
-  badge.textContent = s.status;
+  badge.textContent = badgeText(s);
   badge.className = `badge ${s.status}`;
+  // The same job in the list says the same thing.
+  const listed = document.querySelector(`#jobs button[data-job-id="${card.dataset.jobId}"] .badge`);
+  if (listed) {
+    listed.textContent = badge.textContent;
+    listed.className = badge.className;
+  }
+  const running = RUNNING.includes(s.status);
+  $("job-cancel").hidden = !running;
+  $("job-delete").hidden = running;
+  $("job-delete").textContent = s.status === "completed" ? "Delete reel" : "Delete";
   setBar("job", s.status === "completed" ? 100 : s.progress || 0);
   $("job-message").textContent = s.message || "";
   $("job-eta").textContent = s.eta_seconds != null && s.status === "processing"
@@ -339,7 +513,9 @@ function showStatus(s) {
   });
   if (s.status === "failed" || s.status === "cancelled") {
     $("job-error").hidden = false;
-    $("job-error").textContent = s.error || (s.status === "cancelled" ? "This job was cancelled." : "It failed.");
+    $("job-error").textContent = s.status === "cancelled"
+      ? "You stopped this one, so no reel was made."
+      : s.error || "Something went wrong, and no reel was made.";
     $("job-progress").hidden = true;
   }
 }
@@ -357,6 +533,8 @@ async function showResult(detail) {
   $("download").href = src;
   drawTimeline(detail);
   $("job").dataset.status = "completed";
+  // The finished reel in view, whole, without the person scrolling to find it.
+  $("job").scrollIntoView({ behavior: "smooth", block: "start" });
 }
 
 function drawTimeline(detail) {
@@ -377,8 +555,12 @@ function drawTimeline(detail) {
     const block = document.createElement("button");
     block.type = "button";
     block.className = "segment";
-    block.style.left = `${(seg.source_start / total) * 100}%`;
-    block.style.width = `${((seg.source_end - seg.source_start) / total) * 100}%`;
+    // At least 44 px wide to tap (a short moment's block is centred on it), never past the ends.
+    const from = (seg.source_start / total) * 100;
+    const span = ((seg.source_end - seg.source_start) / total) * 100;
+    const width = `max(${span}%, 44px)`;
+    block.style.width = width;
+    block.style.left = `clamp(0px, calc(${from + span / 2}% - ${width} / 2), calc(100% - ${width}))`;
     const label = `${clock(seg.source_start)}–${clock(seg.source_end)}: ${seg.reason || "chosen"}`;
     block.title = label;
     block.setAttribute("aria-label", label);
@@ -416,13 +598,17 @@ async function loadJobs() {
   try {
     page = await api(`${API}/jobs?limit=20`);
   } catch (err) {
+    $("jobs").replaceChildren();
     $("jobs-empty").hidden = false;
-    $("jobs-empty").textContent = `Could not load your reels: ${err.message}`;
+    $("jobs-empty").textContent = err.signIn
+      ? `${err.message} Sign in (top right) to see your reels.`
+      : `Your reels could not be loaded: ${err.message}`;
     return;
   }
   const list = $("jobs");
   list.replaceChildren();
   $("jobs-empty").hidden = page.items.length > 0;
+  $("jobs-empty").textContent = "Nothing yet — your reels will show up here.";
   for (const job of page.items) {
     const li = document.createElement("li");
     const button = document.createElement("button");
@@ -444,11 +630,16 @@ async function loadJobs() {
     meta.append(name, when);
     const badge = document.createElement("span");
     badge.className = `badge ${job.status}`;
-    badge.textContent = job.status === "processing" ? `${Math.round(job.progress)}%` : job.status;
+    badge.textContent = badgeText(job);
     button.append(thumb, meta, badge);
     button.addEventListener("click", () => openJob(job.id));
     li.appendChild(button);
     list.appendChild(li);
+  }
+  // Jobs running that the open card does not follow: look again in a while.
+  clearTimeout(state.listTimer);
+  if (page.items.some((j) => RUNNING.includes(j.status) && j.id !== state.jobId)) {
+    state.listTimer = setTimeout(loadJobs, 4000);
   }
 }
 
@@ -456,6 +647,7 @@ async function loadJobs() {
 
 function start() {
   wireForm();
+  loadSignIn();
   loadFormats();
   loadJobs();
   const match = location.hash.match(/job=([0-9a-f]+)/);
