@@ -157,8 +157,12 @@ class JobStore:
         options: dict[str, Any],
         job_id: str | None = None,
         owner_id: str | None = None,
+        result: dict[str, Any] | None = None,
     ) -> JobView:
-        """Add a pending job. Store the upload first: a pending job may be claimed at once."""
+        """Add a pending job. Store the upload first: a pending job may be claimed at once.
+
+        ``result`` may hold what is known before processing: ``{"input": facts}`` from the
+        upload's probe (duration, width, height), which its ETA is planned from."""
         now = utcnow()
         job = Job(
             id=job_id or new_job_id(),
@@ -174,6 +178,7 @@ class JobStore:
             created_at=now,
             updated_at=now,
             owner_id=owner_id,
+            result=result,
         )
         with self._sessions() as session, session.begin():
             session.add(job)

@@ -82,7 +82,14 @@ def test_details_show_options_timings_segments_and_links(api, media_dir):
     )
     body = api.client.get(f"/api/v1/jobs/{job.id}").json()
     assert body["status"] == "completed"
-    assert body["reel"] == {"duration": 3.5, "width": 1280, "height": 720}
+    assert body["reel"] == {
+        "duration": 3.5,
+        "width": 1280,
+        "height": 720,
+        "size_bytes": None,  # not recorded for this row
+        "download": f"/api/v1/jobs/{job.id}/download",
+        "poster": f"/api/v1/jobs/{job.id}/poster",
+    }
     assert body["input"] == {"duration": 42.0, "width": 1280}  # no server paths
     assert body["segments"][0]["reason"] == "loud crowd + fast motion"
     assert body["segments"][0]["score"] == 0.91

@@ -70,6 +70,7 @@ def create_owned_job(
     filename: str,
     input_size: int,
     options: dict[str, Any],
+    facts: dict[str, Any] | None = None,
 ) -> JobView:
     """Charge one reel to ``user`` and create their pending job. THE way a job is created.
 
@@ -89,6 +90,7 @@ def create_owned_job(
             input_size=input_size,
             options=options,
             owner_id=user.id,
+            result={"input": facts} if facts else None,
         )
     except BaseException:
         acc.accounts.refund(user.id, now)

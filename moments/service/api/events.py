@@ -58,7 +58,7 @@ async def stream_status(
             gone = json.dumps({"id": job_id, "status": "deleted"})
             yield f"event: end\ndata: {gone}\n\n"
             return
-        status = status_of(job)
+        status = status_of(job, services.settings.retention_hours)
         # updated_at moves with every lease renewal: not a change worth an event.
         data = status.model_dump_json(exclude={"updated_at"})
         if data != last:

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from moments.service.accounts.store import UserView
-from moments.service.auth.deps import CurrentUser
+from moments.service.auth.deps import AccountsDep, CurrentUser
+from moments.service.notify.signing import callback_secret
 from moments.service.ratelimit import limited
 from moments.service.store import JobView
 
@@ -56,7 +57,7 @@ def list_jobs(
         query = {"limit": limit, "offset": offset + limit} | ({"status": status} if status else {})
         next_url = f"{PREFIX}/jobs?{urlencode(query)}"
     return JobPage(
-        items=[summary_of(j) for j in jobs],
+        items=[summary_of(j, services.settings.retention_hours) for j in jobs],
         total=total,
         limit=limit,
         offset=offset,
@@ -73,15 +74,20 @@ def list_jobs(
 async def job_status(job_id: str, services: ServicesDep, user: CurrentUser) -> JobStatus:
     """Status, progress (0-100, never backwards), stage, a readable message and an ETA."""
     # The endpoint apps poll: one worker-thread round trip (the read), the rest in the loop.
-    return status_of(await run_in_threadpool(find_job, services, job_id, user))
+    job = await run_in_threadpool(find_job, services, job_id, user)
+    return status_of(job, services.settings.retention_hours)
 
 
 @router.get(
     "/{job_id}", response_model=JobDetail, responses=NOT_FOUND, dependencies=[limited("poll")]
 )
-def job_detail(job_id: str, services: ServicesDep, user: CurrentUser) -> JobDetail:
+def job_detail(
+    job_id: str, services: ServicesDep, user: CurrentUser, accounts: AccountsDep
+) -> JobDetail:
     """Input facts, options, timings, the chosen segments with scores and reasons, any error."""
-    return detail_of(find_job(services, job_id, user))
+    job = find_job(services, job_id, user)
+    secret = callback_secret(accounts.secret, job.id)
+    return detail_of(job, services.settings.retention_hours, secret)
 
 
 @router.delete(

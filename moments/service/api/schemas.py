@@ -32,6 +32,22 @@ class Links(BaseModel):
     poster: str | None = None
 
 
+CALLBACK_URL = (
+    "URL to POST to when this job ends (job.completed or job.failed), signed like account "
+    "webhooks: 'Moments-Signature: t=<unix time>,v1=<HMAC-SHA256 hex of \"<t>.<body>\">' "
+    "with this job's callback_secret. It must reach a public address (loopback and private "
+    "ones too in local mode or with MOMENTS_WEBHOOK_ALLOW_PRIVATE); else the upload is 422."
+)
+CALLBACK_SECRET = (
+    "Key of the callback's Moments-Signature (present when callback_url was given); also in "
+    "the job's details."
+)
+EXPIRES_AT = (
+    "When the reel and the upload are deleted (retention_hours after the job finished); null "
+    "until the job finishes."
+)
+
+
 class UploadAccepted(BaseModel):
     """Answer to an upload: the job was queued."""
 
@@ -43,7 +59,21 @@ class UploadAccepted(BaseModel):
     estimated_seconds: float = Field(
         description="Rough time until the reel is ready, including jobs queued ahead of it."
     )
+    callback_secret: str | None = Field(None, description=CALLBACK_SECRET)
     links: Links
+
+
+class ReelOut(BaseModel):
+    """The finished reel."""
+
+    duration: float = Field(description="Length of the reel in seconds.")
+    width: int
+    height: int
+    size_bytes: int | None = Field(
+        None, description="Size of the reel file in bytes (null for reels made before it was kept)."
+    )
+    download: str | None = Field(None, description="URL of the reel (MP4), with byte ranges.")
+    poster: str | None = Field(None, description="URL of the poster JPEG, if there is one.")
 
 
 NOTES = (
@@ -60,9 +90,15 @@ class JobStatus(BaseModel):
     progress: float = Field(ge=0, le=100)
     stage: str | None = Field(description="queued, probe, analyse, select, render or saving")
     message: str = Field(description="What is happening, for a person to read.")
-    eta_seconds: float | None
+    eta_seconds: float | None = Field(
+        description="Seconds until the reel is likely ready, from the start of processing "
+        "(planned from the video's length and size, corrected by the pace so far); null while "
+        "queued and once finished."
+    )
     error: str | None = None
     notes: list[str] = Field(default_factory=list, description=NOTES)
+    reel: ReelOut | None = Field(None, description="The reel, once the job completed.")
+    expires_at: datetime | None = Field(None, description=EXPIRES_AT)
     updated_at: datetime | None = None
 
 
@@ -74,6 +110,8 @@ class JobSummary(BaseModel):
     filename: str | None
     created_at: datetime
     finished_at: datetime | None
+    reel: ReelOut | None = Field(None, description="The reel, once the job completed.")
+    expires_at: datetime | None = Field(None, description=EXPIRES_AT)
     links: Links
 
 
@@ -104,12 +142,6 @@ class SegmentOut(BaseModel):
     signals: dict[str, float]
 
 
-class ReelOut(BaseModel):
-    duration: float
-    width: int
-    height: int
-
-
 class JobDetail(BaseModel):
     """Everything about one job: input facts, options, timings, chosen segments, error."""
 
@@ -124,6 +156,8 @@ class JobDetail(BaseModel):
     options: dict[str, Any]
     input: dict[str, Any] | None = Field(description="Facts read from the video (once probed).")
     reel: ReelOut | None
+    expires_at: datetime | None = Field(None, description=EXPIRES_AT)
+    callback_secret: str | None = Field(None, description=CALLBACK_SECRET)
     notes: list[str] = Field(default_factory=list, description=NOTES)
     segments: list[SegmentOut]
     timings: Timings

@@ -33,7 +33,7 @@ from . import formats, intake
 from .deps import Services, ServicesDep
 from .problems import Problem
 from .tus_store import ChunkWriter, TusUploads, UploadBusy, UploadInfo
-from .uploads import check_options, queue_stored_upload
+from .uploads import check_callback, check_options, queue_stored_upload
 from .views import PREFIX
 
 TUS_VERSION = "1.0.0"
@@ -120,8 +120,8 @@ async def create_upload(
 ) -> Response:
     """Start a resumable upload (tus creation, optionally with its first bytes).
 
-    ``Upload-Metadata`` carries ``filename``, ``duration`` and ``aspect`` (the plain upload's
-    options), checked here, before any bytes are sent.
+    ``Upload-Metadata`` carries ``filename``, ``duration``, ``aspect`` and ``callback_url`` (the
+    plain upload's options), checked here, before any bytes are sent.
     """
     settings = services.settings
     if request.headers.get("upload-defer-length"):
@@ -136,6 +136,7 @@ async def create_upload(
     metadata = request.headers.get("upload-metadata", "")
     fields = parse_metadata(metadata)
     options = check_options(settings, None, "source", fields)
+    await check_callback(accounts, options)
     filename = intake._clean_filename(fields["filename"]) if fields.get("filename") else None
     has_body = _has_body(request)
     checksum = parse_checksum(request.headers.get("upload-checksum")) if has_body else None

@@ -21,6 +21,9 @@ from moments.engine import EngineError, HighlightOptions, Limits, MediaInfo
 from moments.service.accounts.quota import create_owned_job, ensure_quota_left
 from moments.service.accounts.store import UserView
 from moments.service.auth.deps import AccountsDep, AccountServices, CurrentUser
+from moments.service.jobs.estimate import stage_plan
+from moments.service.notify.signing import callback_secret
+from moments.service.notify.webhooks import allows_private, check_url
 from moments.service.ratelimit import charge_upload, upload_room
 from moments.service.storage import LocalStorage, upload_key
 from moments.service.store import new_job_id
@@ -29,7 +32,7 @@ from . import formats, intake
 from .deps import Services, ServicesDep
 from .probing import ProbeLimitExceeded
 from .problems import Problem
-from .schemas import Aspect, Formats, UploadAccepted
+from .schemas import CALLBACK_URL, Aspect, Formats, UploadAccepted
 from .schemas import Problem as ProblemDoc
 from .views import links
 
@@ -37,6 +40,8 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/upload", tags=["upload"])
 
 RAW_TYPES = ("application/octet-stream",)
+MAX_CALLBACK_URL = 1000
+"""Longest callback_url (a multipart field holds at most intake.MAX_FIELD_BYTES)."""
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
     code: {"model": ProblemDoc, "content": {"application/problem+json": {}}}
     for code in (400, 413, 415, 422)
@@ -53,6 +58,7 @@ _BODY = {
                         "file": {"type": "string", "format": "binary"},
                         "duration": {"type": "number"},
                         "aspect": {"type": "string", "enum": ["source", "16:9", "9:16", "1:1"]},
+                        "callback_url": {"type": "string", "description": CALLBACK_URL},
                     },
                 }
             },
@@ -91,6 +97,9 @@ async def upload(
         float | None, Query(gt=0, description="Reel length in seconds (default from settings).")
     ] = None,
     aspect: Annotated[Aspect, Query(description="Shape of the reel.")] = "source",
+    callback_url: Annotated[
+        str | None, Query(max_length=MAX_CALLBACK_URL, description=CALLBACK_URL)
+    ] = None,
 ) -> JSONResponse:
     """Upload a video; it is queued for processing at once.
 
@@ -111,7 +120,8 @@ async def upload(
         raw_name = intake.filename_from_headers(
             request.headers.get("x-filename"), request.headers.get("content-disposition")
         )
-        check_options(settings, duration, aspect, {})  # refuse bad options before gigabytes arrive
+        # refuse bad options before gigabytes arrive
+        await check_callback(accounts, check_options(settings, duration, aspect, {}, callback_url))
 
     stored = _StoredUpload(services, new_job_id())
     try:
@@ -120,7 +130,8 @@ async def upload(
             received = await intake.receive_multipart(request.stream(), boundary, stored.open, cap)
         else:
             received = await intake.receive_raw(request.stream(), stored.open, cap, raw_name)
-        options = check_options(settings, duration, aspect, received.fields)
+        options = check_options(settings, duration, aspect, received.fields, callback_url)
+        await check_callback(accounts, options)
         if received.size == 0:
             raise Problem(400, "The upload is empty.", kind="empty-upload")
         key = await anyio.to_thread.run_sync(stored.commit)
@@ -180,6 +191,7 @@ async def queue_stored_upload(
                 filename=filename,
                 input_size=size,
                 options=options,
+                facts=input_facts(media),
             )
         )
     except BaseException:
@@ -196,6 +208,9 @@ async def queue_stored_upload(
         size_bytes=size,
         options=options,
         estimated_seconds=estimate,
+        callback_secret=callback_secret(accounts.secret, job.id)
+        if options.get("callback_url")
+        else None,
         links=links(job),
     )
 
@@ -217,10 +232,22 @@ def _is_multipart(content_type: str) -> bool:
 
 
 def check_options(
-    settings: Any, duration: float | None, aspect: str, fields: dict[str, str]
+    settings: Any,
+    duration: float | None,
+    aspect: str,
+    fields: dict[str, str],
+    callback_url: str | None = None,
 ) -> dict:
-    """Options from form fields (multipart) or the query string, checked like the engine does."""
+    """Options from form fields (multipart) or the query string, checked like the engine does.
+
+    ``callback_url`` is only checked for its length here; :func:`check_callback` judges where
+    it leads."""
     errors = []
+    callback_url = (fields.get("callback_url", callback_url) or "").strip() or None
+    if callback_url is not None and len(callback_url) > MAX_CALLBACK_URL:
+        errors.append(
+            {"location": "callback_url", "message": f"longer than {MAX_CALLBACK_URL} characters"}
+        )
     if "duration" in fields:
         try:
             duration = float(fields["duration"])
@@ -253,7 +280,32 @@ def check_options(
             title="Invalid request",
             errors=errors,
         )
-    return {"duration": duration, "aspect": aspect}
+    options: dict[str, Any] = {"duration": duration, "aspect": aspect}
+    if callback_url is not None:
+        options["callback_url"] = callback_url
+    return options
+
+
+async def check_callback(accounts: AccountServices, options: dict[str, Any]) -> None:
+    """422 when the options' ``callback_url`` may not be called: the rules of account webhooks
+    (an absolute http(s) URL; public addresses only, unless private ones are allowed: local
+    mode or MOMENTS_WEBHOOK_ALLOW_PRIVATE). Delivery checks the address again."""
+    url = options.get("callback_url")
+    if not url:
+        return
+    sender = getattr(accounts.outbox, "webhooks", None)
+    if sender is not None:  # the same resolver and rules as its deliveries
+        why = await run_in_threadpool(sender.check_url, url)
+    else:
+        why = await run_in_threadpool(check_url, url, allows_private(accounts.settings))
+    if why:
+        raise Problem(
+            422,
+            f"The callback URL is not acceptable: {why}.",
+            kind="bad-callback-url",
+            title="Invalid request",
+            errors=[{"location": "callback_url", "message": why}],
+        )
 
 
 async def _probe(services: Services, key: str, filename: str | None) -> MediaInfo:
@@ -317,24 +369,16 @@ def _estimate(services: Services, media: MediaInfo, options: dict[str, Any]) -> 
     return round(own * (1 + max(0, waiting) / workers), 1)
 
 
-# Measured through the API on 2 cores (example.mp4, 42 s 720p -> 20 s reel: 6.9 s end to end;
-# 24 s 720p -> 10 s reel: 4.9 s): analysis decodes sparsely, so rendering dominates.
-START_SECONDS = 1.2
-"""Worker process start-up, probe and saving."""
-SECONDS_PER_SOURCE_SECOND_720P = 0.015
-SECONDS_PER_REEL_SECOND_720P = 0.28
-
-
 def estimate_processing_seconds(media: MediaInfo, options: dict[str, Any]) -> float:
-    """Seconds one worker needs for this video (scaled by pixel count, 720p = 1)."""
-    scale = max(0.25, (media.width * media.height) / (1280 * 720))
-    reel = min(float(options.get("duration", 30)), media.duration)
-    return round(
-        START_SECONDS
-        + media.duration * SECONDS_PER_SOURCE_SECOND_720P * scale
-        + reel * SECONDS_PER_REEL_SECOND_720P * scale,
-        1,
-    )
+    """Seconds one worker needs for this video (see ``jobs.estimate``)."""
+    plan = stage_plan(media.duration, media.width, media.height, options.get("duration", 30))
+    return round(sum(plan.values()), 1)
+
+
+def input_facts(media: MediaInfo) -> dict[str, Any]:
+    """What the job keeps of the upload's probe until the engine's own result replaces it: the
+    facts its ETA is planned from."""
+    return {"duration": media.duration, "width": media.width, "height": media.height}
 
 
 class _StoredUpload:

@@ -144,7 +144,13 @@ def start(settings: Settings, services: Services) -> AccountServices:
             flush=True,
         )
     metrics = Metrics(services.store, services.dispatcher)
-    outbox = Outbox(settings, sessions, metrics=metrics, apns=APNsSender.from_settings(settings))
+    outbox = Outbox(
+        settings,
+        sessions,
+        metrics=metrics,
+        apns=APNsSender.from_settings(settings),
+        callback_key=secret,
+    )
     outbox.start()
     return AccountServices(
         settings=settings,

@@ -24,6 +24,7 @@ from ..logging import job_context
 from ..settings import Settings
 from ..storage import Storage, get_storage, poster_key, reel_key
 from ..store import JobStore, JobView
+from .estimate import plan_of_job, seconds_left
 from .limits import JobLimitExceeded, is_out_of_memory, job_limits, memory_message
 
 log = logging.getLogger(__name__)
@@ -65,9 +66,20 @@ def new_worker_id(prefix: str = "worker") -> str:
 
 
 class ProgressWriter:
-    """Engine progress -> job row: only forwards, at most every ``interval`` seconds."""
+    """Engine progress -> job row: only forwards, at most every ``interval`` seconds.
 
-    def __init__(self, store: JobStore, job_id: str, interval: float):
+    ``plan`` (seconds per stage, ``jobs.estimate``) gives an ETA from the first write on;
+    without one, the ETA waits until the pace so far can be measured.
+    """
+
+    def __init__(
+        self,
+        store: JobStore,
+        job_id: str,
+        interval: float,
+        plan: dict[str, float] | None = None,
+    ):
+        self._plan = plan
         self._store = store
         self._job_id = job_id
         self._interval = interval
@@ -87,11 +99,21 @@ class ProgressWriter:
         self._last_write, self._last_stage = now, stage
         self._last_percent = max(self._last_percent, percent)
         message = STAGE_MESSAGES.get(stage, stage)
-        self._store.progress(self._job_id, stage, self._last_percent, message, self._eta(now))
+        eta = self._eta(now, stage, fraction)
+        self._store.progress(self._job_id, stage, self._last_percent, message, eta)
 
-    def _eta(self, now: float) -> float | None:
-        """Seconds left, assuming the rest goes at the average pace so far."""
-        elapsed, percent = now - self._started, self._last_percent
+    def _eta(self, now: float, stage: str, fraction: float) -> float | None:
+        """Seconds left: the plan's seconds left, scaled by how the job kept to the plan so far
+        (once there is enough of it to judge: a second of planned work), or without a plan,
+        the rest at the average pace so far."""
+        elapsed = now - self._started
+        if self._plan is not None:
+            left = seconds_left(self._plan, stage, fraction)
+            done = sum(self._plan.values()) - left
+            if done >= 1.0 and elapsed > 0:
+                left *= min(4.0, max(0.25, elapsed / done))
+            return round(left, 1)
+        percent = self._last_percent
         if percent < 3 or elapsed < 1:
             return None
         return round(elapsed * (100 - percent) / percent, 1)
@@ -282,7 +304,8 @@ def _process(
         raise EngineError("the uploaded video is missing; please upload it again") from None
 
     scratch.mkdir(parents=True, exist_ok=True)
-    progress = ProgressWriter(store, job.id, settings.progress_interval)
+    plan = plan_of_job(job.result, {"duration": options.duration})
+    progress = ProgressWriter(store, job.id, settings.progress_interval, plan)
     result = highlight(source, scratch / "reel.mp4", options, progress=progress, cancel=token)
 
     progress("saving", 0.0)
@@ -290,7 +313,7 @@ def _process(
         raise Cancelled("cancelled before saving")
     out_key = reel_key(job.id)
     with result.output.open("rb") as f:
-        storage.write(out_key, f)
+        reel_bytes = storage.write(out_key, f)
     progress("saving", 0.7)
     still_key = None
     if result.poster is not None and result.poster.is_file():
@@ -298,9 +321,8 @@ def _process(
         with result.poster.open("rb") as f:
             storage.write(still_key, f)
 
-    if store.complete(
-        job.id, result=public_result(result.to_dict()), output_key=out_key, poster_key=still_key
-    ):
+    document = public_result(result.to_dict()) | {"size_bytes": reel_bytes}
+    if store.complete(job.id, result=document, output_key=out_key, poster_key=still_key):
         return "completed"
     # Cancelled (or taken over) while saving: these files belong to no finished job.
     if store.is_cancelled(job.id):

@@ -26,6 +26,7 @@ from ..accounts.plans import month_period
 from ..db.account_models import Delivery, Device, JobEvent, Usage, Webhook, new_id
 from ..db.models import Job, utcnow
 from .apns import alert_for
+from .signing import callback_secret
 from .webhooks import DELETED_SENTENCE, SendResult, WebhookSender
 
 if TYPE_CHECKING:
@@ -56,8 +57,10 @@ def job_document(job: Job | None, job_id: str, kind: str) -> dict[str, Any]:
     }
     if job.status == "completed":
         result = job.result or {}
-        doc["reel"] = {k: result.get(k) for k in ("duration", "width", "height")}
+        doc["reel"] = {k: result.get(k) for k in ("duration", "width", "height", "size_bytes")}
         doc["links"]["download"] = f"{base}/download"
+        if job.poster_key:
+            doc["links"]["poster"] = f"{base}/poster"
     return doc
 
 
@@ -70,8 +73,12 @@ class Outbox(threading.Thread):
         metrics: Any = None,
         apns: Any = None,
         webhooks: WebhookSender | None = None,
+        callback_key: bytes | None = None,
     ):
         super().__init__(name="outbox", daemon=True)
+        self._callback_key = callback_key
+        """The server secret each job's callback secret is derived from (signing.callback_secret);
+        None: jobs' callback_url is not called."""
         self.settings = settings
         self._sessions = sessions
         self._metrics = metrics
@@ -156,13 +163,24 @@ class Outbox(threading.Thread):
                     .values(reels=Usage.reels - 1)
                 )
             if event.owner_id and event.kind in NOTIFIED_EVENTS:
-                self._queue_deliveries(session, event, job_document(job, event.job_id, event.kind))
+                callback = (job.options or {}).get("callback_url") if job is not None else None
+                self._queue_deliveries(
+                    session, event, job_document(job, event.job_id, event.kind), callback
+                )
             seconds = None
             if job is not None and job.started_at and job.finished_at:
                 seconds = (job.finished_at - job.started_at).total_seconds()
             return status, (job.result if job is not None else None), seconds
 
-    def _queue_deliveries(self, session: Session, event: JobEvent, job: dict[str, Any]) -> None:
+    def _queue_deliveries(
+        self,
+        session: Session,
+        event: JobEvent,
+        job: dict[str, Any],
+        callback_url: str | None = None,
+    ) -> None:
+        """A delivery per webhook of the owner, per APNs device, and to the job's own
+        callback_url (channel "callback", target: the job) with the webhooks' payload."""
         now = utcnow()
         payload = {
             "id": f"evt_{event.id}",
@@ -177,6 +195,8 @@ class Outbox(threading.Thread):
         if self._apns is not None:
             for device in session.scalars(select(Device).where(Device.user_id == event.owner_id)):
                 targets.append(("apns", device.id))
+        if callback_url and self._callback_key is not None:
+            targets.append(("callback", event.job_id))
         for channel, target in targets:
             session.add(
                 Delivery(
@@ -186,7 +206,7 @@ class Outbox(threading.Thread):
                     user_id=event.owner_id,
                     event=event.kind,
                     job_id=event.job_id,
-                    payload=payload if channel == "webhook" else alert_for(event.kind, job),
+                    payload=payload if channel != "apns" else alert_for(event.kind, job),
                     status="pending",
                     attempts=0,
                     next_attempt_at=now,
@@ -236,8 +256,8 @@ class Outbox(threading.Thread):
                 return 0
             delivery = session.get(Delivery, delivery_id)
             assert delivery is not None
-            target: Any = session.get(Webhook if delivery.channel == "webhook" else Device,
-                                      delivery.target_id)  # fmt: skip
+            kind = {"webhook": Webhook, "callback": Job}.get(delivery.channel, Device)
+            target: Any = session.get(kind, delivery.target_id)
             session.expunge_all()
         if target is None:
             result = SendResult(False, None, "the target was deleted", retry=False,
@@ -246,6 +266,10 @@ class Outbox(threading.Thread):
             result = self.webhooks.send(
                 target.url, target.secret, delivery.event, delivery.id, delivery.payload
             )
+        elif delivery.channel == "callback":
+            url = (target.options or {}).get("callback_url", "")
+            secret = callback_secret(self._callback_key or b"", target.id)
+            result = self.webhooks.send(url, secret, delivery.event, delivery.id, delivery.payload)
         elif self._apns is not None:
             result = self._apns.send(target.token, delivery.payload, delivery.id)
         else:

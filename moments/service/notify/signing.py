@@ -40,3 +40,10 @@ def verify(
         return False
     expected = sign(secret, body, t).split("v1=", 1)[1]
     return any(hmac.compare_digest(expected, v) for v in parts.get("v1", []))
+
+
+def callback_secret(key: bytes, job_id: str) -> str:
+    """The signing secret of one job's ``callback_url``: derived from the server's own secret
+    (the access-token key), so nothing more is stored and every API instance agrees on it."""
+    mac = hmac.new(key, f"job-callback:{job_id}".encode(), hashlib.sha256).hexdigest()
+    return f"cbsec_{mac}"
