@@ -39,6 +39,9 @@ class HighlightOptions:
     max_output_side: int = 1920
     """Long side of the output frame, in pixels (never upscaled beyond the source)."""
     poster: bool = True
+    keep_location: bool = False
+    """Keep where the source was shot in the reel's tags (dropped by default: reels are shared;
+    when it was shot is always kept, the device's make and model never)."""
     limits: Limits = field(default_factory=Limits)
 
     def __post_init__(self) -> None:
@@ -133,6 +136,11 @@ class RenderInfo:
     poster: Path | None = None
     notes: tuple[str, ...] = ()
     """Plain sentences on what the reel lost, e.g. sound that could not be read."""
+    bitrate: int | None = None
+    """The reel's video bits per second, read back from the written file."""
+    codec: str | None = None
+    profile: str | None = None
+    """The video stream's codec ("h264") and profile ("High"), as players read them."""
 
 
 @dataclass(frozen=True)
@@ -154,6 +162,11 @@ class HighlightResult:
     timeline: Timeline | None = field(default=None, repr=False, compare=False)
     """The measured signals the segments were chosen from (not part of ``to_dict``): for
     plots and evaluation."""
+    bitrate: int | None = None
+    """The reel's video bits per second (its sound adds AAC's 160 kbit/s)."""
+    codec: str | None = None
+    profile: str | None = None
+    """The reel's video codec ("h264") and profile ("High")."""
 
     def to_dict(self) -> dict[str, Any]:
         options = asdict(self.options)
@@ -163,6 +176,9 @@ class HighlightResult:
             "duration": round(self.duration, 3),
             "width": self.width,
             "height": self.height,
+            "bitrate": self.bitrate,
+            "codec": self.codec,
+            "profile": self.profile,
             "input": self.media.to_dict(),
             "options": options,
             "segments": [s.to_dict() for s in self.segments],

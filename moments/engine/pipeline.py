@@ -75,4 +75,7 @@ def highlight(
         timings=timings,
         notes=[*notes, *info.notes],
         timeline=timeline,
+        bitrate=info.bitrate,
+        codec=info.codec,
+        profile=info.profile,
     )

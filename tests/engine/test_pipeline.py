@@ -36,7 +36,16 @@ def test_every_real_video_makes_a_reel(name: str, tmp_path: Path) -> None:
     for segment in result.segments:
         assert segment.reason
         assert 0 <= segment.source_start < segment.source_end <= result.media.duration + 0.05
-    json.dumps(result.to_dict())  # the --json document is plain JSON
+    document = result.to_dict()
+    json.dumps(document)  # the --json document is plain JSON
+
+    with av.open(str(output)) as reel:
+        video = reel.streams.video[0]
+        # the result says what the file holds: codec, declared profile, video bits per second
+        declared = {0x42: "Baseline", 0x4D: "Main", 0x64: "High"}[video.codec_context.extradata[1]]
+        assert document["codec"] == "h264" and document["profile"].endswith(declared)
+        bits = 8 * sum(p.size for p in reel.demux(video) if p.size)
+        assert document["bitrate"] == pytest.approx(bits / result.duration, rel=0.05)
 
     with av.open(str(output)) as reel:
         video = reel.streams.video[0]

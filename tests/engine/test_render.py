@@ -366,6 +366,43 @@ def test_crops_are_enlarged_to_a_standard_size(
         assert len(info.notes) == 1 and note in info.notes[0]
 
 
+def textured(index: int, width: int, height: int) -> np.ndarray:
+    """A detailed backdrop panning 3 px a frame: costly to encode, like real footage."""
+    rng = np.random.default_rng(7)
+    tile = cv2.resize(rng.integers(0, 255, (height // 4, width // 4 + 64, 3), np.uint8),
+                      (width + 256, height), interpolation=cv2.INTER_LINEAR)  # fmt: skip
+    x = index * 3 % 256
+    return np.ascontiguousarray(tile[:, x : x + width])
+
+
+def test_reencoded_reel_spends_about_what_the_source_does(tmp_path: Path) -> None:
+    """A cropped (so re-encoded) reel of a 300 kbit/s source stays near the source's rate
+    scaled to its pixels (CRF alone gave 2.9x that), in High profile, and the result says so."""
+    src = make_video(
+        tmp_path / "low.mp4", seconds=3.0, width=640, height=360, frame_fn=textured,
+        audio=False, video_options={"x264-params": "bitrate=300:vbv-maxrate=300:vbv-bufsize=300"},
+    )  # fmt: skip
+    media = probe(src)
+    with av.open(str(src)) as c:
+        stream = c.streams.video[0]
+        source_rate = 8 * sum(p.size for p in c.demux(stream) if p.size) / 3.0
+    assert source_rate < 400_000
+    out = tmp_path / "r.mp4"
+    options = HighlightOptions(aspect="9:16", poster=False)
+    info = render(media, segs((0.0, 2.9)), out, options, Reporter())
+    assert (info.width, info.height) == (404, 720)
+    scaled = source_rate * (404 * 720) / (640 * 360)
+    with av.open(str(out)) as c:
+        stream = c.streams.video[0]
+        profile = stream.codec_context.profile
+        bits = 8 * sum(p.size for p in c.demux(stream) if p.size)
+    reel_rate = bits / info.duration
+    assert reel_rate < 1.5 * scaled, f"{reel_rate:.0f} bit/s against {scaled:.0f}"
+    assert profile == "High"  # CABAC, 8x8 transforms, B-frames: not Constrained Baseline
+    assert (info.codec, info.profile) == ("h264", "High")
+    assert info.bitrate == pytest.approx(reel_rate, rel=0.05)
+
+
 def test_portrait_phone_clip_is_rendered_upright(tmp_path: Path) -> None:
     src = make_video(tmp_path / "rot.mp4", seconds=1.0, rotation=90, audio=False)
     media = probe(src)

@@ -25,6 +25,7 @@ from .copyplan import as_stored, can_copy, copy_refusal, plan_copy
 from .encode import ReelWriter, write_video
 from .layout import Layout, Plan, output_rate
 from .poster import poster_focus, write_poster
+from .rate import read_back, video_cap
 from .soundtrack import ReelSound
 from .splice import PacketSource, SpliceWriter, write_spliced
 
@@ -84,6 +85,7 @@ def render(
             focus = poster_focus(segments, seconds)
             write_poster(poster_tmp, media, layout, seconds, focus, _ticker(reporter, 0.95, 0.99))
             reporter.update(0.99)
+        encoded = read_back(video_tmp)
         os.replace(video_tmp, output)
         if poster_path and poster_tmp:
             os.replace(poster_tmp, poster_path)
@@ -100,6 +102,9 @@ def render(
         height=layout.height,
         poster=poster_path,
         notes=tuple(notes),
+        bitrate=encoded.bitrate,
+        codec=encoded.codec,
+        profile=encoded.profile,
     )
 
 
@@ -127,7 +132,8 @@ def _write_reel(
             refusal = "no segment holds a keyframe to copy from"
     if copy_plan is None or not copy_plan.ranges:
         log.info("full re-encode: %s", refusal)
-        writer = ReelWriter(path, layout, plan.rate, sound)
+        maxrate = video_cap(media, layout, plan.rate)
+        writer = ReelWriter(path, layout, plan.rate, sound, maxrate=maxrate)
         try:
             write_video(writer, media, segments, plan, layout, video_tick)
         finally:

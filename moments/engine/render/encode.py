@@ -15,6 +15,7 @@ from ..models import MediaInfo, Segment
 from .layout import Layout, Plan
 from .picture import blend, make_picture, to_frame
 from .prefetch import Prefetch
+from .rate import cap_options
 from .soundtrack import MUX_OPTIONS, ReelSound, SoundTrack
 from .source import VideoSource
 
@@ -56,13 +57,22 @@ def run_options(params: str = "") -> dict[str, str]:
 class ReelWriter:
     """An open MP4 with one H.264 and one AAC stream; pictures and samples go in in order."""
 
-    def __init__(self, path: Path, layout: Layout, rate: Fraction, sound: ReelSound):
+    def __init__(
+        self,
+        path: Path,
+        layout: Layout,
+        rate: Fraction,
+        sound: ReelSound,
+        maxrate: int | None = None,
+    ):
+        """``maxrate``: the video's cap in bits/s (:func:`.rate.video_cap`: about the
+        source's own rate)."""
         self._out = av.open(str(path), "w", format="mp4", options=MUX_OPTIONS)
         video = self._out.add_stream("libx264", rate=rate)
         video.width, video.height, video.pix_fmt = layout.width, layout.height, "yuv420p"
         video.time_base = video.codec_context.time_base = 1 / rate
         video.codec_context.gop_size = max(1, round(2 * rate))  # a keyframe every ~2 s: seeking
-        video.options = x264_options()
+        video.options = {**x264_options(), **cap_options(maxrate)}
         self._video = video
         self._sound = SoundTrack(self._out, sound)
         self._rate = rate

@@ -1,0 +1,113 @@
+"""How many bits the reel's re-encoded pictures may spend, and what the written reel holds.
+
+A reel re-encoded at a fixed quality (CRF) alone spends what the encoder thinks the pictures
+deserve, whatever the source spent: a phone clip at 1 Mbit/s (already soft, blocky in places)
+came out at 5.9 Mbit/s, three times the source's file size, with none of the extra bits buying
+detail the source did not have. So the full re-encode keeps its CRF but is capped (x264's VBV)
+at the source's own video bit rate scaled to the reel's pixels and frame rate: easy pictures
+still come out smaller than that, hard ones no bigger.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+from ..models import MediaInfo
+from ..probe import reopen
+from .layout import Layout
+
+FLOOR_BITS_PER_PIXEL = 0.02
+"""The cap never goes below this many bits per output pixel and frame (720x1280 at 30 fps:
+0.55 Mbit/s; 1080x1920: 1.2 Mbit/s), so a source starved of bits (a screen recording of a
+still page at 100 kbit/s, say) does not turn every motion in the reel into mush."""
+BUFFER_SECONDS = 2.0
+"""The VBV buffer: the cap holds on average over this long (one GOP of the reel), so a
+keyframe may take what it needs from the frames around it."""
+
+
+def source_bitrate(media: MediaInfo) -> float | None:
+    """The source's video bits per second: the stream's own figure (MP4 sums its samples),
+    else the container's less its sound, else the file's size over its length."""
+    rate = 0.0
+    try:
+        with reopen(media) as container:
+            rate = float(container.streams[media.video_stream].bit_rate or 0)
+            if rate <= 0 and container.bit_rate:
+                sound = sum(s.bit_rate or 0 for s in container.streams.audio)
+                rate = float(container.bit_rate - sound)
+    except (av.error.FFmpegError, OSError):
+        pass
+    if rate <= 0 and media.duration > 0:
+        rate = media.size_bytes * 8 / media.duration
+    return rate if rate > 0 else None
+
+
+def video_cap(media: MediaInfo, layout: Layout, rate: Fraction) -> int | None:
+    """The reel's video bit rate cap in bits/s: the source's, scaled by output pixels (and
+    frame rate, when the reel halves it), never below the floor; None if unknown."""
+    source = source_bitrate(media)
+    if source is None:
+        return None
+    pixels = layout.width * layout.height
+    share = pixels / (max(2, media.width) * max(2, media.height))
+    frames = min(1.0, float(rate) / media.fps) if media.fps > 0 else 1.0
+    floor = FLOOR_BITS_PER_PIXEL * pixels * float(rate)
+    return round(max(source * share * frames, floor))
+
+
+def cap_options(maxrate: int | None) -> dict[str, str]:
+    """libx264 options that hold the encode to ``maxrate`` bits/s (none when unknown)."""
+    if not maxrate:
+        return {}
+    return {"maxrate": str(maxrate), "bufsize": str(round(maxrate * BUFFER_SECONDS))}
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """What the written reel's video stream holds, read back from the file."""
+
+    bitrate: int | None
+    """Video bits per second (the sound, AAC at 160 kbit/s, adds its own)."""
+    codec: str | None
+    profile: str | None
+
+
+_AVC_PROFILES = {66: "Baseline", 77: "Main", 88: "Extended", 100: "High", 110: "High 10"}
+
+
+def declared_profile(extradata: bytes) -> str | None:
+    """The H.264 profile an MP4 track declares (its ``avcC``), which players check first.
+
+    A smart render's track declares the source's profile: its copied GOPs are the source's,
+    and its re-encoded joins are Constrained Baseline, which every profile decodes. (FFmpeg
+    names the profile of the first picture's parameter set instead: Constrained Baseline
+    for a reel that starts with a join.)
+    """
+    if len(extradata) < 4 or extradata[0] != 1:
+        return None
+    name = _AVC_PROFILES.get(extradata[1])
+    if name == "Baseline" and extradata[2] & 0x40:  # constraint_set1: Constrained Baseline
+        name = "Constrained Baseline"
+    return name
+
+
+def read_back(path: Path) -> Encoded:
+    """The video stream's bit rate (its packets' bytes over its length), codec and profile."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        codec = stream.codec_context.name
+        extradata = bytes(stream.codec_context.extradata or b"")
+        profile = declared_profile(extradata) or stream.codec_context.profile
+        size, frames = 0, 0
+        for packet in container.demux(stream):
+            if packet.size:
+                size += packet.size
+                frames += 1
+        rate = stream.average_rate or stream.guessed_rate
+    seconds = frames / float(rate) if rate else 0.0
+    bitrate = round(size * 8 / seconds) if seconds > 0 else None
+    return Encoded(bitrate, codec, profile)
