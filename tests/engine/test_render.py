@@ -22,8 +22,9 @@ from moments.engine.frames import to_rgb
 from moments.engine.progress import Reporter
 from moments.engine.render import render
 from moments.engine.render.audio import TARGET_LUFS, reel_audio
-from moments.engine.render.layout import Plan, output_rate
+from moments.engine.render.layout import Layout, Plan, output_rate
 from moments.engine.render.loudness import measure
+from moments.engine.render.picture import make_picture, to_frame
 
 from .media_factory import make_video
 
@@ -401,6 +402,34 @@ def test_reencoded_reel_spends_about_what_the_source_does(tmp_path: Path) -> Non
     assert profile == "High"  # CABAC, 8x8 transforms, B-frames: not Constrained Baseline
     assert (info.codec, info.profile) == ("h264", "High")
     assert info.bitrate == pytest.approx(reel_rate, rel=0.05)
+
+
+@pytest.mark.parametrize(("rotation", "aspect", "focus"), [(0, "9:16", 0.3), (90, "1:1", 0.8)])
+def test_enlarged_crop_shows_what_scaling_the_whole_frame_does(
+    tmp_path: Path, rotation: int, aspect: str, focus: float
+) -> None:
+    """An enlarged crop is cut first and scaled alone (7x cheaper): the same picture as the
+    whole frame scaled to the layout's size and cut, as smaller crops are made."""
+    src = make_video(
+        tmp_path / "t.mp4", seconds=0.5, width=640, height=360, frame_fn=textured,
+        rotation=rotation, audio=False, video_options={"crf": "10"},
+    )  # fmt: skip
+    media = probe(src)
+    layout = Layout.for_media(media, HighlightOptions(aspect=aspect))
+    assert layout.scaled_width > media.width  # enlarged: 404x720 of 640x360, 720x720 of 360x640
+    with av.open(str(src)) as c:
+        frame = next(c.decode(video=0))
+    got = to_frame(make_picture(frame, media, layout, (focus, focus))).to_ndarray(format="rgb24")
+    turned = (layout.scaled_height, layout.scaled_width) if rotation else None
+    w, h = turned or (layout.scaled_width, layout.scaled_height)
+    whole = frame.reformat(width=w, height=h).to_ndarray(format="rgb24")
+    whole = np.rot90(whole, k=-rotation // 90)
+    x0, y0 = layout.crop_origin((focus, focus))
+    want = whole[y0 : y0 + layout.height, x0 : x0 + layout.width].astype(float)
+    assert got.shape == want.shape
+    assert np.abs(got - want).mean() < 3.5  # bilinear both ways; noise-like detail
+    shifted = np.roll(want, 4, axis=1)  # the window 4 pixels off
+    assert np.abs(got - shifted).mean() > 3 * np.abs(got - want).mean()  # the test can tell
 
 
 def test_portrait_phone_clip_is_rendered_upright(tmp_path: Path) -> None:

@@ -7,6 +7,8 @@ pictures is plain per-byte arithmetic because YCbCr is an affine function of RGB
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import av
 import cv2
 import numpy as np
@@ -51,12 +53,36 @@ def make_picture(
     if not layout.crops and not media.hdr and not media.rotation:
         size = {"width": layout.width, "height": layout.height}
         return frame.reformat(**size, format="yuv420p").to_ndarray()
+    if not media.hdr and layout.scaled_width > media.width:
+        return _enlarged_crop(frame, media, layout, focus)
     y, u, v = _upright_planes(frame, media, layout)
     x0, y0 = layout.crop_origin(focus)
     w, h = layout.width, layout.height
     y = y[y0 : y0 + h, x0 : x0 + w]
     u = u[y0 // 2 : (y0 + h) // 2, x0 // 2 : (x0 + w) // 2]
     v = v[y0 // 2 : (y0 + h) // 2, x0 // 2 : (x0 + w) // 2]
+    return np.concatenate([y.ravel(), u.ravel(), v.ravel()]).reshape(h * 3 // 2, w)
+
+
+def _enlarged_crop(
+    frame: av.VideoFrame, media: MediaInfo, layout: Layout, focus: tuple[float, float]
+) -> np.ndarray:
+    """A crop that is enlarged (a 9:16 reel of a 720p clip): the window is cut from the frame
+    at its own size, then only it is scaled. Scaling the whole frame first, as a shrinking
+    crop does, cost 14 ms a 1080p frame (to 2276x1280) against under 2 ms this way."""
+    width, height = max(2, media.width // 2 * 2), max(2, media.height // 2 * 2)
+    native = replace(layout, scaled_width=width, scaled_height=height)
+    y, u, v = _upright_planes(frame, media, native)
+    x0, y0 = layout.crop_origin(focus)
+    w, h = layout.width, layout.height
+    sx, sy = layout.scaled_width / width, layout.scaled_height / height
+    # Output pixel centres mapped onto the frame's (as swscale maps them), chroma at half size.
+    luma = np.float32([[sx, 0, (sx - 1) / 2 - x0], [0, sy, (sy - 1) / 2 - y0]])
+    chroma = np.float32([[sx, 0, (sx - 1) / 2 - x0 / 2], [0, sy, (sy - 1) / 2 - y0 / 2]])
+    flags, edge = cv2.INTER_LINEAR, cv2.BORDER_REPLICATE
+    y = cv2.warpAffine(y, luma, (w, h), flags=flags, borderMode=edge)
+    u = cv2.warpAffine(u, chroma, (w // 2, h // 2), flags=flags, borderMode=edge)
+    v = cv2.warpAffine(v, chroma, (w // 2, h // 2), flags=flags, borderMode=edge)
     return np.concatenate([y.ravel(), u.ravel(), v.ravel()]).reshape(h * 3 // 2, w)
 
 
