@@ -44,12 +44,21 @@ def highlight(
         Path | None, typer.Option("--json", help="Also write the full result as JSON here.")
     ] = None,
     poster: Annotated[bool, typer.Option(help="Write a JPEG poster beside the reel.")] = True,
+    keep_location: Annotated[
+        bool,
+        typer.Option(
+            "--keep-location",
+            help="Keep where the video was shot in the reel's tags (dropped by default).",
+        ),
+    ] = False,
 ) -> None:
     """Make a highlight reel of SOURCE, with a progress bar per stage."""
     from moments import engine
 
     try:
-        options = engine.HighlightOptions(duration=duration, aspect=aspect, poster=poster)
+        options = engine.HighlightOptions(
+            duration=duration, aspect=aspect, poster=poster, keep_location=keep_location
+        )
         with _stage_progress() as on_progress:
             result = engine.highlight(source, output, options, progress=on_progress)
     except engine.EngineError as exc:

@@ -28,6 +28,7 @@ from .poster import poster_focus, write_poster
 from .rate import read_back, video_cap
 from .soundtrack import ReelSound
 from .splice import PacketSource, SpliceWriter, write_spliced
+from .tags import reel_metadata, source_metadata
 
 __all__ = ["can_copy", "copy_refusal", "render"]
 
@@ -121,6 +122,7 @@ def _write_reel(
 ) -> None:
     """The video pass: spliced (copy + re-encode) when the source allows, else a full encode."""
     video_tick = _ticker(reporter, SCAN_SHARE, 0.95)
+    tags = reel_metadata(source_metadata(media), options.keep_location)
     refusal = copy_refusal(media, options) if smart else "smart render is off"
     copy_plan = None
     if refusal is None:
@@ -133,7 +135,9 @@ def _write_reel(
     if copy_plan is None or not copy_plan.ranges:
         log.info("full re-encode: %s", refusal)
         maxrate = video_cap(media, layout, plan.rate)
-        writer = ReelWriter(path, layout, plan.rate, sound, maxrate=maxrate)
+        writer = ReelWriter(
+            path, layout, plan.rate, sound, bt709=bool(media.hdr), maxrate=maxrate, metadata=tags
+        )
         try:
             write_video(writer, media, segments, plan, layout, video_tick)
         finally:
@@ -152,6 +156,7 @@ def _write_reel(
             sound,
             copy_plan.delay,
             rotation=media.rotation,
+            metadata=tags,
         )
         try:
             write_spliced(

@@ -8,7 +8,6 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-import av
 import numpy as np
 
 from ..models import MediaInfo, Segment
@@ -16,8 +15,9 @@ from .layout import Layout, Plan
 from .picture import blend, make_picture, to_frame
 from .prefetch import Prefetch
 from .rate import cap_options
-from .soundtrack import MUX_OPTIONS, ReelSound, SoundTrack
+from .soundtrack import ReelSound, SoundTrack
 from .source import VideoSource
+from .tags import open_reel
 
 if TYPE_CHECKING:
     from .copyplan import CopyRange
@@ -63,13 +63,20 @@ class ReelWriter:
         layout: Layout,
         rate: Fraction,
         sound: ReelSound,
+        bt709: bool = False,
         maxrate: int | None = None,
+        metadata: Mapping[str, str] | None = None,
     ):
-        """``maxrate``: the video's cap in bits/s (:func:`.rate.video_cap`: about the
-        source's own rate)."""
-        self._out = av.open(str(path), "w", format="mp4", options=MUX_OPTIONS)
+        """``bt709``: tag the pictures BT.709 (primaries, transfer, matrix, limited range), as
+        the tone mapping of an HDR source makes them. ``maxrate``: the video's cap in bits/s
+        (:func:`.rate.video_cap`: about the source's own rate)."""
+        self._out = open_reel(path, metadata)  # container tags: .tags.reel_metadata
         video = self._out.add_stream("libx264", rate=rate)
         video.width, video.height, video.pix_fmt = layout.width, layout.height, "yuv420p"
+        if bt709:
+            context = video.codec_context
+            context.color_primaries = context.color_trc = context.colorspace = 1  # BT.709
+            context.color_range = 1  # limited (MPEG)
         video.time_base = video.codec_context.time_base = 1 / rate
         video.codec_context.gop_size = max(1, round(2 * rate))  # a keyframe every ~2 s: seeking
         video.options = {**x264_options(), **cap_options(maxrate)}
