@@ -4,6 +4,7 @@ the settings a test server runs on."""
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +25,18 @@ def wait_for(check: Callable[[], T], timeout: float, what: str, every: float = 0
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
         time.sleep(every)  # polling interval of a deadline-bounded wait, not synchronisation
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 20) -> None:
+    """Ask a child process to stop (SIGTERM); kill it if it has not within ``timeout``."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def pid_alive(pid: int) -> bool:

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from tests.hardening.server_process import free_port
+from tests.helpers import stop_process
 
 START_SECONDS = 60.0
 
@@ -53,12 +54,7 @@ def serve_until_ready(data_dir: Path, port: int) -> list[str]:
                 assert httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200
                 return seen
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, timeout=30)
 
 
 def test_serve_says_where_the_page_and_the_key_are_at_every_start(tmp_path):

@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 
 from moments.service.http_limits import uvicorn_args as limit_args
+from tests.helpers import stop_process
 
 START_SECONDS = 60.0
 
@@ -94,13 +95,8 @@ class ServerProcess:
         self.process.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop_process(self.process)
         self.process = None
 
     def client(self, **kwargs) -> httpx.Client:

@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.helpers import stop_process
+
 from .server_process import START_SECONDS, ServerProcess, free_port
 
 ENV = {
@@ -49,12 +51,7 @@ def _moments_serve(data_dir: Path) -> Iterator[str]:
             time.sleep(0.1)  # polling interval of a bounded start-up wait
         yield base
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 def _server_process(data_dir: Path) -> Iterator[str]:
