@@ -3,6 +3,7 @@ the settings a test server runs on."""
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import time
@@ -37,6 +38,22 @@ def stop_process(process: subprocess.Popen, timeout: float = 20) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def tus_create(client: Any, data: bytes, **metadata: str) -> Any:
+    """A tus creation-with-upload POST (the whole file in the creating request, as
+    tus-js-client can send it), with ``metadata`` as its Upload-Metadata."""
+    meta = ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in metadata.items())
+    return client.post(
+        "/api/v1/uploads",
+        content=data,
+        headers={
+            "Tus-Resumable": "1.0.0",
+            "Upload-Length": str(len(data)),
+            "Upload-Metadata": meta,
+            "Content-Type": "application/offset+octet-stream",
+        },
+    )
 
 
 def pid_alive(pid: int) -> bool:

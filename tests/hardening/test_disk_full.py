@@ -6,7 +6,6 @@ as CI does here; ``mount`` failing fails the test, it is not skipped).
 
 from __future__ import annotations
 
-import base64
 import os
 import subprocess
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from moments.service.settings import Settings
-from tests.helpers import wait_for
+from tests.helpers import tus_create, wait_for
 
 TMPFS_BYTES = 20 * 1024 * 1024
 
@@ -90,18 +89,8 @@ def test_full_disk_keeps_a_finished_tus_upload_for_a_retry(
     filler = small_disk / "filler"
     filler.write_bytes(b"\0" * (TMPFS_BYTES - 64 * 1024))  # leave less than the video
     data = small_video.read_bytes()
-    meta = "filename " + base64.b64encode(b"tus.mp4").decode()
     headers = {"Tus-Resumable": "1.0.0"}
-    created = api.client.post(
-        "/api/v1/uploads",
-        content=data,
-        headers=headers
-        | {
-            "Upload-Length": str(len(data)),
-            "Upload-Metadata": meta,
-            "Content-Type": "application/offset+octet-stream",
-        },
-    )
+    created = tus_create(api.client, data, filename="tus.mp4")
     assert created.status_code == 507, created.text
     assert created.json()["type"] == "urn:moments:problem:insufficient-storage"
     assert not [p for p in small_disk.rglob("*.part")]

@@ -7,7 +7,6 @@ server prove nothing named inside a file was read; the worker stays healthy.
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import wait_for
+from tests.helpers import tus_create, wait_for
 from tests.hostile_corpus import Canary, CountingServer, HostileCase, hostile_cases
 
 JARGON = ("returned", "Errno", "Invalid data found", "moov", "AVERROR", "ffmpeg", "Traceback")
@@ -51,21 +50,7 @@ def plain_upload(client: httpx.Client, path: Path, filename: str) -> httpx.Respo
 
 def tus_upload(client: httpx.Client, path: Path, filename: str) -> httpx.Response:
     """tus creation-with-upload: the whole file in the creating POST (as tus-js-client can)."""
-    data = path.read_bytes()
-    meta = ",".join(
-        f"{k} {base64.b64encode(v.encode()).decode()}"
-        for k, v in {"filename": filename, "duration": "3"}.items()
-    )
-    return client.post(
-        "/api/v1/uploads",
-        content=data,
-        headers={
-            "Tus-Resumable": "1.0.0",
-            "Upload-Length": str(len(data)),
-            "Upload-Metadata": meta,
-            "Content-Type": "application/offset+octet-stream",
-        },
-    )
+    return tus_create(client, path.read_bytes(), filename=filename, duration="3")
 
 
 def job_of(response: httpx.Response, via: str) -> str | None:

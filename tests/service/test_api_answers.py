@@ -4,7 +4,6 @@ per-job callback_url called with a signed job.completed."""
 
 from __future__ import annotations
 
-import base64
 import json
 import threading
 import time
@@ -16,7 +15,7 @@ import pytest
 from moments.service.jobs.estimate import stage_plan
 from moments.service.jobs.run import ProgressWriter
 from moments.service.notify.signing import verify
-from tests.helpers import wait_for
+from tests.helpers import tus_create, wait_for
 
 from .auth_helpers import other_user
 from .test_api_flow import read_events
@@ -136,22 +135,6 @@ def test_progress_writer_gives_an_eta_at_its_first_write(store, add_job, small_v
     assert 0 < store.get(job.id).eta_seconds <= 4 * left + 0.1
 
 
-def _tus_upload(client, data: bytes, callback_url: str):
-    def b64(text: str) -> str:
-        return base64.b64encode(text.encode()).decode()
-
-    return client.post(
-        "/api/v1/uploads",
-        content=data,
-        headers={
-            "Tus-Resumable": "1.0.0",
-            "Upload-Length": str(len(data)),
-            "Upload-Metadata": f"filename {b64('clip.mp4')},callback_url {b64(callback_url)}",
-            "Content-Type": "application/offset+octet-stream",
-        },
-    )
-
-
 def _upload(client, style: str, data: bytes, callback_url: str):
     if style == "raw":
         return client.post(
@@ -163,7 +146,7 @@ def _upload(client, style: str, data: bytes, callback_url: str):
             files={"file": ("clip.mp4", data, "video/mp4")},
             data={"callback_url": callback_url, "duration": "3"},
         )
-    return _tus_upload(client, data, callback_url)
+    return tus_create(client, data, filename="clip.mp4", callback_url=callback_url)
 
 
 @pytest.mark.parametrize("style", ["raw", "multipart", "tus"])

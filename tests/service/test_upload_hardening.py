@@ -6,7 +6,6 @@ Everything runs against the real app under uvicorn (the ``api`` fixture) with re
 
 from __future__ import annotations
 
-import base64
 import io
 import zipfile
 from pathlib import Path
@@ -16,7 +15,7 @@ import httpx
 import pytest
 
 from tests.engine.media_factory import make_video
-from tests.helpers import wait_for
+from tests.helpers import tus_create, wait_for
 
 from .conftest_api import LiveApi, add_completed_job
 
@@ -239,13 +238,7 @@ def test_multipart_filename_keeps_the_unicode_name(
 
 
 def test_tus_filename_keeps_the_unicode_name(api: LiveApi, small_video: Path):
-    data = small_video.read_bytes()
-    meta = f"filename {base64.b64encode(UNICODE_NAME.encode()).decode()}"
-    response = api.client.post(
-        "/api/v1/uploads",
-        content=data,
-        headers={**CHUNK, "Upload-Length": str(len(data)), "Upload-Metadata": meta},
-    )
+    response = tus_create(api.client, small_video.read_bytes(), filename=UNICODE_NAME)
     assert response.status_code == 201, response.text
     job = api.client.get(f"/api/v1/jobs/{response.headers['moments-job-id']}").json()
     assert job["filename"] == UNICODE_NAME
