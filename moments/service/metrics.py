@@ -124,7 +124,7 @@ router = APIRouter(tags=["health"])
 def metrics(request: Request) -> Response:
     """Prometheus text exposition: with MOMENTS_METRICS_TOKEN as a bearer token, or to anyone
     when MOMENTS_METRICS_PUBLIC is set; otherwise 401."""
-    from .api.problems import Problem
+    from .problems import Problem
 
     acc = request.app.state.accounts
     token = acc.settings.metrics_token

@@ -30,9 +30,9 @@ from limits.strategies import MovingWindowRateLimiter
 from starlette.concurrency import run_in_threadpool
 
 from . import proxies
-from .api.problems import Problem
 from .asgi import HttpMiddleware, WatchedSend
 from .auth.deps import CurrentUser
+from .problems import Problem
 
 if TYPE_CHECKING:
     from starlette.types import Message, Receive, Scope, Send

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..api.problems import Problem
+from ..problems import Problem
 from .plans import QuotaExceeded, month_period, next_reset, plan_limit
 
 if TYPE_CHECKING:

@@ -11,10 +11,10 @@ from fastapi.responses import RedirectResponse
 
 from moments.service.accounts.store import UserView
 from moments.service.auth.deps import CurrentUser
+from moments.service.problems import Problem
 
 from .deps import Services, ServicesDep
 from .jobs import find_job
-from .problems import Problem
 from .ranges import FileFacts, content_disposition, file_response
 from .schemas import Problem as ProblemDoc
 from .views import PREFIX

@@ -6,8 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from moments.service.problems import Problem
+
 from .deps import Services, ServicesDep
-from .problems import Problem
 from .schemas import Health, Readiness
 
 router = APIRouter(tags=["health"])

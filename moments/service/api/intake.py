@@ -24,7 +24,7 @@ import anyio
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from .problems import Problem
+from moments.service.problems import Problem
 
 FLUSH_BYTES = 1024 * 1024
 """Bytes gathered before one write to storage (a thread hop per write, so not too small)."""

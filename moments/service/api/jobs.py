@@ -11,11 +11,11 @@ from starlette.concurrency import run_in_threadpool
 from moments.service.accounts.store import UserView
 from moments.service.auth.deps import AccountsDep, CurrentUser
 from moments.service.notify.signing import callback_secret
+from moments.service.problems import Problem
 from moments.service.ratelimit import limited
 from moments.service.store import JobView
 
 from .deps import Services, ServicesDep
-from .problems import Problem
 from .schemas import JobDetail, JobPage, JobStatus
 from .schemas import Problem as ProblemDoc
 from .views import PREFIX, detail_of, status_of, summary_of

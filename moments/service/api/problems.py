@@ -1,5 +1,8 @@
 """RFC 9457 problem details: the one error shape every endpoint answers with.
 
+The error type itself, :class:`~moments.service.problems.Problem`, lives below every layer;
+this module renders it (and every other error) for the client.
+
 Everything that goes wrong — our own refusals, Starlette's 404/405, FastAPI's 422 validation
 errors and unexpected exceptions — leaves as ``application/problem+json`` with ``type``,
 ``title``, ``status``, ``detail`` and ``instance``, so clients need exactly one error parser.
@@ -17,38 +20,13 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
+from moments.service.problems import Problem
+
 log = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "urn:moments:problem:"
 """Problem types are URNs: absolute and stable, but never something a client should fetch."""
-
-
-class Problem(Exception):
-    """Raise from any handler to answer with a problem document.
-
-    ``kind`` names the problem type (``urn:moments:problem:<kind>``); leave it out for plain
-    HTTP semantics (``about:blank``). ``extra`` members are added to the document (RFC 9457
-    extension members), ``headers`` to the response.
-    """
-
-    def __init__(
-        self,
-        status: int,
-        detail: str,
-        *,
-        kind: str | None = None,
-        title: str | None = None,
-        headers: dict[str, str] | None = None,
-        **extra: Any,
-    ) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-        self.kind = kind
-        self.title = title
-        self.headers = headers or {}
-        self.extra = extra
 
 
 def problem_response(

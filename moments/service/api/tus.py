@@ -25,13 +25,13 @@ from starlette.requests import ClientDisconnect
 from moments.service.accounts.quota import ensure_quota_left
 from moments.service.accounts.store import UserView
 from moments.service.auth.deps import AccountsDep, AccountServices, CurrentUser
+from moments.service.problems import Problem
 from moments.service.ratelimit import charge_upload, upload_room
 from moments.service.storage import upload_key
 from moments.service.store import new_job_id
 
 from . import formats, intake
 from .deps import Services, ServicesDep
-from .problems import Problem
 from .tus_store import ChunkWriter, TusUploads, UploadBusy, UploadInfo
 from .uploads import check_callback, check_options, queue_stored_upload
 from .views import PREFIX

@@ -24,6 +24,7 @@ from moments.service.auth.deps import AccountsDep, AccountServices, CurrentUser
 from moments.service.jobs.estimate import stage_plan
 from moments.service.notify.signing import callback_secret
 from moments.service.notify.webhooks import allows_private, check_url
+from moments.service.problems import Problem
 from moments.service.ratelimit import charge_upload, upload_room
 from moments.service.storage import LocalStorage, upload_key
 from moments.service.store import new_job_id
@@ -31,7 +32,6 @@ from moments.service.store import new_job_id
 from . import formats, intake
 from .deps import Services, ServicesDep
 from .probing import ProbeLimitExceeded
-from .problems import Problem
 from .schemas import CALLBACK_URL, Aspect, Formats, UploadAccepted
 from .schemas import Problem as ProblemDoc
 from .views import links

@@ -21,8 +21,8 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from ..accounts.store import AccountStore, UserView
-from ..api.problems import Problem
 from ..db.models import utcnow
+from ..problems import Problem
 from .tokens import InvalidToken, decode_access_token, looks_like_jwt
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from ..accounts.quota import usage_of
 from ..accounts.store import EmailTaken, RefreshRejected, UserView
-from ..api.problems import Problem
+from ..problems import Problem
 from ..ratelimit import limited_by_address
 from .deps import AccountsDep, AccountServices, CurrentUser
 from .passwords import MIN_LENGTH, hash_password, needs_rehash, verify_password

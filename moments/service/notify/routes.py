@@ -11,10 +11,10 @@ from pydantic import BaseModel, Field
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from ..api.problems import Problem
 from ..auth.deps import AccountsDep, CurrentUser
 from ..db.account_models import Delivery, Device, Webhook, new_id
 from ..db.models import utcnow
+from ..problems import Problem
 from .outbox import NOTIFIED_EVENTS
 from .webhooks import FAILED_SENTENCE, SENTENCES, allows_private, check_url
 

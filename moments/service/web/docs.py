@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
 
-from moments.service.api.problems import Problem
+from moments.service.problems import Problem
 
 ASSETS = "fastapi_swagger.resources"
 PREFIX = "/docs/assets"
