@@ -1,22 +1,20 @@
-"""Monthly reel quotas, and the one function that creates a user's job (plain and tus uploads).
+"""Monthly reel quotas: what ``GET /me`` shows, and the refusal when none is left.
 
-Rule: a reel counts when its job is created, and is given back when the job ends without a
-reel (failed or cancelled; the outbox does that). Deleting a finished reel does not give it
-back — otherwise create, download, delete would make quotas meaningless.
+Rule: a reel counts when its job is created (``job_creation.create_job`` charges it), and is
+given back when the job ends without a reel (failed or cancelled; the outbox does that).
+Deleting a finished reel does not give it back — otherwise create, download, delete would make
+quotas meaningless.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..problems import Problem
 from .plans import QuotaExceeded, month_period, next_reset, plan_limit
 
 if TYPE_CHECKING:
-    from ..api.deps import Services
     from ..auth.deps import AccountServices
-    from ..store import JobView
     from .store import UserView
 
 
@@ -58,43 +56,3 @@ def ensure_quota_left(acc: AccountServices, user: UserView) -> None:
     used = acc.accounts.used(user.id, month_period(now))
     if used >= limit:
         raise quota_problem(QuotaExceeded(used=used, limit=limit, resets_at=next_reset(now)))
-
-
-def create_owned_job(
-    services: Services,
-    acc: AccountServices,
-    user: UserView,
-    *,
-    job_id: str,
-    input_key: str,
-    filename: str,
-    input_size: int,
-    options: dict[str, Any],
-    facts: dict[str, Any] | None = None,
-) -> JobView:
-    """Charge one reel to ``user`` and create their pending job. THE way a job is created.
-
-    Sync (run it in the threadpool). Raises the 402 problem when the month's quota is used up;
-    the caller then discards the stored upload.
-    """
-    now: datetime = acc.clock()
-    try:
-        acc.accounts.charge(user.id, now, plan_limit(acc.settings, user.plan))
-    except QuotaExceeded as exc:
-        raise quota_problem(exc) from None
-    try:
-        job = services.store.create(
-            job_id=job_id,
-            input_key=input_key,
-            filename=filename,
-            input_size=input_size,
-            options=options,
-            owner_id=user.id,
-            result={"input": facts} if facts else None,
-        )
-    except BaseException:
-        acc.accounts.refund(user.id, now)
-        raise
-    if acc.metrics is not None:
-        acc.metrics.upload_accepted(input_size)
-    return job

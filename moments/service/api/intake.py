@@ -209,7 +209,7 @@ class _Parts:
             self.saw_file = self._is_file = True
             if filename and not _EXTENDED_FILENAME.search(disposition):
                 filename = _html_form_unescape(filename)
-            self.batch.filename = _clean_filename(filename) if filename else None
+            self.batch.filename = clean_filename(filename) if filename else None
         elif filename is not None:  # a file, but not where we look for the video
             raise _file_field_expected(f"the form has a file in the field '{name}'")
         elif len(self.fields) >= MAX_FIELDS:
@@ -301,7 +301,7 @@ def _disposition(value: str) -> tuple[str | None, str | None]:
     return (name if isinstance(name, str) else None), message.get_filename()
 
 
-def _clean_filename(value: str) -> str | None:
+def clean_filename(value: str) -> str | None:
     """A display name only (never a path): strip folders, control characters and excess."""
     value = value.replace("\\", "/").rsplit("/", 1)[-1]
     value = "".join(ch for ch in value if ch.isprintable()).strip()
@@ -311,12 +311,12 @@ def _clean_filename(value: str) -> str | None:
 def filename_from_headers(x_filename: str | None, disposition: str | None) -> str | None:
     """The original name of a raw upload: ``X-Filename`` first, then ``Content-Disposition``."""
     if x_filename:
-        return _clean_filename(_x_filename(x_filename))
+        return clean_filename(_x_filename(x_filename))
     if disposition:
         # Starlette decodes header bytes as Latin-1; clients send UTF-8.
         _, filename = _disposition(_starlette_header(disposition))
         if filename:
-            return _clean_filename(filename)
+            return clean_filename(filename)
     return None
 
 

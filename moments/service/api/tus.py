@@ -3,9 +3,9 @@
 Extensions: creation, creation-with-upload, termination, checksum (sha1) and expiration.
 Partial uploads live in ``<data_dir>/tus`` (see ``tus_store``), never among job inputs; once
 the last byte arrives the file is stored and becomes a job exactly as a plain upload does
-(``queue_stored_upload``: probe, 415 if not a video, create, submit). The response to that
-last PATCH names the job in ``Moments-Job-Id`` and ``Location`` (its status URL); HEAD keeps
-naming it, for a client whose last response was lost.
+(``submission.queue_stored_upload``: probe, 415 if not a video, create, submit). The response
+to that last PATCH names the job in ``Moments-Job-Id`` and ``Location`` (its status URL); HEAD
+keeps naming it, for a client whose last response was lost.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import binascii
 import contextlib
 import time
 from email.utils import formatdate
-from pathlib import PurePosixPath
 from typing import Annotated, Any
 
 import anyio
@@ -27,13 +26,13 @@ from moments.service.accounts.store import UserView
 from moments.service.auth.deps import AccountsDep, AccountServices, CurrentUser
 from moments.service.problems import Problem
 from moments.service.ratelimit import charge_upload, upload_room
-from moments.service.storage import upload_key
 from moments.service.store import new_job_id
 
-from . import formats, intake
+from . import intake
 from .deps import Services, ServicesDep
+from .submission import input_key, queue_stored_upload
 from .tus_store import ChunkWriter, TusUploads, UploadBusy, UploadInfo
-from .uploads import check_callback, check_options, queue_stored_upload
+from .uploads import check_callback, check_options
 from .views import PREFIX
 
 TUS_VERSION = "1.0.0"
@@ -137,7 +136,7 @@ async def create_upload(
     fields = parse_metadata(metadata)
     options = check_options(settings, None, "source", fields)
     await check_callback(accounts, options)
-    filename = intake._clean_filename(fields["filename"]) if fields.get("filename") else None
+    filename = intake.clean_filename(fields["filename"]) if fields.get("filename") else None
     has_body = _has_body(request)
     checksum = parse_checksum(request.headers.get("upload-checksum")) if has_body else None
 
@@ -306,8 +305,7 @@ async def _finish(
 ) -> UploadInfo:
     """All bytes are here: store them as a job input and queue the job, like a plain upload."""
     job_id = new_job_id()
-    suffix = PurePosixPath(info.filename or "").suffix.lower().lstrip(".")
-    key = upload_key(job_id, suffix if suffix in formats.EXTENSIONS else "bin")
+    key = input_key(job_id, info.filename)
     data = uploads.data_path(info.id)
 
     def store() -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from pathlib import PurePosixPath
 from typing import Annotated, Any
 
 import anyio
@@ -17,24 +16,19 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 
-from moments.engine import EngineError, HighlightOptions, Limits, MediaInfo
-from moments.service.accounts.quota import create_owned_job, ensure_quota_left
-from moments.service.accounts.store import UserView
+from moments.engine import EngineError, HighlightOptions
+from moments.service.accounts.quota import ensure_quota_left
 from moments.service.auth.deps import AccountsDep, AccountServices, CurrentUser
-from moments.service.jobs.estimate import stage_plan
-from moments.service.notify.signing import callback_secret
 from moments.service.notify.webhooks import allows_private, check_url
 from moments.service.problems import Problem
 from moments.service.ratelimit import charge_upload, upload_room
-from moments.service.storage import LocalStorage, upload_key
 from moments.service.store import new_job_id
 
 from . import formats, intake
 from .deps import Services, ServicesDep
-from .probing import ProbeLimitExceeded
 from .schemas import CALLBACK_URL, Aspect, Formats, UploadAccepted
 from .schemas import Problem as ProblemDoc
-from .views import links
+from .submission import input_key, queue_stored_upload
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/upload", tags=["upload"])
@@ -161,60 +155,6 @@ async def upload(
     )
 
 
-async def queue_stored_upload(
-    services: Services,
-    *,
-    owner: UserView,
-    accounts: AccountServices,
-    job_id: str,
-    key: str,
-    filename: str | None,
-    size: int,
-    options: dict[str, Any],
-) -> UploadAccepted:
-    """Turn a fully stored upload into a queued job: probe it, create the job, submit it.
-
-    Shared by the plain upload and the resumable (tus) one. When the probe refuses the file
-    (415) or the job cannot be created, the stored upload is deleted: nothing is left behind.
-    The job belongs to ``owner`` and counts against their monthly quota (402 when used up).
-    """
-    try:
-        media = await _probe(services, key, filename)
-        filename = filename or f"video.{PurePosixPath(key).suffix.lstrip('.')}"
-        job = await run_in_threadpool(
-            lambda: create_owned_job(
-                services,
-                accounts,
-                owner,
-                job_id=job_id,
-                input_key=key,
-                filename=filename,
-                input_size=size,
-                options=options,
-                facts=input_facts(media),
-            )
-        )
-    except BaseException:
-        with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(services.storage.delete, key)
-        raise
-
-    await run_in_threadpool(services.dispatcher.submit, job.id)
-    estimate = await run_in_threadpool(_estimate, services, media, options)
-    return UploadAccepted(
-        id=job.id,
-        status=job.status,
-        filename=filename,
-        size_bytes=size,
-        options=options,
-        estimated_seconds=estimate,
-        callback_secret=callback_secret(accounts.secret, job.id)
-        if options.get("callback_url")
-        else None,
-        links=links(job),
-    )
-
-
 def _is_multipart(content_type: str) -> bool:
     """Which of the two upload styles this is; anything else is refused (415)."""
     mime = content_type.split(";", 1)[0].strip().lower()
@@ -308,84 +248,10 @@ async def check_callback(accounts: AccountServices, options: dict[str, Any]) -> 
         )
 
 
-async def _probe(services: Services, key: str, filename: str | None) -> MediaInfo:
-    """Judge the content itself (never the name or declared type): is this a video we read?
-
-    The probe runs in a child process under memory, processor and time limits (``probing``):
-    untrusted bytes never make the API itself allocate without bound.
-    """
-    limits = Limits(max_file_bytes=max(services.settings.max_upload_bytes, Limits.max_file_bytes))
-    path = await anyio.to_thread.run_sync(services.storage.local_path, key)
-    try:
-        return await services.prober.probe(path, limits)
-    except EngineError as exc:
-        # Engine messages read "<stored name>: <reason>"; speak of the user's own file instead.
-        reason = str(exc).split(": ", 1)[-1].rstrip(".")
-        accepted = "" if "accept" in reason else f" We accept {formats.SUMMARY}."
-        raise Problem(
-            415,
-            f"{about(filename, reason)}.{accepted}",
-            kind="unsupported-media",
-            title="Not a video we accept",
-            accepted=[c["name"] for c in formats.CONTAINERS],
-            extensions=sorted(formats.EXTENSIONS),
-        ) from None
-    except ProbeLimitExceeded as exc:
-        log.info("upload %s is over the probe's %s limit: %s", key, exc.limit, exc.reason)
-        raise Problem(
-            422,
-            f"{about(filename, 'could not be read within our limits')}: {exc.reason}. It may be "
-            "damaged or built in an unusual way; if it plays on your device, save or export it "
-            "again and upload that copy.",
-            kind="unreadable-upload",
-            title="Could not be read within our limits",
-            limit=exc.limit,
-        ) from None
-    finally:
-        if not isinstance(services.storage, LocalStorage):
-            # A scratch copy (S3): the job may run on another machine, so do not keep it.
-            path.unlink(missing_ok=True)
-
-
-def about(filename: str | None, reason: str) -> str:
-    """A sentence on the user's file: 'clip.mp4: <reason>', or 'Your upload <reason>' when it
-    came without a name ('Your upload is a text file, not a video')."""
-    if filename:
-        return f"{filename}: {reason}"
-    if reason.startswith(("is ", "has ", "needs ", "could ")):
-        return f"Your upload {reason}"
-    return f"Your upload: {reason}"
-
-
-def _estimate(services: Services, media: MediaInfo, options: dict[str, Any]) -> float:
-    """Seconds until the reel is likely ready: this job's work plus a share of the queue's."""
-    own = estimate_processing_seconds(media, options)
-    try:
-        # One count: with two, a job starting between them would be counted twice.
-        waiting = services.store.count("pending", "processing") - 1
-    except Exception:  # the estimate is a courtesy; never fail an upload over it
-        waiting = 0
-    workers = max(1, services.settings.workers)
-    return round(own * (1 + max(0, waiting) / workers), 1)
-
-
-def estimate_processing_seconds(media: MediaInfo, options: dict[str, Any]) -> float:
-    """Seconds one worker needs for this video (see ``jobs.estimate``)."""
-    plan = stage_plan(media.duration, media.width, media.height, options.get("duration", 30))
-    return round(sum(plan.values()), 1)
-
-
-def input_facts(media: MediaInfo) -> dict[str, Any]:
-    """What the job keeps of the upload's probe until the engine's own result replaces it: the
-    facts its ETA is planned from."""
-    return {"duration": media.duration, "width": media.width, "height": media.height}
-
-
 class _StoredUpload:
     """The upload's storage writer, opened on the first byte once the file name is known.
 
-    The key's extension comes from the name only when it is one we list (it is a hint for the
-    demuxer, never trusted); ``discard`` removes every trace of an upload that is not a job.
+    ``discard`` removes every trace of an upload that is not a job.
     """
 
     def __init__(self, services: Services, job_id: str) -> None:
@@ -396,8 +262,7 @@ class _StoredUpload:
         self.key: str | None = None
 
     def open(self, filename: str | None) -> Any:
-        suffix = PurePosixPath(filename or "").suffix.lower().lstrip(".")
-        self.key = upload_key(self.job_id, suffix if suffix in formats.EXTENSIONS else "bin")
+        self.key = input_key(self.job_id, filename)
         self._writer = self._stack.enter_context(self._storage.open_writer(self.key))
         return self._writer
 
