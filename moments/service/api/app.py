@@ -1,4 +1,5 @@
-"""``create_app()``: the FastAPI application, its routes, error shape, CORS and lifespan."""
+"""``create_app()``: the FastAPI application, assembled here and only here: every router, every
+middleware, the error shape, the OpenAPI document and the lifespan that starts the services."""
 
 from __future__ import annotations
 
@@ -9,9 +10,14 @@ import anyio
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from moments.service import web
+from moments.service import metrics, web
+from moments.service.auth import routes as auth_routes
 from moments.service.auth import setup as accounts_setup
+from moments.service.logging import RequestContext
+from moments.service.notify import routes as notify_routes
+from moments.service.ratelimit import RateLimitHeaders
 from moments.service.settings import Settings, get_settings
+from moments.service.web import docs as web_docs
 
 from . import downloads, events, health, jobs, openapi, problems, tus, uploads
 from .deps import Services
@@ -45,6 +51,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,  # /docs is served by web.docs, from our own copy of Swagger UI
     )
     problems.install(app)
+    # Middleware: the last added runs first, so the request id is outermost (every log line
+    # and problem carries it), then HTTP metrics, rate-limit headers, and CORS innermost.
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -54,10 +62,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=EXPOSED_HEADERS + tus.TUS_HEADERS,
             max_age=600,
         )
-    for module in (health, uploads, tus, jobs, events, downloads):
-        app.include_router(module.router)
-    web.install(app)  # the page at / (after the API routes, so it never shadows them)
-    accounts_setup.install(app, settings)  # auth, /me, keys, webhooks, /metrics, request ids
+    app.add_middleware(RateLimitHeaders)
+    app.add_middleware(
+        metrics.HttpMetrics,
+        metrics_of=lambda: getattr(getattr(app.state, "accounts", None), "metrics", None),
+    )
+    app.add_middleware(RequestContext)
+    api = (health, uploads, tus, jobs, events, downloads, auth_routes, notify_routes, metrics)
+    # the page after the API routes, so it never shadows them
+    for router in [*(module.router for module in api), web.router, web_docs.router]:
+        app.include_router(router)
+    app.mount("/static", web.static_files(), name="static")
     openapi.install(app, settings)  # the error answers, security and bounds in /openapi.json
     return app
 

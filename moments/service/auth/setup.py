@@ -1,6 +1,7 @@
-"""Wiring accounts into the app: routes, middleware, start-up (local account, outbox), checks.
+"""Starting the account services (local account, limiter, outbox) and the local-mode checks.
 
-``install(app, settings)`` is called by ``create_app``; ``start``/``stop`` by its lifespan.
+``start``/``stop`` are called by ``create_app``'s lifespan; the routes and middleware are
+mounted by ``create_app`` itself.
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-from fastapi import FastAPI
 
 from ..accounts.store import AccountStore
 from ..db.session import make_engine, make_session_factory
@@ -100,25 +99,6 @@ def ensure_local_account(settings: Settings, accounts: AccountStore) -> str | No
         f.write(key + "\n")
     os.replace(tmp, path)
     return key
-
-
-def install(app: FastAPI, settings: Settings) -> None:
-    """Routes and middleware of issue 5. Middleware order: request id outermost."""
-    from .. import metrics as metrics_module
-    from ..logging import RequestContext
-    from ..notify import routes as notify_routes
-    from ..ratelimit import RateLimitHeaders
-    from . import routes as auth_routes
-
-    app.include_router(auth_routes.router)
-    app.include_router(notify_routes.router)
-    app.include_router(metrics_module.router)
-    app.add_middleware(RateLimitHeaders)
-    app.add_middleware(
-        metrics_module.HttpMetrics,
-        metrics_of=lambda: getattr(getattr(app.state, "accounts", None), "metrics", None),
-    )
-    app.add_middleware(RequestContext)
 
 
 def start(settings: Settings, services: Services) -> AccountServices:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from importlib import resources
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
 
@@ -24,27 +24,30 @@ FILES = {
 }
 
 
-def install(app: FastAPI) -> None:
-    """``/docs`` and its assets under ``/docs/assets`` (create the app with ``docs_url=None``)."""
+router = APIRouter(include_in_schema=False)
+"""``/docs`` and its assets under ``/docs/assets`` (create the app with ``docs_url=None``)."""
 
-    @app.get("/docs", include_in_schema=False)
-    def docs(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "").rstrip("/")
-        return get_swagger_ui_html(
-            openapi_url=f"{root}{app.openapi_url}",
-            title=f"{app.title} — API docs",
-            swagger_js_url=f"{root}{PREFIX}/swagger-ui-bundle.js",
-            swagger_css_url=f"{root}{PREFIX}/swagger-ui.css",
-            swagger_favicon_url=f"{root}{PREFIX}/favicon-32x32.png",
-            # No badge fetched from validator.swagger.io: nothing leaves this server.
-            swagger_ui_parameters={"validatorUrl": None},
-        )
 
-    @app.get(f"{PREFIX}/{{name}}", include_in_schema=False)
-    def asset(name: str) -> Response:
-        if name not in FILES:
-            raise Problem(404, f"There is no docs asset {name!r}.", kind="not-found")
-        body = resources.files(ASSETS).joinpath(name).read_bytes()
-        # The assets change only with the package: cache them for a day.
-        headers = {"Cache-Control": "public, max-age=86400"}
-        return Response(body, media_type=FILES[name], headers=headers)
+@router.get("/docs")
+def docs(request: Request) -> HTMLResponse:
+    app = request.app
+    root = request.scope.get("root_path", "").rstrip("/")
+    return get_swagger_ui_html(
+        openapi_url=f"{root}{app.openapi_url}",
+        title=f"{app.title} — API docs",
+        swagger_js_url=f"{root}{PREFIX}/swagger-ui-bundle.js",
+        swagger_css_url=f"{root}{PREFIX}/swagger-ui.css",
+        swagger_favicon_url=f"{root}{PREFIX}/favicon-32x32.png",
+        # No badge fetched from validator.swagger.io: nothing leaves this server.
+        swagger_ui_parameters={"validatorUrl": None},
+    )
+
+
+@router.get(f"{PREFIX}/{{name}}")
+def asset(name: str) -> Response:
+    if name not in FILES:
+        raise Problem(404, f"There is no docs asset {name!r}.", kind="not-found")
+    body = resources.files(ASSETS).joinpath(name).read_bytes()
+    # The assets change only with the package: cache them for a day.
+    headers = {"Cache-Control": "public, max-age=86400"}
+    return Response(body, media_type=FILES[name], headers=headers)
