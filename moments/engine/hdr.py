@@ -128,3 +128,103 @@ def tone_map(rgb16: np.ndarray, transfer: str) -> np.ndarray:
     np.maximum(light, np.float32(_FLOOR), out=light)
     cv2.pow(light, 1.0 / SDR_GAMMA, dst=light)
     return cv2.convertScaleAbs(light, alpha=255.0)  # rounds and saturates at 255
+
+
+# ------------------------------------------------------------------ straight from the planes
+
+# BT.2020 (non-constant luminance) and BT.709 luma weights.
+_KR_2020, _KB_2020 = 0.2627, 0.0593
+_KR_709, _KB_709 = 0.2126, 0.0722
+_CODES = 1024
+"""10-bit codes: the size of the grey table (one entry per code, no interpolation)."""
+_SIGNAL_STEPS = 16384
+"""Steps of the per-channel table used at chroma resolution (14 bits: finer than the source)."""
+
+
+@cache
+def _grey_table(transfer: str, full_range: bool) -> np.ndarray:
+    """8-bit limited-range BT.709 luma of a grey, per 10-bit HDR luma code (float32)."""
+    codes = np.arange(_CODES, dtype=np.float64)
+    signal = codes / 1023.0 if full_range else (codes - 64.0) / 876.0
+    light = to_sdr_light(np.clip(signal, 0.0, 1.0), transfer)
+    # Greys stay grey through the gamut matrix (its rows sum to 1).
+    sdr = 16.5 + 219.0 * np.power(np.minimum(light, 1.0), 1.0 / SDR_GAMMA)  # +0.5: see below
+    return sdr.astype(np.float32)
+
+
+@cache
+def _channel_table(transfer: str) -> np.ndarray:
+    """Tone-mapped display light per non-linear HDR channel value, in ``_SIGNAL_STEPS``."""
+    signal = np.arange(_SIGNAL_STEPS, dtype=np.float64) / (_SIGNAL_STEPS - 1)
+    return to_sdr_light(signal, transfer).astype(np.float32)
+
+
+def _yuv_to_rgb(kr: float, kb: float) -> np.ndarray:
+    """YCbCr (Y 0..1, Cb and Cr -0.5..0.5) to non-linear RGB, as a 3x3 matrix."""
+    kg = 1 - kr - kb
+    return np.array(
+        [
+            [1.0, 0.0, 2 - 2 * kr],
+            [1.0, -kb * (2 - 2 * kb) / kg, -kr * (2 - 2 * kr) / kg],
+            [1.0, 2 - 2 * kb, 0.0],
+        ]
+    )
+
+
+@cache
+def _colour_matrices(full_range: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(10-bit BT.2020 Y, Cb, Cr codes -> table index of R, G, B, as 3x4 affine; SDR R, G, B
+    -> 8-bit limited BT.709 Y, Cb, Cr, as 3x4 affine), float32."""
+    if full_range:
+        scale, offset = np.diag([1 / 1023.0] * 3), np.array([0.0, -512 / 1023.0, -512 / 1023.0])
+    else:
+        scale = np.diag([1 / 876.0, 1 / 896.0, 1 / 896.0])
+        offset = np.array([-64 / 876.0, -512 / 896.0, -512 / 896.0])
+    to_rgb = _yuv_to_rgb(_KR_2020, _KB_2020)
+    top = _SIGNAL_STEPS - 1
+    linear = top * to_rgb @ scale
+    # +0.5: the float -> int conversion truncates, so indices are rounded.
+    decode = np.hstack([linear, (top * to_rgb @ offset + 0.5)[:, None]])
+    to_yuv = np.linalg.inv(_yuv_to_rgb(_KR_709, _KB_709))
+    encode = np.hstack([np.diag([219.0, 224.0, 224.0]) @ to_yuv, [[16.5], [128.5], [128.5]]])
+    return decode.astype(np.float32), encode.astype(np.float32)
+
+
+def _sdr_colour(yuv: np.ndarray, transfer: str, full_range: bool) -> np.ndarray:
+    """The exact mapping of ``h x w x 3`` 10-bit BT.2020 Y, Cb, Cr codes (float32): 8-bit
+    limited-range BT.709 Y, Cb, Cr (float32, +0.5 so truncating rounds)."""
+    decode, encode = _colour_matrices(full_range)
+    index = cv2.transform(yuv, decode).astype(np.int32)
+    light = np.take(_channel_table(transfer), index, mode="clip")  # per channel
+    rgb = cv2.transform(light, BT2020_TO_BT709)
+    np.clip(rgb, np.float32(_FLOOR), np.float32(1.0), out=rgb)
+    cv2.pow(rgb, 1.0 / SDR_GAMMA, dst=rgb)
+    return cv2.transform(rgb, encode)
+
+
+def tone_map_planes(
+    y: np.ndarray, u: np.ndarray, v: np.ndarray, transfer: str, full_range: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Map 10-bit 4:2:0 BT.2020 planes (uint16: Y ``h x w``, U and V ``h/2 x w/2``) to 8-bit
+    limited-range BT.709 planes for the reel, without going through RGB at full resolution.
+
+    The colour (and so the chroma planes) is mapped exactly, as :func:`tone_map` does it, at
+    chroma resolution: from the 2x2 mean of luma with its U and V. Luma at full resolution is
+    the mapped grey of each pixel's own luma (one table lookup) plus, from the chroma sample
+    it shares, how far the colour's mapped luma lies from its grey's. Greys are exact; inside
+    a 2x2 block, detail follows the grey curve. ``python benchmarks/tone_map.py`` times both.
+    """
+    if transfer not in ("pq", "hlg"):
+        raise ValueError(f"unknown HDR transfer {transfer!r}")
+    height, width = y.shape
+    grey = _grey_table(transfer, full_range)
+    mapped_grey = np.take(grey, y, mode="clip")  # float32, full resolution
+    # 2x2 mean of luma at chroma resolution (odd sizes: the chroma planes round up).
+    mean = cv2.resize(y, (u.shape[1], u.shape[0]), interpolation=cv2.INTER_AREA)
+    sdr = _sdr_colour(cv2.merge([mean, u, v]).astype(np.float32), transfer, full_range)
+    sdr_y, sdr_u, sdr_v = cv2.split(sdr)
+    offset = cv2.subtract(sdr_y, np.take(grey, mean, mode="clip"))
+    offset = cv2.resize(offset, (width, height), interpolation=cv2.INTER_NEAREST)
+    # The grey table and the colour mapping both carry +0.5: truncation rounds.
+    planes = [cv2.add(mapped_grey, offset), sdr_u, sdr_v]
+    return tuple(np.clip(plane, 0, 255, out=plane).astype(np.uint8) for plane in planes)

@@ -1,0 +1,73 @@
+"""Tone mapping straight on the 10-bit planes (the render's way) gives the colours the RGB
+mapping gives (``hdr.tone_map``, itself checked against BT.2100 in test_hdr.py).
+
+Colour patches are made as 16-bit BT.2020 RGB, turned into 10-bit 4:2:0 planes by swscale
+(a real yuv420p10le frame, as a decoder hands it over), mapped, and turned back into RGB by
+swscale with the BT.709 matrix the reel is tagged with.
+"""
+
+from __future__ import annotations
+
+import av
+import numpy as np
+import pytest
+
+from moments.engine.hdr import tone_map, tone_map_planes
+
+BT2020, BT709 = 9, 1
+PATCH = 16
+# Non-linear BT.2020 RGB (0..1): greys, skin, sky, grass, a saturated red, a highlight.
+COLOURS = [
+    (0.38, 0.38, 0.38),
+    (0.75, 0.75, 0.75),
+    (0.55, 0.42, 0.36),
+    (0.30, 0.42, 0.58),
+    (0.28, 0.45, 0.22),
+    (0.62, 0.12, 0.10),
+    (0.90, 0.85, 0.70),
+    (0.10, 0.10, 0.12),
+]
+
+
+def patches() -> np.ndarray:
+    rgb = np.zeros((PATCH, PATCH * len(COLOURS), 3), np.uint16)
+    for k, colour in enumerate(COLOURS):
+        rgb[:, k * PATCH : (k + 1) * PATCH] = np.round(np.array(colour) * 65535)
+    return rgb
+
+
+def planes_of(frame: av.VideoFrame, dtype: type) -> list[np.ndarray]:
+    step = np.dtype(dtype).itemsize
+    return [
+        np.frombuffer(p, dtype).reshape(-1, p.line_size // step)[: p.height, : p.width]
+        for p in frame.planes
+    ]
+
+
+def patch_means(rgb: np.ndarray) -> np.ndarray:
+    inner = slice(4, PATCH - 4)
+    return np.array(
+        [rgb[inner, k * PATCH + 4 : (k + 1) * PATCH - 4].reshape(-1, 3).mean(axis=0)
+         for k in range(len(COLOURS))]
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("transfer", ["hlg", "pq"])
+def test_planes_mapping_matches_the_rgb_mapping(transfer: str) -> None:
+    rgb16 = patches()
+    deep = av.VideoFrame.from_ndarray(rgb16, format="rgb48le").reformat(
+        format="yuv420p10le", dst_colorspace=BT2020, dst_color_range=1
+    )
+    y, u, v = tone_map_planes(*planes_of(deep, np.uint16), transfer)
+    assert y.dtype == np.uint8 and y.shape == rgb16.shape[:2] and u.shape == (PATCH // 2, 64)
+
+    sdr = av.VideoFrame(y.shape[1], y.shape[0], "yuv420p")
+    for plane, data in zip(sdr.planes, (y, u, v), strict=True):
+        view = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
+        view[: data.shape[0], : data.shape[1]] = data
+    got = sdr.reformat(format="rgb24", src_colorspace=BT709, src_color_range=1).to_ndarray()
+    want = tone_map(rgb16, transfer)
+    difference = np.abs(patch_means(got) - patch_means(want.astype(np.float64)))
+    assert difference.max() <= 3.0, (transfer, difference.round(1))
+    # Greys stay grey.
+    assert np.abs(u[:, : PATCH // 2].astype(int) - 128).max() <= 1
