@@ -11,15 +11,15 @@ from fastapi.responses import RedirectResponse
 
 from moments.service.accounts.store import UserView
 from moments.service.auth.deps import CurrentUser
+from moments.service.paths import API_PREFIX
 from moments.service.problems import Problem
 
 from .deps import Services, ServicesDep
 from .jobs import find_job
 from .ranges import FileFacts, content_disposition, file_response
 from .schemas import Problem as ProblemDoc
-from .views import PREFIX
 
-router = APIRouter(prefix=f"{PREFIX}/jobs", tags=["downloads"])
+router = APIRouter(prefix=f"{API_PREFIX}/jobs", tags=["downloads"])
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
     code: {"model": ProblemDoc, "content": {"application/problem+json": {}}}
     for code in (404, 409, 410, 416)
@@ -65,7 +65,7 @@ async def _serve(
         }.get(job.status, f"is {job.status}")
         raise Problem(
             409,
-            f"The job {state}. Check {PREFIX}/jobs/{job_id}/status and try again once it is "
+            f"The job {state}. Check {API_PREFIX}/jobs/{job_id}/status and try again once it is "
             "completed.",
             kind="job-not-ready",
             title="Reel not ready",

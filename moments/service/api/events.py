@@ -17,13 +17,14 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
 from moments.service.auth.deps import CurrentUser
+from moments.service.paths import API_PREFIX
 from moments.service.ratelimit import limited
 
 from .deps import Services, ServicesDep
 from .jobs import NOT_FOUND, find_job
-from .views import PREFIX, status_of
+from .views import status_of
 
-router = APIRouter(prefix=f"{PREFIX}/jobs", tags=["jobs"])
+router = APIRouter(prefix=f"{API_PREFIX}/jobs", tags=["jobs"])
 POLL_SECONDS = 0.5
 KEEPALIVE_SECONDS = 15.0
 RETRY_MS = 2000

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from moments.service.accounts.store import UserView
 from moments.service.auth.deps import AccountsDep, CurrentUser
 from moments.service.notify.signing import callback_secret
+from moments.service.paths import API_PREFIX
 from moments.service.problems import Problem
 from moments.service.ratelimit import limited
 from moments.service.store import JobView
@@ -18,9 +19,9 @@ from moments.service.store import JobView
 from .deps import Services, ServicesDep
 from .schemas import JobDetail, JobPage, JobStatus
 from .schemas import Problem as ProblemDoc
-from .views import PREFIX, detail_of, status_of, summary_of
+from .views import detail_of, status_of, summary_of
 
-router = APIRouter(prefix=f"{PREFIX}/jobs", tags=["jobs"])
+router = APIRouter(prefix=f"{API_PREFIX}/jobs", tags=["jobs"])
 MAX_OFFSET = 2**31 - 1
 """Larger offsets overflow the database's integers (and no one has that many jobs)."""
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
@@ -55,7 +56,7 @@ def list_jobs(
     next_url = None
     if offset + len(jobs) < total:
         query = {"limit": limit, "offset": offset + limit} | ({"status": status} if status else {})
-        next_url = f"{PREFIX}/jobs?{urlencode(query)}"
+        next_url = f"{API_PREFIX}/jobs?{urlencode(query)}"
     return JobPage(
         items=[summary_of(j, services.settings.retention_hours) for j in jobs],
         total=total,

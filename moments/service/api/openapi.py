@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
+from moments.service.paths import API_PREFIX
+
 from .problems import PROBLEM_MEDIA_TYPE
 
 if TYPE_CHECKING:
@@ -31,20 +33,21 @@ if TYPE_CHECKING:
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 SECURITY_SCHEME = "bearer"
+TUS_UPLOAD = f"{API_PREFIX}/uploads/{{upload_id}}"
 EXTRA_ERRORS: dict[tuple[str, str], tuple[int, ...]] = {
-    ("POST", "/api/v1/upload"): (400, 402, 413, 415, 422, 507),
-    ("POST", "/api/v1/uploads"): (400, 402, 412, 413, 415, 507),
-    ("HEAD", "/api/v1/uploads/{upload_id}"): (410, 412),
-    ("PATCH", "/api/v1/uploads/{upload_id}"): (400, 402, 409, 410, 412, 413, 415, 423, 460, 507),
-    ("DELETE", "/api/v1/uploads/{upload_id}"): (412, 423),
-    ("POST", "/api/v1/auth/signup"): (403, 409),
-    ("POST", "/api/v1/auth/login"): (401,),
-    ("POST", "/api/v1/auth/refresh"): (401,),
-    ("POST", "/api/v1/auth/password"): (403, 409),
-    ("POST", "/api/v1/webhooks"): (400,),
+    ("POST", f"{API_PREFIX}/upload"): (400, 402, 413, 415, 422, 507),
+    ("POST", f"{API_PREFIX}/uploads"): (400, 402, 412, 413, 415, 507),
+    ("HEAD", TUS_UPLOAD): (410, 412),
+    ("PATCH", TUS_UPLOAD): (400, 402, 409, 410, 412, 413, 415, 423, 460, 507),
+    ("DELETE", TUS_UPLOAD): (412, 423),
+    ("POST", f"{API_PREFIX}/auth/signup"): (403, 409),
+    ("POST", f"{API_PREFIX}/auth/login"): (401,),
+    ("POST", f"{API_PREFIX}/auth/refresh"): (401,),
+    ("POST", f"{API_PREFIX}/auth/password"): (403, 409),
+    ("POST", f"{API_PREFIX}/webhooks"): (400,),
 }
 """Answers particular routes give besides the generic ones (see the route's own code)."""
-TUS_PATHS = ("/api/v1/uploads", "/api/v1/uploads/{upload_id}")
+TUS_PATHS = (f"{API_PREFIX}/uploads", TUS_UPLOAD)
 
 
 def install(app: FastAPI, settings: Settings) -> None:
@@ -71,7 +74,7 @@ def complete(schema: dict[str, Any], app: FastAPI, settings: Settings) -> None:
     components.setdefault("securitySchemes", {})[SECURITY_SCHEME] = {
         "type": "http",
         "scheme": "bearer",
-        "description": "An API key (mk_...) or an access token from /api/v1/auth/login.",
+        "description": f"An API key (mk_...) or an access token from {API_PREFIX}/auth/login.",
     }
     components.get("schemas", {}).pop("HTTPValidationError", None)
     components.get("schemas", {}).pop("ValidationError", None)
@@ -176,7 +179,7 @@ def _tus_request(method: str, operation: dict[str, Any], max_bytes: int) -> None
 def _upload_bounds(schema: dict[str, Any], settings: Settings) -> None:
     """The reel length the upload accepts: 1 s to ``max_duration`` (checked by the server)."""
     bounds = {"minimum": 1, "maximum": settings.max_duration}
-    upload = schema.get("paths", {}).get("/api/v1/upload", {}).get("post", {})
+    upload = schema.get("paths", {}).get(f"{API_PREFIX}/upload", {}).get("post", {})
     for parameter in upload.get("parameters", []):
         if parameter.get("name") == "duration":
             inner = parameter["schema"]

@@ -24,6 +24,7 @@ from starlette.requests import ClientDisconnect
 from moments.service.accounts.quota import ensure_quota_left
 from moments.service.accounts.store import UserView
 from moments.service.auth.deps import AccountsDep, AccountServices, CurrentUser
+from moments.service.paths import API_PREFIX
 from moments.service.problems import Problem
 from moments.service.ratelimit import charge_upload, upload_room
 from moments.service.store import new_job_id
@@ -33,7 +34,6 @@ from .deps import Services, ServicesDep
 from .submission import input_key, queue_stored_upload
 from .tus_store import ChunkWriter, TusUploads, UploadBusy, UploadInfo
 from .uploads import check_callback, check_options
-from .views import PREFIX
 
 TUS_VERSION = "1.0.0"
 EXTENSIONS = "creation,creation-with-upload,termination,checksum,expiration"
@@ -50,7 +50,7 @@ TUS_HEADERS = [
 ]  # fmt: skip
 """Response headers a browser on another origin must be allowed to read (CORS)."""
 
-router = APIRouter(prefix=f"{PREFIX}/uploads", tags=["resumable upload (tus)"])
+router = APIRouter(prefix=f"{API_PREFIX}/uploads", tags=["resumable upload (tus)"])
 
 
 def get_uploads(request: Request, services: ServicesDep) -> TusUploads:
@@ -427,7 +427,7 @@ def _upload_headers(info: UploadInfo) -> dict[str, str]:
 
 
 def _job_headers(job_id: str) -> dict[str, str]:
-    return {"Moments-Job-Id": job_id, "Moments-Job-Status": f"{PREFIX}/jobs/{job_id}/status"}
+    return {"Moments-Job-Id": job_id, "Moments-Job-Status": f"{API_PREFIX}/jobs/{job_id}/status"}
 
 
 async def _locked(uploads: TusUploads, upload_id: str, action: Any) -> None:

@@ -20,6 +20,7 @@ from moments.engine import EngineError, HighlightOptions
 from moments.service.accounts.quota import ensure_quota_left
 from moments.service.auth.deps import AccountsDep, AccountServices, CurrentUser
 from moments.service.notify.webhooks import allows_private, check_url
+from moments.service.paths import API_PREFIX
 from moments.service.problems import Problem
 from moments.service.ratelimit import charge_upload, upload_room
 from moments.service.store import new_job_id
@@ -31,7 +32,7 @@ from .schemas import Problem as ProblemDoc
 from .submission import input_key, queue_stored_upload
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/api/v1/upload", tags=["upload"])
+router = APIRouter(prefix=f"{API_PREFIX}/upload", tags=["upload"])
 
 RAW_TYPES = ("application/octet-stream",)
 MAX_CALLBACK_URL = 1000

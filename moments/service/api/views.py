@@ -6,17 +6,16 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from moments.service.jobs.estimate import plan_of_job, seconds_left
+from moments.service.paths import job_path
 
 from .schemas import JobDetail, JobStatus, JobSummary, Links, ReelOut, SegmentOut, Timings
 
 if TYPE_CHECKING:
     from moments.service.store import JobView
 
-PREFIX = "/api/v1"
-
 
 def links(job: JobView) -> Links:
-    base = f"{PREFIX}/jobs/{job.id}"
+    base = job_path(job.id)
     done = job.status == "completed"
     return Links(
         status=f"{base}/status",

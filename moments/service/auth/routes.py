@@ -11,14 +11,14 @@ from pydantic import BaseModel, Field
 
 from ..accounts.quota import usage_of
 from ..accounts.store import EmailTaken, RefreshRejected, UserView
+from ..paths import API_PREFIX
 from ..problems import Problem
 from ..ratelimit import limited_by_address
 from .deps import AccountsDep, AccountServices, CurrentUser
 from .passwords import MIN_LENGTH, hash_password, needs_rehash, verify_password
 from .tokens import issue_access_token
 
-PREFIX = "/api/v1"
-router = APIRouter(prefix=PREFIX, tags=["account"])
+router = APIRouter(prefix=API_PREFIX, tags=["account"])
 
 
 class Credentials(BaseModel):

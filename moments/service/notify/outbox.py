@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from ..accounts.plans import month_period
 from ..db.account_models import Delivery, Device, JobEvent, Usage, Webhook, new_id
 from ..db.models import Job, utcnow
+from ..paths import job_path
 from .apns import alert_for
 from .signing import callback_secret
 from .webhooks import DELETED_SENTENCE, SendResult, WebhookSender
@@ -43,7 +44,7 @@ BATCH = 50
 
 def job_document(job: Job | None, job_id: str, kind: str) -> dict[str, Any]:
     """What a notification says about the job (no server paths, no storage keys)."""
-    base = f"/api/v1/jobs/{job_id}"
+    base = job_path(job_id)
     if job is None:  # deleted before we got to it
         return {"id": job_id, "status": kind.split(".", 1)[1]}
     doc: dict[str, Any] = {

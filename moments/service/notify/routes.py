@@ -14,11 +14,12 @@ from sqlalchemy.exc import IntegrityError
 from ..auth.deps import AccountsDep, CurrentUser
 from ..db.account_models import Delivery, Device, Webhook, new_id
 from ..db.models import utcnow
+from ..paths import API_PREFIX
 from ..problems import Problem
 from .outbox import NOTIFIED_EVENTS
 from .webhooks import FAILED_SENTENCE, SENTENCES, allows_private, check_url
 
-router = APIRouter(prefix="/api/v1", tags=["notifications"])
+router = APIRouter(prefix=API_PREFIX, tags=["notifications"])
 EventName = Literal["job.completed", "job.failed"]
 MAX_WEBHOOKS = 10
 
