@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 if TYPE_CHECKING:
     from .timeline import Timeline
 
 Aspect = Literal["source", "16:9", "9:16", "1:1"]
-ASPECTS: tuple[str, ...] = ("source", "16:9", "9:16", "1:1")
+ASPECTS: tuple[str, ...] = get_args(Aspect)
 
 
 @dataclass(frozen=True)

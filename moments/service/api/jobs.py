@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Response
@@ -17,7 +17,7 @@ from moments.service.ratelimit import limited
 from moments.service.store import JobView
 
 from .deps import Services, ServicesDep
-from .schemas import JobDetail, JobPage, JobStatus
+from .schemas import JobDetail, JobPage, JobStatus, Status
 from .schemas import Problem as ProblemDoc
 from .views import detail_of, status_of, summary_of
 
@@ -45,7 +45,7 @@ def list_jobs(
     services: ServicesDep,
     user: CurrentUser,
     status: Annotated[
-        Literal["pending", "processing", "completed", "failed", "cancelled"] | None,
+        Status | None,
         Query(description="Only jobs with this status."),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,

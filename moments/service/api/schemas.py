@@ -7,11 +7,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from moments.engine.models import ASPECTS
+from moments.engine.models import Aspect
+from moments.service.db.models import Status
 
-Status = Literal["pending", "processing", "completed", "failed", "cancelled"]
-Aspect = Literal["source", "16:9", "9:16", "1:1"]
-assert set(Aspect.__args__) == set(ASPECTS), "keep Aspect in step with the engine"
+__all__ = ["Aspect", "Status"]  # the vocabularies, spelled where they belong, re-exported
 
 
 class Problem(BaseModel):

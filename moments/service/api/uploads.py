@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 
 from moments.engine import EngineError, HighlightOptions
+from moments.engine.models import ASPECTS
 from moments.service.accounts.quota import ensure_quota_left
 from moments.service.auth.deps import AccountsDep, AccountServices, CurrentUser
 from moments.service.notify.webhooks import allows_private, check_url
@@ -52,7 +53,7 @@ _BODY = {
                     "properties": {
                         "file": {"type": "string", "format": "binary"},
                         "duration": {"type": "number"},
-                        "aspect": {"type": "string", "enum": ["source", "16:9", "9:16", "1:1"]},
+                        "aspect": {"type": "string", "enum": list(ASPECTS)},
                         "callback_url": {"type": "string", "description": CALLBACK_URL},
                     },
                 }

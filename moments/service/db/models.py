@@ -9,12 +9,13 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 from sqlalchemy import JSON, BigInteger, DateTime, Float, Integer, String, Text, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-STATUSES = ("pending", "processing", "completed", "failed", "cancelled")
+Status = Literal["pending", "processing", "completed", "failed", "cancelled"]
+STATUSES: tuple[str, ...] = get_args(Status)
 FINISHED = ("completed", "failed", "cancelled")
 V = TypeVar("V")
 
