@@ -213,7 +213,7 @@ def _refusal(tmp_path: Path, **kwargs) -> str | None:
         ({"options": HighlightOptions(aspect="9:16")}, "crops"),
         ({"options": HighlightOptions(max_output_side=160)}, "scaled"),
         ({"rotation": 90, "options": HighlightOptions(max_output_side=160)}, "scaled"),
-        ({"codec": "libx265"}, "hevc"),
+        ({"codec": "libvpx-vp9"}, "vp9"),
         (
             {"frame_times": [i / 30 for i in range(15)] + [0.8 + i / 60 for i in range(20)]},
             "variable",

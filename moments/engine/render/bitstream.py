@@ -36,6 +36,14 @@ class AvcConfig:
         """Every SPS and PPS id in use: a spliced encoder must pick ids outside this set."""
         return {sps_id(nal) for nal in self.sps} | {pps_id(nal) for nal in self.pps}
 
+    def random_access(self, nals: list[bytes]) -> bool:
+        """Decoding can start at this sample: an IDR."""
+        return is_idr(nals)
+
+    def leading(self, nals: list[bytes]) -> bool:
+        """Shown before the keyframe it follows (an HEVC idea; H.264 IDRs have none)."""
+        return False
+
 
 def parse_avcc(extradata: bytes) -> AvcConfig | None:
     """Read an ``avcC`` record; None when ``extradata`` is not one (e.g. Annex-B from MPEG-TS)."""

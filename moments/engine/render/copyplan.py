@@ -19,11 +19,14 @@ import av
 
 from ..models import HighlightOptions, MediaInfo, Segment
 from ..probe import reopen
-from .bitstream import AvcConfig, is_idr, length_prefixed_nals, parse_avcc
+from .bitstream import length_prefixed_nals, parse_avcc
+from .hevc import parse_hvcc
 from .layout import Layout, Plan, output_rate
+from .tracks import SourceConfig
 
 GRID_TOLERANCE = 0.1
 """How far (in frames) a packet time may stray from the frame grid and still count as on it."""
+COPYABLE_CODECS = frozenset({"h264", "hevc"})
 COPYABLE_FORMATS = frozenset({"yuv420p"})
 """8-bit 4:2:0 limited range: what the re-encoded parts are written as, so both parts match."""
 
@@ -32,7 +35,10 @@ def copy_refusal(media: MediaInfo, options: HighlightOptions) -> str | None:
     """Why the reel cannot share the source's bitstream, or None when it can."""
     layout = Layout.for_media(media, options)
     checks = (
-        (media.video_codec != "h264", f"the source is {media.video_codec}, not H.264"),
+        (
+            media.video_codec not in COPYABLE_CODECS,
+            f"the source is {media.video_codec}, not H.264 or HEVC",
+        ),
         (abs(media.sample_aspect_ratio - 1.0) > 1e-6, "the pixels are not square"),
         (media.hdr is not None, "the source is HDR (tone-mapped)"),
         (media.bit_depth != 8, f"the source is {media.bit_depth}-bit"),
@@ -90,7 +96,7 @@ class CopyRange:
 
 @dataclass
 class CopyPlan:
-    config: AvcConfig
+    config: SourceConfig
     rate: Fraction
     ranges: dict[int, CopyRange] = field(default_factory=dict)
     """Per segment index, the run copied from it: from an IDR on (segments without one are
@@ -109,7 +115,10 @@ class CopyPlan:
 class _Packet:
     index: int
     """Source frame number on the grid (0 = the stream's first frame)."""
-    idr: bool
+    key: bool
+    """Decoding can start here: an IDR (or an HEVC CRA or BLA)."""
+    leading: bool = False
+    """Shown before the keyframe it follows in decode order (HEVC RADL/RASL)."""
 
 
 def first_frame(segment: Segment, rate: Fraction) -> int:
@@ -130,12 +139,12 @@ def plan_copy(
 ) -> CopyPlan | None:
     """Find the copyable GOPs of each segment by reading packet headers (no decoding).
 
-    Returns None when the source's parameter sets cannot be read as ``avcC`` (then nothing is
-    copied). Crossfaded frames are never copied: they are blends of two shots.
+    Returns None when the source's parameter sets cannot be read as ``avcC`` or ``hvcC``
+    (then nothing is copied). Crossfaded frames are never copied: they are blends of two shots.
     """
     with reopen(media) as container:
         stream = container.streams[media.video_stream]
-        config = parse_avcc(bytes(stream.codec_context.extradata or b""))
+        config = source_config(media.video_codec, bytes(stream.codec_context.extradata or b""))
         if config is None:
             return None
         result = CopyPlan(config, plan.rate)
@@ -153,6 +162,11 @@ def plan_copy(
                 start, end, delay = found
                 result.ranges[index] = CopyRange(start - first, end - first, start, delay)
     return result
+
+
+def source_config(codec: str, extradata: bytes) -> SourceConfig | None:
+    """The source's parameter sets as its MP4 track stores them (None if it does not)."""
+    return parse_hvcc(extradata) if codec == "hevc" else parse_avcc(extradata)
 
 
 def frame_index(packet_pts: int, stream: av.video.stream.VideoStream, media: MediaInfo) -> float:
@@ -175,7 +189,7 @@ def _scan(
     container: av.container.InputContainer,
     stream: av.video.stream.VideoStream,
     media: MediaInfo,
-    config: AvcConfig,
+    config: SourceConfig,
     low: int,
     high: int,
     tick: Callable[[], None],
@@ -199,7 +213,7 @@ def _scan(
             nals = length_prefixed_nals(bytes(packet), config.length_size)
         except ValueError:
             return None
-        packets.append(_Packet(index, is_idr(nals)))
+        packets.append(_Packet(index, config.random_access(nals), config.leading(nals)))
         if index >= high:
             break
     else:
@@ -221,21 +235,26 @@ def _demux(
 def _copy_run(packets: list[_Packet], low: int, high: int) -> tuple[int, int, int] | None:
     """(first, end, delay) of the longest copyable run of frames inside ``low..high``.
 
-    A run starts at the first IDR at or after ``low``, goes through whole GOPs and on into the
-    last one for as far as its packets, in decode order, are exactly the frames ``first..end``
-    (no picture held back for one past the cut). Ending mid-GOP is safe: what follows in the
-    reel starts with an IDR of its own (a re-encoded run or another copy). For long-GOP
-    sources (a keyframe every 8 s), that copies the rest of any segment after its first
-    keyframe instead of nothing. Each frame is shown no earlier than it is decoded minus
+    A run starts at the first keyframe at or after ``low`` (an HEVC CRA's leading pictures,
+    shown before it, are left out: they are frames of the part before), goes through whole
+    GOPs and on into the last one for as far as its packets, in decode order, are exactly the
+    frames ``first..end`` (no picture held back for one past the cut). Ending mid-GOP is safe:
+    what follows in the reel starts with an IDR of its own (a re-encoded run or another copy).
+    For long-GOP sources (a keyframe every 8 s), that copies the rest of any segment after its
+    first keyframe instead of nothing. Each frame is shown no earlier than it is decoded minus
     ``delay`` pictures (B-frame reorder).
     """
-    begin = next((n for n, p in enumerate(packets) if p.idr and low <= p.index < high), None)
+    begin = next((n for n, p in enumerate(packets) if p.key and low <= p.index < high), None)
     if begin is None:
         return None
     first = packets[begin].index
+    after = packets[begin + 1 :]
+    while after and after[0].leading and after[0].index < first:
+        after = after[1:]
+    following = [packets[begin], *after]
     seen: set[int] = set()
     highest, end = first, None
-    for packet in packets[begin:]:
+    for packet in following:
         if not first <= packet.index < high or packet.index in seen:
             break
         seen.add(packet.index)
@@ -244,6 +263,6 @@ def _copy_run(packets: list[_Packet], low: int, high: int) -> tuple[int, int, in
             end = highest + 1
     if end is None or end - first < 2:
         return None
-    run = packets[begin : begin + (end - first)]
+    run = following[: end - first]
     delay = max(0, max(n - (p.index - first) for n, p in enumerate(run)))
     return first, end, delay

@@ -54,6 +54,28 @@ def run_options(params: str = "") -> dict[str, str]:
     return {"preset": RUN_PRESET, "crf": CRF, "profile": "high", "x264-params": extra}
 
 
+X265_RUN_PARAMS = (
+    "log-level=error:bframes=0:rc-lookahead=0:no-open-gop=1:info=0:repeat-headers=0"
+    ":frame-threads=1:aud=0:hash=0"
+)
+"""x265 for the smart render's short runs of an HEVC source, on the same reasoning as
+``RUN_PARAMS``: no B-frames or lookahead (a run is a few frames), a closed GOP (the run starts
+with an IDR), parameter sets only in the header (``hvc1`` wants them there alone), no version
+SEI."""
+X265_CRF = "22"
+
+
+def x265_run_options(pix_fmt: str = "yuv420p") -> dict[str, str]:
+    """libx265 options for a smart render's runs (Main, or Main 10 for 10-bit pictures)."""
+    profile = "main10" if pix_fmt.endswith("10le") else "main"
+    return {
+        "preset": RUN_PRESET,
+        "crf": X265_CRF,
+        "profile": profile,
+        "x265-params": X265_RUN_PARAMS,
+    }
+
+
 class ReelWriter:
     """An open MP4 with one H.264 and one AAC stream; pictures and samples go in in order."""
 

@@ -79,7 +79,10 @@ class Encoded:
 _AVC_PROFILES = {66: "Baseline", 77: "Main", 88: "Extended", 100: "High", 110: "High 10"}
 
 
-def declared_profile(extradata: bytes) -> str | None:
+_HEVC_PROFILES = {1: "Main", 2: "Main 10", 3: "Main Still Picture", 4: "Rext"}
+
+
+def declared_profile(extradata: bytes, codec: str = "h264") -> str | None:
     """The H.264 profile an MP4 track declares (its ``avcC``), which players check first.
 
     A smart render's track declares the source's profile: its copied GOPs are the source's,
@@ -89,6 +92,8 @@ def declared_profile(extradata: bytes) -> str | None:
     """
     if len(extradata) < 4 or extradata[0] != 1:
         return None
+    if codec == "hevc":  # hvcC general_profile_idc (a smart render declares the source's)
+        return _HEVC_PROFILES.get(extradata[1] & 0x1F)
     name = _AVC_PROFILES.get(extradata[1])
     if name == "Baseline" and extradata[2] & 0x40:  # constraint_set1: Constrained Baseline
         name = "Constrained Baseline"
@@ -101,7 +106,7 @@ def read_back(path: Path) -> Encoded:
         stream = container.streams.video[0]
         codec = stream.codec_context.name
         extradata = bytes(stream.codec_context.extradata or b"")
-        profile = declared_profile(extradata) or stream.codec_context.profile
+        profile = declared_profile(extradata, codec) or stream.codec_context.profile
         size, frames = 0, 0
         for packet in container.demux(stream):
             if packet.size:

@@ -1,11 +1,12 @@
-"""Smart render: copy the source's H.264 packets from keyframes on, re-encode only at joins.
+"""Smart render: copy the source's H.264 or HEVC packets from keyframes on, re-encode at joins.
 
 The reel is a sequence of *runs* (re-encoded pictures: segment starts up to their first
 keyframe, crossfades) and *copies* (source packets from an IDR on, byte for byte, ending
 wherever the next run or copy starts: each of those begins with an IDR of its own). Each run
-is a fresh libx264 encode, so it starts with an IDR and is flushed before the next copy; its
-parameter sets carry ids the source does not use, and the track's ``avcC`` lists both the
-source's and x264's, so one decoder plays the spliced stream.
+is a fresh libx264 (libx265) encode, so it starts with an IDR and is flushed before the next
+copy; its parameter sets carry ids the source does not use, and the track's ``avcC``
+(``hvcC``) lists both the source's and the encoder's, so one decoder plays the spliced stream.
+An HEVC copy may also start at a CRA picture (open GOP): see :mod:`.hevc`.
 
 Timestamps are on the reel's frame grid (time base ``1 / rate``). Decode timestamps simply
 count packets in decode order, minus a fixed ``delay`` that covers the deepest B-frame
@@ -25,34 +26,26 @@ import numpy as np
 
 from ..models import MediaInfo, Segment
 from ..probe import reopen
-from .bitstream import AvcConfig, is_idr, length_prefixed_nals, split_annexb, to_annexb
+from .bitstream import length_prefixed_nals
 from .copyplan import CopyPlan, CopyRange, frame_index, seek_to_frame
-from .encode import run_options, write_video
+from .encode import write_video
 from .layout import Layout, Plan
 from .picture import to_frame
 from .soundtrack import ReelSound, SoundTrack
 from .tags import open_reel
+from .tracks import SourceConfig, Track, track_for
 
 log = logging.getLogger(__name__)
 
-X264_REORDER = 2
-"""Pictures x264 may decode ahead of display (the runs have no B-frames; 2 covers veryfast's
-pyramid should they ever get them back)."""
-
-
-def free_id(config: AvcConfig) -> int:
-    """A parameter-set id (0..31) the source does not use, for x264's SPS and PPS."""
-    return min(set(range(32)) - config.ids)
-
 
 class SpliceWriter:
-    """An MP4 whose H.264 track mixes copied source packets with freshly encoded runs."""
+    """An MP4 whose H.264 or HEVC track mixes copied source packets with freshly encoded runs."""
 
     def __init__(
         self,
         path: Path,
         template: av.video.stream.VideoStream,
-        config: AvcConfig,
+        config: SourceConfig,
         layout: Layout,
         rate: Fraction,
         sound: ReelSound,
@@ -63,13 +56,13 @@ class SpliceWriter:
         """``layout`` is the pictures' size as stored; ``rotation`` (clockwise degrees, as
         ``MediaInfo.rotation``) goes into the track's display matrix to show them upright."""
         self._layout, self._rate = layout, rate
-        self._params_id = free_id(config)
-        x264_headers = self._new_encoder().extradata
+        self._track: Track = track_for(config)
+        headers = bytes(self._new_encoder().extradata or b"")
         self._out = open_reel(path, metadata)  # the source's tags only through ``metadata``
         video = self._out.add_stream_from_template(template)
-        # Annex-B extradata with both sets: the muxer writes an avcC holding 2 SPS + 2 PPS and
-        # converts every (Annex-B) packet to length-prefixed NAL units.
-        video.codec_context.extradata = config.annexb + bytes(x264_headers)
+        if self._track.codec_tag:
+            video.codec_tag = self._track.codec_tag
+        video.codec_context.extradata = self._track.extradata(headers)
         video.time_base = 1 / rate
         # The template brings the source's display matrix along (FFmpeg copies a stream's side
         # data); replace it with the quarter turn the probe read, which is what the full path
@@ -77,8 +70,7 @@ class SpliceWriter:
         video.set_display_rotation(-rotation)  # PyAV's angle is anticlockwise
         self._video = video
         self._sound = SoundTrack(self._out, sound)
-        self._config = config
-        self._delay = max(delay, X264_REORDER)
+        self._delay = max(delay, self._track.reorder)
         self._encoder: av.VideoCodecContext | None = None
         self._run_start = 0
         self._frames = 0  # reel frames placed so far (pictures encoded or queued, copies)
@@ -86,16 +78,7 @@ class SpliceWriter:
         self.copied = 0
 
     def _new_encoder(self) -> av.VideoCodecContext:
-        encoder = av.CodecContext.create("libx264", "w")
-        encoder.width, encoder.height = self._layout.width, self._layout.height
-        encoder.pix_fmt = "yuv420p"
-        encoder.time_base = 1 / self._rate
-        encoder.framerate = self._rate
-        encoder.gop_size = max(1, round(2 * self._rate))
-        encoder.flags |= av.codec.context.Flags.global_header  # parameter sets out of band
-        encoder.options = run_options(f"sps-id={self._params_id}")
-        encoder.open()
-        return encoder
+        return self._track.encoder(self._layout, self._rate)
 
     def close(self) -> None:
         self._sound.close()
@@ -113,15 +96,15 @@ class SpliceWriter:
         self._frames += 1
         self._sound.keep_ahead_of(self._frames / self._rate)
 
-    def copy(self, packets: Iterator[tuple[int, bytes, bool]], frames: int) -> Iterator[None]:
-        """Append ``frames`` source pictures: (frame offset, Annex-B data, IDR), decode order.
+    def copy(self, packets: Iterator[tuple[int, list[bytes], bool]], frames: int) -> Iterator[None]:
+        """Append ``frames`` source pictures: (frame offset, NAL units, keyframe), decode order.
 
         A generator that yields after each packet, so the caller can report progress.
         """
         self._end_run()
         start, count = self._frames, 0
-        for offset, data, idr in packets:
-            self._mux(data, start + offset, key=idr)
+        for offset, nals, key in packets:
+            self._mux(self._track.copied(nals, first=count == 0), start + offset, key=key)
             count += 1
             self._sound.keep_ahead_of((start + offset) / self._rate)
             yield
@@ -142,7 +125,7 @@ class SpliceWriter:
     def _mux_encoded(self, packets: list[av.Packet]) -> None:
         for packet in packets:
             assert packet.pts is not None
-            data = to_annexb(split_annexb(bytes(packet)))
+            data = self._track.encoded(bytes(packet))
             self._mux(data, self._run_start + packet.pts, key=packet.is_keyframe)
 
     def _mux(self, data: bytes, pts: int, key: bool) -> None:
@@ -161,7 +144,7 @@ class SpliceWriter:
 class PacketSource:
     """The source's video packets for one copy range, as Annex-B, in decode order."""
 
-    def __init__(self, media: MediaInfo, config: AvcConfig, tick: Callable[[], None]):
+    def __init__(self, media: MediaInfo, config: SourceConfig, tick: Callable[[], None]):
         self._media, self._config, self._tick = media, config, tick
         self._container = reopen(media)
         self.stream = self._container.streams[media.video_stream]
@@ -175,9 +158,10 @@ class PacketSource:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def packets(self, copy: CopyRange) -> Iterator[tuple[int, bytes, bool]]:
-        """(offset from the range's first frame, data, IDR) from its IDR on: the range's
-        ``frames`` packets in decode order, which the copy plan checked are its frames."""
+    def packets(self, copy: CopyRange) -> Iterator[tuple[int, list[bytes], bool]]:
+        """(offset from the range's first frame, NAL units, keyframe) from its keyframe on: the
+        range's ``frames`` packets in decode order, which the copy plan checked are its frames
+        (the leading pictures of a CRA it starts at, shown before it, are left out)."""
         seek_to_frame(self._container, self.stream, self._media, copy.source)
         started = False
         given = 0
@@ -187,15 +171,17 @@ class PacketSource:
             self._tick()
             index = round(frame_index(packet.pts, self.stream, self._media))
             nals = length_prefixed_nals(bytes(packet), self._config.length_size)
-            idr = is_idr(nals)
+            key = self._config.random_access(nals)
             if not started:
-                started = index == copy.source and idr
+                started = index == copy.source and key
                 if not started:
                     continue
+            elif index < copy.source:
+                continue  # a leading picture of the CRA the copy starts at
             if given == copy.frames:
                 return
             given += 1
-            yield index - copy.source, to_annexb(nals), idr
+            yield index - copy.source, nals, key
 
 
 def write_spliced(
