@@ -80,14 +80,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def _start_services(settings: Settings) -> Services:
     from moments.service import db
     from moments.service.jobs.dispatch import make_dispatcher
-    from moments.service.storage import LocalStorage, get_storage
+    from moments.service.storage import get_storage
     from moments.service.store import JobStore
 
     db.upgrade(settings)
     storage = get_storage(settings)
-    if isinstance(storage, LocalStorage):
-        # A server killed mid-upload leaves a temporary file; it never became a job.
-        storage.clean_partial_writes()
+    # A server killed mid-upload leaves a temporary file; it never became a job.
+    storage.clean_partial_writes()
     dispatcher = make_dispatcher(settings)
     dispatcher.start()
     prober = Prober.from_settings(settings)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 
 if TYPE_CHECKING:
     from moments.service.api.probing import Prober
+    from moments.service.jobs.dispatch import Dispatcher
     from moments.service.settings import Settings
     from moments.service.storage import Storage
     from moments.service.store import JobStore
@@ -19,8 +20,8 @@ class Services:
     settings: Settings
     store: JobStore
     storage: Storage
-    dispatcher: Any
-    """A started Dispatcher (``submit``, ``cancel``, ``healthy``, ``stats``)."""
+    dispatcher: Dispatcher
+    """Started by the lifespan: ``submit``, ``cancel``, ``healthy``, ``stats``."""
     prober: Prober
     """Probes uploads in limited child processes (``await prober.probe(path, limits)``)."""
 

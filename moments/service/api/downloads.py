@@ -83,11 +83,12 @@ async def _serve(
         filename, media_type = f"{stem} highlights.mp4", "video/mp4"
     else:
         filename, media_type = f"{stem} poster.jpg", "image/jpeg"
-    presign = getattr(services.storage, "presigned_url", None)
-    if presign is not None:  # S3: the object store serves the bytes (and ranges) itself
-        url = await run_in_threadpool(
-            lambda: presign(key, disposition=content_disposition(filename), media_type=media_type)
+    url = await run_in_threadpool(
+        lambda: services.storage.presigned_url(
+            key, disposition=content_disposition(filename), media_type=media_type
         )
+    )
+    if url is not None:  # S3: the object store serves the bytes (and ranges) itself
         return RedirectResponse(url, status_code=307, headers={"Cache-Control": "no-store"})
     return file_response(
         request,

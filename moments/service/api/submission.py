@@ -22,7 +22,7 @@ from moments.service.job_creation import NewJob, create_job
 from moments.service.jobs.estimate import stage_plan
 from moments.service.notify.signing import callback_secret
 from moments.service.problems import Problem
-from moments.service.storage import LocalStorage, upload_key
+from moments.service.storage import upload_key
 
 from . import formats
 from .deps import Services
@@ -134,9 +134,7 @@ async def _probe(services: Services, key: str, filename: str | None) -> MediaInf
             limit=exc.limit,
         ) from None
     finally:
-        if not isinstance(services.storage, LocalStorage):
-            # A scratch copy (S3): the job may run on another machine, so do not keep it.
-            path.unlink(missing_ok=True)
+        services.storage.release_local_path(path)
 
 
 def about(filename: str | None, reason: str) -> str:

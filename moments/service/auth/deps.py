@@ -26,6 +26,9 @@ from ..problems import Problem
 from .tokens import InvalidToken, decode_access_token, looks_like_jwt
 
 if TYPE_CHECKING:
+    from ..metrics import Metrics
+    from ..notify.outbox import Outbox
+    from ..ratelimit import RateLimiter
     from ..settings import Settings
 
 
@@ -87,9 +90,9 @@ class AccountServices:
     settings: Settings
     accounts: AccountStore
     secret: bytes
-    limiter: Any = None
-    metrics: Any = None
-    outbox: Any = None
+    limiter: RateLimiter | None = None
+    metrics: Metrics | None = None
+    outbox: Outbox | None = None
     clock: Callable[[], datetime] = field(default=utcnow)
     """Current time for quotas; tests move it to check the monthly reset."""
     credentials: CredentialCache = field(init=False)

@@ -89,6 +89,22 @@ class Storage(Protocol):
 
     def stat(self, key: str) -> Stat: ...
 
+    def release_local_path(self, path: Path) -> None:
+        """Done with a file from ``local_path`` in this process: a scratch copy goes (S3: the
+        job may run on another machine); the stored file itself stays (local storage)."""
+        ...
+
+    def presigned_url(
+        self, key: str, *, disposition: str | None = None, media_type: str | None = None
+    ) -> str | None:
+        """A short-lived URL where the object store serves ``key`` itself (with ranges), or
+        None when the API serves the bytes (local storage)."""
+        ...
+
+    def clean_partial_writes(self) -> list[Path]:
+        """At start-up: remove what writes cut short by a crash left behind."""
+        ...
+
 
 def check_key(key: str) -> str:
     """Reject keys that are not plain relative paths: no "..", no absolute paths, no oddities."""

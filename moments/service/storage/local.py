@@ -107,6 +107,15 @@ class LocalStorage:
         self._prune(folder.parent)
         return count
 
+    def release_local_path(self, path: Path) -> None:
+        """``local_path`` is the stored file itself: nothing to release."""
+
+    def presigned_url(
+        self, key: str, *, disposition: str | None = None, media_type: str | None = None
+    ) -> str | None:
+        """None: the API serves local files itself (with ranges and validators)."""
+        return None
+
     def clean_partial_writes(self) -> list[Path]:
         """Delete temporary files left by writers that died (a server killed mid-upload).
 

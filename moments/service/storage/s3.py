@@ -308,6 +308,14 @@ class S3Storage:
             "get_object", Params=params, ExpiresIn=expires or self.presign_seconds
         )
 
+    def release_local_path(self, path: Path) -> None:
+        path.unlink(missing_ok=True)
+
+    def clean_partial_writes(self) -> list[Path]:
+        """Nothing to do: an unfinished multipart upload is never a visible object (the
+        writer aborts it; a bucket lifecycle rule removes the parts of one that died)."""
+        return []
+
     # -- deletes -------------------------------------------------------------------------
 
     def delete(self, key: str) -> None:
