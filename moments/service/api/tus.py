@@ -31,9 +31,9 @@ from moments.service.store import new_job_id
 
 from . import intake
 from .deps import Services, ServicesDep
+from .options import check_callback, check_options
 from .submission import input_key, queue_stored_upload
 from .tus_store import ChunkWriter, TusUploads, UploadBusy, UploadInfo
-from .uploads import check_callback, check_options
 
 TUS_VERSION = "1.0.0"
 EXTENSIONS = "creation,creation-with-upload,termination,checksum,expiration"

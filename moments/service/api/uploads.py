@@ -16,11 +16,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 
-from moments.engine import EngineError, HighlightOptions
 from moments.engine.models import ASPECTS
 from moments.service.accounts.quota import ensure_quota_left
-from moments.service.auth.deps import AccountsDep, AccountServices, CurrentUser
-from moments.service.notify.webhooks import allows_private, check_url
+from moments.service.auth.deps import AccountsDep, CurrentUser
 from moments.service.paths import API_PREFIX
 from moments.service.problems import Problem
 from moments.service.ratelimit import charge_upload, upload_room
@@ -28,6 +26,7 @@ from moments.service.store import new_job_id
 
 from . import formats, intake
 from .deps import Services, ServicesDep
+from .options import MAX_CALLBACK_URL, check_callback, check_options
 from .schemas import CALLBACK_URL, Aspect, Formats, UploadAccepted
 from .schemas import Problem as ProblemDoc
 from .submission import input_key, queue_stored_upload
@@ -36,8 +35,6 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix=f"{API_PREFIX}/upload", tags=["upload"])
 
 RAW_TYPES = ("application/octet-stream",)
-MAX_CALLBACK_URL = 1000
-"""Longest callback_url (a multipart field holds at most intake.MAX_FIELD_BYTES)."""
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
     code: {"model": ProblemDoc, "content": {"application/problem+json": {}}}
     for code in (400, 413, 415, 422)
@@ -171,83 +168,6 @@ def _is_multipart(content_type: str) -> bool:
         kind="unsupported-upload",
         title="Unsupported upload",
     )
-
-
-def check_options(
-    settings: Any,
-    duration: float | None,
-    aspect: str,
-    fields: dict[str, str],
-    callback_url: str | None = None,
-) -> dict:
-    """Options from form fields (multipart) or the query string, checked like the engine does.
-
-    ``callback_url`` is only checked for its length here; :func:`check_callback` judges where
-    it leads."""
-    errors = []
-    callback_url = (fields.get("callback_url", callback_url) or "").strip() or None
-    if callback_url is not None and len(callback_url) > MAX_CALLBACK_URL:
-        errors.append(
-            {"location": "callback_url", "message": f"longer than {MAX_CALLBACK_URL} characters"}
-        )
-    if "duration" in fields:
-        try:
-            duration = float(fields["duration"])
-        except ValueError:
-            errors.append({"location": "body.duration", "message": "must be a number"})
-    aspect = fields.get("aspect", aspect)
-    duration = settings.default_duration if duration is None else duration
-    if not errors and not 1.0 <= duration <= settings.max_duration:
-        errors.append(
-            {
-                "location": "duration",
-                "message": f"must be between 1 and {settings.max_duration:g} seconds",
-            }
-        )
-    if aspect not in Aspect.__args__:
-        errors.append(
-            {"location": "aspect", "message": f"must be one of {', '.join(Aspect.__args__)}"}
-        )
-    if not errors:
-        try:
-            HighlightOptions(duration=duration, aspect=aspect)
-        except EngineError as exc:
-            errors.append({"location": "options", "message": str(exc)})
-    if errors:
-        summary = "; ".join(f"{e['location']}: {e['message']}" for e in errors)
-        raise Problem(
-            422,
-            f"The request is not valid: {summary}",
-            kind="validation-error",
-            title="Invalid request",
-            errors=errors,
-        )
-    options: dict[str, Any] = {"duration": duration, "aspect": aspect}
-    if callback_url is not None:
-        options["callback_url"] = callback_url
-    return options
-
-
-async def check_callback(accounts: AccountServices, options: dict[str, Any]) -> None:
-    """422 when the options' ``callback_url`` may not be called: the rules of account webhooks
-    (an absolute http(s) URL; public addresses only, unless private ones are allowed: local
-    mode or MOMENTS_WEBHOOK_ALLOW_PRIVATE). Delivery checks the address again."""
-    url = options.get("callback_url")
-    if not url:
-        return
-    sender = getattr(accounts.outbox, "webhooks", None)
-    if sender is not None:  # the same resolver and rules as its deliveries
-        why = await run_in_threadpool(sender.check_url, url)
-    else:
-        why = await run_in_threadpool(check_url, url, allows_private(accounts.settings))
-    if why:
-        raise Problem(
-            422,
-            f"The callback URL is not acceptable: {why}.",
-            kind="bad-callback-url",
-            title="Invalid request",
-            errors=[{"location": "callback_url", "message": why}],
-        )
 
 
 class _StoredUpload:

@@ -1,0 +1,102 @@
+"""The upload options (reel length, shape, callback URL...) as both upload routes take them:
+form fields or the query string (``POST /upload``), tus ``Upload-Metadata`` (``tus``).
+
+They are checked as the engine checks them (``HighlightOptions``) before any bytes are kept,
+and the job stores them as a plain dict.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fastapi.concurrency import run_in_threadpool
+
+from moments.engine import EngineError, HighlightOptions
+from moments.service.notify.webhooks import allows_private, check_url
+from moments.service.problems import Problem
+
+from .schemas import Aspect
+
+if TYPE_CHECKING:
+    from moments.service.auth.deps import AccountServices
+    from moments.service.settings import Settings
+
+MAX_CALLBACK_URL = 1000
+"""Longest callback_url (a multipart field holds at most intake.MAX_FIELD_BYTES)."""
+
+
+def check_options(
+    settings: Settings,
+    duration: float | None,
+    aspect: str,
+    fields: dict[str, str],
+    callback_url: str | None = None,
+) -> dict:
+    """Options from form fields (multipart) or the query string, checked like the engine does.
+
+    ``callback_url`` is only checked for its length here; :func:`check_callback` judges where
+    it leads."""
+    errors = []
+    callback_url = (fields.get("callback_url", callback_url) or "").strip() or None
+    if callback_url is not None and len(callback_url) > MAX_CALLBACK_URL:
+        errors.append(
+            {"location": "callback_url", "message": f"longer than {MAX_CALLBACK_URL} characters"}
+        )
+    if "duration" in fields:
+        try:
+            duration = float(fields["duration"])
+        except ValueError:
+            errors.append({"location": "body.duration", "message": "must be a number"})
+    aspect = fields.get("aspect", aspect)
+    duration = settings.default_duration if duration is None else duration
+    if not errors and not 1.0 <= duration <= settings.max_duration:
+        errors.append(
+            {
+                "location": "duration",
+                "message": f"must be between 1 and {settings.max_duration:g} seconds",
+            }
+        )
+    if aspect not in Aspect.__args__:
+        errors.append(
+            {"location": "aspect", "message": f"must be one of {', '.join(Aspect.__args__)}"}
+        )
+    if not errors:
+        try:
+            HighlightOptions(duration=duration, aspect=aspect)
+        except EngineError as exc:
+            errors.append({"location": "options", "message": str(exc)})
+    if errors:
+        summary = "; ".join(f"{e['location']}: {e['message']}" for e in errors)
+        raise Problem(
+            422,
+            f"The request is not valid: {summary}",
+            kind="validation-error",
+            title="Invalid request",
+            errors=errors,
+        )
+    options: dict[str, Any] = {"duration": duration, "aspect": aspect}
+    if callback_url is not None:
+        options["callback_url"] = callback_url
+    return options
+
+
+async def check_callback(accounts: AccountServices, options: dict[str, Any]) -> None:
+    """422 when the options' ``callback_url`` may not be called: the rules of account webhooks
+    (an absolute http(s) URL; public addresses only, unless private ones are allowed: local
+    mode or MOMENTS_WEBHOOK_ALLOW_PRIVATE). Delivery checks the address again."""
+    url = options.get("callback_url")
+    if not url:
+        return
+    sender = getattr(accounts.outbox, "webhooks", None)
+    if sender is not None:  # the same resolver and rules as its deliveries
+        why = await run_in_threadpool(sender.check_url, url)
+    else:
+        why = await run_in_threadpool(check_url, url, allows_private(accounts.settings))
+    if why:
+        raise Problem(
+            422,
+            f"The callback URL is not acceptable: {why}.",
+            kind="bad-callback-url",
+            title="Invalid request",
+            errors=[{"location": "callback_url", "message": why}],
+        )
