@@ -53,7 +53,7 @@ def highlight(
     timed("select")
     segments = select(media, timeline, options)
     if not segments:
-        raise EngineError(f"{source.name}: found nothing worth keeping in this video")
+        raise EngineError("found nothing worth keeping in this video", file=source.name)
     notes = [*media.notes, *(note for note in [shortfall(segments, timeline, options)] if note)]
     done("select")
 

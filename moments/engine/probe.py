@@ -82,10 +82,10 @@ def open_input(path: Path | str, limits: Limits | None = None) -> av.container.I
         return av.open(str(path), mode="r", options=open_options(limits), timeout=OPEN_TIMEOUT)
     except av.error.FFmpegError as exc:
         log.info("opening %s failed: %r", path, exc)
-        raise EngineError(_explain_open_error(path, exc)) from exc
+        raise EngineError(_explain_open_error(exc), file=path.name) from exc
     except OSError as exc:
         log.info("opening %s failed: %r", path, exc)
-        raise EngineError(f"{path.name}: the file could not be read") from exc
+        raise EngineError("the file could not be read", file=path.name) from exc
 
 
 REOPEN_OPTIONS = {"probesize": "32", "analyzeduration": "0"}
@@ -140,8 +140,8 @@ def probe(path: Path | str, limits: Limits | None = None) -> MediaInfo:
     with open_input(path, limits) as container:
         if len(container.streams) > limits.max_streams:
             raise EngineError(
-                f"{path.name}: has {len(container.streams)} tracks; "
-                f"we accept at most {limits.max_streams}"
+                f"has {len(container.streams)} tracks; we accept at most {limits.max_streams}",
+                file=path.name,
             )
         stream = _pick_video(container, path)
         audio, unusable = _pick_audio(container)
@@ -201,25 +201,26 @@ _AUDIO_MAGIC = (b"ID3", b"fLaC", b"#!AMR", b"MThd")
 
 def _check_file(path: Path, limits: Limits) -> None:
     if not path.is_file():
-        raise EngineError(f"{path.name}: no such file")
+        raise EngineError("no such file", file=path.name)
     size = path.stat().st_size
     if size == 0:
-        raise EngineError(f"{path.name}: the file is empty")
+        raise EngineError("the file is empty", file=path.name)
     if size > limits.max_file_bytes:
         raise EngineError(
-            f"{path.name}: the file is {_gib(size)}; the largest we accept is "
-            f"{_gib(limits.max_file_bytes)}"
+            f"the file is {_gib(size)}; the largest we accept is {_gib(limits.max_file_bytes)}",
+            file=path.name,
         )
     try:
         with path.open("rb") as fh:
             head = fh.read(512)
     except OSError as exc:
-        raise EngineError(f"{path.name}: the file could not be read") from exc
+        raise EngineError("the file could not be read", file=path.name) from exc
     _sniff(path, head)
     if _declared_end(path, head, size) > size:
         raise EngineError(
-            f"{path.name}: the file is incomplete (it was probably cut off while uploading or "
-            "copying); please upload the whole video"
+            "the file is incomplete (it was probably cut off while uploading or "
+            "copying); please upload the whole video",
+            file=path.name,
         )
 
 
@@ -315,30 +316,33 @@ def _sniff(path: Path, head: bytes) -> None:
             b"://" in lowered
         ):
             raise EngineError(
-                f"{path.name}: is a playlist or a list of other files, not a video; "
-                "please upload the video file itself"
+                "is a playlist or a list of other files, not a video; "
+                "please upload the video file itself",
+                file=path.name,
             )
-        raise EngineError(f"{path.name}: is a text file, not a video")
+        raise EngineError("is a text file, not a video", file=path.name)
     is_mpeg_audio = len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0
     is_wave = head[:4] == b"RIFF" and head[8:12] == b"WAVE"
     if head.startswith(_AUDIO_MAGIC) or is_mpeg_audio or is_wave:
         raise EngineError(
-            f"{path.name}: has no video stream (it is an audio-only file); please upload a video"
+            "has no video stream (it is an audio-only file); please upload a video",
+            file=path.name,
         )
 
 
-def _explain_open_error(path: Path, exc: av.error.FFmpegError) -> str:
+def _explain_open_error(exc: av.error.FFmpegError) -> str:
+    """Why FFmpeg could not open the file, for a person (the file is named by the caller)."""
     if isinstance(exc, av.error.ExitError):
-        return f"{path.name}: reading the file took too long; it may be damaged"
+        return "reading the file took too long; it may be damaged"
     if isinstance(exc, av.error.ArgumentError):
         # EINVAL at open means the detected format is not on our whitelist.
-        return f"{path.name}: is not in a video format we accept ({ACCEPTED})"
+        return f"is not in a video format we accept ({ACCEPTED})"
     if isinstance(exc, av.error.MemoryError):
-        return f"{path.name}: needs more memory to read than we allow; it may be damaged"
+        return "needs more memory to read than we allow; it may be damaged"
     if isinstance(exc, av.error.PermissionError):
-        return f"{path.name}: the file could not be read (permission denied)"
+        return "the file could not be read (permission denied)"
     return (
-        f"{path.name}: is not a video we can read: it is damaged, incomplete or in a format "
+        f"is not a video we can read: it is damaged, incomplete or in a format "
         f"we do not accept ({ACCEPTED})"
     )
 
@@ -359,9 +363,9 @@ def _pick_video(container: av.container.InputContainer, path: Path) -> av.video.
     ]
     if not candidates:
         if container.streams.video:
-            raise EngineError(f"{path.name}: has only a still cover image, no video stream")
+            raise EngineError("has only a still cover image, no video stream", file=path.name)
         kind = "it is an audio-only file" if container.streams.audio else "the file is empty"
-        raise EngineError(f"{path.name}: has no video stream ({kind}); please upload a video")
+        raise EngineError(f"has no video stream ({kind}); please upload a video", file=path.name)
     return max(candidates, key=lambda s: (s.codec_context.width * s.codec_context.height, -s.index))
 
 
@@ -429,27 +433,30 @@ class _SoundTrial:
 
 def _check_size(path: Path, width: int, height: int, limits: Limits) -> None:
     if width <= 0 or height <= 0:
-        raise EngineError(f"{path.name}: the video has no picture size; the file is damaged")
+        raise EngineError("the video has no picture size; the file is damaged", file=path.name)
     if width > limits.max_width or height > limits.max_height or width * height > limits.max_pixels:
         raise EngineError(
-            f"{path.name}: the picture is {width}x{height}, larger than we accept "
+            f"the picture is {width}x{height}, larger than we accept "
             f"(at most {limits.max_width}x{limits.max_height}, "
-            f"{limits.max_pixels / 1e6:.1f} megapixels)"
+            f"{limits.max_pixels / 1e6:.1f} megapixels)",
+            file=path.name,
         )
 
 
 def _check_duration(path: Path, duration: float, limits: Limits) -> None:
     if not np.isfinite(duration) or duration <= 0:
-        raise EngineError(f"{path.name}: the length of the video cannot be read; it is damaged")
+        raise EngineError("the length of the video cannot be read; it is damaged", file=path.name)
     if duration > limits.max_duration:
         raise EngineError(
-            f"{path.name}: the video is {_clock(duration)} long; the longest we accept is "
-            f"{_clock(limits.max_duration)}"
+            f"the video is {_clock(duration)} long; the longest we accept is "
+            f"{_clock(limits.max_duration)}",
+            file=path.name,
         )
     if duration < limits.min_duration:
         raise EngineError(
-            f"{path.name}: the video is only {duration:.2f} s long; it must be at least "
-            f"{limits.min_duration:g} s"
+            f"the video is only {duration:.2f} s long; it must be at least "
+            f"{limits.min_duration:g} s",
+            file=path.name,
         )
 
 
@@ -458,9 +465,10 @@ def check_length(path: Path, seen: float, claimed: float, limits: Limits) -> Non
     whatever its header ``claimed``: the cap holds on what is in the file."""
     if seen > limits.max_duration + LENGTH_SLACK:
         raise EngineError(
-            f"{path.name}: the video holds more than {_clock(limits.max_duration)} of pictures "
+            f"the video holds more than {_clock(limits.max_duration)} of pictures "
             f"or sound (its header says {_clock(claimed)}); the longest we accept is "
-            f"{_clock(limits.max_duration)}"
+            f"{_clock(limits.max_duration)}",
+            file=path.name,
         )
 
 
@@ -478,13 +486,15 @@ def check_timing(path: Path, fps: float, spacing: float | None) -> None:
         gap = 1.0 / slowest if slowest > 0 else np.inf
         shown = f"{gap:.0f} s" if gap >= 10 else f"{gap:.1f} s"
         raise EngineError(
-            f"{path.name}: the video's timing is broken: its pictures are {shown} apart "
-            "(a video needs at least one picture a second)"
+            f"the video's timing is broken: its pictures are {shown} apart "
+            "(a video needs at least one picture a second)",
+            file=path.name,
         )
     if fastest > MAX_FPS:
         raise EngineError(
-            f"{path.name}: the video's timing is broken: it claims {fastest:.0f} pictures a "
-            f"second (at most {MAX_FPS:.0f} make sense)"
+            f"the video's timing is broken: it claims {fastest:.0f} pictures a "
+            f"second (at most {MAX_FPS:.0f} make sense)",
+            file=path.name,
         )
 
 
@@ -560,11 +570,12 @@ def _first_frame_and_timing(
         log.info("demux error in %s: %r", path, exc)
         if frame is None:
             raise EngineError(
-                f"{path.name}: the video could not be read past its header; it is damaged"
+                "the video could not be read past its header; it is damaged",
+                file=path.name,
             ) from exc
     if frame is None:
         detail = " (the video data is damaged)" if errors else ""
-        raise EngineError(f"{path.name}: not a single video frame could be decoded{detail}")
+        raise EngineError(f"not a single video frame could be decoded{detail}", file=path.name)
     stamps = np.unique(np.asarray(pts, dtype=np.int64))
     deltas = np.diff(stamps).astype(np.float64) * float(stream.time_base or Fraction(1, 1000))
     return frame, deltas

@@ -91,7 +91,7 @@ def render(
         if poster_path and poster_tmp:
             os.replace(poster_tmp, poster_path)
     except av.error.FFmpegError as exc:
-        raise EngineError(f"{media.path.name}: could not render the reel ({exc})") from exc
+        raise EngineError(f"could not render the reel ({exc})", file=media.path.name) from exc
     finally:
         video_tmp.unlink(missing_ok=True)
         if poster_tmp:

@@ -160,7 +160,7 @@ class Prober:
         if kind == "ok":
             return value
         if kind == "refused":
-            raise EngineError(value)
+            raise EngineError(*value)
         if kind == "memory":
             raise ProbeLimitExceeded(
                 "memory", f"opening it needed more than {memory_text(value)} of memory"
@@ -201,7 +201,7 @@ def _probe_once(path: Path, limits: Limits, memory: int | None, start_rss: int) 
     except EngineError as exc:
         if memory and (is_out_of_memory(exc) or over_budget()):
             return ("memory", memory)
-        return ("refused", str(exc))
+        return ("refused", (exc.reason, exc.file))
     except MemoryError:
         return ("memory", memory or 0)
     except Exception:

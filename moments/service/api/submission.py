@@ -111,8 +111,8 @@ async def _probe(services: Services, key: str, filename: str | None) -> MediaInf
     try:
         return await services.prober.probe(path, limits)
     except EngineError as exc:
-        # Engine messages read "<stored name>: <reason>"; speak of the user's own file instead.
-        reason = str(exc).split(": ", 1)[-1].rstrip(".")
+        # The engine names the stored file; speak of the user's own file instead.
+        reason = exc.reason.rstrip(".")
         accepted = "" if "accept" in reason else f" We accept {formats.SUMMARY}."
         raise Problem(
             415,
