@@ -1,4 +1,4 @@
-"""Limits on HTTP connections themselves, below the app: slow and greedy clients (issue 16).
+"""Limits on HTTP connections themselves, below the app: slow and greedy clients.
 
 uvicorn's httptools protocol has no limit on the size of a request head, no deadline for it,
 no floor on how slowly a body may arrive and no cap on connections. Measured before this: a

@@ -8,7 +8,7 @@ Headers follow the IETF draft (draft-ietf-httpapi-ratelimit-headers): ``RateLimi
 ``RateLimit-Remaining``, ``RateLimit-Reset`` (seconds) and ``RateLimit-Policy``, for the
 tighter of the two counters the request was checked against.
 
-Uploads are counted by what they cost (issue 19): an upload that became a job counts one, and
+Uploads are counted by what they cost: an upload that became a job counts one, and
 its bytes count against a byte budget, once the job exists (:func:`charge_upload`). Before the
 bytes come, :func:`upload_room` only looks whether there is room (429 if not); a refused
 upload (empty, too large, not a video, over quota) counts nothing. The budgets depend on the

@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address the API server listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port the API server listens on.")
 
-    # -- slow and greedy clients (issue 16): limits on the API server's connections ---------
+    # -- slow and greedy clients: limits on the API server's connections -----------------------
     max_header_bytes: int = Field(
         64 * 1024,
         ge=1024,
@@ -119,7 +119,7 @@ class Settings(BaseSettings):
         180, gt=0, description="Longest reel a request may ask for, in seconds."
     )
 
-    # -- resource limits of one job (issue 7): one bad file must not take a worker down -----
+    # -- resource limits of one job: one bad file must not take a worker down ------------------
     job_timeout_seconds: float | None = Field(
         1800,
         gt=0,
@@ -140,7 +140,7 @@ class Settings(BaseSettings):
         "it, the job fails and is not retried. None: no limit.",
     )
 
-    # -- probing uploads (issue 16): untrusted bytes are read in a limited child process -----
+    # -- probing uploads: untrusted bytes are read in a limited child process ------------------
     probe_memory_bytes: int | None = Field(
         1_000_000_000,
         gt=0,
@@ -166,7 +166,7 @@ class Settings(BaseSettings):
         "probe_memory_bytes each); more wait their turn.",
     )
 
-    # -- scaling out (issue 4): Celery on Redis, S3-compatible storage ----------------------
+    # -- scaling out: Celery on Redis, S3-compatible storage -----------------------------------
     redis_url: str = Field(
         "redis://127.0.0.1:6379/0",
         description="Celery broker (MOMENTS_QUEUE=celery): a Redis URL.",
@@ -218,7 +218,7 @@ class Settings(BaseSettings):
         description="Lifetime of the presigned URLs that S3 downloads are redirected to.",
     )
 
-    # -- accounts, quotas, rate limits, notifications (issue 5) ----------------------------
+    # -- accounts, quotas, rate limits, notifications ------------------------------------------
     auth_mode: Literal["local", "accounts"] = Field(
         "local",
         description="'local': one account for this machine, its API key written to "

@@ -1,4 +1,4 @@
-"""Tables for accounts, credentials, quotas and notifications (issue 5).
+"""Tables for accounts, credentials, quotas and notifications.
 
 Secrets are never stored: API keys and refresh tokens are random 256-bit strings kept as
 SHA-256 digests (their entropy makes a slow hash pointless, and lookups stay one indexed
