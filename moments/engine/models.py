@@ -11,6 +11,10 @@ if TYPE_CHECKING:
 
 Aspect = Literal["source", "16:9", "9:16", "1:1"]
 ASPECTS: tuple[str, ...] = get_args(Aspect)
+MusicMode = Literal["replace", "mix"]
+MUSIC_MODES: tuple[str, ...] = get_args(MusicMode)
+"""``replace``: the reel's sound is the music alone; ``mix``: the music under the clip's own
+sound, ducked while someone talks."""
 
 
 @dataclass(frozen=True)
@@ -43,10 +47,19 @@ class HighlightOptions:
     """Keep where the source was shot in the reel's tags (dropped by default: reels are shared;
     when it was shot is always kept, the device's make and model never)."""
     limits: Limits = field(default_factory=Limits)
+    music: Path | None = None
+    """A song (MP3, AAC/M4A, WAV, FLAC) to set the reel to: cuts land on its beats."""
+    music_mode: MusicMode = "replace"
 
     def __post_init__(self) -> None:
         from .errors import EngineError
 
+        if self.music is not None and not isinstance(self.music, Path):
+            object.__setattr__(self, "music", Path(self.music))
+        if self.music_mode not in MUSIC_MODES:
+            raise EngineError(
+                f"music_mode must be one of {', '.join(MUSIC_MODES)}, not {self.music_mode!r}"
+            )
         if self.aspect not in ASPECTS:
             raise EngineError(f"aspect must be one of {', '.join(ASPECTS)}, not {self.aspect!r}")
         if not 1.0 <= self.duration <= 600.0:
@@ -84,6 +97,10 @@ class MediaInfo:
     sample_rate: int | None
     channels: int | None
     start_time: float = 0.0
+    nominal_fps: float = 0.0
+    """The camera's own frame rate: the typical frame spacing (0: unknown, take ``fps``). A
+    phone clip of varying rate has an ``fps`` (its average) far off it: 60 fps with drops and a
+    30 fps stretch averages 53.07. Its reel is made at this rate (see ``output_rate``)."""
     notes: tuple[str, ...] = ()
     """Plain sentences on what the probe set aside, e.g. a sound track that cannot be used
     (the reel is then silent); they become the result's notes."""
@@ -170,6 +187,7 @@ class HighlightResult:
 
     def to_dict(self) -> dict[str, Any]:
         options = asdict(self.options)
+        options["music"] = str(self.options.music) if self.options.music else None
         return {
             "output": str(self.output),
             "poster": str(self.poster) if self.poster else None,

@@ -24,6 +24,7 @@ from .audio import reel_audio, sample_at
 from .copyplan import as_stored, can_copy, copy_refusal, plan_copy
 from .encode import ReelWriter, write_video
 from .layout import Layout, Plan, output_rate
+from .music import SoundFn
 from .poster import poster_focus, write_poster
 from .rate import read_back, video_cap
 from .soundtrack import ReelSound
@@ -48,14 +49,17 @@ def render(
     reporter: Reporter,
     poster_time: float | None = None,
     smart: bool = True,
+    soundtrack: SoundFn | None = None,
 ) -> RenderInfo:
     """Render ``segments`` (in output order) of ``media`` into the MP4 ``output``.
 
     Also writes ``output`` with a ``.jpg`` suffix (the frame at source time ``poster_time``)
     when ``options.poster`` is set. With ``smart`` (the default), the packets of an H.264
     source that the reel shows unchanged (from a segment's first keyframe on) are copied
-    instead of re-encoded. Raises EngineError for input that cannot be rendered and Cancelled
-    when the reporter's token is set; in both cases no partial file is left behind.
+    instead of re-encoded. ``soundtrack`` makes the reel's sound instead of the segments' own
+    (a reel set to music: :mod:`.music`). Raises EngineError for input that cannot be rendered
+    and Cancelled when the reporter's token is set; in both cases no partial file is left
+    behind.
     """
     output = Path(output)
     if not segments:
@@ -76,9 +80,10 @@ def render(
     notes.extend(note for note in [layout.note(options.aspect)] if note)
     try:
         # Made and encoded on the sound worker while the pictures are made.
+        make_sound = soundtrack or reel_audio
         sound = ReelSound(
             sample_at(plan, plan.total),
-            lambda tick: reel_audio(media, segments, plan, tick, notes),
+            lambda tick: make_sound(media, segments, plan, tick, notes),
         )
         _write_reel(video_tmp, media, segments, plan, layout, sound, reporter, options, smart)
         if poster_path and poster_tmp:

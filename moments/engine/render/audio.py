@@ -40,8 +40,10 @@ def reel_audio(
     plan: Plan,
     tick: Callable[[float], None],
     notes: list[str] | None = None,
+    normalised: bool = True,
 ) -> np.ndarray:
-    """``(2, n)`` float32 stereo at 48 kHz for the whole reel, loudness-normalised.
+    """``(2, n)`` float32 stereo at 48 kHz for the whole reel, loudness-normalised (unless
+    ``normalised`` is off: for a mix with music, normalised as a whole afterwards).
 
     Sources without sound give silence of the right length, so every reel has the same tracks.
     Sound that cannot be read never fails the picture: the reel is silent (where it could not
@@ -76,7 +78,7 @@ def reel_audio(
         notes.append(
             "Part of the sound is damaged and could not be decoded; the reel is silent there."
         )
-    return normalise(reel, tick=lambda: tick(1.0))
+    return normalise(reel, tick=lambda: tick(1.0)) if normalised else reel
 
 
 class _Damage:
