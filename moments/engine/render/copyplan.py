@@ -2,8 +2,11 @@
 
 A GOP (an IDR picture and everything up to the next IDR) can be copied when the reel would show
 exactly those source pictures, unchanged and in the same order: same size, no crop, tone
-mapping or frame-rate change, and constant-rate timestamps so reel frame ``k`` of a segment is
-source frame ``first + k``. Everything else is re-encoded, as in the full path. A rotated
+mapping or halved frame rate. Copied packets keep their own timing, shifted by as much as the
+segment is (MP4 holds any timing: a phone's variable frame rate, jitter, dropped frames and
+all); the re-encoded pictures around them sit on the reel's frame grid, in the slots before
+and after the copy, so each join shows the last picture until the next one, with no gap and
+nothing shown twice. Everything else is re-encoded, as in the full path. A rotated
 source (a portrait phone clip) is copied as stored: the reel carries the same display matrix,
 so players turn it upright as they do the source (see :func:`as_stored`).
 """
@@ -21,7 +24,7 @@ from ..models import HighlightOptions, MediaInfo, Segment
 from ..probe import reopen
 from .bitstream import length_prefixed_nals, parse_avcc
 from .hevc import parse_hvcc
-from .layout import Layout, Plan, output_rate
+from .layout import RATE_MATCH, Layout, Plan, output_rate
 from .tracks import SourceConfig
 
 GRID_TOLERANCE = 0.1
@@ -48,8 +51,10 @@ def copy_refusal(media: MediaInfo, options: HighlightOptions) -> str | None:
             stored_size(layout, media) != (media.coded_width, media.coded_height),
             "the picture is scaled",
         ),
-        (media.variable_frame_rate, "the frame rate is variable"),
-        (abs(float(output_rate(media)) - media.fps) > 1e-3, "the frame rate is changed"),
+        (
+            float(output_rate(media)) < (1 - RATE_MATCH) * (media.nominal_fps or media.fps),
+            "the frame rate is halved",
+        ),
     )
     return next((reason for refused, reason in checks if refused), None)
 
@@ -81,13 +86,24 @@ def as_stored(media: MediaInfo, layout: Layout) -> tuple[MediaInfo, Layout]:
 
 @dataclass(frozen=True)
 class CopyRange:
-    """Reel frames ``start..end`` (segment frame indices) are source frames ``source`` on."""
+    """The copy inside one segment: its grid slots ``start..end`` (segment frame indices) are
+    taken by ``count`` source packets from the keyframe at ``key_pts`` on, shown at their own
+    times: source time ``origin`` is where slot ``start`` sits in the reel."""
 
     start: int
     end: int
     source: int
-    delay: int
-    """Most pictures any packet here is decoded ahead of its display slot (B-frame reorder)."""
+    """The source's grid slot at ``start`` (its frame number, for a constant-rate source)."""
+    key_pts: int
+    """The first packet's presentation time, in the source stream's time base."""
+    count: int
+    origin: Fraction
+    """Source stream seconds (exact) that fall on the reel time of slot ``start``."""
+    until: float
+    """Source seconds (from the stream's start, as ``VideoSource`` counts) the copy shows up
+    to: the next packet's time, or the end of the copied window."""
+    delay: Fraction
+    """Most seconds any packet here is decoded ahead of its display time (B-frame reorder)."""
 
     @property
     def frames(self) -> int:
@@ -107,18 +123,20 @@ class CopyPlan:
         return sum(r.frames for r in self.ranges.values())
 
     @property
-    def delay(self) -> int:
-        return max((r.delay for r in self.ranges.values()), default=0)
+    def delay(self) -> Fraction:
+        return max((r.delay for r in self.ranges.values()), default=Fraction(0))
 
 
 @dataclass(frozen=True)
 class _Packet:
-    index: int
-    """Source frame number on the grid (0 = the stream's first frame)."""
+    pts: int
+    """Presentation time, in the stream's time base."""
+    dts: int
     key: bool
     """Decoding can start here: an IDR (or an HEVC CRA or BLA)."""
     leading: bool = False
     """Shown before the keyframe it follows in decode order (HEVC RADL/RASL)."""
+    duration: int = 0
 
 
 def first_frame(segment: Segment, rate: Fraction) -> int:
@@ -148,6 +166,8 @@ def plan_copy(
         if config is None:
             return None
         result = CopyPlan(config, plan.rate)
+        base = Fraction(stream.time_base)
+        zero = round(Fraction(media.start_time) / base) * base  # the stream's start, exact
         last = len(segments) - 1
         for index, segment in enumerate(segments):
             first = first_frame(segment, plan.rate)
@@ -156,12 +176,31 @@ def plan_copy(
             low, high = first + head, first + plan.frames[index] - tail
             if high <= low:
                 continue
-            packets = _scan(container, stream, media, config, low, high, tick)
-            found = _copy_run(packets, low, high) if packets else None
-            if found is not None:
-                start, end, delay = found
-                result.ranges[index] = CopyRange(start - first, end - first, start, delay)
+            window = (zero + low / plan.rate, zero + high / plan.rate)
+            packets = _scan(container, stream, config, window, tick)
+            slack = Fraction(GRID_TOLERANCE) / plan.rate
+            found = _copy_run(packets, base, window, slack) if packets else None
+            if found is None:
+                continue
+            key, count, until, delay = found
+            key_time = key.pts * base
+            # The copy takes the slots from the first at or after its keyframe's time (one
+            # slightly off the grid: the slot before shows the last picture until it comes)
+            # up to the first at or after where it ends.
+            start = _slot(key_time - zero, plan.rate) - first
+            end = _slot(until - zero, plan.rate) - first
+            if end - start < 1:
+                continue
+            origin = zero + (first + start) / plan.rate
+            result.ranges[index] = CopyRange(
+                start, end, first + start, key.pts, count, origin, float(until - zero), delay
+            )
     return result
+
+
+def _slot(seconds: Fraction, rate: Fraction) -> int:
+    """The first grid slot at or after ``seconds`` (a hair early counts as on it)."""
+    return math.ceil(seconds * rate - Fraction(GRID_TOLERANCE))
 
 
 def source_config(codec: str, extradata: bytes) -> SourceConfig | None:
@@ -169,58 +208,54 @@ def source_config(codec: str, extradata: bytes) -> SourceConfig | None:
     return parse_hvcc(extradata) if codec == "hevc" else parse_avcc(extradata)
 
 
-def frame_index(packet_pts: int, stream: av.video.stream.VideoStream, media: MediaInfo) -> float:
-    """Where a packet sits on the source frame grid (a whole number for a constant-rate file)."""
-    return (float(packet_pts * stream.time_base) - media.start_time) * media.fps
-
-
-def seek_to_frame(
-    container: av.container.InputContainer,
-    stream: av.video.stream.VideoStream,
-    media: MediaInfo,
-    index: int,
+def seek_to_time(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, seconds: Fraction
 ) -> None:
-    """Seek to the keyframe at or before source frame ``index``."""
-    seconds = index / media.fps + media.start_time
-    container.seek(int(max(0.0, seconds) / stream.time_base), stream=stream, backward=True)
+    """Seek to the keyframe at or before stream time ``seconds``."""
+    container.seek(max(0, math.floor(seconds / stream.time_base)), stream=stream, backward=True)
+
+
+REORDER_LOOKAHEAD = 8
+"""Packets read past the end of a window: a picture decoded later but shown inside it (a
+B-frame) is among them, so a copy never ends before a picture it must hold."""
 
 
 def _scan(
     container: av.container.InputContainer,
     stream: av.video.stream.VideoStream,
-    media: MediaInfo,
     config: SourceConfig,
-    low: int,
-    high: int,
+    window: tuple[Fraction, Fraction],
     tick: Callable[[], None],
 ) -> list[_Packet] | None:
-    """Packets in decode order from the keyframe before ``low`` to the first at/after ``high``.
+    """Packets in decode order from the keyframe before the window on, to a few past its end.
 
-    None if any timestamp is missing or off the grid, or a sample does not parse: such a
-    stretch is re-encoded rather than trusted.
+    None if a timestamp is missing or a sample does not parse: such a stretch is re-encoded
+    rather than trusted.
     """
-    seek_to_frame(container, stream, media, low)
+    low, high = window
+    seek_to_time(container, stream, low)
+    base = Fraction(stream.time_base)
     packets: list[_Packet] = []
+    past = 0
     for packet in _demux(container, stream):
         tick()
         if packet.pts is None:
-            return None
-        where = frame_index(packet.pts, stream, media)
-        index = round(where)
-        if abs(where - index) > GRID_TOLERANCE:
             return None
         try:
             nals = length_prefixed_nals(bytes(packet), config.length_size)
         except ValueError:
             return None
-        packets.append(_Packet(index, config.random_access(nals), config.leading(nals)))
-        if index >= high:
-            break
-    else:
-        # The stream ended: a segment that ends exactly with it may copy its last GOP, as if
-        # an IDR came next (the copy then runs to the end of the file).
-        if packets and max(p.index for p in packets) + 1 == high:
-            packets.append(_Packet(high, True))
+        dts = packet.dts if packet.dts is not None else packet.pts
+        packets.append(
+            _Packet(
+                packet.pts, dts, config.random_access(nals), config.leading(nals),
+                packet.duration or 0,
+            )
+        )  # fmt: skip
+        if packet.pts * base >= high:
+            past += 1
+            if past > REORDER_LOOKAHEAD:
+                break
     return packets
 
 
@@ -232,37 +267,56 @@ def _demux(
             yield packet
 
 
-def _copy_run(packets: list[_Packet], low: int, high: int) -> tuple[int, int, int] | None:
-    """(first, end, delay) of the longest copyable run of frames inside ``low..high``.
+def _copy_run(
+    packets: list[_Packet], base: Fraction, window: tuple[Fraction, Fraction], slack: Fraction
+) -> tuple[_Packet, int, Fraction, Fraction] | None:
+    """(keyframe, packets, until, delay) of the longest copyable run inside the window.
 
-    A run starts at the first keyframe at or after ``low`` (an HEVC CRA's leading pictures,
-    shown before it, are left out: they are frames of the part before), goes through whole
-    GOPs and on into the last one for as far as its packets, in decode order, are exactly the
-    frames ``first..end`` (no picture held back for one past the cut). Ending mid-GOP is safe:
-    what follows in the reel starts with an IDR of its own (a re-encoded run or another copy).
-    For long-GOP sources (a keyframe every 8 s), that copies the rest of any segment after its
-    first keyframe instead of nothing. Each frame is shown no earlier than it is decoded minus
-    ``delay`` pictures (B-frame reorder).
+    A run starts at the first keyframe shown inside the window (an HEVC CRA's leading
+    pictures, shown before it, are left out: they are pictures of the part before), goes
+    through whole GOPs and on into the last one for as long as the packets taken, in decode
+    order, are all shown before every packet left (no picture held back for one past the cut)
+    and inside the window. Ending mid-GOP is safe: what follows in the reel starts with a
+    keyframe of its own (a re-encoded run or another copy). For long-GOP sources (a keyframe
+    every 8 s), that copies the rest of any segment after its first keyframe instead of
+    nothing. ``until`` is where the next picture (not copied) is due, at most the window's end.
+    A keyframe up to ``slack`` seconds before the window (timestamp rounding) counts as in it.
     """
-    begin = next((n for n, p in enumerate(packets) if p.key and low <= p.index < high), None)
+    low, high = window
+    begin = next(
+        (n for n, p in enumerate(packets) if p.key and low - slack <= p.pts * base < high), None
+    )
     if begin is None:
         return None
-    first = packets[begin].index
+    key = packets[begin]
     after = packets[begin + 1 :]
-    while after and after[0].leading and after[0].index < first:
+    while after and after[0].leading and after[0].pts < key.pts:
         after = after[1:]
-    following = [packets[begin], *after]
+    following = [key, *after]
+    # Earliest presentation time among the packets from n on (decode order).
+    rest: list[int | None] = [None] * (len(following) + 1)
+    for n in range(len(following) - 1, -1, -1):
+        later = rest[n + 1]
+        rest[n] = following[n].pts if later is None else min(following[n].pts, later)
+    highest, count = key.pts, 0
     seen: set[int] = set()
-    highest, end = first, None
-    for packet in following:
-        if not first <= packet.index < high or packet.index in seen:
+    for n, packet in enumerate(following):
+        if packet.pts < key.pts or packet.pts * base >= high or packet.pts in seen:
             break
-        seen.add(packet.index)
-        highest = max(highest, packet.index)
-        if highest - first + 1 == len(seen):  # frames first..highest, none missing
-            end = highest + 1
-    if end is None or end - first < 2:
+        seen.add(packet.pts)
+        highest = max(highest, packet.pts)
+        later = rest[n + 1]
+        if later is None or highest < later:  # nothing left is shown earlier
+            count = n + 1
+    if count < 2:
         return None
-    run = following[: end - first]
-    delay = max(0, max(n - (p.index - first) for n, p in enumerate(run)))
-    return first, end, delay
+    run = following[:count]
+    later = rest[count]
+    if later is not None:
+        until = min(later * base, high)
+    else:  # the stream ended: the last picture lasts its own duration
+        end = max(p.pts + p.duration for p in run) * base
+        until = min(end, high)
+    # How far a packet's decode time, counted from the keyframe's, runs ahead of its display.
+    delay = max(Fraction(0), *((key.pts + p.dts - key.dts - p.pts) * base for p in run))
+    return key, count, until, delay

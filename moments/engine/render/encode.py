@@ -231,11 +231,10 @@ def _steps(
             if copy is not None and k == copy.start:
                 yield _Step(index, k, copy=copy)
                 k = copy.end
-                if k < count:  # decode on from the frame after the copy: a keyframe, or
+                if k < count:  # decode on from the picture after the copy: a keyframe, or
                     # mid-GOP (the seek then decodes through from the GOP's keyframe; a
                     # quarter frame past it, so rounding never lands on the GOP before)
-                    resume = (copy.source + copy.frames + 0.25) / media.fps
-                    source.start(resume, seek=True)
+                    source.start(copy.until + 0.25 * step, seek=True)
                 last_frame, picture = None, None
                 continue
             frame = source.frame_at(segment.source_start + k * step, slack=step / 2)

@@ -110,9 +110,28 @@ class Layout:
         return x, y
 
 
+STANDARD_RATES = tuple(
+    Fraction(rate) for rate in (24, 25, 30, 48, 50, 60, Fraction(24000, 1001),
+                                Fraction(30000, 1001), Fraction(60000, 1001))
+)  # fmt: skip
+"""Frame rates players and editors expect; a variable-rate clip's reel takes the nearest."""
+RATE_MATCH = 0.02
+"""How far (relative) a measured rate may be from a standard one and still be taken as it."""
+
+
 def output_rate(media: MediaInfo) -> Fraction:
-    """The source's frame rate as an exact fraction (29.97 -> 30000/1001), capped at 60."""
+    """The source's frame rate as an exact fraction (29.97 -> 30000/1001), capped at 60.
+
+    A clip whose average rate is far from its typical frame spacing (a phone's variable rate:
+    jitter, dropped frames, a slower stretch in low light) is made at the typical spacing's
+    rate, snapped to a standard one: every picture it shows keeps a slot of its own, where the
+    average (60 fps with drops and a 30 fps stretch: 53.07) would drop about one in eight.
+    """
     fps = media.fps if media.fps and media.fps > 0 else 30.0
+    nominal = media.nominal_fps
+    if nominal > 0 and abs(nominal - fps) > RATE_MATCH * fps:
+        standard = min(STANDARD_RATES, key=lambda rate: abs(float(rate) - nominal))
+        fps = float(standard) if abs(float(standard) - nominal) <= RATE_MATCH * nominal else nominal
     rate = Fraction(fps).limit_denominator(1001)
     while rate > MAX_FPS:
         rate /= 2

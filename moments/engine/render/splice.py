@@ -8,15 +8,19 @@ copy; its parameter sets carry ids the source does not use, and the track's ``av
 (``hvcC``) lists both the source's and the encoder's, so one decoder plays the spliced stream.
 An HEVC copy may also start at a CRA picture (open GOP): see :mod:`.hevc`.
 
-Timestamps are on the reel's frame grid (time base ``1 / rate``). Decode timestamps simply
-count packets in decode order, minus a fixed ``delay`` that covers the deepest B-frame
-reordering of any part, so they rise by one per packet across every join and never pass the
-presentation time.
+Re-encoded pictures sit on the reel's frame grid (``1 / rate``); copied packets keep the
+source's own timing, shifted as their segment is (``CopyRange.origin``), so a variable frame
+rate is kept as it was shot. The track's time base holds both exactly (a common multiple of
+the grid and the source's clock). Decode timestamps are the presentation times of pictures
+that are not reordered (a copy's follow the source's own decode clock from its keyframe),
+less a fixed ``delay`` that covers the deepest B-frame reordering of any part, so they rise
+across every join and never pass the presentation time.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterator, Mapping
 from fractions import Fraction
 from pathlib import Path
@@ -27,7 +31,7 @@ import numpy as np
 from ..models import MediaInfo, Segment
 from ..probe import reopen
 from .bitstream import length_prefixed_nals
-from .copyplan import CopyPlan, CopyRange, frame_index, seek_to_frame
+from .copyplan import CopyPlan, CopyRange, seek_to_time
 from .encode import write_video
 from .layout import Layout, Plan
 from .picture import to_frame
@@ -49,13 +53,17 @@ class SpliceWriter:
         layout: Layout,
         rate: Fraction,
         sound: ReelSound,
-        delay: int,
+        delay: Fraction,
         rotation: int = 0,
         metadata: Mapping[str, str] | None = None,
     ):
         """``layout`` is the pictures' size as stored; ``rotation`` (clockwise degrees, as
-        ``MediaInfo.rotation``) goes into the track's display matrix to show them upright."""
+        ``MediaInfo.rotation``) goes into the track's display matrix to show them upright.
+        ``delay``: seconds the copies' pictures are decoded ahead of display at most."""
         self._layout, self._rate = layout, rate
+        self._source_base = Fraction(template.time_base)
+        self._clock = reel_clock(rate, self._source_base)
+        self._tick = int(self._clock / rate)  # clock ticks per grid frame
         self._track: Track = track_for(config)
         headers = bytes(self._new_encoder().extradata or b"")
         self._out = open_reel(path, metadata)  # the source's tags only through ``metadata``
@@ -63,18 +71,18 @@ class SpliceWriter:
         if self._track.codec_tag:
             video.codec_tag = self._track.codec_tag
         video.codec_context.extradata = self._track.extradata(headers)
-        video.time_base = 1 / rate
+        video.time_base = Fraction(1, self._clock)
         # The template brings the source's display matrix along (FFmpeg copies a stream's side
         # data); replace it with the quarter turn the probe read, which is what the full path
         # shows (a skewed or mirrored matrix is not followed there either).
         video.set_display_rotation(-rotation)  # PyAV's angle is anticlockwise
         self._video = video
         self._sound = SoundTrack(self._out, sound)
-        self._delay = max(delay, self._track.reorder)
+        self._delay = max(math.ceil(delay * self._clock), self._track.reorder * self._tick)
         self._encoder: av.VideoCodecContext | None = None
         self._run_start = 0
-        self._frames = 0  # reel frames placed so far (pictures encoded or queued, copies)
-        self._packets = 0  # video packets muxed so far: the decode-order clock
+        self._frames = 0  # reel grid slots filled so far (pictures encoded or queued, copies)
+        self._last_dts: int | None = None
         self.copied = 0
 
     def _new_encoder(self) -> av.VideoCodecContext:
@@ -96,22 +104,31 @@ class SpliceWriter:
         self._frames += 1
         self._sound.keep_ahead_of(self._frames / self._rate)
 
-    def copy(self, packets: Iterator[tuple[int, list[bytes], bool]], frames: int) -> Iterator[None]:
-        """Append ``frames`` source pictures: (frame offset, NAL units, keyframe), decode order.
+    def copy(
+        self, packets: Iterator[tuple[int, int, list[bytes], bool]], run: CopyRange
+    ) -> Iterator[None]:
+        """Append the source packets of ``run``: (pts, dts in the source's time base, NAL
+        units, keyframe), decode order, at their own times from the slot the run starts at.
 
         A generator that yields after each packet, so the caller can report progress.
         """
         self._end_run()
-        start, count = self._frames, 0
-        for offset, nals, key in packets:
-            self._mux(self._track.copied(nals, first=count == 0), start + offset, key=key)
+        count = 0
+        at = self._frames * self._tick  # the reel time of ``run.origin``
+        key_pts = key_dts = 0
+        for pts, dts, nals, key in packets:
+            when = at + round((pts * self._source_base - run.origin) * self._clock)
+            if count == 0:
+                key_pts, key_dts = when, dts
+            decode = key_pts + round((dts - key_dts) * self._source_base * self._clock)
+            self._mux(self._track.copied(nals, first=count == 0), when, decode, key=key)
             count += 1
-            self._sound.keep_ahead_of((start + offset) / self._rate)
+            self._sound.keep_ahead_of(when / self._clock)
             yield
-        if count != frames:
-            raise RuntimeError(f"copied {count} packets where {frames} frames were planned")
-        self._frames += frames
-        self.copied += frames
+        if count != run.count:
+            raise RuntimeError(f"copied {count} packets where {run.count} were planned")
+        self._frames += run.frames
+        self.copied += count
 
     def finish(self) -> None:
         self._end_run()
@@ -126,19 +143,23 @@ class SpliceWriter:
         for packet in packets:
             assert packet.pts is not None
             data = self._track.encoded(bytes(packet))
-            self._mux(data, self._run_start + packet.pts, key=packet.is_keyframe)
+            # The runs are not reordered (no B-frames): decoded when shown.
+            pts = (self._run_start + packet.pts) * self._tick
+            self._mux(data, pts, pts, key=packet.is_keyframe)
 
-    def _mux(self, data: bytes, pts: int, key: bool) -> None:
-        dts = self._packets - self._delay
+    def _mux(self, data: bytes, pts: int, decode: int, key: bool) -> None:
+        dts = decode - self._delay
+        if self._last_dts is not None and dts <= self._last_dts:
+            dts = self._last_dts + 1
         if pts < dts:
             raise RuntimeError(f"picture {pts} would be shown before it is decoded ({dts})")
         packet = av.Packet(data)
-        packet.pts, packet.dts, packet.duration = pts, dts, 1
-        packet.time_base = 1 / self._rate
+        packet.pts, packet.dts, packet.duration = pts, dts, self._tick
+        packet.time_base = Fraction(1, self._clock)
         packet.is_keyframe = key
         packet.stream = self._video
         self._out.mux(packet)
-        self._packets += 1
+        self._last_dts = dts
 
 
 class PacketSource:
@@ -158,30 +179,41 @@ class PacketSource:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def packets(self, copy: CopyRange) -> Iterator[tuple[int, list[bytes], bool]]:
-        """(offset from the range's first frame, NAL units, keyframe) from its keyframe on: the
-        range's ``frames`` packets in decode order, which the copy plan checked are its frames
-        (the leading pictures of a CRA it starts at, shown before it, are left out)."""
-        seek_to_frame(self._container, self.stream, self._media, copy.source)
+    def packets(self, copy: CopyRange) -> Iterator[tuple[int, int, list[bytes], bool]]:
+        """(pts, dts, NAL units, keyframe) from the range's keyframe on: its ``count`` packets
+        in decode order, which the copy plan checked are its pictures (the leading pictures of
+        a CRA it starts at, shown before it, are left out)."""
+        base = Fraction(self.stream.time_base)
+        seek_to_time(self._container, self.stream, copy.key_pts * base)
         started = False
         given = 0
         for packet in self._container.demux(self.stream):
             if not packet.size or packet.pts is None:
                 continue
             self._tick()
-            index = round(frame_index(packet.pts, self.stream, self._media))
             nals = length_prefixed_nals(bytes(packet), self._config.length_size)
             key = self._config.random_access(nals)
             if not started:
-                started = index == copy.source and key
+                started = packet.pts == copy.key_pts and key
                 if not started:
                     continue
-            elif index < copy.source:
+            elif packet.pts < copy.key_pts:
                 continue  # a leading picture of the CRA the copy starts at
-            if given == copy.frames:
+            if given == copy.count:
                 return
             given += 1
-            yield index - copy.source, nals, key
+            dts = packet.dts if packet.dts is not None else packet.pts
+            yield packet.pts, dts, nals, key
+
+
+def reel_clock(rate: Fraction, source_base: Fraction) -> int:
+    """Ticks a second of the reel's video track: a whole number per grid frame and per tick of
+    the source's clock (copied timestamps stay exact). 90 kHz when that would not fit MP4's
+    32-bit timescale comfortably (copied times are then rounded to 11 microseconds)."""
+    clock = math.lcm(rate.numerator, source_base.denominator)
+    if clock > 10_000_000:
+        clock = math.lcm(rate.numerator, 90_000)
+    return clock
 
 
 def write_spliced(
@@ -197,7 +229,7 @@ def write_spliced(
     """``encode.write_video`` with the runs in ``copy_plan`` put in as source packets."""
 
     def copy_run(run: CopyRange) -> Iterator[None]:
-        yield from writer.copy(packets.packets(run), run.frames)
+        yield from writer.copy(packets.packets(run), run)
 
     write_video(writer, media, segments, plan, layout, tick, copy_plan.ranges, copy_run)
     log.info("smart render: copied %d of %d reel frames", writer.copied, plan.total)
