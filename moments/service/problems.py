@@ -35,3 +35,12 @@ class Problem(Exception):
         self.title = title
         self.headers = headers or {}
         self.extra = extra
+
+
+def invalid_request(errors: list[dict[str, str]], detail: str | None = None) -> Problem:
+    """422 with the list of what is wrong (``location``, ``message``), the shape FastAPI's own
+    request validation answers with; ``detail`` defaults to the list in one sentence."""
+    summary = "; ".join(f"{e['location']}: {e['message']}" for e in errors)
+    if detail is None:
+        detail = f"The request is not valid: {summary}" if summary else "The request is not valid."
+    return Problem(422, detail, kind="validation-error", title="Invalid request", errors=errors)

@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse
 
 from moments.service.accounts.store import UserView
 from moments.service.auth.deps import CurrentUser
-from moments.service.paths import API_PREFIX
+from moments.service.paths import API_PREFIX, job_path
 from moments.service.problems import Problem
 
 from .deps import Services, ServicesDep
@@ -65,7 +65,7 @@ async def _serve(
         }.get(job.status, f"is {job.status}")
         raise Problem(
             409,
-            f"The job {state}. Check {API_PREFIX}/jobs/{job_id}/status and try again once it is "
+            f"The job {state}. Check {job_path(job_id)}/status and try again once it is "
             "completed.",
             kind="job-not-ready",
             title="Reel not ready",

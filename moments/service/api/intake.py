@@ -24,7 +24,7 @@ import anyio
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from moments.service.problems import Problem
+from moments.service.problems import Problem, invalid_request
 
 FLUSH_BYTES = 1024 * 1024
 """Bytes gathered before one write to storage (a thread hop per write, so not too small)."""
@@ -149,12 +149,9 @@ async def receive_multipart(
         raise Problem(400, "The multipart body ended before its closing boundary.")
     await parts.batch.flush(force=True)
     if not parts.saw_file:
-        raise Problem(
-            422,
+        raise invalid_request(
+            [{"location": f"body.{FILE_FIELD}", "message": "Field required"}],
             f"The form has no '{FILE_FIELD}' part holding the video.",
-            kind="validation-error",
-            title="Invalid request",
-            errors=[{"location": f"body.{FILE_FIELD}", "message": "Field required"}],
         )
     return Received(size=parts.batch.size, filename=parts.batch.filename, fields=parts.fields)
 
@@ -235,12 +232,9 @@ class _Parts:
 
 
 def _file_field_expected(found: str) -> Problem:
-    return Problem(
-        422,
+    return invalid_request(
+        [{"location": f"body.{FILE_FIELD}", "message": "the video goes in this field"}],
         f"Send the video in a form field named '{FILE_FIELD}'; {found}.",
-        kind="validation-error",
-        title="Invalid request",
-        errors=[{"location": f"body.{FILE_FIELD}", "message": "the video goes in this field"}],
     )
 
 

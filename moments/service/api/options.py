@@ -13,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from moments.engine import EngineError, HighlightOptions
 from moments.service.notify.webhooks import allows_private, check_url
-from moments.service.problems import Problem
+from moments.service.problems import Problem, invalid_request
 
 from .schemas import Aspect
 
@@ -66,14 +66,7 @@ def check_options(
         except EngineError as exc:
             errors.append({"location": "options", "message": str(exc)})
     if errors:
-        summary = "; ".join(f"{e['location']}: {e['message']}" for e in errors)
-        raise Problem(
-            422,
-            f"The request is not valid: {summary}",
-            kind="validation-error",
-            title="Invalid request",
-            errors=errors,
-        )
+        raise invalid_request(errors)
     options: dict[str, Any] = {"duration": duration, "aspect": aspect}
     if callback_url is not None:
         options["callback_url"] = callback_url

@@ -20,7 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
-from moments.service.problems import Problem
+from moments.service.problems import Problem, invalid_request
 
 log = logging.getLogger(__name__)
 
@@ -111,15 +111,7 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
         }
         for err in exc.errors()
     ]
-    summary = "; ".join(f"{e['location']}: {e['message']}" for e in errors)
-    return problem_response(
-        request,
-        422,
-        f"The request is not valid: {summary}" if summary else "The request is not valid.",
-        kind="validation-error",
-        title="Invalid request",
-        errors=errors,
-    )
+    return await _on_problem(request, invalid_request(errors))
 
 
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT)

@@ -14,6 +14,7 @@ import base64
 import binascii
 import contextlib
 import time
+from collections.abc import Iterator
 from email.utils import formatdate
 from typing import Annotated, Any
 
@@ -24,7 +25,7 @@ from starlette.requests import ClientDisconnect
 from moments.service.accounts.quota import ensure_quota_left
 from moments.service.accounts.store import UserView
 from moments.service.auth.deps import AccountsDep, AccountServices, CurrentUser
-from moments.service.paths import API_PREFIX
+from moments.service.paths import API_PREFIX, job_path
 from moments.service.problems import Problem
 from moments.service.ratelimit import charge_upload, upload_room
 from moments.service.store import new_job_id
@@ -215,14 +216,8 @@ async def _receive(
 ) -> tuple[UploadInfo, dict[str, str]]:
     """Under the upload's lock: append the body at ``offset``; finish the upload if complete."""
     stack = contextlib.ExitStack()
-    try:
+    with _lock_problems(upload_id):
         await anyio.to_thread.run_sync(stack.enter_context, uploads.lock(upload_id))
-    except UploadBusy:
-        raise tus_problem(
-            423, "Another request is writing to this upload; try again.", "upload-busy"
-        ) from None
-    except KeyError:
-        raise _gone(upload_id) from None
     try:
         info = uploads.get(upload_id)
         if info is None or info.owner_id != owner.id:  # terminated while we waited
@@ -427,7 +422,7 @@ def _upload_headers(info: UploadInfo) -> dict[str, str]:
 
 
 def _job_headers(job_id: str) -> dict[str, str]:
-    return {"Moments-Job-Id": job_id, "Moments-Job-Status": f"{API_PREFIX}/jobs/{job_id}/status"}
+    return {"Moments-Job-Id": job_id, "Moments-Job-Status": f"{job_path(job_id)}/status"}
 
 
 async def _locked(uploads: TusUploads, upload_id: str, action: Any) -> None:
@@ -435,8 +430,15 @@ async def _locked(uploads: TusUploads, upload_id: str, action: Any) -> None:
         with uploads.lock(upload_id):
             action()
 
-    try:
+    with _lock_problems(upload_id):
         await anyio.to_thread.run_sync(run)
+
+
+@contextlib.contextmanager
+def _lock_problems(upload_id: str) -> Iterator[None]:
+    """Taking an upload's lock: another writer holds it (423), or the upload is gone (404)."""
+    try:
+        yield
     except UploadBusy:
         raise tus_problem(
             423, "Another request is writing to this upload; try again.", "upload-busy"
