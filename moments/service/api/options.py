@@ -21,6 +21,12 @@ if TYPE_CHECKING:
     from moments.service.auth.deps import AccountServices
     from moments.service.settings import Settings
 
+FLAG_WORDS = {
+    **dict.fromkeys(("true", "1", "yes", "on"), True),
+    **dict.fromkeys(("false", "0", "no", "off"), False),
+}
+"""How a yes/no option may be spelled in a form field or tus metadata (the query string's
+booleans are FastAPI's, which take the same words)."""
 MAX_CALLBACK_URL = 1000
 """Longest callback_url (a multipart field holds at most intake.MAX_FIELD_BYTES)."""
 
@@ -31,6 +37,7 @@ def check_options(
     aspect: str,
     fields: dict[str, str],
     callback_url: str | None = None,
+    keep_location: bool = False,
 ) -> dict:
     """Options from form fields (multipart) or the query string, checked like the engine does.
 
@@ -48,6 +55,11 @@ def check_options(
         except ValueError:
             errors.append({"location": "body.duration", "message": "must be a number"})
     aspect = fields.get("aspect", aspect)
+    if "keep_location" in fields:
+        flag = fields["keep_location"].strip().lower()
+        if flag not in FLAG_WORDS:
+            errors.append({"location": "keep_location", "message": "must be true or false"})
+        keep_location = FLAG_WORDS.get(flag, False)
     duration = settings.default_duration if duration is None else duration
     if not errors and not 1.0 <= duration <= settings.max_duration:
         errors.append(
@@ -62,7 +74,7 @@ def check_options(
         )
     if not errors:
         try:
-            HighlightOptions(duration=duration, aspect=aspect)
+            HighlightOptions(duration=duration, aspect=aspect, keep_location=keep_location)
         except EngineError as exc:
             errors.append({"location": "options", "message": str(exc)})
     if errors:
@@ -70,6 +82,8 @@ def check_options(
     options: dict[str, Any] = {"duration": duration, "aspect": aspect}
     if callback_url is not None:
         options["callback_url"] = callback_url
+    if keep_location:  # absent means the default: where it was shot is stripped
+        options["keep_location"] = True
     return options
 
 

@@ -37,6 +37,11 @@ CALLBACK_URL = (
     "with this job's callback_secret. It must reach a public address (loopback and private "
     "ones too in local mode or with MOMENTS_WEBHOOK_ALLOW_PRIVATE); else the upload is 422."
 )
+KEEP_LOCATION = (
+    "Keep where the video was shot (its GPS location tags) in the reel. By default it is "
+    "removed, as a reel is made for sharing; when it was shot is kept either way, the phone's "
+    "make and model never."
+)
 CALLBACK_SECRET = (
     "Key of the callback's Moments-Signature (present when callback_url was given); also in "
     "the job's details."

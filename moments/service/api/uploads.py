@@ -27,7 +27,7 @@ from moments.service.store import new_job_id
 from . import formats, intake
 from .deps import Services, ServicesDep
 from .options import MAX_CALLBACK_URL, check_callback, check_options
-from .schemas import CALLBACK_URL, Aspect, Formats, UploadAccepted
+from .schemas import CALLBACK_URL, KEEP_LOCATION, Aspect, Formats, UploadAccepted
 from .schemas import Problem as ProblemDoc
 from .submission import input_key, queue_stored_upload
 
@@ -52,6 +52,7 @@ _BODY = {
                         "duration": {"type": "number"},
                         "aspect": {"type": "string", "enum": list(ASPECTS)},
                         "callback_url": {"type": "string", "description": CALLBACK_URL},
+                        "keep_location": {"type": "boolean", "description": KEEP_LOCATION},
                     },
                 }
             },
@@ -93,6 +94,7 @@ async def upload(
     callback_url: Annotated[
         str | None, Query(max_length=MAX_CALLBACK_URL, description=CALLBACK_URL)
     ] = None,
+    keep_location: Annotated[bool, Query(description=KEEP_LOCATION)] = False,
 ) -> JSONResponse:
     """Upload a video; it is queued for processing at once.
 
@@ -114,7 +116,9 @@ async def upload(
             request.headers.get("x-filename"), request.headers.get("content-disposition")
         )
         # refuse bad options before gigabytes arrive
-        await check_callback(accounts, check_options(settings, duration, aspect, {}, callback_url))
+        await check_callback(
+            accounts, check_options(settings, duration, aspect, {}, callback_url, keep_location)
+        )
 
     stored = _StoredUpload(services, new_job_id())
     try:
@@ -123,7 +127,9 @@ async def upload(
             received = await intake.receive_multipart(request.stream(), boundary, stored.open, cap)
         else:
             received = await intake.receive_raw(request.stream(), stored.open, cap, raw_name)
-        options = check_options(settings, duration, aspect, received.fields, callback_url)
+        options = check_options(
+            settings, duration, aspect, received.fields, callback_url, keep_location
+        )
         await check_callback(accounts, options)
         if received.size == 0:
             raise Problem(400, "The upload is empty.", kind="empty-upload")
