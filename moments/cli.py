@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 # should not pay for it, and every job process the embedded pool spawns re-imports this
 # module before it can lower its own priority.
 ASPECT_CHOICES = "source, 16:9, 9:16, 1:1"
+MUSIC_MODE_CHOICES = "replace, mix"
 
 app = typer.Typer(
     help="Moments: turn a raw video into a short highlight reel.",
@@ -51,13 +52,29 @@ def highlight(
             help="Keep where the video was shot in the reel's tags (dropped by default).",
         ),
     ] = False,
+    music: Annotated[
+        Path | None,
+        typer.Option(help="A song (MP3, AAC/M4A, WAV, FLAC) to set the reel to, cut on its beats."),
+    ] = None,
+    music_mode: Annotated[
+        str,
+        typer.Option(
+            help=f"With --music: {MUSIC_MODE_CHOICES} (replace: the song alone; mix: the song "
+            "under the video's own sound, quieter while someone talks)."
+        ),
+    ] = "replace",
 ) -> None:
     """Make a highlight reel of SOURCE, with a progress bar per stage."""
     from moments import engine
 
     try:
         options = engine.HighlightOptions(
-            duration=duration, aspect=aspect, poster=poster, keep_location=keep_location
+            duration=duration,
+            aspect=aspect,
+            poster=poster,
+            keep_location=keep_location,
+            music=music,
+            music_mode=music_mode,  # type: ignore[arg-type]  # checked by the engine
         )
         with _stage_progress() as on_progress:
             result = engine.highlight(source, output, options, progress=on_progress)
