@@ -11,6 +11,10 @@ if TYPE_CHECKING:
 
 Aspect = Literal["source", "16:9", "9:16", "1:1"]
 ASPECTS: tuple[str, ...] = get_args(Aspect)
+Codec = Literal["auto", "h264", "hevc"]
+CODECS: tuple[str, ...] = get_args(Codec)
+"""The reel's video codec: ``auto`` keeps the source's where its pictures are copied (H.264
+stays H.264, HEVC stays HEVC) and is H.264 otherwise; ``h264`` and ``hevc`` force one."""
 MusicMode = Literal["replace", "mix"]
 MUSIC_MODES: tuple[str, ...] = get_args(MusicMode)
 """``replace``: the reel's sound is the music alone; ``mix``: the music under the clip's own
@@ -50,6 +54,8 @@ class HighlightOptions:
     music: Path | None = None
     """A song (MP3, AAC/M4A, WAV, FLAC) to set the reel to: cuts land on its beats."""
     music_mode: MusicMode = "replace"
+    codec: Codec = "auto"
+    """The reel's video codec (see ``Codec``)."""
 
     def __post_init__(self) -> None:
         from .errors import EngineError
@@ -60,6 +66,8 @@ class HighlightOptions:
             raise EngineError(
                 f"music_mode must be one of {', '.join(MUSIC_MODES)}, not {self.music_mode!r}"
             )
+        if self.codec not in CODECS:
+            raise EngineError(f"codec must be one of {', '.join(CODECS)}, not {self.codec!r}")
         if self.aspect not in ASPECTS:
             raise EngineError(f"aspect must be one of {', '.join(ASPECTS)}, not {self.aspect!r}")
         if not 1.0 <= self.duration <= 600.0:

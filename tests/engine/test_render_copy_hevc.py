@@ -15,9 +15,9 @@ import av
 import numpy as np
 import pytest
 
-from moments.engine import HighlightOptions, probe
+from moments.engine import EngineError, HighlightOptions, probe
 from moments.engine.progress import Reporter
-from moments.engine.render import can_copy, render
+from moments.engine.render import can_copy, copy_refusal, render
 from moments.engine.render.bitstream import split_annexb
 from moments.engine.render.copyplan import first_frame, plan_copy
 from moments.engine.render.hevc import (
@@ -234,3 +234,56 @@ def test_emulation_prevention_round_trips() -> None:
     escaped = escape(raw)
     assert b"\x00\x00\x00" not in escaped and b"\x00\x00\x01" not in escaped
     assert unescape(escaped) == raw
+
+
+# ---------------------------------------------------------------- the codec asked for
+
+
+def codec_of(path: Path) -> tuple[str, str, str]:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return stream.codec_context.name, stream.codec_tag, stream.codec_context.pix_fmt
+
+
+def test_h264_asked_for_from_hevc_is_a_full_h264_encode(closed_gop: Path, tmp_path: Path) -> None:
+    media = probe(closed_gop)
+    options = HighlightOptions(codec="h264", poster=False)
+    refusal = copy_refusal(media, options)
+    assert refusal is not None and "H.264 was asked for" in refusal
+    chosen = segs((0.3, 2.2))
+    out = tmp_path / "reel.mp4"
+    info = render(media, chosen, out, options, Reporter())
+    assert (info.codec, info.profile) == ("h264", "High")
+    assert codec_of(out) == ("h264", "avc1", "yuv420p")
+    frames = decode_strict(out)
+    source = source_frames(closed_gop)
+    assert len(frames) == 57
+    assert min(psnr(f.to_ndarray(), source[9 + k]) for k, f in enumerate(frames)) > 30
+
+
+def test_hevc_asked_for_from_h264_is_a_full_hevc_encode(tmp_path: Path) -> None:
+    src = make_video(tmp_path / "h264.mp4", seconds=2.0)
+    media = probe(src)
+    options = HighlightOptions(codec="hevc", poster=False)
+    assert "HEVC was asked for" in (copy_refusal(media, options) or "")
+    out = tmp_path / "reel.mp4"
+    info = render(media, segs((0.2, 1.8)), out, options, Reporter())
+    assert (info.codec, info.profile) == ("hevc", "Main")
+    assert codec_of(out) == ("hevc", "hvc1", "yuv420p")
+    assert len(decode_strict(out)) == 48
+
+
+def test_auto_keeps_hevc_only_where_it_copies(closed_gop: Path, tmp_path: Path) -> None:
+    media = probe(closed_gop)
+    chosen = segs((0.3, 2.2))
+    copied, cropped = tmp_path / "copied.mp4", tmp_path / "cropped.mp4"
+    assert render(media, chosen, copied, HighlightOptions(poster=False), Reporter()).codec == (
+        "hevc"
+    )
+    square = HighlightOptions(poster=False, aspect="1:1")  # a crop: every picture re-encoded
+    assert render(media, chosen, cropped, square, Reporter()).codec == "h264"
+
+
+def test_unknown_codec_is_refused() -> None:
+    with pytest.raises(EngineError, match="codec must be one of auto, h264, hevc"):
+        HighlightOptions(codec="vp9")  # type: ignore[arg-type]

@@ -1,4 +1,4 @@
-"""Rendering the chosen segments into an H.264/AAC MP4 reel and a JPEG poster.
+"""Rendering the chosen segments into an H.264 or HEVC/AAC MP4 reel and a JPEG poster.
 
 Order of work: the soundtrack first (cheap to decode, and loudness needs the whole reel
 before any of it is encoded), then one pass over the video that encodes pictures and
@@ -21,7 +21,7 @@ from ..errors import EngineError
 from ..models import HighlightOptions, MediaInfo, RenderInfo, Segment
 from ..progress import Reporter
 from .audio import reel_audio, sample_at
-from .copyplan import as_stored, can_copy, copy_refusal, plan_copy
+from .copyplan import as_stored, can_copy, copy_refusal, full_codec, plan_copy
 from .encode import ReelWriter, write_video
 from .layout import Layout, Plan, output_rate
 from .music import SoundFn
@@ -55,7 +55,7 @@ def render(
 
     Also writes ``output`` with a ``.jpg`` suffix (the frame at source time ``poster_time``)
     when ``options.poster`` is set. With ``smart`` (the default), the packets of an H.264
-    source that the reel shows unchanged (from a segment's first keyframe on) are copied
+    or HEVC source that the reel shows unchanged (from a segment's first keyframe on) are copied
     instead of re-encoded. ``soundtrack`` makes the reel's sound instead of the segments' own
     (a reel set to music: :mod:`.music`). Raises EngineError for input that cannot be rendered
     and Cancelled when the reporter's token is set; in both cases no partial file is left
@@ -134,14 +134,21 @@ def _write_reel(
         scan_tick = _ticker(reporter, 0.0, SCAN_SHARE)
         copy_plan = plan_copy(media, segments, plan, scan_tick)
         if copy_plan is None:
-            refusal = "the H.264 parameter sets are not stored as avcC"
+            refusal = "the parameter sets are not stored as avcC or hvcC"
         elif not copy_plan.ranges:
             refusal = "no segment holds a keyframe to copy from"
     if copy_plan is None or not copy_plan.ranges:
         log.info("full re-encode: %s", refusal)
         maxrate = video_cap(media, layout, plan.rate)
         writer = ReelWriter(
-            path, layout, plan.rate, sound, bt709=bool(media.hdr), maxrate=maxrate, metadata=tags
+            path,
+            layout,
+            plan.rate,
+            sound,
+            bt709=bool(media.hdr),
+            maxrate=maxrate,
+            metadata=tags,
+            codec=full_codec(media, options),
         )
         try:
             write_video(writer, media, segments, plan, layout, video_tick)

@@ -39,6 +39,10 @@ def copy_refusal(media: MediaInfo, options: HighlightOptions) -> str | None:
     layout = Layout.for_media(media, options)
     checks = (
         (
+            options.codec not in ("auto", media.video_codec),
+            f"{_NAMES.get(options.codec, options.codec)} was asked for",
+        ),
+        (
             media.video_codec not in COPYABLE_CODECS,
             f"the source is {media.video_codec}, not H.264 or HEVC",
         ),
@@ -57,6 +61,15 @@ def copy_refusal(media: MediaInfo, options: HighlightOptions) -> str | None:
         ),
     )
     return next((reason for refused, reason in checks if refused), None)
+
+
+_NAMES = {"h264": "H.264", "hevc": "HEVC"}
+
+
+def full_codec(media: MediaInfo, options: HighlightOptions) -> str:
+    """The reel's codec when nothing is copied: the one asked for, else H.264 (``auto``
+    keeps HEVC only for what it copies: x265 costs several times x264's time per picture)."""
+    return "h264" if options.codec == "auto" else options.codec
 
 
 def can_copy(media: MediaInfo, options: HighlightOptions) -> bool:
