@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 # module before it can lower its own priority.
 ASPECT_CHOICES = "source, 16:9, 9:16, 1:1"
 MUSIC_MODE_CHOICES = "replace, mix"
+CODEC_CHOICES = "auto, h264, hevc"
 
 app = typer.Typer(
     help="Moments: turn a raw video into a short highlight reel.",
@@ -63,6 +64,13 @@ def highlight(
             "under the video's own sound, quieter while someone talks)."
         ),
     ] = "replace",
+    codec: Annotated[
+        str,
+        typer.Option(
+            help=f"Video codec of the reel: {CODEC_CHOICES} (auto: the source's where its "
+            "pictures are copied, else h264; h264 for players without HEVC)."
+        ),
+    ] = "auto",
 ) -> None:
     """Make a highlight reel of SOURCE, with a progress bar per stage."""
     from moments import engine
@@ -75,6 +83,7 @@ def highlight(
             keep_location=keep_location,
             music=music,
             music_mode=music_mode,  # type: ignore[arg-type]  # checked by the engine
+            codec=codec,  # type: ignore[arg-type]  # checked by the engine
         )
         with _stage_progress() as on_progress:
             result = engine.highlight(source, output, options, progress=on_progress)
@@ -112,6 +121,10 @@ def _stage_progress() -> Iterator[engine.ProgressFn]:
 
 def _print_result(result: engine.HighlightResult) -> None:
     size = f"{result.duration:.1f} s, {result.width}x{result.height}"
+    if result.codec:
+        size += f", {result.codec} {result.profile or ''}".rstrip()
+    if result.bitrate:
+        size += f" {result.bitrate / 1e6:.1f} Mbit/s"
     table = Table(title=f"{result.output}  ({size})")
     for column in ("#", "source", "reel at", "score", "why"):
         table.add_column(column)

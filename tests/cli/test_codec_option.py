@@ -1,0 +1,41 @@
+"""``moments highlight --codec``: the reel's video codec, asked for on the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import av
+
+from tests.engine.media_factory import make_video
+
+from .test_highlight_command import run_cli
+
+
+def test_codec_h264_from_an_hevc_clip(tmp_path: Path) -> None:
+    src = make_video(tmp_path / "phone.mp4", seconds=4.0, codec="libx265")
+    reel, result_json = tmp_path / "reel.mp4", tmp_path / "result.json"
+    done = run_cli(
+        "highlight", str(src), "-o", str(reel), "--duration", "2", "--no-poster",
+        "--codec", "h264", "--json", str(result_json),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(result_json.read_text())
+    assert (result["codec"], result["profile"]) == ("h264", "High")
+    assert result["options"]["codec"] == "h264"
+    with av.open(str(reel)) as container:
+        assert container.streams.video[0].codec_context.name == "h264"
+
+
+def test_unknown_codec_is_refused(tmp_path: Path) -> None:
+    src = make_video(tmp_path / "clip.mp4", seconds=1.0)
+    done = run_cli("highlight", str(src), "-o", str(tmp_path / "r.mp4"), "--codec", "vp9")
+    assert done.returncode == 2
+    assert "codec must be one of auto, h264, hevc" in done.stderr
+
+
+def test_codec_help_lists_the_engine_codecs() -> None:
+    from moments.cli import CODEC_CHOICES
+    from moments.engine.models import CODECS
+
+    assert ", ".join(CODECS) == CODEC_CHOICES
