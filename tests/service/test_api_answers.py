@@ -4,12 +4,14 @@ per-job callback_url called with a signed job.completed."""
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import av
 import pytest
 
 from moments.service.jobs.estimate import stage_plan
@@ -80,6 +82,16 @@ def test_finished_job_carries_its_reel_and_expiry_in_list_and_end_event(api, sma
     finished = when(api.client.get(f"/api/v1/jobs/{job_id}").json()["timings"]["finished_at"])
     retention = timedelta(hours=api.services.settings.retention_hours)
     assert when(end["expires_at"]) == finished + retention
+
+    # How the reel is encoded, as an app deciding whether to download it on cellular needs:
+    # the video's bits per second (what its bytes in the file say), codec and profile.
+    with av.open(io.BytesIO(download.content)) as container:
+        stream = container.streams.video[0]
+        video_bytes = sum(p.size for p in container.demux(stream) if p.size)
+        codec, profile = stream.codec_context.name, stream.codec_context.profile
+    assert reel["bitrate"] == pytest.approx(video_bytes * 8 / reel["duration"], rel=0.1)
+    assert (reel["codec"], reel["profile"]) == (codec, profile)
+    assert api.client.get(f"/api/v1/jobs/{job_id}").json()["reel"] == reel
 
     listed = api.client.get("/api/v1/jobs").json()["items"]
     item = next(i for i in listed if i["id"] == job_id)
@@ -175,6 +187,10 @@ def test_callback_url_gets_a_signed_job_completed(
     assert job["id"] == job_id and job["status"] == "completed"
     assert job["links"]["download"] == f"/api/v1/jobs/{job_id}/download"
     assert job["reel"]["size_bytes"] > 0
+    reel = api.client.get(f"/api/v1/jobs/{job_id}").json()["reel"]
+    assert {k: job["reel"][k] for k in ("bitrate", "codec", "profile")} == {
+        k: reel[k] for k in ("bitrate", "codec", "profile")
+    }
     # a job without a callback_url has no secret
     other = api.client.post("/api/v1/upload", content=small_video.read_bytes(), headers=VIDEO)
     assert other.json()["callback_secret"] is None

@@ -87,6 +87,9 @@ def test_details_show_options_timings_segments_and_links(api, media_dir):
         "width": 1280,
         "height": 720,
         "size_bytes": None,  # not recorded for this row
+        "bitrate": None,  # nor its encoding (reels made before it was reported)
+        "codec": None,
+        "profile": None,
         "download": f"/api/v1/jobs/{job.id}/download",
         "poster": f"/api/v1/jobs/{job.id}/poster",
     }

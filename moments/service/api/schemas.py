@@ -76,6 +76,11 @@ class ReelOut(BaseModel):
     size_bytes: int | None = Field(
         None, description="Size of the reel file in bytes (null for reels made before it was kept)."
     )
+    bitrate: int | None = Field(
+        None, description="The reel's video bits per second (its AAC sound adds 160 kbit/s)."
+    )
+    codec: str | None = Field(None, description='The reel\'s video codec ("h264", "hevc").')
+    profile: str | None = Field(None, description='The video codec\'s profile ("High", "Main").')
     download: str | None = Field(None, description="URL of the reel (MP4), with byte ranges.")
     poster: str | None = Field(None, description="URL of the poster JPEG, if there is one.")
 

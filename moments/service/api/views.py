@@ -27,7 +27,7 @@ def links(job: JobView) -> Links:
 
 
 def reel_of(job: JobView) -> ReelOut | None:
-    """The finished reel: its length, size and where to fetch it and its poster."""
+    """The finished reel: its length, size, encoding and where to fetch it and its poster."""
     result: dict[str, Any] = job.result or {}
     if job.status != "completed" or "duration" not in result:
         return None
@@ -37,6 +37,9 @@ def reel_of(job: JobView) -> ReelOut | None:
         width=result["width"],
         height=result["height"],
         size_bytes=result.get("size_bytes"),
+        bitrate=result.get("bitrate"),
+        codec=result.get("codec"),
+        profile=result.get("profile"),
         download=urls.download,
         poster=urls.poster,
     )

@@ -58,7 +58,8 @@ def job_document(job: Job | None, job_id: str, kind: str) -> dict[str, Any]:
     }
     if job.status == "completed":
         result = job.result or {}
-        doc["reel"] = {k: result.get(k) for k in ("duration", "width", "height", "size_bytes")}
+        keys = ("duration", "width", "height", "size_bytes", "bitrate", "codec", "profile")
+        doc["reel"] = {k: result.get(k) for k in keys}
         doc["links"]["download"] = f"{base}/download"
         if job.poster_key:
             doc["links"]["poster"] = f"{base}/poster"
