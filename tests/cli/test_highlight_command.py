@@ -8,6 +8,9 @@ import sys
 from pathlib import Path
 
 import av
+import pytest
+
+AVC_PROFILE_IDC = {"Constrained Baseline": 66, "Baseline": 66, "Main": 77, "High": 100}
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -40,6 +43,15 @@ def test_highlight_writes_reel_poster_and_json(media_dir: Path, tmp_path: Path) 
     with av.open(str(reel)) as container:
         assert container.streams.video[0].codec_context.name == "h264"
         assert container.streams.audio[0].codec_context.name == "aac"
+        declared = bytes(container.streams.video[0].codec_context.extradata)[1]  # avcC profile
+        video_bytes = sum(p.size for p in container.demux(video=0) if p.size)
+    # how the reel is encoded, in the JSON and in the line a person reads; the profile is the
+    # one the track declares (what players check), which a smart render keeps from its source
+    profile = result["profile"]
+    assert (result["codec"], AVC_PROFILE_IDC[profile]) == ("h264", declared)
+    assert result["bitrate"] == pytest.approx(video_bytes * 8 / result["duration"], rel=0.1)
+    said = " ".join(done.stdout.split())
+    assert f"h264 {profile} {result['bitrate'] / 1e6:.1f} Mbit/s" in said, done.stdout
     assert Path(result["poster"]).read_bytes()[:3] == b"\xff\xd8\xff"
     # the Rich progress bar names each stage as it runs
     for stage in ("probe", "analyse", "select", "render"):
