@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi.concurrency import run_in_threadpool
 
 from moments.engine import EngineError, HighlightOptions
+from moments.engine.models import CODECS
 from moments.service.notify.webhooks import allows_private, check_url
 from moments.service.problems import Problem, invalid_request
 
@@ -27,6 +28,10 @@ FLAG_WORDS = {
 }
 """How a yes/no option may be spelled in a form field or tus metadata (the query string's
 booleans are FastAPI's, which take the same words)."""
+CODEC = (
+    "Video codec of the reel: auto (the source's where its pictures are copied: H.264 stays "
+    "H.264, HEVC stays HEVC; else H.264), h264 (for players without HEVC) or hevc."
+)
 MAX_CALLBACK_URL = 1000
 """Longest callback_url (a multipart field holds at most intake.MAX_FIELD_BYTES)."""
 
@@ -38,6 +43,7 @@ def check_options(
     fields: dict[str, str],
     callback_url: str | None = None,
     keep_location: bool = False,
+    codec: str = "auto",
 ) -> dict:
     """Options from form fields (multipart) or the query string, checked like the engine does.
 
@@ -55,6 +61,7 @@ def check_options(
         except ValueError:
             errors.append({"location": "body.duration", "message": "must be a number"})
     aspect = fields.get("aspect", aspect)
+    codec = fields.get("codec", codec)
     if "keep_location" in fields:
         flag = fields["keep_location"].strip().lower()
         if flag not in FLAG_WORDS:
@@ -72,9 +79,16 @@ def check_options(
         errors.append(
             {"location": "aspect", "message": f"must be one of {', '.join(Aspect.__args__)}"}
         )
+    if codec not in CODECS:
+        errors.append({"location": "codec", "message": f"must be one of {', '.join(CODECS)}"})
     if not errors:
         try:
-            HighlightOptions(duration=duration, aspect=aspect, keep_location=keep_location)
+            HighlightOptions(
+                duration=duration,
+                aspect=aspect,
+                keep_location=keep_location,
+                codec=codec,  # type: ignore[arg-type]  # checked above
+            )
         except EngineError as exc:
             errors.append({"location": "options", "message": str(exc)})
     if errors:
@@ -84,6 +98,8 @@ def check_options(
         options["callback_url"] = callback_url
     if keep_location:  # absent means the default: where it was shot is stripped
         options["keep_location"] = True
+    if codec != "auto":  # absent means the default
+        options["codec"] = codec
     return options
 
 

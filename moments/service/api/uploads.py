@@ -16,7 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 
-from moments.engine.models import ASPECTS
+from moments.engine.models import ASPECTS, CODECS, Codec
 from moments.service.accounts.quota import ensure_quota_left
 from moments.service.auth.deps import AccountsDep, CurrentUser
 from moments.service.paths import API_PREFIX
@@ -26,7 +26,7 @@ from moments.service.store import new_job_id
 
 from . import formats, intake
 from .deps import Services, ServicesDep
-from .options import MAX_CALLBACK_URL, check_callback, check_options
+from .options import CODEC, MAX_CALLBACK_URL, check_callback, check_options
 from .schemas import CALLBACK_URL, KEEP_LOCATION, Aspect, Formats, UploadAccepted
 from .schemas import Problem as ProblemDoc
 from .submission import input_key, queue_stored_upload
@@ -53,6 +53,7 @@ _BODY = {
                         "aspect": {"type": "string", "enum": list(ASPECTS)},
                         "callback_url": {"type": "string", "description": CALLBACK_URL},
                         "keep_location": {"type": "boolean", "description": KEEP_LOCATION},
+                        "codec": {"type": "string", "enum": list(CODECS), "description": CODEC},
                     },
                 }
             },
@@ -95,12 +96,13 @@ async def upload(
         str | None, Query(max_length=MAX_CALLBACK_URL, description=CALLBACK_URL)
     ] = None,
     keep_location: Annotated[bool, Query(description=KEEP_LOCATION)] = False,
+    codec: Annotated[Codec, Query(description=CODEC)] = "auto",
 ) -> JSONResponse:
     """Upload a video; it is queued for processing at once.
 
-    Send either a multipart form (``file`` plus optional ``duration``/``aspect`` fields) or the
-    raw file as the body (``Content-Type: video/*``), options then in the query string and the
-    name in ``X-Filename`` or ``Content-Disposition``.
+    Send either a multipart form (``file`` plus optional ``duration``/``aspect``/``codec``
+    fields) or the raw file as the body (``Content-Type: video/*``), options then in the query
+    string and the name in ``X-Filename`` or ``Content-Disposition``.
     """
     settings = services.settings
     content_type = request.headers.get("content-type", "")
@@ -117,7 +119,8 @@ async def upload(
         )
         # refuse bad options before gigabytes arrive
         await check_callback(
-            accounts, check_options(settings, duration, aspect, {}, callback_url, keep_location)
+            accounts,
+            check_options(settings, duration, aspect, {}, callback_url, keep_location, codec),
         )
 
     stored = _StoredUpload(services, new_job_id())
@@ -128,7 +131,7 @@ async def upload(
         else:
             received = await intake.receive_raw(request.stream(), stored.open, cap, raw_name)
         options = check_options(
-            settings, duration, aspect, received.fields, callback_url, keep_location
+            settings, duration, aspect, received.fields, callback_url, keep_location, codec
         )
         await check_callback(accounts, options)
         if received.size == 0:

@@ -1,0 +1,87 @@
+"""Uploads through the API ask for the reel's video codec: ``codec=auto|h264|hevc`` in the
+query string, a form field or tus metadata; anything else is a 422 before any bytes are kept.
+
+Real clips through a real uvicorn, the worker and the engine; the downloaded reel's codec is
+read back with PyAV and matches what the job's result reports.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import av
+import pytest
+
+from tests.engine.media_factory import make_video
+from tests.helpers import tus_create
+
+from .conftest_api import LiveApi
+from .test_api_flow import poll_until_finished
+
+
+@pytest.fixture(scope="module")
+def hevc_clip(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    path = tmp_path_factory.mktemp("codec") / "IMG_0003.MOV"
+    return Path(make_video(path, seconds=3.0, codec="libx265")).read_bytes()
+
+
+def reel_codec(api: LiveApi, job_id: str) -> tuple[str, str]:
+    """(codec read from the downloaded reel, codec the job's result reports)."""
+    seen = poll_until_finished(api, job_id)
+    assert seen[-1]["status"] == "completed", seen[-1]
+    reel = api.client.get(f"/api/v1/jobs/{job_id}/download")
+    assert reel.status_code == 200
+    with av.open(io.BytesIO(reel.content)) as container:
+        stream = container.streams.video[0]
+        codec = stream.codec_context.name
+        profile = stream.codec_context.profile
+        assert stream.codec_tag == ("hvc1" if codec == "hevc" else "avc1")
+    reported = api.client.get(f"/api/v1/jobs/{job_id}").json()["reel"]
+    assert reported["profile"] == profile
+    return codec, reported["codec"]
+
+
+def test_codec_asked_by_query_form_and_tus(api: LiveApi, hevc_clip: bytes) -> None:
+    raw = {"Content-Type": "video/quicktime", "X-Filename": "IMG_0003.MOV"}
+    query = api.client.post("/api/v1/upload?duration=2&codec=h264", content=hevc_clip, headers=raw)
+    form = api.client.post(
+        "/api/v1/upload",
+        files={"file": ("IMG_0003.MOV", hevc_clip, "video/quicktime")},
+        data={"duration": "2", "codec": "hevc"},
+    )
+    tus = tus_create(api.client, hevc_clip, filename="IMG_0003.MOV", duration="2", codec="h264")
+    assert query.status_code == 202, query.text
+    assert form.status_code == 202, form.text
+    assert tus.status_code == 201, tus.text
+    assert query.json()["options"]["codec"] == "h264"
+    assert form.json()["options"]["codec"] == "hevc"
+    assert reel_codec(api, query.json()["id"]) == ("h264", "h264")
+    assert reel_codec(api, form.json()["id"]) == ("hevc", "hevc")
+    assert reel_codec(api, tus.headers["Moments-Job-Id"]) == ("h264", "h264")
+
+
+@pytest.mark.parametrize("where", ["query", "form", "tus"])
+def test_unknown_codec_is_a_422(api: LiveApi, hevc_clip: bytes, where: str) -> None:
+    if where == "query":
+        headers = {"Content-Type": "video/quicktime"}
+        response = api.client.post("/api/v1/upload?codec=av1", content=hevc_clip, headers=headers)
+    elif where == "form":
+        response = api.client.post(
+            "/api/v1/upload",
+            files={"file": ("IMG_0003.MOV", hevc_clip, "video/quicktime")},
+            data={"codec": "av1"},
+        )
+    else:
+        response = tus_create(api.client, hevc_clip, filename="IMG_0003.MOV", codec="av1")
+    assert response.status_code == 422, response.text
+    assert "codec" in response.json()["errors"][0]["location"]
+
+
+def test_openapi_lists_the_codecs(api: LiveApi) -> None:
+    spec = api.client.get("/openapi.json").json()
+    upload = spec["paths"]["/api/v1/upload"]["post"]
+    query = {p["name"]: p for p in upload["parameters"]}
+    assert query["codec"]["schema"]["enum"] == ["auto", "h264", "hevc"]
+    form = upload["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"]
+    assert form["codec"]["enum"] == ["auto", "h264", "hevc"]
