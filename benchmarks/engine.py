@@ -2,6 +2,8 @@
 
     python benchmarks/engine.py [--seconds 120] [--height 1080] [--gop 30] [--long]
                                 [--aspect source|16:9|9:16|1:1] [--portrait] [--runs 3]
+                                [--source h264|iphone-hevc|iphone-hdr|4k60|android-vfr]
+                                [--hdr sdr|keep]
 
 Generates (once, cached in the temp folder) a synthetic phone-like clip: 30 fps H.264 with
 AAC sound, scenes that cut every few seconds, moving shapes over a panning textured
@@ -11,6 +13,14 @@ every ``--gop`` frames (default 30 = 1 s, what iPhone and Android cameras write)
 B-frames. ``--gop 250`` gives x264's default keyframe spacing instead
 (8.3 s), where a smart render finds few whole GOPs to copy. ``--portrait`` gives the same clip
 as a phone held upright writes it: pictures stored on their side, turned by the display matrix.
+``--source`` makes the same pictures and sound as a phone of another kind writes them (see
+``SOURCES``): ``iphone-hevc`` HEVC 8-bit 1080p30 tagged ``hvc1``; ``iphone-hdr`` HEVC 10-bit
+HLG BT.2020 1080p30 (the SDR pictures turned into HLG light, reference white at SDR white);
+``4k60`` the same at 3840x2160 60 fps (10 s encoded, repeated); ``android-vfr`` H.264 1080p60
+on a 90 kHz clock with +-8% timestamp jitter, 3% of frames dropped and a 30 fps stretch in the
+middle of each minute. Then the H.264 baseline and that source take turns, run by run, and
+each gets the figures below, then a table of both side by side.
+
 Then, in one run, it measures:
 
 (a) analysis time / a full PyAV decode of every frame of the same file (same threading),
@@ -35,6 +45,7 @@ import resource
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, fields
 from fractions import Fraction
 from pathlib import Path
 
@@ -60,10 +71,46 @@ LOOP = 60.0  # longer clips are this much, encoded once and repeated
 # ------------------------------------------------------------------ the synthetic clip
 
 
-def clip_path(seconds: float, height: int, gop: int) -> Path:
+@dataclass(frozen=True)
+class Kind:
+    """A kind of phone recording the benchmark makes (``--source``)."""
+
+    encoder: str
+    fps: int
+    height: int
+    bits: int = 8
+    hdr: str | None = None
+    vfr: bool = False
+    loop: float = LOOP
+    """Seconds encoded once; a longer clip is this repeated (see ``repeat_clip``)."""
+
+
+SOURCES = {
+    "h264": Kind("libx264", FPS, 1080),
+    "iphone-hevc": Kind("libx265", FPS, 1080),
+    "iphone-hdr": Kind("libx265", FPS, 1080, bits=10, hdr="hlg"),
+    # x265 at 4K runs at 2-5 frames a second here: 10 s are encoded, then repeated.
+    "4k60": Kind("libx265", 60, 2160, bits=10, hdr="hlg", loop=10.0),
+    "android-vfr": Kind("libx264", 60, 1080, vfr=True),
+}
+"""iPhone default (HEVC 8-bit), iPhone HDR (HEVC 10-bit HLG BT.2020), 4K60 HDR, and an Android
+phone's variable-rate H.264 1080p60; ``h264`` is the baseline (H.264 1080p30)."""
+BASELINE = "h264"
+VFR_JITTER = 0.08
+"""Android timestamps stray up to this share of a frame from the 60 fps grid..."""
+VFR_DROPPED = 0.03
+"""...this share of frames is never written (the camera skipped them)..."""
+VFR_SLOW = (0.42, 0.58)
+"""...and across this part of each loop (25-35 s of 60: far past the first 300 packets) the
+camera runs at 30 fps, as in low light."""
+
+
+def clip_path(seconds: float, height: int, gop: int, kind: str = BASELINE) -> Path:
     folder = Path(tempfile.gettempdir()) / "moments-bench"
     folder.mkdir(exist_ok=True)
-    return folder / f"clip-{int(seconds)}s-{height}p-gop{gop}.mp4"
+    if kind == BASELINE:
+        return folder / f"clip-{int(seconds)}s-{height}p-gop{gop}.mp4"
+    return folder / f"{kind}-{int(seconds)}s-gop{gop}.mp4"
 
 
 def gop_params(gop: int) -> str:
@@ -71,58 +118,134 @@ def gop_params(gop: int) -> str:
     return f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=0"
 
 
-def make_clip(path: Path, seconds: float, height: int, gop: int, preset: str) -> None:
-    """Encode the clip; beyond ``LOOP`` seconds, a ``LOOP``-second clip repeated (see below)."""
-    if seconds > LOOP:
-        base = clip_path(LOOP, height, gop)
+def x265_params(gop: int, hdr: str | None) -> str:
+    """x265 settings: the same fixed spacing, closed GOPs (``repeat_clip`` joins them)."""
+    params = f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=0:open-gop=0:log-level=error"
+    if hdr == "hlg":
+        params += ":colorprim=bt2020:transfer=arib-std-b67:colormatrix=bt2020nc:range=limited"
+    return params
+
+
+def frame_times(seconds: float, kind: Kind, rng: np.random.Generator) -> list[float]:
+    """When each frame is shown: the kind's constant grid, or for a variable-rate kind the
+    60 fps grid with jitter, drops and a 30 fps stretch."""
+    count = round(seconds * kind.fps)
+    if not kind.vfr:
+        return [i / kind.fps for i in range(count)]
+    step = 1 / kind.fps
+    times = []
+    for i in range(count):
+        t = i * step
+        slow = VFR_SLOW[0] * seconds <= t < VFR_SLOW[1] * seconds
+        if (slow and i % 2) or (i > 0 and rng.random() < VFR_DROPPED):
+            continue
+        times.append(t + (rng.uniform(-VFR_JITTER, VFR_JITTER) * step if i else 0.0))
+    return times
+
+
+def sdr_to_hlg() -> np.ndarray:
+    """8-bit SDR (BT.1886 display, white at HDR reference white, 203 cd/m2) to 16-bit HLG
+    codes, per channel: the inverse of the BT.2100 OOTF at 1000 cd/m2, then the HLG OETF."""
+    a, b = 0.17883277, 0.28466892
+    c = 0.5 - a * np.log(4 * a)
+    nits = 203.0 * (np.arange(256) / 255.0) ** 2.4
+    scene = (nits / 1000.0) ** (1 / 1.2)
+    signal = np.where(
+        scene <= 1 / 12, np.sqrt(3 * scene), a * np.log(np.maximum(12 * scene - b, 1e-9)) + c
+    )
+    return np.round(np.clip(signal, 0, 1) * 65535).astype(np.uint16)
+
+
+def make_clip(
+    path: Path, seconds: float, height: int, gop: int, preset: str, kind: str = BASELINE
+) -> None:
+    """Encode the clip; beyond the kind's loop length, that much repeated (see below)."""
+    spec = SOURCES[kind]
+    loop = spec.loop
+    if seconds > loop:
+        base = clip_path(loop, height, gop, kind)
         if not base.exists():
-            make_clip(base, LOOP, height, gop, preset)
-        repeat_clip(base, path, math.ceil(seconds / LOOP))
+            make_clip(base, loop, height, gop, preset, kind)
+        repeat_clip(base, path, math.ceil(seconds / loop))
         return
     width = height * 16 // 9 // 2 * 2
+    # Pictures are drawn at 1080p at most and enlarged by swscale: drawing 4K in Python is
+    # slower than encoding it.
+    draw_h = min(height, 1080)
+    draw_w = draw_h * 16 // 9 // 2 * 2
     rng = np.random.default_rng(1)
     # A textured backdrop per scene, panned over time: gives the encoder real detail and motion.
     texture = cv2.resize(
-        rng.integers(0, 255, (height // 8, width // 8 + 64, 3), dtype=np.uint8),
-        (width + 512, height),
+        rng.integers(0, 255, (draw_h // 8, draw_w // 8 + 64, 3), dtype=np.uint8),
+        (draw_w + 512, draw_h),
         interpolation=cv2.INTER_LINEAR,
     )
+    hlg = sdr_to_hlg() if spec.hdr else None
+    deep = spec.bits > 8
+    pix_fmt = "yuv420p10le" if deep else "yuv420p"
+    times = frame_times(seconds, spec, rng)
     tmp = path.with_suffix(".part.mp4")
     with av.open(str(tmp), "w") as out:
-        video = out.add_stream("libx264", rate=FPS)
-        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-        video.options = {"preset": preset, "crf": "23", "x264-params": gop_params(gop)}
+        video = out.add_stream(spec.encoder, rate=spec.fps)
+        video.width, video.height, video.pix_fmt = width, height, pix_fmt
+        if spec.encoder == "libx265":
+            video.codec_context.codec_tag = "hvc1"  # as an iPhone writes it
+            params = x265_params(gop, spec.hdr)
+            video.options = {"preset": preset, "crf": "26", "x265-params": params}
+        else:
+            video.options = {"preset": preset, "crf": "23", "x264-params": gop_params(gop)}
+        if spec.hdr:
+            context = video.codec_context
+            context.color_primaries, context.color_trc, context.colorspace = 9, 18, 9
+        time_base = Fraction(1, 90_000) if spec.vfr else Fraction(1, spec.fps)
+        if spec.vfr:  # phones write a fine clock, frames wherever the camera delivered them
+            video.codec_context.time_base = time_base
+            video.time_base = time_base
         sound = out.add_stream("aac", rate=RATE, layout="stereo")
         audio_done = 0
-        frames = round(seconds * FPS)
-        for i in range(frames):
-            t = i / FPS
-            scene = int(t // SCENE)
-            tint = np.array([(scene * 67) % 200, (scene * 131) % 200, (scene * 29) % 200])
-            pan = int((t % SCENE) * (40 + 25 * (scene % 4))) % 512
-            img = (texture[:, pan : pan + width] // 2 + tint // 2).astype(np.uint8)
-            speed = 1 + scene % 5  # some scenes calm, some busy
-            for k in range(3 + scene % 4):
-                cx = int((0.5 + 0.4 * np.sin(speed * t * (0.6 + 0.2 * k) + k)) * width)
-                cy = int((0.5 + 0.35 * np.cos(speed * t * (0.5 + 0.3 * k) + 2 * k)) * height)
-                colour = tuple(int(c) for c in (255 - tint[::-1]) // (1 + k % 2))
-                cv2.circle(img, (cx, cy), height // (8 + k), colour, -1)
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            frame.pts, frame.time_base = i, Fraction(1, FPS)
+        for i, t in enumerate(times):
+            img = _picture(t, texture, draw_w, draw_h)
+            if hlg is not None:
+                frame = av.VideoFrame.from_ndarray(hlg[img], format="rgb48le")
+                frame = frame.reformat(
+                    width=width, height=height, format=pix_fmt, dst_colorspace=9,
+                    dst_color_range=1,
+                )  # fmt: skip
+            else:
+                frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+                if (width, height) != (draw_w, draw_h) or deep:
+                    frame = frame.reformat(width=width, height=height, format=pix_fmt)
+            frame.pts, frame.time_base = round(t / time_base), time_base
             out.mux(video.encode(frame))
-            until = round((i + 1) / FPS * RATE) // 1024 * 1024
+            until = round(min(seconds, t + 1 / spec.fps) * RATE) // 1024 * 1024
             while audio_done < until:
                 chunk = _sound(audio_done, 1024, rng)
                 aframe = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
                 aframe.sample_rate, aframe.pts = RATE, audio_done
                 out.mux(sound.encode(aframe))
                 audio_done += 1024
-            if i % (FPS * 10) == 0:
-                print(f"  generating test clip: {t:.0f}/{seconds:.0f} s", end="\r", flush=True)
+            if i % (spec.fps * 10) == 0:
+                print(f"  generating {kind} clip: {t:.0f}/{seconds:.0f} s", end="\r", flush=True)
         out.mux(video.encode())
         out.mux(sound.encode())
     tmp.rename(path)
     print()
+
+
+def _picture(t: float, texture: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The synthetic scene at time ``t``: a panned texture, tinted per scene, with moving
+    discs (some scenes calm, some busy)."""
+    scene = int(t // SCENE)
+    tint = np.array([(scene * 67) % 200, (scene * 131) % 200, (scene * 29) % 200])
+    pan = int((t % SCENE) * (40 + 25 * (scene % 4))) % 512
+    img = (texture[:, pan : pan + width] // 2 + tint // 2).astype(np.uint8)
+    speed = 1 + scene % 5
+    for k in range(3 + scene % 4):
+        cx = int((0.5 + 0.4 * np.sin(speed * t * (0.6 + 0.2 * k) + k)) * width)
+        cy = int((0.5 + 0.35 * np.cos(speed * t * (0.5 + 0.3 * k) + 2 * k)) * height)
+        colour = tuple(int(c) for c in (255 - tint[::-1]) // (1 + k % 2))
+        cv2.circle(img, (cx, cy), height // (8 + k), colour, -1)
+    return img
 
 
 def repeat_clip(base: Path, path: Path, times: int, turn: int = 0) -> None:
@@ -245,13 +368,16 @@ class _Notes(logging.Handler):
         self.lines.append(record.getMessage())
 
 
-def engine_run(source: str, output: str, queue: mp.Queue, aspect: str = "source") -> None:
-    """Runs in a child process, so ru_maxrss is the engine's own peak."""
+def engine_run(
+    source: str, output: str, queue: mp.Queue, aspect: str = "source", extra: dict | None = None
+) -> None:
+    """Runs in a child process, so ru_maxrss is the engine's own peak. ``extra``: more
+    ``HighlightOptions`` (e.g. ``hdr``), given only where the engine has them."""
     notes = _Notes()
     render_log = logging.getLogger("moments.engine.render")
     render_log.setLevel(logging.INFO)
     render_log.addHandler(notes)
-    options = HighlightOptions(duration=TARGET, aspect=aspect)
+    options = HighlightOptions(duration=TARGET, aspect=aspect, **(extra or {}))
     start = time.perf_counter()
     try:
         result = highlight(source, output, options)
@@ -285,10 +411,12 @@ def engine_run(source: str, output: str, queue: mp.Queue, aspect: str = "source"
     )
 
 
-def run_engine(source: Path, output: Path, aspect: str = "source") -> dict:
+def run_engine(
+    source: Path, output: Path, aspect: str = "source", extra: dict | None = None
+) -> dict:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    child = ctx.Process(target=engine_run, args=(str(source), str(output), queue, aspect))
+    child = ctx.Process(target=engine_run, args=(str(source), str(output), queue, aspect, extra))
     child.start()
     result = queue.get()
     child.join()
@@ -301,7 +429,7 @@ def run_engine(source: Path, output: Path, aspect: str = "source") -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=120.0)
-    parser.add_argument("--height", type=int, default=1080)
+    parser.add_argument("--height", type=int, default=1080, help="of the H.264 baseline clip")
     parser.add_argument(
         "--gop", type=int, default=30, help="frames between IDRs (30 = phone; 250 = x264 default)"
     )
@@ -316,32 +444,91 @@ def main() -> None:
         choices=["source", "16:9", "9:16", "1:1"],
         help="reel aspect; a crop means a full re-encode (the reference is then at the reel size)",
     )
+    parser.add_argument(
+        "--source",
+        default=BASELINE,
+        choices=list(SOURCES),
+        help="the kind of clip; other than h264, measured interleaved with the h264 baseline",
+    )
+    parser.add_argument(
+        "--hdr",
+        choices=["sdr", "keep"],
+        help="HDR sources: the engine's hdr option (where it has one), else its default",
+    )
     args = parser.parse_args()
     preset = "ultrafast"
     if args.long:
         args.seconds, args.height = 600.0, 2160
 
-    source = clip_path(args.seconds, args.height, args.gop)
+    kinds = [BASELINE] if args.source == BASELINE else [BASELINE, args.source]
+    sources = {kind: prepared(kind, args, preset) for kind in kinds}
+    extra = {}
+    if args.hdr:
+        if "hdr" in {f.name for f in fields(HighlightOptions)}:
+            extra["hdr"] = args.hdr
+        else:
+            print(f"(this engine has no hdr option: --hdr {args.hdr} ignored)")
+
+    with tempfile.TemporaryDirectory() as folder:
+        # Each run in a fresh process (imports and warm-up included), the kinds taking turns
+        # so the machine's drift (up to 30% from one minute to the next) hits both alike; the
+        # median run of each is reported.
+        runs: dict[str, list[dict]] = {kind: [] for kind in kinds}
+        for _ in range(args.runs):
+            for kind in kinds:
+                reel = Path(folder) / f"reel-{kind}.mp4"
+                options = extra if SOURCES[kind].hdr else {}
+                runs[kind].append(run_engine(sources[kind], reel, args.aspect, options))
+    decodes: dict[str, float] = {}
+    for kind in kinds:
+        decodes[kind] = full_decode(sources[kind])
+    for kind in kinds:
+        print(f"\n=== {kind} ===")
+        report(sources[kind], runs[kind], decodes[kind])
+    if len(kinds) > 1:
+        print("\nside by side (same run):")
+        print(f"  {'source':<12} {'whole run':>9} {'full decode':>11} {'ratio':>6} "
+              f"{'render':>7} {'peak MiB':>8}")  # fmt: skip
+        for kind in kinds:
+            walls = sorted(run["wall"] for run in runs[kind])
+            wall = walls[len(walls) // 2]
+            render_s = sorted(run["timings"].get("render", 0.0) for run in runs[kind])
+            peak = max(run["peak_mib"] for run in runs[kind])
+            print(
+                f"  {kind:<12} {wall:>8.2f}s {decodes[kind]:>10.2f}s "
+                f"{wall / decodes[kind]:>6.2f} {render_s[len(render_s) // 2]:>6.2f}s "
+                f"{peak:>8.0f}   (whole run {walls[0]:.1f}-{walls[-1]:.1f} s)"
+            )
+
+
+def prepared(kind: str, args: argparse.Namespace, preset: str) -> Path:
+    """The clip of ``kind``, generated once and cached in the temp folder."""
+    spec = SOURCES[kind]
+    height = args.height if kind == BASELINE else spec.height
+    gop = args.gop if kind == BASELINE else spec.fps  # phones: an IDR every second
+    source = clip_path(args.seconds, height, gop, kind)
     if not source.exists():
-        print(f"making {source} ({args.seconds:.0f} s, {args.height}p{FPS}) once...")
-        make_clip(source, args.seconds, args.height, args.gop, preset)
+        print(f"making {source} ({args.seconds:.0f} s, {kind}) once...")
+        make_clip(source, args.seconds, height, gop, preset, kind)
     if args.portrait:
         landscape, source = source, source.with_name(f"{source.stem}-portrait.mp4")
         if not source.exists():
             repeat_clip(landscape, source, 1, turn=90)
     media = probe(source)
+    encoder = "x264" if SOURCES[kind].encoder == "libx264" else "x265"
     print(
-        f"input: {source.name}  {media.width}x{media.height} {media.fps:.0f} fps "
-        f"{media.duration:.1f} s  audio={media.audio_codec}\n"
-        f"  GOP: x264 {preset} {gop_params(args.gop)} (an IDR every {args.gop / FPS:.1f} s)"
+        f"input ({kind}): {source.name}  {media.video_codec} {media.bit_depth}-bit "
+        f"{media.width}x{media.height} {media.fps:.2f} fps {media.duration:.1f} s "
+        f"hdr={media.hdr} vfr={media.variable_frame_rate} audio={media.audio_codec}\n"
+        f"  GOP: {encoder} {preset}, an IDR every {gop} frames, no B-frames"
     )
+    return source
 
-    with tempfile.TemporaryDirectory() as folder:
-        # Each run in a fresh process (imports and warm-up included); the median run is
-        # reported, since this machine's speed drifts by up to 30% from one minute to the next.
-        reel = Path(folder) / "reel.mp4"
-        runs = [run_engine(source, reel, args.aspect) for _ in range(args.runs)]
-    runs.sort(key=lambda run: run["wall"])
+
+def report(source: Path, runs: list[dict], decode: float) -> None:
+    """The figures of one kind of clip: its median engine run against its own references."""
+    media = probe(source)
+    runs = sorted(runs, key=lambda run: run["wall"])
     engine = runs[len(runs) // 2]
     walls = [run["wall"] for run in runs]
     peak = max(run["peak_mib"] for run in runs)
@@ -360,11 +547,9 @@ def main() -> None:
             f"{TARGET:.0f} s target, from a {media.duration:.0f} s input.\n!! Selection or "
             "analysis is broken (e.g. a shot boundary found at every keyframe).\n" + "!" * 78
         )
-
-    decode = full_decode(source)
     reference = reference_encode(source, engine["duration"], engine["width"], engine["height"])
 
-    print("\nresults (same run):")
+    print("results (same run):")
     if "analyse" in timings:
         ratio = timings["analyse"] / decode
         print(
