@@ -263,6 +263,7 @@ function startUpload(file) {
       filetype: file.type || "application/octet-stream",
       duration: $("duration").value,
       aspect,
+      codec: $("codec").value,
     },
     onBeforeRequest: (req) => {
       const headers = authHeaders();
