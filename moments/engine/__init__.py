@@ -1,12 +1,12 @@
 """The highlight engine: a pure library (no web, database or queue) from video to reel.
 
 Data flows one way: :func:`probe` -> analyse -> select -> render, all driven by
-:func:`highlight`.
+:func:`highlight` (one video) or :func:`highlight_many` (a reel of many clips).
 """
 
 from .errors import Cancelled, EngineError
 from .models import HighlightOptions, HighlightResult, Limits, MediaInfo, Segment
-from .pipeline import highlight
+from .pipeline import highlight, highlight_many
 from .probe import probe
 from .progress import STAGES, CancelToken, ProgressFn
 
@@ -22,5 +22,6 @@ __all__ = [
     "ProgressFn",
     "Segment",
     "highlight",
+    "highlight_many",
     "probe",
 ]

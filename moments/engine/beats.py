@@ -28,21 +28,43 @@ BAR_REACH = 0.5
 """Bars from its chosen end within which a segment ends on a bar line rather than a beat."""
 
 
+def footage_bounds(
+    segments: list[Segment], source_duration: float, shots: list[float] | None = None
+) -> list[tuple[float, float]]:
+    """How far each of one video's chronological ``segments`` may grow (source seconds): into
+    the unused footage beside it, up to half way to its neighbour, never across a cut of
+    ``shots`` (the footage past a cut was not chosen)."""
+    cuts = np.asarray(shots or [], dtype=float)
+    bounds = []
+    for index, segment in enumerate(segments):
+        lo = (segments[index - 1].source_end + segment.source_start) / 2 if index else 0.0
+        hi = (
+            (segment.source_end + segments[index + 1].source_start) / 2
+            if index + 1 < len(segments)
+            else source_duration
+        )
+        behind = cuts[cuts <= segment.source_start + SAME_CUT]
+        ahead = cuts[cuts >= segment.source_end - SAME_CUT]
+        lo = max(lo, float(behind.max()) if len(behind) else lo)
+        hi = min(hi, float(ahead.min()) if len(ahead) else hi)
+        bounds.append((min(lo, segment.source_start), max(hi, segment.source_end)))
+    return bounds
+
+
 def snap_to_beats(
     segments: list[Segment],
+    bounds: list[tuple[float, float]],
     beats: np.ndarray,
     downbeats: np.ndarray,
     rate: Fraction,
     options: HighlightOptions,
-    source_duration: float,
-    shots: list[float] | None = None,
 ) -> list[Segment]:
-    """``segments`` (chronological, joined without crossfades) with their ends on ``beats``
+    """``segments`` (in reel order, joined without crossfades) with their ends on ``beats``
     (seconds of reel time) and the reel's end on one of ``downbeats``.
 
-    Segments grow into unused footage beside them (never across a cut of ``shots``: the
-    footage past it was not chosen) or shrink from their end; one that cannot
-    reach a beat is left out. ``output_start`` is where each now starts in the reel.
+    Segments grow within their ``bounds`` (source seconds: :func:`footage_bounds`) or shrink
+    from their end; one that cannot reach a beat is left out. ``output_start`` is where each
+    now starts in the reel.
     """
     beats = np.asarray(beats, dtype=float)
     bars = set(np.round(np.asarray(downbeats, dtype=float), 4).tolist())
@@ -50,20 +72,13 @@ def snap_to_beats(
     target = options.duration
     out: list[Segment] = []
     position = 0  # output frame where the next segment starts
-    spans = [(s.source_start, s.source_end) for s in segments]
     for index, segment in enumerate(segments):
         start_s = position / rate
         if start_s >= target - 0.5 * bar and out:
             break
-        previous_end = out[-1].source_end if out else 0.0
-        next_start = spans[index + 1][0] if index + 1 < len(spans) else source_duration
-        cuts = np.asarray(shots or [], dtype=float)
-        behind = cuts[cuts <= segment.source_start + SAME_CUT]
-        ahead = cuts[cuts >= segment.source_end - SAME_CUT]
-        previous_end = max(previous_end, float(behind.max()) if len(behind) else 0.0)
-        next_start = min(next_start, float(ahead.min()) if len(ahead) else next_start)
-        before = max(0.0, segment.source_start - previous_end)
-        after = max(0.0, next_start - segment.source_end)
+        lo, hi = bounds[index]
+        before = max(0.0, segment.source_start - lo)
+        after = max(0.0, hi - segment.source_end)
         length = segment.duration
         longest = min(max(options.max_segment, length), length + before + after)
         shortest = SHORTEST * min(length, options.min_segment)

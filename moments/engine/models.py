@@ -32,6 +32,10 @@ class Limits:
     max_pixels: int = 8192 * 4320
     max_duration: float = 3 * 3600.0
     min_duration: float = 0.5
+    max_clips: int = 50
+    """Most clips one reel is made of."""
+    max_total_duration: float = 30 * 60.0
+    """Most footage, in seconds, one reel of many clips is made of."""
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,9 @@ class Segment:
     """A short human explanation, e.g. "loud crowd + fast motion"."""
     focus: tuple[float, float] = (0.5, 0.5)
     """Subject centre (x, y) in 0..1 display coordinates; crops for 9:16 and 1:1 follow it."""
+    clip: int | None = None
+    """In a reel of many clips: which one it is from (its index in the result's ``clips``, in
+    reel order); None in a reel of one video."""
 
     @property
     def duration(self) -> float:
@@ -192,6 +199,9 @@ class HighlightResult:
     codec: str | None = None
     profile: str | None = None
     """The reel's video codec ("h264") and profile ("High")."""
+    clips: list[MediaInfo] = field(default_factory=list)
+    """A reel of many clips: the clips it shows, in reel order (``media`` is the first); empty
+    for a reel of one video."""
 
     def to_dict(self) -> dict[str, Any]:
         options = asdict(self.options)
@@ -210,4 +220,5 @@ class HighlightResult:
             "segments": [s.to_dict() for s in self.segments],
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
             "notes": list(self.notes),
+            **({"clips": [m.to_dict() for m in self.clips]} if self.clips else {}),
         }

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from .analyse import analyse
-from .beats import music_options, snap_to_beats
+from .beats import footage_bounds, music_options, snap_to_beats
+from .capture import capture_time
 from .errors import EngineError
-from .models import HighlightOptions, HighlightResult
+from .many import Choice, Clip, choose
+from .models import HighlightOptions, HighlightResult, Segment
 from .music import Music, load_music
 from .probe import probe
 from .progress import CancelToken, ProgressFn, Reporter
 from .render import render
 from .render.layout import output_rate
-from .render.music import music_soundtrack
+from .render.many import reel_shape, render_many
+from .render.music import music_for_many, music_soundtrack
+from .render.tags import source_metadata
 from .select import candidates, poster_time, select, shortfall
 from .timeline import Timeline
 
@@ -65,14 +71,9 @@ def highlight(
     timed("select")
     segments = select(media, timeline, options)
     if segments and music is not None:
+        bounds = footage_bounds(segments, timeline.duration, timeline.shots)
         segments = snap_to_beats(
-            segments,
-            music.beats,
-            music.downbeats,
-            output_rate(media),
-            options,
-            timeline.duration,
-            timeline.shots,
+            segments, bounds, music.beats, music.downbeats, output_rate(media), options
         )
     if not segments:
         raise EngineError("found nothing worth keeping in this video", file=source.name)
@@ -118,3 +119,156 @@ def _speech(timeline: Timeline):
         return timeline.speech
     speech = timeline.signals.get("speech")
     return None if speech is None else speech >= 0.5
+
+
+def highlight_many(
+    sources: Sequence[Path | str],
+    output: Path | str,
+    options: HighlightOptions | None = None,
+    progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
+) -> HighlightResult:
+    """One reel at ``output`` from the clips at ``sources`` (see :mod:`.many`).
+
+    Each clip is probed and analysed; they are put in the order they were shot (then the
+    order given), the length is shared so every clip with something worth keeping is in the
+    reel, near-identical takes are shown once, and a clip with nothing worth keeping is left
+    out (the result's notes say so). Segments name their clip (``Segment.clip``: an index into
+    ``HighlightResult.clips``). One clip is made into a reel as by :func:`highlight`.
+    """
+    options = options or HighlightOptions()
+    paths, output = [Path(s) for s in sources], Path(output)
+    if not paths:
+        raise EngineError("no clips were given")
+    if len(paths) > options.limits.max_clips:
+        raise EngineError(
+            f"{len(paths)} clips were given; a reel is made of at most {options.limits.max_clips}"
+        )
+    if len(paths) == 1:
+        return highlight(paths[0], output, options, progress, cancel)
+    reporter = Reporter(progress, cancel)
+    timings: dict[str, float] = {}
+
+    def timed(stage: str):
+        reporter.start(stage)
+        timings[stage] = -time.perf_counter()
+
+    def done(stage: str) -> None:
+        timings[stage] += time.perf_counter()
+        reporter.update(1.0)
+
+    def part_of(stage: str, index: int) -> Reporter:
+        """A reporter for clip ``index``'s share of ``stage``."""
+
+        def forward(_stage: str, fraction: float) -> None:
+            reporter.update((index + fraction) / len(paths))
+
+        return Reporter(forward, cancel)
+
+    timed("probe")
+    medias = []
+    for index, path in enumerate(paths):
+        medias.append(probe(path, options.limits))
+        reporter.update((index + 1) / len(paths))
+    footage = sum(m.duration for m in medias)
+    if footage > options.limits.max_total_duration:
+        raise EngineError(
+            f"the clips last {footage / 60:.0f} minutes together; a reel is made of at most "
+            f"{options.limits.max_total_duration / 60:.0f} minutes of footage"
+        )
+    shot_at = [capture_time(source_metadata(m)) for m in medias]
+    done("probe")
+
+    timed("analyse")
+    music: Music | None = None
+    music_notes: list[str] = []
+    if options.music is not None:
+        music = load_music(options.music, options.limits)
+        options, music_notes = music_options(options, music.downbeats, music.duration)
+    clips = []
+    for index, media in enumerate(medias):
+        wide = replace(options, duration=min(options.duration, max(1.0, media.duration)))
+        timeline = analyse(
+            media,
+            wide,
+            part_of("analyse", index),
+            candidates=lambda rough, media=media, wide=wide: candidates(media, rough, wide),
+        )
+        clips.append(Clip(index, media, timeline, shot_at[index]))
+    done("analyse")
+
+    timed("select")
+    choice = choose(clips, options)
+    if not choice.clips:
+        raise EngineError("found nothing worth keeping in any of these clips")
+    if music is not None:
+        # Each segment carries its clip through the snapping, which keeps their order.
+        flat = [replace(s, clip=k) for k, segs in enumerate(choice.segments) for s in segs]
+        bounds = [
+            b
+            for clip, segs in zip(choice.clips, choice.segments, strict=True)
+            for b in footage_bounds(segs, clip.timeline.duration, clip.timeline.shots)
+        ]
+        _, rate = reel_shape([c.media for c in choice.clips], options)
+        snapped = snap_to_beats(flat, bounds, music.beats, music.downbeats, rate, options)
+        grouped: list[list[Segment]] = [[] for _ in choice.clips]
+        for segment in snapped:
+            grouped[segment.clip or 0].append(segment)
+        kept = [(c, g) for c, g in zip(choice.clips, grouped, strict=True) if g]
+        choice = Choice([c for c, _ in kept], [g for _, g in kept], choice.notes)
+    done("select")
+
+    timed("render")
+    best = max(
+        range(len(choice.clips)),
+        key=lambda k: max(s.score for s in choice.segments[k]),
+    )
+    poster = (
+        (best, poster_time(choice.segments[best], choice.clips[best].timeline))
+        if options.poster
+        else None
+    )
+    soundtrack = None
+    if music is not None:
+        speeches = [(_speech(c.timeline), c.timeline.step) for c in choice.clips]
+        soundtrack = music_for_many(music, options.music_mode, speeches)
+    info, parts = render_many(
+        [(c.media, segs) for c, segs in zip(choice.clips, choice.segments, strict=True)],
+        output,
+        options,
+        reporter,
+        poster=poster,
+        soundtrack=soundtrack,
+    )
+    done("render")
+
+    segments: list[Segment] = []
+    offset = 0
+    for k, part in enumerate(parts):
+        for index, segment in enumerate(part.segments):
+            start = (offset + part.plan.starts[index]) / part.plan.rate
+            segments.append(replace(segment, output_start=round(float(start), 3), clip=k))
+        offset += part.plan.total
+    timings["total"] = sum(timings.values())
+    return HighlightResult(
+        output=info.output,
+        poster=info.poster,
+        duration=info.duration,
+        width=info.width,
+        height=info.height,
+        media=choice.clips[0].media,
+        options=options,
+        segments=segments,
+        timings=timings,
+        notes=[
+            *(note for c in choice.clips for note in c.media.notes),
+            *music_notes,
+            *choice.notes,
+            *info.notes,
+        ],
+        timeline=None,
+        bitrate=info.bitrate,
+        codec=info.codec,
+        profile=info.profile,
+        clips=[c.media for c in choice.clips],
+    )

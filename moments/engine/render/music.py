@@ -9,6 +9,7 @@ the same loudness as every other reel.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,6 +19,9 @@ from ..music import Music
 from .audio import normalise, reel_audio, sample_at
 from .layout import Plan
 from .loudness import RATE, SILENCE_LUFS, measure
+
+if TYPE_CHECKING:
+    from .many import Part
 
 SoundFn = Callable[[MediaInfo, list[Segment], Plan, Callable[[float], None], list[str]], np.ndarray]
 """Makes a reel's ``(2, n)`` soundtrack: (media, segments, plan, tick, notes) -> samples."""
@@ -68,6 +72,38 @@ def music_soundtrack(
             mixed = song
         _fade_out(mixed, min(FADE_OUT, music.bar))
         return normalise(mixed, tick=lambda: tick(1.0))
+
+    return make
+
+
+def music_for_many(
+    music: Music, mode: str, speeches: list[tuple[np.ndarray | None, float]]
+) -> Callable[[np.ndarray, list[Part]], np.ndarray]:
+    """A soundtrack maker for :func:`.many.render_many`: the song alone, or under the clips'
+    own sound joined (``speeches``: each clip's speech signal and its grid step, as for
+    :func:`music_soundtrack`)."""
+
+    def make(own: np.ndarray, parts: list[Part]) -> np.ndarray:
+        total = own.shape[1]
+        song = np.zeros((2, total), np.float32)
+        have = min(total, music.samples.shape[1])
+        song[:, :have] = music.samples[:, :have]
+        if mode == "mix" and any(p.media.has_audio for p in parts):
+            per_sample = [
+                np.repeat(_talk_mask(p.segments, p.plan, p.samples, speech, step), BLOCK)[
+                    : p.samples
+                ]
+                for p, (speech, step) in zip(parts, speeches, strict=True)
+            ]
+            talking = np.concatenate(per_sample)
+            blocks = -(-total // BLOCK)
+            padded = np.zeros(blocks * BLOCK, bool)
+            padded[: len(talking)] = talking
+            mixed = _mix(own, song, padded.reshape(blocks, BLOCK).any(axis=1))
+        else:
+            mixed = song
+        _fade_out(mixed, min(FADE_OUT, music.bar))
+        return normalise(mixed)
 
     return make
 

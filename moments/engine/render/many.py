@@ -1,0 +1,200 @@
+"""Rendering a reel of many clips: one size, one frame rate, one soundtrack.
+
+Clips of different sizes, orientations, frame rates and dynamic range become one reel: every
+picture is scaled to cover the reel's frame and cropped around its segment's subject (as the
+9:16 and 1:1 crops of one video are), decoded on the reel's frame grid whatever the clip's own
+rate, and tone-mapped to BT.709 when HDR. Everything is re-encoded (a copied GOP would keep its
+clip's size and rate). Within a clip segments crossfade as in a single-video reel; between two
+clips the cut is hard, since their sounds and scenes have nothing in common to blend.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from ..errors import EngineError
+from ..models import HighlightOptions, MediaInfo, RenderInfo, Segment
+from ..progress import Reporter
+from . import _temporary, _ticker
+from .audio import normalise, reel_audio, sample_at
+from .encode import ReelWriter, write_video
+from .layout import Layout, Plan, _even_ceil, output_rate
+from .poster import poster_focus, write_poster
+from .rate import read_back, video_cap
+from .soundtrack import ReelSound
+from .tags import reel_metadata, source_metadata
+
+log = logging.getLogger(__name__)
+
+ManySoundFn = Callable[[np.ndarray, list["Part"]], np.ndarray]
+"""Makes the reel's soundtrack from the clips' own sound joined (not yet normalised) and the
+parts it is made of: a reel set to music (:func:`.music.music_for_many`)."""
+
+
+@dataclass(frozen=True)
+class Part:
+    """One clip's run of segments in the reel."""
+
+    media: MediaInfo
+    segments: list[Segment]
+    layout: Layout
+    plan: Plan
+
+    @property
+    def samples(self) -> int:
+        return sample_at(self.plan, self.plan.total)
+
+
+def reel_shape(medias: list[MediaInfo], options: HighlightOptions) -> tuple[Layout, Fraction]:
+    """The reel's frame and rate: the asked aspect, or the shape most of the footage has (by
+    length), sized as a reel of its biggest clip of that shape; the rate of most footage."""
+
+    def shape(m: MediaInfo) -> str:
+        return "square" if m.width == m.height else "landscape" if m.width > m.height else "tall"
+
+    by_shape: Counter[str] = Counter()
+    by_rate: Counter[Fraction] = Counter()
+    for media in medias:
+        by_shape[shape(media)] += media.duration
+        by_rate[output_rate(media)] += media.duration
+    most = by_shape.most_common(1)[0][0]
+    reference = max((m for m in medias if shape(m) == most), key=lambda m: m.width * m.height)
+    return Layout.for_media(reference, options), by_rate.most_common(1)[0][0]
+
+
+def covering(media: MediaInfo, frame: Layout) -> Layout:
+    """``media`` scaled to cover ``frame``'s size, the reel's picture cut from it."""
+    width, height = frame.width, frame.height
+    factor = max(width / max(2, media.width), height / max(2, media.height))
+    scaled_w = max(width, _even_ceil(media.width * factor))
+    scaled_h = max(height, _even_ceil(media.height * factor))
+    return Layout(width, height, scaled_w, scaled_h)
+
+
+def render_many(
+    clips: list[tuple[MediaInfo, list[Segment]]],
+    output: Path,
+    options: HighlightOptions,
+    reporter: Reporter,
+    poster: tuple[int, float] | None = None,
+    soundtrack: ManySoundFn | None = None,
+) -> tuple[RenderInfo, list[Part]]:
+    """Render each clip's ``segments`` in turn into the one MP4 ``output``.
+
+    ``poster`` is (clip index, source time) of the poster frame. Returns what was written and
+    each clip's part (where its segments landed: ``plan``). No partial file is left behind.
+    """
+    output = Path(output)
+    frame, rate = reel_shape([m for m, _ in clips], options)
+    parts = [
+        Part(media, segs, covering(media, frame), Plan.build(segs, rate, options.crossfade))
+        for media, segs in clips
+    ]
+    notes: list[str] = []
+    sizes = {(m.width, m.height) for m, _ in clips}
+    rates = {output_rate(m) for m, _ in clips}
+    if len(sizes) > 1 or len(rates) > 1:
+        notes.append(
+            f"The clips differ in size or frame rate; all are shown at {frame.width}x"
+            f"{frame.height}, {float(rate):.3g} frames a second, cropped to fill the frame."
+        )
+    total = sum(p.samples for p in parts)
+
+    def make_sound(tick: Callable[[float], None]) -> np.ndarray:
+        own = [
+            reel_audio(p.media, p.segments, p.plan, tick, notes, normalised=False) for p in parts
+        ]
+        joined = np.concatenate(own, axis=1) if own else np.zeros((2, 0), np.float32)
+        if soundtrack is not None:
+            return soundtrack(joined, parts)
+        return normalise(joined, tick=lambda: tick(1.0))
+
+    poster_path = output.with_suffix(".jpg") if options.poster else None
+    video_tmp = _temporary(output)
+    poster_tmp = _temporary(poster_path) if poster_path else None
+    tick = _ticker(reporter, 0.0, 0.95)
+    tags = reel_metadata(source_metadata(clips[0][0]), options.keep_location)
+    caps = [video_cap(p.media, p.layout, rate) for p in parts]
+    maxrate = max((c for c in caps if c), default=None)
+    try:
+        writer = ReelWriter(
+            video_tmp,
+            Layout(frame.width, frame.height, frame.width, frame.height),
+            rate,
+            ReelSound(total, make_sound),
+            bt709=any(p.media.hdr for p in parts),
+            maxrate=maxrate,
+            metadata=tags,
+        )
+        try:
+            done = 0
+            whole = sum(p.plan.total for p in parts)
+            for part in parts:
+                offset = done
+
+                def part_tick(
+                    fraction: float | None = None,
+                    offset: int = offset,
+                    frames: int = part.plan.total,
+                ) -> None:
+                    tick((offset + (fraction or 0.0) * frames) / max(1, whole))
+
+                write_video(
+                    _Going(writer), part.media, part.segments, part.plan, part.layout, part_tick
+                )
+                done += part.plan.total
+            writer.finish()
+        finally:
+            writer.close()
+        if poster_path and poster_tmp and poster is not None:
+            index, seconds = poster
+            part = parts[index]
+            focus = poster_focus(part.segments, seconds)
+            write_poster(
+                poster_tmp, part.media, part.layout, seconds, focus, _ticker(reporter, 0.95, 0.99)
+            )
+        encoded = read_back(video_tmp)
+        os.replace(video_tmp, output)
+        if poster_path and poster_tmp and poster is not None:
+            os.replace(poster_tmp, poster_path)
+    except av.error.FFmpegError as exc:
+        raise EngineError(f"could not render the reel ({exc})") from exc
+    finally:
+        video_tmp.unlink(missing_ok=True)
+        if poster_tmp:
+            poster_tmp.unlink(missing_ok=True)
+    info = RenderInfo(
+        output=output,
+        duration=sum(p.plan.duration for p in parts),
+        width=frame.width,
+        height=frame.height,
+        poster=poster_path if poster is not None else None,
+        notes=tuple(notes),
+        bitrate=encoded.bitrate,
+        codec=encoded.codec,
+        profile=encoded.profile,
+    )
+    return info, parts
+
+
+class _Going:
+    """The reel's writer, handed to one clip's ``write_video``: its ``finish`` is the reel's,
+    not the clip's, so it is not passed on."""
+
+    def __init__(self, writer: ReelWriter) -> None:
+        self._writer = writer
+
+    def add(self, picture: np.ndarray) -> None:
+        self._writer.add(picture)
+
+    def finish(self) -> None:
+        pass

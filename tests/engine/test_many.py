@@ -1,0 +1,161 @@
+"""One reel from many clips (issue 20, item 3): every highlight found, capture-time order, a
+clip with nothing worth keeping left out (and said so), a second take shown once, and clips of
+mixed size, orientation and frame rate made into one normalised reel.
+
+Seven short synthetic clips with known truth, given out of the order they were shot in.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from moments.engine import HighlightOptions, highlight_many
+from moments.engine.capture import capture_time
+
+from .synth import ShotSpec, make_video
+
+# name: (shots, size, fps, capture-time tags). Shot in the order a, b, c, d, e; f says nothing
+# of when it was shot; g is a second take of a's moment.
+CLIPS = {
+    "d.mp4": (
+        [ShotSpec("dull", 2, 5), ShotSpec("highlight", 2.5, 40), ShotSpec("dull", 2, 6)],
+        (160, 90),
+        30,
+        {"creation_time": "2026-05-01T10:03:00.000000Z"},
+    ),
+    "f.mp4": ([ShotSpec("dull", 5, 8)], (160, 90), 30, {}),
+    "b.mp4": (
+        [ShotSpec("highlight", 2.5, 20), ShotSpec("dull", 3, 3)],
+        (90, 160),  # portrait
+        30,
+        # Apple's date, local time: 10:01 UTC. (Its creation_time, as an editing app may have
+        # set it on export, is later than every other clip's: Apple's wins.)
+        {
+            "com.apple.quicktime.creationdate": "2026-05-01T12:01:00+0200",
+            "creation_time": "2026-05-02T09:00:00.000000Z",
+        },
+    ),
+    "e.mp4": (
+        [ShotSpec("dull", 2, 7), ShotSpec("highlight", 2.5, 50)],
+        (160, 90),
+        30,
+        {"creation_time": "2026-05-01T10:04:00.000000Z"},
+    ),
+    "a.mp4": (
+        [ShotSpec("dull", 2, 1), ShotSpec("highlight", 2.5, 10), ShotSpec("dull", 2, 2)],
+        (160, 90),
+        30,
+        {"com.apple.quicktime.creationdate": "2026-05-01T06:00:00-0400"},  # 10:00 UTC
+    ),
+    "g.mp4": (
+        [ShotSpec("highlight", 2.5, 10, take=1), ShotSpec("dull", 2, 9)],
+        (160, 90),
+        30,
+        {"creation_time": "2026-05-01T10:00:30.000000Z"},
+    ),
+    "c.mp4": (
+        [ShotSpec("dull", 3, 4), ShotSpec("highlight", 2.5, 30)],
+        (192, 108),
+        60,
+        {"creation_time": "2026-05-01T10:02:00.000000Z"},
+    ),
+}
+SHOT_ORDER = ["a.mp4", "b.mp4", "c.mp4", "d.mp4", "e.mp4"]
+
+
+def _tagged(plain: Path, path: Path, tags: dict[str, str]) -> Path:
+    """``plain`` remuxed (streams copied) with ``tags`` on the container, as a phone writes."""
+    with (
+        av.open(str(plain)) as src,
+        av.open(str(path), "w", format="mp4", options={"movflags": "use_metadata_tags"}) as out,
+    ):
+        out.metadata.update(tags)
+        streams = {s.index: out.add_stream_from_template(s) for s in src.streams}
+        for packet in src.demux():
+            if packet.dts is None:
+                continue
+            packet.stream = streams[packet.stream.index]
+            out.mux(packet)
+    return path
+
+
+@pytest.fixture(scope="module")
+def many(tmp_path_factory):
+    """The reel of all seven clips (15 s asked): (result, {name: truth shots})."""
+    folder = tmp_path_factory.mktemp("many")
+    truth, paths = {}, []
+    for name, (shots, size, fps, tags) in CLIPS.items():
+        plain = folder / f"plain-{name}"
+        truth[name] = make_video(plain, shots, size=size, fps=fps)
+        paths.append(_tagged(plain, folder / name, tags))
+    result = highlight_many(paths, folder / "reel.mp4", HighlightOptions(duration=15.0))
+    return result, truth
+
+
+def _from(result, name: str):
+    return [s for s in result.segments if result.clips[s.clip].path.name == name]
+
+
+def test_a_highlight_of_each_clip_is_in_the_reel(many):
+    result, truth = many
+    for name in SHOT_ORDER:
+        highlight = next(s for s in truth[name] if s.kind == "highlight")
+        found = sum(highlight.overlap(s.source_start, s.source_end) for s in _from(result, name))
+        assert found >= 0.8 * (highlight.end - highlight.start), (name, _from(result, name))
+    assert 0.6 * 15.0 <= result.duration <= 15.0 * 1.05
+
+
+def test_clips_are_in_the_order_they_were_shot(many):
+    result, _ = many
+    names = [result.clips[s.clip].path.name for s in result.segments]
+    in_order = list(dict.fromkeys(names))
+    assert in_order == SHOT_ORDER, in_order
+    starts = [s.output_start for s in result.segments]
+    assert starts == sorted(starts)
+    assert result.to_dict()["segments"][0]["clip"] == 0
+
+
+def test_a_clip_with_nothing_worth_keeping_is_left_out_and_said_so(many):
+    result, _ = many
+    assert not _from(result, "f.mp4")
+    assert any(n.startswith("f.mp4: nothing worth keeping") for n in result.notes), result.notes
+
+
+def test_a_second_take_of_a_moment_is_shown_once(many):
+    result, _ = many
+    assert not _from(result, "g.mp4") or not _from(result, "a.mp4")
+    assert any("hold the same moment" in n for n in result.notes), result.notes
+
+
+def test_mixed_clips_make_one_normalised_reel(many):
+    result, _ = many
+    # Most footage is landscape: the reel is, at the size of its biggest landscape clip, and
+    # at the rate of most footage (30 fps; c.mp4 is 60).
+    assert (result.width, result.height) == (192, 108)
+    with av.open(str(result.output)) as container:
+        video = container.streams.video[0]
+        assert (video.codec_context.width, video.codec_context.height) == (192, 108)
+        assert video.average_rate == 30
+        frames = [f.to_ndarray(format="gray") for f in container.decode(video)]
+        audio = container.streams.audio
+        assert audio and audio[0].codec_context.name == "aac"
+    assert abs(len(frames) / 30 - result.duration) <= 1 / 30
+    # The portrait clip's picture fills the frame (cropped around its subject): no black bars.
+    portrait = _from(result, "b.mp4")[0]
+    middle = round((portrait.output_start + portrait.duration / 2) * 30)
+    assert frames[middle][:, :8].mean() > 40 and frames[middle][:, -8:].mean() > 40
+    assert any("192x108, 30 frames a second" in n for n in result.notes), result.notes
+
+
+def test_capture_time_reads_phone_tags():
+    apple = {"com.apple.quicktime.creationdate": "2026-05-01T12:01:00+0200"}
+    assert capture_time(apple).isoformat() == "2026-05-01T10:01:00+00:00"
+    assert capture_time({"creation_time": "2026-05-01T10:03:00.000000Z"}).hour == 10
+    assert capture_time({"creation_time": "1970-01-01T00:00:00.000000Z"}) is None  # clock unset
+    assert capture_time({"creation_time": "yesterday"}) is None
+    assert capture_time({}) is None
+    assert np.isfinite(capture_time(apple).timestamp())
