@@ -38,7 +38,13 @@ console = Console(stderr=True)
 
 @app.command()
 def highlight(
-    source: Annotated[Path, typer.Argument(help="The video to make a reel from.")],
+    sources: Annotated[
+        list[Path],
+        typer.Argument(
+            help="The video to make a reel from, or several clips to make one reel of (put in "
+            "the order they were shot)."
+        ),
+    ],
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the MP4 reel.")],
     duration: Annotated[float, typer.Option(help="Target reel length in seconds.")] = 30.0,
     aspect: Annotated[str, typer.Option(help=f"Output aspect: {ASPECT_CHOICES}.")] = "source",
@@ -72,7 +78,7 @@ def highlight(
         ),
     ] = "auto",
 ) -> None:
-    """Make a highlight reel of SOURCE, with a progress bar per stage."""
+    """Make a highlight reel of SOURCES, with a progress bar per stage."""
     from moments import engine
 
     try:
@@ -86,7 +92,10 @@ def highlight(
             codec=codec,  # type: ignore[arg-type]  # checked by the engine
         )
         with _stage_progress() as on_progress:
-            result = engine.highlight(source, output, options, progress=on_progress)
+            if len(sources) == 1:
+                result = engine.highlight(sources[0], output, options, progress=on_progress)
+            else:
+                result = engine.highlight_many(sources, output, options, progress=on_progress)
     except engine.EngineError as exc:
         console.print(f"[bold red]Cannot make a reel:[/] {exc}")
         raise typer.Exit(2) from exc
@@ -126,11 +135,14 @@ def _print_result(result: engine.HighlightResult) -> None:
     if result.bitrate:
         size += f" {result.bitrate / 1e6:.1f} Mbit/s"
     table = Table(title=f"{result.output}  ({size})")
-    for column in ("#", "source", "reel at", "score", "why"):
+    columns = ("#", "clip", "source", "reel at", "score", "why")
+    for column in columns if result.clips else (c for c in columns if c != "clip"):
         table.add_column(column)
     for number, segment in enumerate(result.segments, 1):
+        clip = [result.clips[segment.clip].path.name] if segment.clip is not None else []
         table.add_row(
             str(number),
+            *clip,
             f"{segment.source_start:6.2f}–{segment.source_end:6.2f}",
             f"{segment.output_start:6.2f}",
             f"{segment.score:.2f}",
