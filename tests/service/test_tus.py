@@ -423,7 +423,7 @@ def test_a_complete_upload_that_is_not_a_video_is_415_and_leaves_nothing(api):
     response = api.client.patch(url, content=junk, headers={**CHUNK, "Upload-Offset": "0"})
     assert response.status_code == 415
     assert response.headers["content-type"] == "application/problem+json"
-    assert "notes.mp4: is a text file, not a video" in response.json()["detail"]
+    assert "notes.mp4 is a text file, not a video" in response.json()["detail"]
     assert api.services.store.list()[1] == 0
     assert storage_files(api) == []
     assert api.client.head(url, headers=TUS).status_code == 404

@@ -37,6 +37,8 @@ def test_a_refused_file_looks_like_an_error(open_page):
     expect(error).to_be_visible(timeout=30_000)
     expect(error).to_have_attribute("role", "alert")
     assert len(error.inner_text().strip()) > 10
+    # On a phone the panel opens below the fold: the whole message is brought into view.
+    expect(error).to_be_in_viewport(ratio=1.0)
     look = error.evaluate(
         """el => ({border: getComputedStyle(el).borderTopColor,
                    icon: getComputedStyle(el, '::before').backgroundImage})"""

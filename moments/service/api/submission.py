@@ -138,13 +138,13 @@ async def _probe(services: Services, key: str, filename: str | None) -> MediaInf
 
 
 def about(filename: str | None, reason: str) -> str:
-    """A sentence on the user's file: 'clip.mp4: <reason>', or 'Your upload <reason>' when it
-    came without a name ('Your upload is a text file, not a video')."""
-    if filename:
-        return f"{filename}: {reason}"
+    """A sentence on the user's file, named as they know it ('Your upload' when it came without
+    a name): 'clip.mp4 is a text file, not a video'; a reason that is not said of the file
+    follows a colon ('clip.mp4: the file is empty')."""
+    subject = filename or "Your upload"
     if reason.startswith(("is ", "has ", "needs ", "could ")):
-        return f"Your upload {reason}"
-    return f"Your upload: {reason}"
+        return f"{subject} {reason}"
+    return f"{subject}: {reason}"
 
 
 def _estimate(services: Services, media: MediaInfo, options: dict[str, Any]) -> float:

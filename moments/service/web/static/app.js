@@ -253,6 +253,8 @@ function startUpload(file) {
   $("upload-bytes").textContent = "";
   $("upload-cancel").hidden = false;
   setBar("upload", 0);
+  // On a phone the panel opens below the button: bring it up so the progress is seen.
+  $("upload-panel").scrollIntoView({ behavior: "smooth", block: "nearest" });
   const upload = new tus.Upload(file, {
     endpoint: `${API}/uploads/`,
     chunkSize: CHUNK_SIZE,
@@ -342,6 +344,7 @@ function showUploadError(word, detail) {
   $("upload-error").hidden = false;
   $("upload-cancel").hidden = true;
   $("start").disabled = !state.file;
+  $("upload-error").scrollIntoView({ behavior: "smooth", block: "nearest" });
 }
 
 function showPaused() {
