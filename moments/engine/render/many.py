@@ -55,8 +55,9 @@ class Part:
 
 
 def reel_shape(medias: list[MediaInfo], options: HighlightOptions) -> tuple[Layout, Fraction]:
-    """The reel's frame and rate: the asked aspect, or the shape most of the footage has (by
-    length), sized as a reel of its biggest clip of that shape; the rate of most footage."""
+    """The reel's frame and rate: the asked aspect, sized as the biggest picture of that shape
+    a clip gives, or else the shape most of the footage has (by length), sized as a reel of
+    its biggest clip of that shape; the rate of most footage."""
 
     def shape(m: MediaInfo) -> str:
         return "square" if m.width == m.height else "landscape" if m.width > m.height else "tall"
@@ -66,9 +67,14 @@ def reel_shape(medias: list[MediaInfo], options: HighlightOptions) -> tuple[Layo
     for media in medias:
         by_shape[shape(media)] += media.duration
         by_rate[output_rate(media)] += media.duration
+    rate = by_rate.most_common(1)[0][0]
+    if options.aspect != "source":
+        # The clip that gives the biggest picture of that shape (a tall clip, for 9:16).
+        layouts = [Layout.for_media(m, options) for m in medias]
+        return max(layouts, key=lambda lay: lay.width * lay.height), rate
     most = by_shape.most_common(1)[0][0]
     reference = max((m for m in medias if shape(m) == most), key=lambda m: m.width * m.height)
-    return Layout.for_media(reference, options), by_rate.most_common(1)[0][0]
+    return Layout.for_media(reference, options), rate
 
 
 def covering(media: MediaInfo, frame: Layout) -> Layout:
@@ -99,7 +105,7 @@ def render_many(
         Part(media, segs, covering(media, frame), Plan.build(segs, rate, options.crossfade))
         for media, segs in clips
     ]
-    notes: list[str] = []
+    notes: list[str] = [note for note in [frame.note(options.aspect)] if note]
     sizes = {(m.width, m.height) for m, _ in clips}
     rates = {output_rate(m) for m, _ in clips}
     if len(sizes) > 1 or len(rates) > 1:
