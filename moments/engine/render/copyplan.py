@@ -117,6 +117,10 @@ class CopyRange:
     to: the next packet's time, or the end of the copied window."""
     delay: Fraction
     """Most seconds any packet here is decoded ahead of its display time (B-frame reorder)."""
+    stamps: tuple[int, ...] = ()
+    """The packets' presentation times in ascending order: the n-th is the n-th packet's
+    decode time (before ``delay``). Not the source's own decode times: Matroska stores none,
+    and FFmpeg then gives each packet its presentation time, out of order with B-frames."""
 
     @property
     def frames(self) -> int:
@@ -144,7 +148,6 @@ class CopyPlan:
 class _Packet:
     pts: int
     """Presentation time, in the stream's time base."""
-    dts: int
     key: bool
     """Decoding can start here: an IDR (or an HEVC CRA or BLA)."""
     leading: bool = False
@@ -195,7 +198,7 @@ def plan_copy(
             found = _copy_run(packets, base, window, slack) if packets else None
             if found is None:
                 continue
-            key, count, until, delay = found
+            key, stamps, until, delay = found
             key_time = key.pts * base
             # The copy takes the slots from the first at or after its keyframe's time (one
             # slightly off the grid: the slot before shows the last picture until it comes)
@@ -206,8 +209,9 @@ def plan_copy(
                 continue
             origin = zero + (first + start) / plan.rate
             result.ranges[index] = CopyRange(
-                start, end, first + start, key.pts, count, origin, float(until - zero), delay
-            )
+                start, end, first + start, key.pts, len(stamps), origin, float(until - zero),
+                delay, stamps,
+            )  # fmt: skip
     return result
 
 
@@ -258,10 +262,9 @@ def _scan(
             nals = length_prefixed_nals(bytes(packet), config.length_size)
         except ValueError:
             return None
-        dts = packet.dts if packet.dts is not None else packet.pts
         packets.append(
             _Packet(
-                packet.pts, dts, config.random_access(nals), config.leading(nals),
+                packet.pts, config.random_access(nals), config.leading(nals),
                 packet.duration or 0,
             )
         )  # fmt: skip
@@ -282,8 +285,8 @@ def _demux(
 
 def _copy_run(
     packets: list[_Packet], base: Fraction, window: tuple[Fraction, Fraction], slack: Fraction
-) -> tuple[_Packet, int, Fraction, Fraction] | None:
-    """(keyframe, packets, until, delay) of the longest copyable run inside the window.
+) -> tuple[_Packet, tuple[int, ...], Fraction, Fraction] | None:
+    """(keyframe, sorted pts, until, delay) of the longest copyable run inside the window.
 
     A run starts at the first keyframe shown inside the window (an HEVC CRA's leading
     pictures, shown before it, are left out: they are pictures of the part before), goes
@@ -330,6 +333,10 @@ def _copy_run(
     else:  # the stream ended: the last picture lasts its own duration
         end = max(p.pts + p.duration for p in run) * base
         until = min(end, high)
-    # How far a packet's decode time, counted from the keyframe's, runs ahead of its display.
-    delay = max(Fraction(0), *((key.pts + p.dts - key.dts - p.pts) * base for p in run))
-    return key, count, until, delay
+    # Decode times: the presentation times in order, each given to the packet in that place
+    # of the decode order; ``delay`` is how far that runs ahead of a packet's own display.
+    stamps = tuple(sorted(p.pts for p in run))
+    delay = max(
+        Fraction(0), *((stamp - p.pts) * base for stamp, p in zip(stamps, run, strict=True))
+    )
+    return key, stamps, until, delay

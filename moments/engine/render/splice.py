@@ -105,22 +105,25 @@ class SpliceWriter:
         self._sound.keep_ahead_of(self._frames / self._rate)
 
     def copy(
-        self, packets: Iterator[tuple[int, int, list[bytes], bool]], run: CopyRange
+        self, packets: Iterator[tuple[int, list[bytes], bool]], run: CopyRange
     ) -> Iterator[None]:
-        """Append the source packets of ``run``: (pts, dts in the source's time base, NAL
-        units, keyframe), decode order, at their own times from the slot the run starts at.
+        """Append the source packets of ``run``: (pts in the source's time base, NAL units,
+        keyframe), decode order, at their own times from the slot the run starts at; the n-th
+        is decoded when the n-th earliest of them is shown (less the writer's delay).
 
         A generator that yields after each packet, so the caller can report progress.
         """
         self._end_run()
         count = 0
         at = self._frames * self._tick  # the reel time of ``run.origin``
-        key_pts = key_dts = 0
-        for pts, dts, nals, key in packets:
-            when = at + round((pts * self._source_base - run.origin) * self._clock)
-            if count == 0:
-                key_pts, key_dts = when, dts
-            decode = key_pts + round((dts - key_dts) * self._source_base * self._clock)
+
+        def reel_time(source_pts: int) -> int:
+            return at + round((source_pts * self._source_base - run.origin) * self._clock)
+
+        for pts, nals, key in packets:
+            if count >= len(run.stamps):
+                raise RuntimeError(f"more packets than the {run.count} planned")
+            when, decode = reel_time(pts), reel_time(run.stamps[count])
             self._mux(self._track.copied(nals, first=count == 0), when, decode, key=key)
             count += 1
             self._sound.keep_ahead_of(when / self._clock)
@@ -179,8 +182,8 @@ class PacketSource:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def packets(self, copy: CopyRange) -> Iterator[tuple[int, int, list[bytes], bool]]:
-        """(pts, dts, NAL units, keyframe) from the range's keyframe on: its ``count`` packets
+    def packets(self, copy: CopyRange) -> Iterator[tuple[int, list[bytes], bool]]:
+        """(pts, NAL units, keyframe) from the range's keyframe on: its ``count`` packets
         in decode order, which the copy plan checked are its pictures (the leading pictures of
         a CRA it starts at, shown before it, are left out)."""
         base = Fraction(self.stream.time_base)
@@ -202,8 +205,7 @@ class PacketSource:
             if given == copy.count:
                 return
             given += 1
-            dts = packet.dts if packet.dts is not None else packet.pts
-            yield packet.pts, dts, nals, key
+            yield packet.pts, nals, key
 
 
 def reel_clock(rate: Fraction, source_base: Fraction) -> int:
