@@ -6,7 +6,7 @@ Data flows one way: :func:`probe` -> analyse -> select -> render, all driven by
 
 from .errors import Cancelled, EngineError
 from .models import HighlightOptions, HighlightResult, Limits, MediaInfo, Segment
-from .pipeline import highlight, highlight_many
+from .pipeline import analyse_clip, highlight, highlight_many, reel_from_clips
 from .probe import probe
 from .progress import STAGES, CancelToken, ProgressFn
 
@@ -21,7 +21,9 @@ __all__ = [
     "MediaInfo",
     "ProgressFn",
     "Segment",
+    "analyse_clip",
     "highlight",
     "highlight_many",
     "probe",
+    "reel_from_clips",
 ]

@@ -70,6 +70,16 @@ def choose(clips: list[Clip], options: HighlightOptions) -> Choice:
             )
     if not worth:  # all dull: the best-lit, steadiest parts of each, as for one dull video
         worth = ordered
+    room = max(1, int(options.duration // (FLOOR_SEGMENTS * options.min_segment)))
+    if len(worth) > room:  # a short reel of many clips: the liveliest clips' moments only
+        liveliest = sorted(worth, key=lambda c: -_weight(c))[:room]
+        for clip in worth:
+            if clip not in liveliest:
+                notes.append(
+                    f"{clip.media.path.name}: left out: a {options.duration:.0f} s reel has "
+                    f"room for the best moments of {room} of these clips."
+                )
+        worth = [c for c in worth if c in liveliest]
     shares = share(
         [_weight(c) for c in worth],
         [c.timeline.duration for c in worth],

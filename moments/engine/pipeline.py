@@ -12,7 +12,7 @@ from .beats import footage_bounds, music_options, snap_to_beats
 from .capture import capture_time
 from .errors import EngineError
 from .many import Choice, Clip, choose
-from .models import HighlightOptions, HighlightResult, Segment
+from .models import HighlightOptions, HighlightResult, MediaInfo, Segment
 from .music import Music, load_music
 from .probe import probe
 from .progress import CancelToken, ProgressFn, Reporter
@@ -130,14 +130,15 @@ def highlight_many(
 ) -> HighlightResult:
     """One reel at ``output`` from the clips at ``sources`` (see :mod:`.many`).
 
-    Each clip is probed and analysed; they are put in the order they were shot (then the
-    order given), the length is shared so every clip with something worth keeping is in the
-    reel, near-identical takes are shown once, and a clip with nothing worth keeping is left
-    out (the result's notes say so). Segments name their clip (``Segment.clip``: an index into
-    ``HighlightResult.clips``). One clip is made into a reel as by :func:`highlight`.
+    Each clip is probed and analysed (:func:`analyse_clip`), then :func:`reel_from_clips`
+    makes the reel: clips in the order they were shot (then the order given), the length
+    shared so every clip with something worth keeping is in it, near-identical takes shown
+    once, a clip with nothing worth keeping left out (the result's notes say so). Segments
+    name their clip (``Segment.clip``: an index into ``HighlightResult.clips``). One clip is
+    made into a reel as by :func:`highlight`.
     """
     options = options or HighlightOptions()
-    paths, output = [Path(s) for s in sources], Path(output)
+    paths = [Path(s) for s in sources]
     if not paths:
         raise EngineError("no clips were given")
     if len(paths) > options.limits.max_clips:
@@ -146,6 +147,78 @@ def highlight_many(
         )
     if len(paths) == 1:
         return highlight(paths[0], output, options, progress, cancel)
+    reporter = Reporter(progress, cancel)
+    timings: dict[str, float] = {}
+    reporter.start("probe")
+    timings["probe"] = -time.perf_counter()
+    medias = []
+    for index, path in enumerate(paths):
+        medias.append(probe(path, options.limits))
+        reporter.update((index + 1) / len(paths))
+    footage = sum(m.duration for m in medias)
+    if footage > options.limits.max_total_duration:
+        raise EngineError(
+            f"the clips last {footage / 60:.0f} minutes together; a reel is made of at most "
+            f"{options.limits.max_total_duration / 60:.0f} minutes of footage"
+        )
+    timings["probe"] += time.perf_counter()
+    reporter.start("analyse")
+    timings["analyse"] = -time.perf_counter()
+    clips = []
+    for index, media in enumerate(medias):
+
+        def forward(_stage: str, fraction: float, index: int = index) -> None:
+            reporter.update((index + fraction) / len(medias))
+
+        clips.append(_analysed(media, index, options, Reporter(forward, cancel)))
+    timings["analyse"] += time.perf_counter()
+    result = reel_from_clips(clips, output, options, progress, cancel)
+    timings.update(result.timings)
+    timings["total"] = sum(v for k, v in timings.items() if k != "total")
+    return replace(result, timings=timings)
+
+
+def analyse_clip(
+    source: Path | str,
+    options: HighlightOptions | None = None,
+    given: int = 0,
+    progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
+) -> Clip:
+    """Probe and analyse one clip of a many-clip reel: what :func:`reel_from_clips` needs of
+    it (picklable, so it can be made by one worker and kept). ``given`` is its place in the
+    order the clips were given."""
+    options = options or HighlightOptions()
+    reporter = Reporter(progress, cancel)
+    reporter.start("probe")
+    media = probe(source, options.limits)
+    reporter.start("analyse")
+    return _analysed(media, given, options, reporter)
+
+
+def _analysed(media: MediaInfo, given: int, options: HighlightOptions, reporter: Reporter) -> Clip:
+    # Measured finely where a reel of this clip alone would look (see ``candidates``).
+    wide = replace(options, duration=min(options.duration, max(1.0, media.duration)))
+    timeline = analyse(
+        media, wide, reporter, candidates=lambda rough: candidates(media, rough, wide)
+    )
+    return Clip(given, media, timeline, capture_time(source_metadata(media)))
+
+
+def reel_from_clips(
+    clips: list[Clip],
+    output: Path | str,
+    options: HighlightOptions | None = None,
+    progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
+) -> HighlightResult:
+    """Select from and render analysed ``clips`` (:func:`analyse_clip`) into one reel at
+    ``output``: the second half of :func:`highlight_many`, and all a re-cut (another length,
+    shape or song) of the same clips needs."""
+    options = options or HighlightOptions()
+    output = Path(output)
+    if not clips:
+        raise EngineError("no clips were given")
     reporter = Reporter(progress, cancel)
     timings: dict[str, float] = {}
 
@@ -157,47 +230,12 @@ def highlight_many(
         timings[stage] += time.perf_counter()
         reporter.update(1.0)
 
-    def part_of(stage: str, index: int) -> Reporter:
-        """A reporter for clip ``index``'s share of ``stage``."""
-
-        def forward(_stage: str, fraction: float) -> None:
-            reporter.update((index + fraction) / len(paths))
-
-        return Reporter(forward, cancel)
-
-    timed("probe")
-    medias = []
-    for index, path in enumerate(paths):
-        medias.append(probe(path, options.limits))
-        reporter.update((index + 1) / len(paths))
-    footage = sum(m.duration for m in medias)
-    if footage > options.limits.max_total_duration:
-        raise EngineError(
-            f"the clips last {footage / 60:.0f} minutes together; a reel is made of at most "
-            f"{options.limits.max_total_duration / 60:.0f} minutes of footage"
-        )
-    shot_at = [capture_time(source_metadata(m)) for m in medias]
-    done("probe")
-
-    timed("analyse")
+    timed("select")
     music: Music | None = None
     music_notes: list[str] = []
     if options.music is not None:
         music = load_music(options.music, options.limits)
         options, music_notes = music_options(options, music.downbeats, music.duration)
-    clips = []
-    for index, media in enumerate(medias):
-        wide = replace(options, duration=min(options.duration, max(1.0, media.duration)))
-        timeline = analyse(
-            media,
-            wide,
-            part_of("analyse", index),
-            candidates=lambda rough, media=media, wide=wide: candidates(media, rough, wide),
-        )
-        clips.append(Clip(index, media, timeline, shot_at[index]))
-    done("analyse")
-
-    timed("select")
     choice = choose(clips, options)
     if not choice.clips:
         raise EngineError("found nothing worth keeping in any of these clips")
@@ -219,36 +257,46 @@ def highlight_many(
     done("select")
 
     timed("render")
-    best = max(
-        range(len(choice.clips)),
-        key=lambda k: max(s.score for s in choice.segments[k]),
-    )
-    poster = (
-        (best, poster_time(choice.segments[best], choice.clips[best].timeline))
-        if options.poster
-        else None
-    )
-    soundtrack = None
-    if music is not None:
-        speeches = [(_speech(c.timeline), c.timeline.step) for c in choice.clips]
-        soundtrack = music_for_many(music, options.music_mode, speeches)
-    info, parts = render_many(
-        [(c.media, segs) for c, segs in zip(choice.clips, choice.segments, strict=True)],
-        output,
-        options,
-        reporter,
-        poster=poster,
-        soundtrack=soundtrack,
-    )
+    best = max(range(len(choice.clips)), key=lambda k: max(s.score for s in choice.segments[k]))
+    when = poster_time(choice.segments[best], choice.clips[best].timeline)
+    segments: list[Segment] = []
+    if len(choice.clips) == 1:  # one clip: the single-video render (smart copy and all)
+        clip, chosen = choice.clips[0], choice.segments[0]
+        soundtrack = None
+        if music is not None:
+            speech = _speech(clip.timeline)
+            soundtrack = music_soundtrack(music, options.music_mode, speech, clip.timeline.step)
+        info = render(
+            clip.media,
+            chosen,
+            output,
+            options,
+            reporter,
+            poster_time=when if options.poster else None,
+            soundtrack=soundtrack,
+        )
+        segments = [replace(segment, clip=0) for segment in chosen]
+    else:
+        many_sound = None
+        if music is not None:
+            speeches = [(_speech(c.timeline), c.timeline.step) for c in choice.clips]
+            many_sound = music_for_many(music, options.music_mode, speeches)
+        info, parts = render_many(
+            [(c.media, segs) for c, segs in zip(choice.clips, choice.segments, strict=True)],
+            output,
+            options,
+            reporter,
+            poster=(best, when) if options.poster else None,
+            soundtrack=many_sound,
+        )
+        frames = 0
+        for k, part in enumerate(parts):
+            for index, segment in enumerate(part.segments):
+                start = (frames + part.plan.starts[index]) / part.plan.rate
+                segments.append(replace(segment, output_start=round(float(start), 3), clip=k))
+            frames += part.plan.total
     done("render")
 
-    segments: list[Segment] = []
-    offset = 0
-    for k, part in enumerate(parts):
-        for index, segment in enumerate(part.segments):
-            start = (offset + part.plan.starts[index]) / part.plan.rate
-            segments.append(replace(segment, output_start=round(float(start), 3), clip=k))
-        offset += part.plan.total
     timings["total"] = sum(timings.values())
     return HighlightResult(
         output=info.output,

@@ -7,13 +7,15 @@ Seven short synthetic clips with known truth, given out of the order they were s
 
 from __future__ import annotations
 
+import pickle
+from dataclasses import replace
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 
-from moments.engine import HighlightOptions, highlight_many
+from moments.engine import HighlightOptions, analyse_clip, highlight_many, reel_from_clips
 from moments.engine.capture import capture_time
 
 from .synth import ShotSpec, make_video
@@ -159,3 +161,23 @@ def test_capture_time_reads_phone_tags():
     assert capture_time({"creation_time": "yesterday"}) is None
     assert capture_time({}) is None
     assert np.isfinite(capture_time(apple).timestamp())
+
+
+def test_a_recut_from_kept_analyses_gives_the_same_reel(many, tmp_path):
+    """Clips analysed once (and kept: pickled, as a worker would hand them on) make the same
+    reel again without analysis; another length needs no analysis either."""
+    result, _ = many
+    folder = result.output.parent
+    options = HighlightOptions(duration=15.0, poster=False)
+    kept = [
+        pickle.loads(pickle.dumps(analyse_clip(folder / name, options, given)))
+        for given, name in enumerate(CLIPS)
+    ]
+    again = reel_from_clips(kept, tmp_path / "again.mp4", options)
+    assert [s.to_dict() for s in again.segments] == [s.to_dict() for s in result.segments]
+    assert "analyse" not in again.timings
+    shorter = reel_from_clips(kept, tmp_path / "short.mp4", replace(options, duration=6.0))
+    assert shorter.duration <= 6.0 * 1.05 + 0.5
+    # Six clips worth keeping do not fit 6 s: the liveliest are shown, and the rest named.
+    assert len(shorter.clips) < 6
+    assert any("room for the best moments" in n for n in shorter.notes), shorter.notes
