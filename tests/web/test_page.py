@@ -95,11 +95,11 @@ def test_upload_to_reel_on_a_phone(open_page, site, media_dir):
     if detail["notes"]:
         expect(notes).to_be_visible()
         expect(notes).to_have_text(" ".join(detail["notes"]))
-        # ...as news, in amber: not in the red that errors are shown in
-        edge = notes.evaluate("el => getComputedStyle(el).borderLeftColor")
-        assert edge == "rgb(255, 204, 77)", edge
     else:
         expect(notes).to_be_hidden()
+    # A note is news, shown in amber: not in the red that errors are shown in.
+    edge = notes.evaluate("el => getComputedStyle(el).borderLeftColor")
+    assert edge == "rgb(255, 204, 77)", edge
     # Blocks sit where the moments are in the source (a short one widened about its middle).
     bar = page.locator("#timeline").bounding_box()
     block = segments.first.bounding_box()
