@@ -15,6 +15,10 @@ Codec = Literal["auto", "h264", "hevc"]
 CODECS: tuple[str, ...] = get_args(Codec)
 """The reel's video codec: ``auto`` keeps the source's where its pictures are copied (H.264
 stays H.264, HEVC stays HEVC) and is H.264 otherwise; ``h264`` and ``hevc`` force one."""
+HdrMode = Literal["keep", "sdr"]
+HDR_MODES: tuple[str, ...] = get_args(HdrMode)
+"""What an HDR (HLG or PQ) source gives: ``keep``, a 10-bit HDR reel (HEVC Main 10 with the
+source's colour tags); ``sdr``, a tone-mapped 8-bit BT.709 reel."""
 MusicMode = Literal["replace", "mix"]
 MUSIC_MODES: tuple[str, ...] = get_args(MusicMode)
 """``replace``: the reel's sound is the music alone; ``mix``: the music under the clip's own
@@ -60,6 +64,8 @@ class HighlightOptions:
     music_mode: MusicMode = "replace"
     codec: Codec = "auto"
     """The reel's video codec (see ``Codec``)."""
+    hdr: HdrMode = "keep"
+    """HDR sources: a 10-bit HDR reel, or a tone-mapped SDR one (see ``HdrMode``)."""
 
     def __post_init__(self) -> None:
         from .errors import EngineError
@@ -70,6 +76,8 @@ class HighlightOptions:
             raise EngineError(
                 f"music_mode must be one of {', '.join(MUSIC_MODES)}, not {self.music_mode!r}"
             )
+        if self.hdr not in HDR_MODES:
+            raise EngineError(f"hdr must be one of {', '.join(HDR_MODES)}, not {self.hdr!r}")
         if self.codec not in CODECS:
             raise EngineError(f"codec must be one of {', '.join(CODECS)}, not {self.codec!r}")
         if self.aspect not in ASPECTS:

@@ -132,7 +132,7 @@ def hlg_reel(tmp_path_factory) -> tuple[Path, Path | None]:
     tmp = tmp_path_factory.mktemp("hdr")
     clip = band_clip(tmp, "hlg.mp4", HLG, HLG_RAMP, seconds=3.0)
     info = render(
-        probe(clip), segs((0.0, 1.0), (1.5, 2.5)), tmp / "reel.mp4", HighlightOptions(),
+        probe(clip), segs((0.0, 1.0), (1.5, 2.5)), tmp / "reel.mp4", HighlightOptions(hdr="sdr"),
         Reporter(), poster_time=2.0,
     )  # fmt: skip
     return info.output, info.poster

@@ -13,6 +13,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -21,7 +22,9 @@ from ..errors import EngineError
 from ..models import HighlightOptions, MediaInfo, RenderInfo, Segment
 from ..progress import Reporter
 from .audio import reel_audio, sample_at
-from .copyplan import as_stored, can_copy, copy_refusal, full_codec, plan_copy
+from .choice import HDR_FORMAT, full_codec, hdr_note, keeps_hdr
+from .colour import source_colour
+from .copyplan import as_stored, can_copy, copy_refusal, plan_copy
 from .encode import ReelWriter, write_video
 from .layout import Layout, Plan, output_rate
 from .music import SoundFn
@@ -77,7 +80,7 @@ def render(
     video_tmp = _temporary(output)
     poster_tmp = _temporary(poster_path) if poster_path else None
     notes: list[str] = []  # the sound worker's sentences, e.g. on sound that cannot be read
-    notes.extend(note for note in [layout.note(options.aspect)] if note)
+    notes.extend(note for note in [layout.note(options.aspect), hdr_note(media, options)] if note)
     try:
         # Made and encoded on the sound worker while the pictures are made.
         make_sound = soundtrack or reel_audio
@@ -128,6 +131,10 @@ def _write_reel(
     """The video pass: spliced (copy + re-encode) when the source allows, else a full encode."""
     video_tick = _ticker(reporter, SCAN_SHARE, 0.95)
     tags = reel_metadata(source_metadata(media), options.keep_location)
+    colour = None
+    if keeps_hdr(media, options):  # 10-bit pictures with the source's colour (the poster: SDR)
+        layout = replace(layout, pix_fmt=HDR_FORMAT)
+        colour = source_colour(media)
     refusal = copy_refusal(media, options) if smart else "smart render is off"
     copy_plan = None
     if refusal is None:
@@ -145,10 +152,11 @@ def _write_reel(
             layout,
             plan.rate,
             sound,
-            bt709=bool(media.hdr),
+            bt709=bool(media.hdr) and colour is None,
             maxrate=maxrate,
             metadata=tags,
             codec=full_codec(media, options),
+            colour=colour,
         )
         try:
             write_video(writer, media, segments, plan, layout, video_tick)
@@ -169,6 +177,7 @@ def _write_reel(
             copy_plan.delay,
             rotation=media.rotation,
             metadata=tags,
+            colour=colour,
         )
         try:
             write_spliced(

@@ -23,6 +23,7 @@ import av
 from ..models import HighlightOptions, MediaInfo, Segment
 from ..probe import reopen
 from .bitstream import length_prefixed_nals, parse_avcc
+from .choice import keeps_hdr, picture_format
 from .hevc import parse_hvcc
 from .layout import RATE_MATCH, Layout, Plan, output_rate
 from .tracks import SourceConfig
@@ -30,13 +31,14 @@ from .tracks import SourceConfig
 GRID_TOLERANCE = 0.1
 """How far (in frames) a packet time may stray from the frame grid and still count as on it."""
 COPYABLE_CODECS = frozenset({"h264", "hevc"})
-COPYABLE_FORMATS = frozenset({"yuv420p"})
-"""8-bit 4:2:0 limited range: what the re-encoded parts are written as, so both parts match."""
 
 
 def copy_refusal(media: MediaInfo, options: HighlightOptions) -> str | None:
     """Why the reel cannot share the source's bitstream, or None when it can."""
     layout = Layout.for_media(media, options)
+    hdr = keeps_hdr(media, options)
+    # The re-encoded parts are 4:2:0, 8-bit SDR or 10-bit HDR: the copied ones must match.
+    pixels = picture_format(media, options)
     checks = (
         (
             options.codec not in ("auto", media.video_codec),
@@ -47,9 +49,10 @@ def copy_refusal(media: MediaInfo, options: HighlightOptions) -> str | None:
             f"the source is {media.video_codec}, not H.264 or HEVC",
         ),
         (abs(media.sample_aspect_ratio - 1.0) > 1e-6, "the pixels are not square"),
-        (media.hdr is not None, "the source is HDR (tone-mapped)"),
-        (media.bit_depth != 8, f"the source is {media.bit_depth}-bit"),
-        (media.pixel_format not in COPYABLE_FORMATS, f"the pixels are {media.pixel_format}"),
+        (media.hdr is not None and not hdr, "the source is HDR (tone-mapped to SDR)"),
+        (hdr and media.video_codec != "hevc", "an HDR reel is HEVC"),
+        (media.bit_depth != (10 if hdr else 8), f"the source is {media.bit_depth}-bit"),
+        (media.pixel_format != pixels, f"the pixels are {media.pixel_format}"),
         (layout.crops, f"the {options.aspect} frame crops the picture"),
         (
             stored_size(layout, media) != (media.coded_width, media.coded_height),
@@ -64,12 +67,6 @@ def copy_refusal(media: MediaInfo, options: HighlightOptions) -> str | None:
 
 
 _NAMES = {"h264": "H.264", "hevc": "HEVC"}
-
-
-def full_codec(media: MediaInfo, options: HighlightOptions) -> str:
-    """The reel's codec when nothing is copied: the one asked for, else H.264 (``auto``
-    keeps HEVC only for what it copies: x265 costs several times x264's time per picture)."""
-    return "h264" if options.codec == "auto" else options.codec
 
 
 def can_copy(media: MediaInfo, options: HighlightOptions) -> bool:
@@ -94,7 +91,7 @@ def as_stored(media: MediaInfo, layout: Layout) -> tuple[MediaInfo, Layout]:
         return media, layout
     width, height = stored_size(layout, media)
     stored = replace(media, rotation=0, width=media.coded_width, height=media.coded_height)
-    return stored, Layout(width, height, width, height)
+    return stored, Layout(width, height, width, height, pix_fmt=layout.pix_fmt)
 
 
 @dataclass(frozen=True)

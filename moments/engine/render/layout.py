@@ -47,6 +47,9 @@ class Layout:
     standard: tuple[int, int] | None = None
     """The standard size a 9:16 or 1:1 reel fell short of (the source is too small to enlarge
     that far), else None."""
+    pix_fmt: str = "yuv420p"
+    """The reel pictures' pixel format: ``yuv420p``, or ``yuv420p10le`` for an HDR reel
+    (:func:`.choice.picture_format`; the pictures then keep the source's HDR values)."""
 
     @property
     def crops(self) -> bool:

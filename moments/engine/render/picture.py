@@ -38,7 +38,10 @@ def _upright_planes(frame: av.VideoFrame, media: MediaInfo, layout: Layout) -> l
     width, height = layout.scaled_width, layout.scaled_height
     turned = media.rotation in (90, 270)
     stored_w, stored_h = (height, width) if turned else (width, height)
-    if media.hdr:
+    if layout.pix_fmt != "yuv420p":  # an HDR reel: the source's 10-bit values, as they are
+        deep = frame.reformat(width=stored_w, height=stored_h, format=layout.pix_fmt)
+        planes = [_plane16(deep, i) for i in range(3)]
+    elif media.hdr:
         # Tone-mapped on the 10-bit planes, straight to the reel's 8-bit BT.709 limited-range
         # planes (ReelWriter's ``bt709``): 1080p ~12 ms a frame against 45-80 ms for an RGB
         # round trip (``python benchmarks/tone_map.py``).
@@ -62,11 +65,13 @@ def _upright_planes(frame: av.VideoFrame, media: MediaInfo, layout: Layout) -> l
 def make_picture(
     frame: av.VideoFrame, media: MediaInfo, layout: Layout, focus: tuple[float, float]
 ) -> np.ndarray:
-    """The reel picture for ``frame``, its crop window centred on ``focus`` where it can be."""
-    if not layout.crops and not media.hdr and not media.rotation:
+    """The reel picture for ``frame``, its crop window centred on ``focus`` where it can be
+    (``layout.pix_fmt``: 8-bit, tone-mapped from an HDR source, or 10-bit HDR as the source's)."""
+    tone_map = bool(media.hdr) and layout.pix_fmt == "yuv420p"
+    if not layout.crops and not tone_map and not media.rotation:
         size = {"width": layout.width, "height": layout.height}
-        return frame.reformat(**size, format="yuv420p").to_ndarray()
-    if not media.hdr and layout.scaled_width > media.width:
+        return frame.reformat(**size, format=layout.pix_fmt).to_ndarray()
+    if not tone_map and layout.scaled_width > media.width:
         return _enlarged_crop(frame, media, layout, focus)
     y, u, v = _upright_planes(frame, media, layout)
     x0, y0 = layout.crop_origin(focus)
@@ -100,7 +105,9 @@ def _enlarged_crop(
 
 
 def to_frame(picture: np.ndarray) -> av.VideoFrame:
-    return av.VideoFrame.from_ndarray(picture, format="yuv420p")
+    """A reel picture as a frame: 8-bit (uint8) or 10-bit (uint16, an HDR reel) 4:2:0."""
+    fmt = "yuv420p10le" if picture.dtype == np.uint16 else "yuv420p"
+    return av.VideoFrame.from_ndarray(picture, format=fmt)
 
 
 def blend(a: np.ndarray, b: np.ndarray, weight: float) -> np.ndarray:

@@ -31,6 +31,7 @@ import numpy as np
 from ..models import MediaInfo, Segment
 from ..probe import reopen
 from .bitstream import length_prefixed_nals
+from .colour import Colour
 from .copyplan import CopyPlan, CopyRange, seek_to_time
 from .encode import write_video
 from .layout import Layout, Plan
@@ -56,15 +57,17 @@ class SpliceWriter:
         delay: Fraction,
         rotation: int = 0,
         metadata: Mapping[str, str] | None = None,
+        colour: Colour | None = None,
     ):
-        """``layout`` is the pictures' size as stored; ``rotation`` (clockwise degrees, as
-        ``MediaInfo.rotation``) goes into the track's display matrix to show them upright.
-        ``delay``: seconds the copies' pictures are decoded ahead of display at most."""
+        """``layout`` is the pictures' size as stored (and format); ``rotation`` (clockwise
+        degrees, as ``MediaInfo.rotation``) goes into the track's display matrix to show them
+        upright. ``delay``: seconds the copies' pictures are decoded ahead of display at most.
+        ``colour``: an HDR reel's, for the re-encoded runs (copies keep the source's own)."""
         self._layout, self._rate = layout, rate
         self._source_base = Fraction(template.time_base)
         self._clock = reel_clock(rate, self._source_base)
         self._tick = int(self._clock / rate)  # clock ticks per grid frame
-        self._track: Track = track_for(config)
+        self._track: Track = track_for(config, colour)
         headers = bytes(self._new_encoder().extradata or b"")
         self._out = open_reel(path, metadata)  # the source's tags only through ``metadata``
         video = self._out.add_stream_from_template(template)

@@ -13,6 +13,7 @@ from typing import Protocol
 import av
 
 from .bitstream import AvcConfig, split_annexb, to_annexb
+from .colour import Colour
 from .encode import run_options, x265_run_options
 from .hevc import (
     CRA,
@@ -51,11 +52,17 @@ class Track(Protocol):
 
 
 def _encoder(
-    name: str, layout: Layout, rate: Fraction, pix_fmt: str, options: dict[str, str]
+    name: str,
+    layout: Layout,
+    rate: Fraction,
+    options: dict[str, str],
+    colour: Colour | None = None,
 ) -> av.VideoCodecContext:
     encoder = av.CodecContext.create(name, "w")
     encoder.width, encoder.height = layout.width, layout.height
-    encoder.pix_fmt = pix_fmt
+    encoder.pix_fmt = layout.pix_fmt
+    if colour:
+        colour.apply(encoder)
     encoder.time_base = 1 / rate
     encoder.framerate = rate
     encoder.gop_size = max(1, round(2 * rate))
@@ -83,7 +90,7 @@ class AvcTrack:
 
     def encoder(self, layout: Layout, rate: Fraction) -> av.VideoCodecContext:
         options = run_options(f"sps-id={self._params_id}")
-        return _encoder("libx264", layout, rate, "yuv420p", options)
+        return _encoder("libx264", layout, rate, options)
 
     def extradata(self, headers: bytes) -> bytes:
         # Annex-B extradata with both sets: the muxer writes an avcC holding 2 SPS + 2 PPS and
@@ -106,13 +113,15 @@ class HevcTrack:
     (FFmpeg's default, ``hev1``, they refuse)."""
     reorder = 2
 
-    def __init__(self, config: HevcConfig, pix_fmt: str = "yuv420p"):
+    def __init__(self, config: HevcConfig, colour: Colour | None = None):
+        """``colour``: an HDR reel's (10-bit runs with the source's colour and metadata)."""
         self._config = config
         self._renumber = Renumber.avoiding(config)
-        self._pix_fmt = pix_fmt
+        self._colour = colour
 
     def encoder(self, layout: Layout, rate: Fraction) -> av.VideoCodecContext:
-        return _encoder("libx265", layout, rate, self._pix_fmt, x265_run_options(self._pix_fmt))
+        options = x265_run_options(layout.pix_fmt, self._colour)
+        return _encoder("libx265", layout, rate, options, self._colour)
 
     def extradata(self, headers: bytes) -> bytes:
         sets = split_parameter_sets(split_annexb(headers))
@@ -136,7 +145,7 @@ class HevcTrack:
         return length_prefixed(nals, self._config.length_size)
 
 
-def track_for(config: SourceConfig, pix_fmt: str = "yuv420p") -> Track:
+def track_for(config: SourceConfig, colour: Colour | None = None) -> Track:
     if isinstance(config, HevcConfig):
-        return HevcTrack(config, pix_fmt)
+        return HevcTrack(config, colour)
     return AvcTrack(config)
