@@ -4,6 +4,7 @@
                                 [--aspect source|16:9|9:16|1:1] [--portrait] [--runs 3]
                                 [--source h264|iphone-hevc|iphone-hdr|4k60|android-vfr]
                                 [--hdr sdr|keep]
+    python benchmarks/engine.py --clips 10 [--height 1080] [--runs 3]
 
 Generates (once, cached in the temp folder) a synthetic phone-like clip: 30 fps H.264 with
 AAC sound, scenes that cut every few seconds, moving shapes over a panning textured
@@ -30,6 +31,12 @@ Then, in one run, it measures:
     ``--runs`` engine runs, each in a fresh process, with the range), and that run's wall
     time against the full decode of (a),
 (d) the engine's peak memory (ru_maxrss of a child process that runs only the engine).
+
+``--clips N`` measures a reel of many clips instead (issue 20): N clips of ``CLIP_SECONDS``,
+each a different stretch of the scene (every third turned portrait, every fourth at 60 fps),
+made into one 30 s reel by ``highlight_many`` in a fresh process, against a full decode of
+every input, runs and decodes taking turns; and the re-cut: a 15 s reel of the same clips
+from their kept analyses (``reel_from_clips``) against the first run.
 
 Until ``moments.engine.analyse`` is implemented, the engine run falls back to probe + render
 on hand-made segments (and says so).
@@ -157,10 +164,19 @@ def sdr_to_hlg() -> np.ndarray:
 
 
 def make_clip(
-    path: Path, seconds: float, height: int, gop: int, preset: str, kind: str = BASELINE
+    path: Path,
+    seconds: float,
+    height: int,
+    gop: int,
+    preset: str,
+    kind: str = BASELINE,
+    spec: Kind | None = None,
+    offset: float = 0.0,
 ) -> None:
-    """Encode the clip; beyond the kind's loop length, that much repeated (see below)."""
-    spec = SOURCES[kind]
+    """Encode the clip; beyond the kind's loop length, that much repeated (see below).
+    ``spec`` overrides the kind's; ``offset`` (seconds) starts the scene and sound that far
+    along, so clips made with different offsets show different scenes (``--clips``)."""
+    spec = spec or SOURCES[kind]
     loop = spec.loop
     if seconds > loop:
         base = clip_path(loop, height, gop, kind)
@@ -204,7 +220,7 @@ def make_clip(
         sound = out.add_stream("aac", rate=RATE, layout="stereo")
         audio_done = 0
         for i, t in enumerate(times):
-            img = _picture(t, texture, draw_w, draw_h)
+            img = _picture(t + offset, texture, draw_w, draw_h)
             if hlg is not None:
                 frame = av.VideoFrame.from_ndarray(hlg[img], format="rgb48le")
                 frame = frame.reformat(
@@ -219,7 +235,7 @@ def make_clip(
             out.mux(video.encode(frame))
             until = round(min(seconds, t + 1 / spec.fps) * RATE) // 1024 * 1024
             while audio_done < until:
-                chunk = _sound(audio_done, 1024, rng)
+                chunk = _sound(audio_done + round(offset * RATE), 1024, rng)
                 aframe = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
                 aframe.sample_rate, aframe.pts = RATE, audio_done
                 out.mux(sound.encode(aframe))
@@ -423,6 +439,102 @@ def run_engine(
     return result
 
 
+# ------------------------------------------------------------------ many clips (--clips)
+
+CLIP_SECONDS = 15.0
+
+
+def make_clips(count: int, height: int, preset: str) -> list[Path]:
+    """``count`` phone-like clips of ``CLIP_SECONDS`` (cached): each a different stretch of
+    the scene; every third turned portrait, every fourth filmed at 60 fps."""
+    folder = Path(tempfile.gettempdir()) / "moments-bench"
+    folder.mkdir(exist_ok=True)
+    paths = []
+    for i in range(count):
+        fps = 60 if i % 4 == 3 else FPS
+        path = folder / f"clip{i}-{int(CLIP_SECONDS)}s-{height}p{fps}.mp4"
+        if not path.exists():
+            print(f"making {path.name} once...")
+            spec = Kind("libx264", fps, height, loop=CLIP_SECONDS)
+            make_clip(path, CLIP_SECONDS, height, fps, preset, spec=spec, offset=i * CLIP_SECONDS)
+        if i % 3 == 1:
+            landscape, path = path, path.with_name(f"{path.stem}-portrait.mp4")
+            if not path.exists():
+                repeat_clip(landscape, path, 1, turn=90)
+        paths.append(path)
+    return paths
+
+
+def many_run(sources: list[str], folder: str, queue: mp.Queue) -> None:
+    """In a child process: the reel of all ``sources``, then a 15 s re-cut from the kept
+    analyses (no analysis), each timed."""
+    from dataclasses import replace
+
+    from moments.engine import analyse_clip, reel_from_clips
+
+    options = HighlightOptions(duration=TARGET)
+    start = time.perf_counter()
+    clips = [analyse_clip(path, options, given) for given, path in enumerate(sources)]
+    analysed = time.perf_counter() - start
+    result = reel_from_clips(clips, Path(folder) / "reel.mp4", options)
+    wall = time.perf_counter() - start
+    start = time.perf_counter()
+    recut = reel_from_clips(clips, Path(folder) / "recut.mp4", replace(options, duration=15.0))
+    queue.put(
+        {
+            "wall": wall,
+            "timings": {"probe + analyse": analysed, **result.timings},
+            "recut": time.perf_counter() - start,
+            "recut_duration": recut.duration,
+            "duration": result.duration,
+            "size": (result.width, result.height),
+            "clips": len(result.clips),
+            "segments": len(result.segments),
+            "notes": result.notes,
+            "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        }
+    )
+
+
+def bench_clips(args: argparse.Namespace) -> None:
+    sources = make_clips(args.clips, args.height, "ultrafast")
+    footage = sum(probe(p).duration for p in sources)
+    print(f"{len(sources)} clips, {footage:.0f} s of {args.height}p footage in all")
+    runs, decodes = [], []
+    with tempfile.TemporaryDirectory() as folder:
+        ctx = mp.get_context("spawn")
+        for _ in range(args.runs):  # engine runs and full decodes take turns
+            queue = ctx.Queue()
+            child = ctx.Process(target=many_run, args=([str(p) for p in sources], folder, queue))
+            child.start()
+            runs.append(queue.get())
+            child.join()
+            decodes.append(sum(full_decode(p) for p in sources))
+    ratios = sorted(run["wall"] / d for run, d in zip(runs, decodes, strict=True))
+    recuts = sorted(run["recut"] / run["wall"] for run in runs)
+    run = sorted(runs, key=lambda r: r["wall"])[len(runs) // 2]
+    decode = sorted(decodes)[len(decodes) // 2]
+    print(
+        f"reel {run['size'][0]}x{run['size'][1]} {run['duration']:.1f} s from {run['clips']} "
+        f"clips in {run['segments']} segments; "
+        + ", ".join(f"{k} {v:.2f} s" for k, v in run["timings"].items())
+    )
+    for note in run["notes"]:
+        print(f"  note: {note}")
+    print(f"results (median of {len(runs)}, same run):")
+    print(
+        f"  whole run / full decode of all inputs: {run['wall']:.2f} s / {decode:.2f} s = "
+        f"{ratios[len(ratios) // 2]:.2f} (range {ratios[0]:.2f}-{ratios[-1]:.2f}; "
+        "target <= 0.7)"
+    )
+    print(
+        f"  re-cut ({run['recut_duration']:.1f} s reel, kept analyses) / first run: "
+        f"{run['recut']:.2f} s / {run['wall']:.2f} s = {recuts[len(recuts) // 2]:.2f} "
+        f"(range {recuts[0]:.2f}-{recuts[-1]:.2f}; target <= 0.3)"
+    )
+    print(f"  engine peak memory: {max(r['peak_mib'] for r in runs):.0f} MiB")
+
+
 # ------------------------------------------------------------------ main
 
 
@@ -455,7 +567,13 @@ def main() -> None:
         choices=["sdr", "keep"],
         help="HDR sources: the engine's hdr option (where it has one), else its default",
     )
+    parser.add_argument(
+        "--clips", type=int, help=f"a reel of this many {CLIP_SECONDS:.0f} s clips (issue 20)"
+    )
     args = parser.parse_args()
+    if args.clips:
+        bench_clips(args)
+        return
     preset = "ultrafast"
     if args.long:
         args.seconds, args.height = 600.0, 2160
