@@ -113,6 +113,11 @@ def render_many(
             f"The clips differ in size or frame rate; all are shown at {frame.width}x"
             f"{frame.height}, {float(rate):.3g} frames a second, cropped to fill the frame."
         )
+    if any(m.hdr for m, _ in clips) and options.hdr == "keep":
+        notes.append(
+            "A reel of several clips is made in SDR: the HDR clips are shown tone-mapped "
+            "(as on a screen without HDR)."
+        )
     total = sum(p.samples for p in parts)
 
     def make_sound(tick: Callable[[float], None]) -> np.ndarray:
@@ -140,6 +145,8 @@ def render_many(
             bt709=any(p.media.hdr for p in parts),
             maxrate=maxrate,
             metadata=tags,
+            # "auto" keeps a copied source's codec; here nothing is copied: H.264 plays anywhere.
+            codec="hevc" if options.codec == "hevc" else "h264",
         )
         try:
             done = 0
