@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 ASPECT_CHOICES = "source, 16:9, 9:16, 1:1"
 MUSIC_MODE_CHOICES = "replace, mix"
 CODEC_CHOICES = "auto, h264, hevc"
+HDR_CHOICES = "keep, sdr"
 
 app = typer.Typer(
     help="Moments: turn a raw video into a short highlight reel.",
@@ -77,6 +78,13 @@ def highlight(
             "pictures are copied, else h264; h264 for players without HEVC)."
         ),
     ] = "auto",
+    hdr: Annotated[
+        str,
+        typer.Option(
+            help=f"An HDR (HLG or PQ) video gives: {HDR_CHOICES} (keep: a 10-bit HDR reel, "
+            "HEVC; sdr: a tone-mapped 8-bit reel for screens and apps without HDR)."
+        ),
+    ] = "keep",
 ) -> None:
     """Make a highlight reel of SOURCES, with a progress bar per stage."""
     from moments import engine
@@ -90,6 +98,7 @@ def highlight(
             music=music,
             music_mode=music_mode,  # type: ignore[arg-type]  # checked by the engine
             codec=codec,  # type: ignore[arg-type]  # checked by the engine
+            hdr=hdr,  # type: ignore[arg-type]  # checked by the engine
         )
         with _stage_progress() as on_progress:
             if len(sources) == 1:

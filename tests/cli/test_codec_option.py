@@ -1,4 +1,5 @@
-"""``moments highlight --codec``: the reel's video codec, asked for on the command line."""
+"""``moments highlight --codec`` and ``--hdr``: the reel's video codec and whether an HDR video
+gives an HDR reel, asked for on the command line."""
 
 from __future__ import annotations
 
@@ -35,7 +36,38 @@ def test_unknown_codec_is_refused(tmp_path: Path) -> None:
 
 
 def test_codec_help_lists_the_engine_codecs() -> None:
-    from moments.cli import CODEC_CHOICES
-    from moments.engine.models import CODECS
+    from moments.cli import CODEC_CHOICES, HDR_CHOICES
+    from moments.engine.models import CODECS, HDR_MODES
 
     assert ", ".join(CODECS) == CODEC_CHOICES
+    assert ", ".join(HDR_MODES) == HDR_CHOICES
+
+
+def test_hdr_kept_by_default_and_sdr_when_asked(tmp_path: Path) -> None:
+    from tests.engine.test_render_hdr_keep import hdr_clip
+
+    src = hdr_clip(tmp_path / "hlg.mp4")
+    formats = {}
+    for hdr in ("keep", "sdr"):
+        reel, result_json = tmp_path / f"{hdr}.mp4", tmp_path / f"{hdr}.json"
+        done = run_cli(
+            "highlight", str(src), "-o", str(reel), "--duration", "2", "--no-poster",
+            "--hdr", hdr, "--json", str(result_json),
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        result = json.loads(result_json.read_text())
+        assert result["options"]["hdr"] == hdr
+        with av.open(str(reel)) as container:
+            cc = container.streams.video[0].codec_context
+            formats[hdr] = (result["codec"], result["profile"], cc.pix_fmt, cc.color_trc)
+    assert formats == {
+        "keep": ("hevc", "Main 10", "yuv420p10le", 18),  # HLG
+        "sdr": ("h264", "High", "yuv420p", 1),  # BT.709
+    }
+
+
+def test_unknown_hdr_mode_is_refused(tmp_path: Path) -> None:
+    src = make_video(tmp_path / "clip.mp4", seconds=1.0)
+    done = run_cli("highlight", str(src), "-o", str(tmp_path / "r.mp4"), "--hdr", "dolby")
+    assert done.returncode == 2
+    assert "hdr must be one of keep, sdr" in done.stderr

@@ -1,5 +1,6 @@
-"""Uploads through the API ask for the reel's video codec: ``codec=auto|h264|hevc`` in the
-query string, a form field or tus metadata; anything else is a 422 before any bytes are kept.
+"""Uploads through the API ask for the reel's video codec (``codec=auto|h264|hevc``) and what an
+HDR video gives (``hdr=keep|sdr``) in the query string, a form field or tus metadata; anything
+else is a 422 before any bytes are kept.
 
 Real clips through a real uvicorn, the worker and the engine; the downloaded reel's codec is
 read back with PyAV and matches what the job's result reports.
@@ -78,6 +79,50 @@ def test_unknown_codec_is_a_422(api: LiveApi, hevc_clip: bytes, where: str) -> N
     assert "codec" in response.json()["errors"][0]["location"]
 
 
+def reel_format(api: LiveApi, job_id: str) -> tuple[str, str, str]:
+    seen = poll_until_finished(api, job_id)
+    assert seen[-1]["status"] == "completed", seen[-1]
+    reel = api.client.get(f"/api/v1/jobs/{job_id}/download")
+    with av.open(io.BytesIO(reel.content)) as container:
+        cc = container.streams.video[0].codec_context
+        return (
+            cc.name,
+            cc.pix_fmt,
+            api.client.get(f"/api/v1/jobs/{job_id}").json()["reel"]["profile"],
+        )
+
+
+def test_hdr_kept_by_default_and_sdr_when_asked(api: LiveApi, tmp_path: Path) -> None:
+    from tests.engine.test_render_hdr_keep import hdr_clip
+
+    clip = hdr_clip(tmp_path / "IMG_0005.MOV").read_bytes()
+    raw = {"Content-Type": "video/quicktime", "X-Filename": "IMG_0005.MOV"}
+    kept = api.client.post("/api/v1/upload?duration=2", content=clip, headers=raw)
+    sdr = tus_create(api.client, clip, filename="IMG_0005.MOV", duration="2", hdr="sdr")
+    assert kept.status_code == 202, kept.text
+    assert sdr.status_code == 201, sdr.text
+    assert "hdr" not in kept.json()["options"]
+    assert reel_format(api, kept.json()["id"]) == ("hevc", "yuv420p10le", "Main 10")
+    assert reel_format(api, sdr.headers["Moments-Job-Id"]) == ("h264", "yuv420p", "High")
+    job = api.client.get(f"/api/v1/jobs/{sdr.headers['Moments-Job-Id']}").json()
+    assert job["options"]["hdr"] == "sdr"
+
+
+@pytest.mark.parametrize("where", ["query", "form"])
+def test_unknown_hdr_mode_is_a_422(api: LiveApi, hevc_clip: bytes, where: str) -> None:
+    if where == "query":
+        headers = {"Content-Type": "video/quicktime"}
+        response = api.client.post("/api/v1/upload?hdr=dv", content=hevc_clip, headers=headers)
+    else:
+        response = api.client.post(
+            "/api/v1/upload",
+            files={"file": ("IMG_0003.MOV", hevc_clip, "video/quicktime")},
+            data={"hdr": "dv"},
+        )
+    assert response.status_code == 422, response.text
+    assert "hdr" in response.json()["errors"][0]["location"]
+
+
 def test_openapi_lists_the_codecs(api: LiveApi) -> None:
     spec = api.client.get("/openapi.json").json()
     upload = spec["paths"]["/api/v1/upload"]["post"]
@@ -85,3 +130,4 @@ def test_openapi_lists_the_codecs(api: LiveApi) -> None:
     assert query["codec"]["schema"]["enum"] == ["auto", "h264", "hevc"]
     form = upload["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"]
     assert form["codec"]["enum"] == ["auto", "h264", "hevc"]
+    assert query["hdr"]["schema"]["enum"] == form["hdr"]["enum"] == ["keep", "sdr"]

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi.concurrency import run_in_threadpool
 
 from moments.engine import EngineError, HighlightOptions
-from moments.engine.models import CODECS
+from moments.engine.models import CODECS, HDR_MODES
 from moments.service.notify.webhooks import allows_private, check_url
 from moments.service.problems import Problem, invalid_request
 
@@ -32,6 +32,10 @@ CODEC = (
     "Video codec of the reel: auto (the source's where its pictures are copied: H.264 stays "
     "H.264, HEVC stays HEVC; else H.264), h264 (for players without HEVC) or hevc."
 )
+HDR = (
+    "What an HDR (HLG or PQ) video gives: keep (a 10-bit HDR reel, HEVC Main 10 with the "
+    "video's colour) or sdr (tone-mapped to an 8-bit SDR reel). With codec=h264 it is SDR."
+)
 MAX_CALLBACK_URL = 1000
 """Longest callback_url (a multipart field holds at most intake.MAX_FIELD_BYTES)."""
 
@@ -44,6 +48,7 @@ def check_options(
     callback_url: str | None = None,
     keep_location: bool = False,
     codec: str = "auto",
+    hdr: str = "keep",
 ) -> dict:
     """Options from form fields (multipart) or the query string, checked like the engine does.
 
@@ -62,6 +67,7 @@ def check_options(
             errors.append({"location": "body.duration", "message": "must be a number"})
     aspect = fields.get("aspect", aspect)
     codec = fields.get("codec", codec)
+    hdr = fields.get("hdr", hdr)
     if "keep_location" in fields:
         flag = fields["keep_location"].strip().lower()
         if flag not in FLAG_WORDS:
@@ -81,6 +87,8 @@ def check_options(
         )
     if codec not in CODECS:
         errors.append({"location": "codec", "message": f"must be one of {', '.join(CODECS)}"})
+    if hdr not in HDR_MODES:
+        errors.append({"location": "hdr", "message": f"must be one of {', '.join(HDR_MODES)}"})
     if not errors:
         try:
             HighlightOptions(
@@ -88,6 +96,7 @@ def check_options(
                 aspect=aspect,
                 keep_location=keep_location,
                 codec=codec,  # type: ignore[arg-type]  # checked above
+                hdr=hdr,  # type: ignore[arg-type]  # checked above
             )
         except EngineError as exc:
             errors.append({"location": "options", "message": str(exc)})
@@ -100,6 +109,8 @@ def check_options(
         options["keep_location"] = True
     if codec != "auto":  # absent means the default
         options["codec"] = codec
+    if hdr != "keep":
+        options["hdr"] = hdr
     return options
 
 

@@ -16,7 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 
-from moments.engine.models import ASPECTS, CODECS, Codec
+from moments.engine.models import ASPECTS, CODECS, HDR_MODES, Codec, HdrMode
 from moments.service.accounts.quota import ensure_quota_left
 from moments.service.auth.deps import AccountsDep, CurrentUser
 from moments.service.paths import API_PREFIX
@@ -26,7 +26,7 @@ from moments.service.store import new_job_id
 
 from . import formats, intake
 from .deps import Services, ServicesDep
-from .options import CODEC, MAX_CALLBACK_URL, check_callback, check_options
+from .options import CODEC, HDR, MAX_CALLBACK_URL, check_callback, check_options
 from .schemas import CALLBACK_URL, KEEP_LOCATION, Aspect, Formats, UploadAccepted
 from .schemas import Problem as ProblemDoc
 from .submission import input_key, queue_stored_upload
@@ -54,6 +54,7 @@ _BODY = {
                         "callback_url": {"type": "string", "description": CALLBACK_URL},
                         "keep_location": {"type": "boolean", "description": KEEP_LOCATION},
                         "codec": {"type": "string", "enum": list(CODECS), "description": CODEC},
+                        "hdr": {"type": "string", "enum": list(HDR_MODES), "description": HDR},
                     },
                 }
             },
@@ -97,12 +98,13 @@ async def upload(
     ] = None,
     keep_location: Annotated[bool, Query(description=KEEP_LOCATION)] = False,
     codec: Annotated[Codec, Query(description=CODEC)] = "auto",
+    hdr: Annotated[HdrMode, Query(description=HDR)] = "keep",
 ) -> JSONResponse:
     """Upload a video; it is queued for processing at once.
 
-    Send either a multipart form (``file`` plus optional ``duration``/``aspect``/``codec``
-    fields) or the raw file as the body (``Content-Type: video/*``), options then in the query
-    string and the name in ``X-Filename`` or ``Content-Disposition``.
+    Send either a multipart form (``file`` plus optional ``duration``/``aspect``/``codec``/
+    ``hdr`` fields) or the raw file as the body (``Content-Type: video/*``), options then in
+    the query string and the name in ``X-Filename`` or ``Content-Disposition``.
     """
     settings = services.settings
     content_type = request.headers.get("content-type", "")
@@ -120,7 +122,7 @@ async def upload(
         # refuse bad options before gigabytes arrive
         await check_callback(
             accounts,
-            check_options(settings, duration, aspect, {}, callback_url, keep_location, codec),
+            check_options(settings, duration, aspect, {}, callback_url, keep_location, codec, hdr),
         )
 
     stored = _StoredUpload(services, new_job_id())
@@ -131,7 +133,7 @@ async def upload(
         else:
             received = await intake.receive_raw(request.stream(), stored.open, cap, raw_name)
         options = check_options(
-            settings, duration, aspect, received.fields, callback_url, keep_location, codec
+            settings, duration, aspect, received.fields, callback_url, keep_location, codec, hdr
         )
         await check_callback(accounts, options)
         if received.size == 0:

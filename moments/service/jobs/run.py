@@ -46,7 +46,7 @@ STAGE_MESSAGES: dict[str, str] = {
 }
 CANCEL_CHECK_SECONDS = 0.5
 # Options a job may carry into the engine; anything else in the row is ignored.
-JOB_OPTIONS = ("duration", "aspect", "keep_location", "codec")
+JOB_OPTIONS = ("duration", "aspect", "keep_location", "codec", "hdr")
 NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 NO_SPACE_MESSAGE = "The server ran out of disk space while making your reel; try again later."
 

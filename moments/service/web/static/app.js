@@ -266,6 +266,7 @@ function startUpload(file) {
       duration: $("duration").value,
       aspect,
       codec: $("codec").value,
+      hdr: $("hdr").value,
     },
     onBeforeRequest: (req) => {
       const headers = authHeaders();
