@@ -124,8 +124,8 @@ def music_options(
     """
     notes: list[str] = []
     duration = options.duration
-    last_bar = float(downbeats[-1]) if len(downbeats) else music_seconds
-    if last_bar < duration and last_bar >= 1.0:
+    last_bar = float(downbeats[-1]) if len(downbeats) > 1 else music_seconds
+    if 1.0 <= last_bar < duration:
         notes.append(
             f"The music is {music_seconds:.0f} s long, so the reel is about {last_bar:.0f} s "
             f"rather than {duration:.0f} s (it ends with the music's last bar)."

@@ -63,6 +63,7 @@ def highlight(
         options, music_notes = music_options(options, music.downbeats, music.duration)
         if options.music_mode == "mix" and not media.has_audio:
             music_notes.append("The video has no sound of its own: the reel's sound is the music.")
+        music_notes.extend(_beat_note(music))
     timeline = analyse(
         media, options, reporter, candidates=lambda rough: candidates(media, rough, options)
     )
@@ -70,7 +71,7 @@ def highlight(
 
     timed("select")
     segments = select(media, timeline, options)
-    if segments and music is not None:
+    if segments and music is not None and music.steady:
         bounds = footage_bounds(segments, timeline.duration, timeline.shots)
         segments = snap_to_beats(
             segments, bounds, music.beats, music.downbeats, output_rate(media), options
@@ -111,6 +112,15 @@ def highlight(
         codec=info.codec,
         profile=info.profile,
     )
+
+
+def _beat_note(music: Music) -> list[str]:
+    if music.steady:
+        return []
+    return [
+        f"No steady beat was found in {music.path.name}, so the cuts are not on its beat "
+        "(it plays under the reel all the same)."
+    ]
 
 
 def _speech(timeline: Timeline):
@@ -236,10 +246,11 @@ def reel_from_clips(
     if options.music is not None:
         music = load_music(options.music, options.limits)
         options, music_notes = music_options(options, music.downbeats, music.duration)
+        music_notes.extend(_beat_note(music))
     choice = choose(clips, options)
     if not choice.clips:
         raise EngineError("found nothing worth keeping in any of these clips")
-    if music is not None:
+    if music is not None and music.steady:
         # Each segment carries its clip through the snapping, which keeps their order.
         flat = [replace(s, clip=k) for k, segs in enumerate(choice.segments) for s in segs]
         bounds = [

@@ -234,3 +234,19 @@ def test_bad_music_fails_the_reel_before_any_work(tmp_path):
 def test_music_mode_vocabulary():
     with pytest.raises(EngineError, match="replace, mix"):
         HighlightOptions(music=Path("song.mp3"), music_mode="duck")  # type: ignore[arg-type]
+
+
+def test_music_without_a_beat_still_plays_and_says_so(tmp_path):
+    from .media_factory import make_video as plain_video
+
+    # A steady two-note drone: the beat tracker "finds" beats in it all the same (at 147 BPM).
+    t = np.arange(8 * RATE) / RATE
+    drone = 0.2 * np.sin(2 * np.pi * 220 * t) + 0.1 * np.sin(2 * np.pi * 330 * t)
+    song = write_song(tmp_path / "drone.m4a", drone)
+    assert not load_music(song).steady
+    clip = plain_video(tmp_path / "clip.mp4", seconds=4.0, width=64, height=36)
+    options = HighlightOptions(duration=3.0, music=song, poster=False)
+    result = highlight(clip, tmp_path / "reel.mp4", options)
+    assert any(n.startswith("No steady beat was found in drone.m4a") for n in result.notes)
+    reel = read_sound(result.output)
+    assert 20 * np.log10(np.abs(reel).max()) > -12.0  # the drone is the sound (-7 dBFS peaks)
