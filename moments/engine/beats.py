@@ -69,12 +69,15 @@ def snap_to_beats(
     beats = np.asarray(beats, dtype=float)
     bars = set(np.round(np.asarray(downbeats, dtype=float), 4).tolist())
     bar = float(np.median(np.diff(downbeats))) if len(downbeats) > 1 else 2.0
+    # How near the asked length counts as there: half a bar, up to a second (a slow song's
+    # bar is long, and the reel would stop seconds short).
+    near = min(0.5 * bar, 1.0)
     target = options.duration
     out: list[Segment] = []
     position = 0  # output frame where the next segment starts
     for index, segment in enumerate(segments):
         start_s = position / rate
-        if start_s >= target - 0.5 * bar and out:
+        if start_s >= target - near and out:
             break
         lo, hi = bounds[index]
         before = max(0.0, segment.source_start - lo)
@@ -86,7 +89,7 @@ def snap_to_beats(
         ends = ends[ends <= target * OVER]
         if not len(ends):
             continue
-        last = index == len(segments) - 1 or start_s + length >= target - 0.5 * bar
+        last = index == len(segments) - 1 or start_s + length >= target - near
         wanted = target if last else start_s + length
         on_bars = np.asarray([t for t in ends if round(float(t), 4) in bars])
         near_bars = on_bars[np.abs(on_bars - wanted) <= BAR_REACH * bar] if len(on_bars) else []

@@ -181,3 +181,29 @@ def test_a_recut_from_kept_analyses_gives_the_same_reel(many, tmp_path):
     # Six clips worth keeping do not fit 6 s: the liveliest are shown, and the rest named.
     assert len(shorter.clips) < 6
     assert any("room for the best moments" in n for n in shorter.notes), shorter.notes
+
+
+def test_clips_without_a_capture_time_follow_in_the_order_given():
+    from datetime import UTC, datetime
+
+    from moments.engine.many import Clip, reel_order
+
+    when = [
+        None,
+        datetime(2026, 5, 1, 10, 5, tzinfo=UTC),
+        None,
+        datetime(2026, 5, 1, 10, 1, tzinfo=UTC),
+    ]
+    clips = [Clip(i, None, None, w) for i, w in enumerate(when)]  # type: ignore[arg-type]
+    assert [c.given for c in reel_order(clips)] == [3, 1, 0, 2]
+
+
+def test_the_length_is_shared_with_a_floor_for_each_clip():
+    from moments.engine.many import share
+
+    # A lively clip, a quiet one and a short one: each gets the floor, the rest by liveliness,
+    # nobody more than their length, and all of the budget is given.
+    got = share([9.0, 1.0, 5.0], [60.0, 60.0, 2.0], 20.0, 3.0)
+    assert got[2] == 2.0  # its whole length
+    assert got[1] >= 3.0 and got[0] > got[1]
+    assert sum(got) == pytest.approx(20.0)
