@@ -178,6 +178,7 @@ def _write_reel(
             rotation=media.rotation,
             metadata=tags,
             colour=colour,
+            maxrate=video_cap(media, stored_layout, plan.rate),
         )
         try:
             write_spliced(

@@ -58,12 +58,15 @@ class SpliceWriter:
         rotation: int = 0,
         metadata: Mapping[str, str] | None = None,
         colour: Colour | None = None,
+        maxrate: int | None = None,
     ):
         """``layout`` is the pictures' size as stored (and format); ``rotation`` (clockwise
         degrees, as ``MediaInfo.rotation``) goes into the track's display matrix to show them
         upright. ``delay``: seconds the copies' pictures are decoded ahead of display at most.
-        ``colour``: an HDR reel's, for the re-encoded runs (copies keep the source's own)."""
-        self._layout, self._rate = layout, rate
+        ``colour``: an HDR reel's, for the re-encoded runs (copies keep the source's own).
+        ``maxrate``: the reel's cap in bits/s (``rate.video_cap``), which the runs are held to
+        (``tracks.run_cap``: twice it, as each run pays for its own IDR)."""
+        self._layout, self._rate, self._maxrate = layout, rate, maxrate
         self._source_base = Fraction(template.time_base)
         self._clock = reel_clock(rate, self._source_base)
         self._tick = int(self._clock / rate)  # clock ticks per grid frame
@@ -89,7 +92,7 @@ class SpliceWriter:
         self.copied = 0
 
     def _new_encoder(self) -> av.VideoCodecContext:
-        return self._track.encoder(self._layout, self._rate)
+        return self._track.encoder(self._layout, self._rate, self._maxrate)
 
     def close(self) -> None:
         self._sound.close()

@@ -27,6 +27,7 @@ from .hevc import (
     sps_level,
 )
 from .layout import Layout
+from .rate import RUN_BUFFER_SECONDS, RUN_BUFFER_START, RUN_HEADROOM, cap_options
 
 SourceConfig = AvcConfig | HevcConfig
 
@@ -36,7 +37,11 @@ class Track(Protocol):
     reorder: int
     """Pictures the encoder may decode ahead of display."""
 
-    def encoder(self, layout: Layout, rate: Fraction) -> av.VideoCodecContext: ...
+    def encoder(
+        self, layout: Layout, rate: Fraction, maxrate: int | None = None
+    ) -> av.VideoCodecContext:
+        """A fresh encoder for one run, held to ``maxrate`` bits/s (``rate.video_cap``)."""
+        ...
 
     def extradata(self, headers: bytes) -> bytes:
         """The track's extradata, given the encoder's (Annex-B) headers."""
@@ -72,6 +77,12 @@ def _encoder(
     return encoder
 
 
+def run_cap(maxrate: int | None) -> dict[str, str]:
+    """A run's encoder options for the reel's cap (about the source's own bit rate)."""
+    cap = round(maxrate * RUN_HEADROOM) if maxrate else None
+    return cap_options(cap, RUN_BUFFER_SECONDS, RUN_BUFFER_START)
+
+
 def free_id(config: AvcConfig) -> int:
     """A parameter-set id (0..31) the source does not use, for x264's SPS and PPS."""
     return min(set(range(32)) - config.ids)
@@ -88,8 +99,10 @@ class AvcTrack:
         self._config = config
         self._params_id = free_id(config)
 
-    def encoder(self, layout: Layout, rate: Fraction) -> av.VideoCodecContext:
-        options = run_options(f"sps-id={self._params_id}")
+    def encoder(
+        self, layout: Layout, rate: Fraction, maxrate: int | None = None
+    ) -> av.VideoCodecContext:
+        options = run_options(f"sps-id={self._params_id}") | run_cap(maxrate)
         return _encoder("libx264", layout, rate, options)
 
     def extradata(self, headers: bytes) -> bytes:
@@ -119,8 +132,10 @@ class HevcTrack:
         self._renumber = Renumber.avoiding(config)
         self._colour = colour
 
-    def encoder(self, layout: Layout, rate: Fraction) -> av.VideoCodecContext:
-        options = x265_run_options(layout.pix_fmt, self._colour)
+    def encoder(
+        self, layout: Layout, rate: Fraction, maxrate: int | None = None
+    ) -> av.VideoCodecContext:
+        options = x265_run_options(layout.pix_fmt, self._colour) | run_cap(maxrate)
         return _encoder("libx265", layout, rate, options, self._colour)
 
     def extradata(self, headers: bytes) -> bytes:
