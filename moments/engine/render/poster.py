@@ -39,8 +39,8 @@ def write_poster(
         source.start(seconds)
         frame = source.frame_at(seconds, slack=0.0)
         if frame is None:
-            name = media.path.name
-            raise EngineError(f"{name}: no frame to make a poster from at {seconds:.1f} s")
+            reason = f"no frame to make a poster from at {seconds:.1f} s"
+            raise EngineError(reason, file=media.path.name)
         picture = make_picture(frame, media, layout, focus)
     # An HDR source's pictures are tone-mapped BT.709 (SDR); others keep swscale's default.
     matrix = {"src_colorspace": BT709, "src_color_range": LIMITED} if media.hdr else {}
