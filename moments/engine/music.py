@@ -170,9 +170,9 @@ def find_beats(samples: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
     tempo = 60.0 / float(np.median(np.diff(beats)))
     # How hard each beat hits: the onset envelope's peak within two hops of it (the envelope
     # lags the attack by about a hop).
-    at = np.round(beats * ANALYSIS_RATE / HOP).astype(int)
+    at = np.clip(np.round(beats * ANALYSIS_RATE / HOP).astype(int), 0, len(envelope) - 1)
     padded = np.pad(envelope, 2)
-    strength = np.asarray([padded[max(0, i) : max(0, i) + 5].max() for i in at + 0])
+    strength = np.asarray([padded[i : i + 5].max() for i in at])
     if float(strength.mean()) < PULSE:  # what the tracker found is no beat anyone hears
         return tempo, np.zeros(0), np.zeros(0)
     phases = range(min(BEATS_PER_BAR, len(beats)))
