@@ -287,3 +287,27 @@ def test_auto_keeps_hevc_only_where_it_copies(closed_gop: Path, tmp_path: Path) 
 def test_unknown_codec_is_refused() -> None:
     with pytest.raises(EngineError, match="codec must be one of auto, h264, hevc"):
         HighlightOptions(codec="vp9")  # type: ignore[arg-type]
+
+
+def test_parameter_sets_repeated_in_band_stay_in_the_hvcc(tmp_path: Path) -> None:
+    # A hev1 source (Android phones write these) repeats VPS/SPS/PPS in its keyframe samples;
+    # hvc1 allows them only in the sample entry, so the copies leave them to the hvcC.
+    params = X265.format(gop=GOP, gop_kind="open-gop=1") + ":repeat-headers=1"
+    src = make_video(
+        tmp_path / "hev1.mp4", seconds=3.0, codec="libx265", frame_fn=moving,
+        video_options={"preset": "veryfast", "x265-params": params},
+    )  # fmt: skip
+    assert any({VPS, SPS, PPS} <= set(sample_types(d)) for _pts, d in samples(src))
+    media = probe(src)
+    chosen = segs((0.3, 2.8))
+    plan = Plan.build(chosen, output_rate(media), 0.0)
+    copy_plan = plan_copy(media, chosen, plan, lambda: None)
+    assert copy_plan is not None and copy_plan.frames >= 2 * GOP
+    out = tmp_path / "reel.mp4"
+    render(media, chosen, out, HighlightOptions(poster=False), Reporter())
+    assert not any(t in (VPS, SPS, PPS) for _pts, d in samples(out) for t in sample_types(d))
+    frames, source = decode_strict(out), source_frames(src)
+    copy = copy_plan.ranges[0]
+    first = first_frame(chosen[0], plan.rate)
+    for k in range(copy.start, copy.end):
+        assert np.array_equal(frames[k].to_ndarray(), source[first + k]), k

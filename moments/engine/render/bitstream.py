@@ -40,6 +40,11 @@ class AvcConfig:
         """Decoding can start at this sample: an IDR."""
         return is_idr(nals)
 
+    def in_band(self, nals: list[bytes]) -> list[bytes]:
+        """The sample as the spliced track holds it (H.264: as it is; FFmpeg's muxer writes
+        the ``avcC``)."""
+        return nals
+
     def leading(self, nals: list[bytes]) -> bool:
         """Shown before the keyframe it follows (an HEVC idea; H.264 IDRs have none)."""
         return False

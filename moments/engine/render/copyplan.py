@@ -257,6 +257,7 @@ def _scan(
             return None
         try:
             nals = length_prefixed_nals(bytes(packet), config.length_size)
+            config.in_band(nals)  # a parameter set the sample entry lacks: not copied
         except ValueError:
             return None
         packets.append(

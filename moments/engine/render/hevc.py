@@ -70,6 +70,20 @@ class HevcConfig:
     def leading(self, nals: list[bytes]) -> bool:
         return any(nal_type(n) in LEADING for n in nals)
 
+    def in_band(self, nals: list[bytes]) -> list[bytes]:
+        """The sample without its in-band parameter sets, which ``hvc1`` does not allow (a
+        ``hev1`` source may repeat them at keyframes); ValueError if one is not in the
+        ``hvcC`` (a mid-stream change the reel's sample entry cannot describe)."""
+        known = {nal for _kind, sets in self.arrays for nal in sets}
+        kept = []
+        for nal in nals:
+            if nal_type(nal) in (VPS, SPS, PPS):
+                if nal not in known:
+                    raise ValueError("an in-band parameter set differs from the hvcC's")
+                continue
+            kept.append(nal)
+        return kept
+
 
 def parse_hvcc(extradata: bytes) -> HevcConfig | None:
     """Read an ``hvcC`` record; None when ``extradata`` is not one (e.g. Annex-B)."""

@@ -119,7 +119,8 @@ class AvcTrack:
 
 class HevcTrack:
     """HEVC: the muxer is given the ``hvcC`` and length-prefixed samples as they are stored,
-    so copied samples go in byte for byte (a CRA that starts a copy becomes a BLA)."""
+    so copied samples go in byte for byte (a CRA that starts a copy becomes a BLA; parameter
+    sets a ``hev1`` source repeats in its samples are left to the ``hvcC``)."""
 
     codec_tag = "hvc1"
     """Parameter sets only in the sample entry: what QuickTime, Safari and AVPlayer accept
@@ -155,6 +156,7 @@ class HevcTrack:
         return length_prefixed(nals, self._config.length_size)
 
     def copied(self, nals: list[bytes], first: bool) -> bytes:
+        nals = self._config.in_band(nals)
         if first and any(nal_type(n) == CRA for n in nals):
             nals = [bla(n) for n in nals]
         return length_prefixed(nals, self._config.length_size)
