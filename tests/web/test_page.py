@@ -112,6 +112,10 @@ def test_upload_to_reel_on_a_phone(open_page, site, media_dir):
 
     assert page.get_attribute("#reel", "poster")
     assert page.get_attribute("#download", "href").split("?")[0] == detail["links"]["download"]
+    # The two actions side by side, each label on one line even on a phone.
+    for action in ("#download", "#new-video"):
+        box = page.locator(action).bounding_box()
+        assert box and box["height"] < 56, (action, box)
     assert_reel_plays(page)
     # The page is built for the phone: nothing wider than the screen.
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
