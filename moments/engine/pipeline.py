@@ -181,6 +181,7 @@ def highlight_many(
             reporter.update((index + fraction) / len(medias))
 
         clips.append(_analysed(media, index, options, Reporter(forward, cancel)))
+    reporter.update(1.0)
     timings["analyse"] += time.perf_counter()
     result = reel_from_clips(clips, output, options, progress, cancel)
     timings.update(result.timings)

@@ -207,3 +207,31 @@ def test_the_length_is_shared_with_a_floor_for_each_clip():
     assert got[2] == 2.0  # its whole length
     assert got[1] >= 3.0 and got[0] > got[1]
     assert sum(got) == pytest.approx(20.0)
+
+
+def test_progress_runs_through_the_stages_and_cancel_stops_it(many, tmp_path):
+    import threading
+
+    from moments.engine import Cancelled
+
+    result, _ = many
+    folder = result.output.parent
+    paths = [folder / name for name in SHOT_ORDER[:3]]
+    seen: list[tuple[str, float]] = []
+    highlight_many(paths, tmp_path / "r.mp4", HighlightOptions(duration=6.0, poster=False),
+                   progress=lambda stage, fraction: seen.append((stage, fraction)))  # fmt: skip
+    stages = list(dict.fromkeys(stage for stage, _ in seen))
+    assert stages == ["probe", "analyse", "select", "render"]
+    analysing = [f for stage, f in seen if stage == "analyse"]
+    assert analysing == sorted(analysing) and analysing[-1] == 1.0  # one bar across the clips
+
+    stop = threading.Event()
+
+    def progress(stage: str, fraction: float) -> None:
+        if stage == "analyse" and fraction > 0.4:
+            stop.set()
+
+    with pytest.raises(Cancelled):
+        highlight_many(paths, tmp_path / "c.mp4", HighlightOptions(duration=6.0),
+                       progress=progress, cancel=stop)  # fmt: skip
+    assert not list(tmp_path.glob("c*")) and not list(tmp_path.glob(".c*"))
