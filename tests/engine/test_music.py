@@ -201,6 +201,8 @@ def test_corrupt_music_is_refused_in_words(tmp_path):
         "cut.m4a": good[: len(good) // 3],
         "notes.wav": b"these are the lyrics, not the song\n" * 40,
         "empty.flac": b"",
+        # A playlist naming a URL: never followed (nothing is fetched; demuxers allowlisted).
+        "list.mp3": b"#EXTM3U\n#EXTINF:10,\nhttp://127.0.0.1:9/song.mp3\n",
     }
     for name, data in cases.items():
         path = tmp_path / name
