@@ -108,8 +108,9 @@ def test_gops_outside_the_candidates_stay_coarse(long_clip, monkeypatch):
 
     monkeypatch.setattr(analysis, "_measure", spy)
     analyse(long_clip, OPTIONS, Reporter(), candidates=lambda rough: [(12.0, 18.0)])
-    coarse, fine = measured
+    coarse, fine, *settled = measured  # settled: GOPs decoded whole (analyse.UNSURE)
     gop = GOP / FPS
+    assert all(((t >= 12.0) & (t <= 18.0)).all() for t in settled)
     assert np.allclose(np.diff(coarse), 2 * gop)  # every other GOP, all along
     assert len(fine) and fine.min() >= 12.0 and fine.max() <= 18.0
     assert np.allclose(
@@ -218,5 +219,5 @@ def test_the_fine_pass_looks_for_faces_too(long_clip, monkeypatch):
     monkeypatch.setattr(faces, "detect", detect)
     monkeypatch.setattr(analysis, "_measure", measure)
     analyse(long_clip, OPTIONS, Reporter(), candidates=lambda rough: [(12.0, 18.0)])
-    assert len(passes) == 2
+    assert len(passes) >= 2  # a third decodes whole the GOPs that may hide a cut
     assert looked.count(2) >= 1  # faces looked for on the finely sampled GOPs as well

@@ -185,6 +185,26 @@ def within(index: PacketIndex, spans: list[tuple[float, float]], offset: float) 
     return out
 
 
+def gops_skipped_within(
+    index: PacketIndex, gaps: list[tuple[float, float]], offset: float
+) -> np.ndarray:
+    """Every packet of the GOPs in which a skipped stretch ``(before, after)`` (seconds from
+    ``offset``: the last frame decoded before it, the keyframe after it) lies whole, and the
+    keyframe after each: a cut on that keyframe is then seen between two adjacent frames. A
+    stretch across whole skipped GOPs (a coarse pass) is not one of them."""
+    out = np.zeros(len(index.sizes), bool)
+    if not len(out) or not gaps:
+        return out
+    starts, ends = _gops(index)
+    begin = index.times[starts] - offset
+    for before, after in gaps:
+        k = int(np.searchsorted(begin, before + 1e-6, side="right")) - 1
+        following = begin[k + 1] if k + 1 < len(begin) else np.inf
+        if k >= 0 and abs(following - after) < 1e-3:
+            out[starts[k] : ends[k] + 1] = True
+    return out
+
+
 def restarts(index: PacketIndex, plan: np.ndarray) -> np.ndarray:
     """Packets where the decoder must be reset: runs of the plan that do not start at an IDR.
 

@@ -109,6 +109,21 @@ class VideoSamples:
                 self.gap_change.append(colour.distance(a, b) if both else float("nan"))
 
 
+def without(samples: VideoSamples, spans: list[tuple[float, float]]) -> VideoSamples:
+    """``samples`` less those at times within ``spans`` (to be measured again, whole)."""
+    out = VideoSamples()
+    for names in (_PER_FRAME, _PER_DETAIL, _PER_FACE):
+        times = np.asarray(getattr(samples, names[0]), dtype=float)
+        keep = np.ones(len(times), bool)
+        for lo, hi in spans:
+            keep &= (times < lo - 1e-6) | (times > hi + 1e-6)
+        for name in names:
+            values = getattr(samples, name)
+            setattr(out, name, [values[i] for i in np.flatnonzero(keep)])
+    out.find_gaps()
+    return out
+
+
 # The lists of VideoSamples by what they hold one entry for; each group's first is its time.
 _PER_FRAME = (
     *("t", "brightness", "cut", "vx", "vy", "motion", "plain", "mx", "my"),
@@ -167,10 +182,13 @@ class VideoMeter:
             return  # no, duplicate or out-of-order timestamp: nothing new to measure
         s = self.samples
         after_gap, self._after_gap = self._after_gap, False
-        if after_gap and hist is not None and s.palette and s.palette[-1] is not None:
+        palette = hist
+        before = s.palette[-1] if s.palette and hist is not None else None
+        change = colour.distance(before, hist) if before is not None else 0.0
+        if after_gap:
             # Maybe a cut in the skipped stretch: faces are looked for on the next detail frame.
-            self._new_shot |= colour.distance(s.palette[-1], hist) > GAP_CUT
-        s.palette.append(hist)
+            self._new_shot |= change > GAP_CUT
+        s.palette.append(palette)
         s.run_start.append(after_gap or self._prev is None)
         img = cv2.GaussianBlur(gray, (3, 3), 0).astype(np.float32)
         hist = cv2.calcHist([gray], [0], None, [16], [0, 256]).ravel() / gray.size
@@ -182,7 +200,9 @@ class VideoMeter:
         if self._prev_hist is None or after_gap:
             s.cut.append(0.0)  # not an adjacent pair: judged by the gap test in build
         else:
-            s.cut.append(_cut_score(self._prev_hist, hist, self._prev_thumb, thumb))
+            # With the colours: a cut between two scenes of alike tones and layout can still
+            # change the palette (a tinted scene: luma and layout 0.29, colour 0.45).
+            s.cut.append(max(_cut_score(self._prev_hist, hist, self._prev_thumb, thumb), change))
             self._new_shot |= s.cut[-1] > CUT_THRESHOLD
         if after_gap or self._prev is None or t - self._prev_t > MAX_PAIR_GAP:
             self._run = []
