@@ -55,7 +55,6 @@ def footage(tmp_path_factory) -> Footage:
 # They run every time, as strict expected failures: the day one passes, the suite fails until
 # it is taken off this list (and no one counts them as passes meanwhile).
 NOT_YET = {
-    "test_encodings_of_the_same_content_pick_the_same[hevc]": "IoU below 0.8",
     "test_encodings_of_the_same_content_pick_the_same[360p]": "IoU below 0.8",
 }
 
