@@ -252,3 +252,21 @@ def test_music_without_a_beat_still_plays_and_says_so(tmp_path):
     assert any(n.startswith("No steady beat was found in drone.m4a") for n in result.notes)
     reel = read_sound(result.output)
     assert 20 * np.log10(np.abs(reel).max()) > -12.0  # the drone is the sound (-7 dBFS peaks)
+
+
+def test_hard_cuts_in_the_clips_sound_do_not_click():
+    from moments.engine.render.music import soften_cuts
+
+    # Two pieces of a 1 kHz tone joined mid-swing: a jump of nearly the full swing.
+    t = np.arange(RATE) / RATE
+    tone = np.sin(2 * np.pi * 1000 * t).astype(np.float32)
+    joined = np.concatenate([tone[:24_012], -tone[24_012:]])
+    sound = np.stack([joined, joined])
+    cut = 24_012
+    assert np.abs(np.diff(sound[0, cut - 5 : cut + 5])).max() > 0.5
+    soften_cuts(sound, [cut])
+    # At the cut: no jump bigger than the tone's own steepest step (2 pi 1000 / 48000 = 0.13).
+    assert np.abs(np.diff(sound[0, cut - 400 : cut + 400])).max() <= 0.14
+    # Away from it, untouched.
+    assert np.array_equal(sound[0, : cut - 300], joined[: cut - 300])
+    assert np.array_equal(sound[1, cut + 300 :], joined[cut + 300 :])

@@ -67,6 +67,7 @@ def music_soundtrack(
         song[:, :have] = music.samples[:, :have]
         if mode == "mix" and media.has_audio:
             own = reel_audio(media, segments, plan, tick, notes, normalised=False)
+            soften_cuts(own, _cuts(plan))
             mixed = _mix(own, song, _talk_mask(segments, plan, total, speech, step))
         else:
             mixed = song
@@ -96,6 +97,12 @@ def music_for_many(
                 for p, (speech, step) in zip(parts, speeches, strict=True)
             ]
             talking = np.concatenate(per_sample)
+            starts = np.cumsum([0] + [p.samples for p in parts])
+            soften_cuts(
+                own,
+                [c + int(at) for p, at in zip(parts, starts, strict=False) for c in _cuts(p.plan)]
+                + [int(at) for at in starts[1:-1]],
+            )
             blocks = -(-total // BLOCK)
             padded = np.zeros(blocks * BLOCK, bool)
             padded[: len(talking)] = talking
@@ -152,6 +159,29 @@ def _mix(own: np.ndarray, song: np.ndarray, talking: np.ndarray) -> np.ndarray:
     if len(per_sample) < song.shape[1]:
         per_sample = np.pad(per_sample, (0, song.shape[1] - len(per_sample)), mode="edge")
     return own + song * bed * per_sample
+
+
+SOFT_CUT = 0.005
+"""Seconds the clip's own sound fades out and back in at a hard cut: a waveform cut mid-swing
+clicks (a 1 kHz tone jumps by up to its full swing between two samples)."""
+
+
+def soften_cuts(samples: np.ndarray, cuts: list[int]) -> None:
+    """Fade ``samples`` out over ``SOFT_CUT`` before each cut (a sample index) and in after."""
+    n = round(SOFT_CUT * RATE)
+    ramp = np.sin(np.linspace(0, np.pi / 2, n, dtype=np.float32))
+    for cut in cuts:
+        before = samples[:, max(0, cut - n) : cut]
+        before *= ramp[::-1][n - before.shape[1] :]
+        after = samples[:, cut : cut + n]
+        after *= ramp[: after.shape[1]]
+
+
+def _cuts(plan: Plan) -> list[int]:
+    """Samples where a plan's segments join without a crossfade (hard cuts)."""
+    if plan.fade:
+        return []
+    return [sample_at(plan, start) for start in plan.starts[1:]]
 
 
 def _fade_out(samples: np.ndarray, seconds: float) -> None:
