@@ -5,7 +5,8 @@ A small step after selection. The song plays from its start at the reel's start,
 one's end goes to the beat nearest its chosen length — a bar line where one is near, so that
 lengths follow the music's bars — growing into the footage around it or trimmed at its end.
 Cuts are whole frames: a cut at beat ``t`` is at frame ``round(t * rate)``, at most half a frame
-(17 ms at 30 fps) from the beat. The last segment ends on the bar line nearest the asked length.
+(17 ms at 30 fps) from the beat. The last segment ends on a bar line: the one nearest the
+asked length, or, where the footage does not reach it, the one it reaches.
 """
 
 from __future__ import annotations
@@ -93,7 +94,8 @@ def snap_to_beats(
         wanted = target if last else start_s + length
         on_bars = np.asarray([t for t in ends if round(float(t), 4) in bars])
         near_bars = on_bars[np.abs(on_bars - wanted) <= BAR_REACH * bar] if len(on_bars) else []
-        pool = near_bars if len(near_bars) else ends
+        # The reel ends on a bar line (where the music comes to rest), even a bar short.
+        pool = near_bars if len(near_bars) else on_bars if last and len(on_bars) else ends
         end_s = float(pool[np.argmin(np.abs(np.asarray(pool) - wanted))])
         end_frame = round(end_s * rate)
         if end_frame <= position:
