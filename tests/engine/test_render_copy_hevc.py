@@ -311,3 +311,20 @@ def test_parameter_sets_repeated_in_band_stay_in_the_hvcc(tmp_path: Path) -> Non
     first = first_frame(chosen[0], plan.rate)
     for k in range(copy.start, copy.end):
         assert np.array_equal(frames[k].to_ndarray(), source[first + k]), k
+
+
+def test_hvcc_that_leaves_no_free_id_is_not_copied(closed_gop: Path) -> None:
+    with av.open(str(closed_gop)) as container:
+        config = parse_hvcc(bytes(container.streams.video[0].codec_context.extradata))
+    assert config is not None
+    pps = config.sets(PPS)[0]
+    # The same PPS under every id x265's could take (ue(v) codes of 9 bits: ids 15..30).
+    taken = [Renumber(0, 0, n).parameter_set(pps) for n in range(15, 31)]
+    assert {pps_ids(p)[0] for p in taken} == set(range(15, 31))
+    record = bytearray(config.header) + bytes([3])
+    for kind, nals in ((VPS, config.sets(VPS)), (SPS, config.sets(SPS)), (PPS, tuple(taken))):
+        record += bytes([0x80 | kind]) + len(nals).to_bytes(2, "big")
+        for nal in nals:
+            record += len(nal).to_bytes(2, "big") + nal
+    assert parse_hvcc(bytes(record)) is None
+    assert parse_hvcc(bytes(record[: len(record) - 1])) is None  # truncated

@@ -111,9 +111,11 @@ def parse_hvcc(extradata: bytes) -> HevcConfig | None:
     if not all(config.sets(kind) for kind in (VPS, SPS, PPS)):
         return None
     try:
-        config.ids  # noqa: B018 - every parameter set must parse
+        vps, sps, pps = config.ids  # every parameter set must parse...
     except ValueError:
         return None
+    if len(vps) == 16 or len(sps) == 16 or set(PPS_IDS) <= pps:
+        return None  # ...and leave ids for x265's (see ``Renumber``)
     return config
 
 
