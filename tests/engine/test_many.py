@@ -235,3 +235,40 @@ def test_progress_runs_through_the_stages_and_cancel_stops_it(many, tmp_path):
         highlight_many(paths, tmp_path / "c.mp4", HighlightOptions(duration=6.0),
                        progress=progress, cancel=stop)  # fmt: skip
     assert not list(tmp_path.glob("c*")) and not list(tmp_path.glob(".c*"))
+
+
+def test_hdr_clips_of_one_kind_make_an_hdr_reel_and_mixed_ones_an_sdr_one(tmp_path):
+    from moments.engine.models import Segment
+    from moments.engine.probe import probe
+    from moments.engine.progress import Reporter
+    from moments.engine.render.many import render_many
+
+    from .media_factory import arrow_frame
+    from .media_factory import make_video as plain_video
+
+    def deep(i: int, w: int, h: int) -> np.ndarray:
+        return arrow_frame(i, w, h).astype(np.uint16) * 200  # 10-bit HLG signal levels
+
+    hlg = {"pix_fmt": "yuv420p10le", "color_trc": 18, "color_primaries": 9, "colorspace": 9}
+    a = probe(
+        plain_video(tmp_path / "a.mp4", seconds=1.5, width=96, height=54, frame_fn=deep, **hlg)
+    )
+    b = probe(
+        plain_video(tmp_path / "b.mp4", seconds=1.5, width=96, height=54, frame_fn=deep, **hlg)
+    )
+    sdr = probe(plain_video(tmp_path / "sdr.mp4", seconds=1.5, width=96, height=54))
+    assert a.hdr == b.hdr == "hlg" and sdr.hdr is None
+    segs = [Segment(0.2, 1.2, 0.0, 0.5, {}, "movement")]
+    options = HighlightOptions(poster=False)
+
+    info, _ = render_many([(a, segs), (b, segs)], tmp_path / "hdr.mp4", options, Reporter())
+    with av.open(str(info.output)) as container:
+        video = container.streams.video[0].codec_context
+        assert (video.name, video.pix_fmt, video.color_trc) == ("hevc", "yuv420p10le", 18)
+    assert not any("SDR" in n for n in info.notes)
+
+    info, _ = render_many([(a, segs), (sdr, segs)], tmp_path / "mixed.mp4", options, Reporter())
+    with av.open(str(info.output)) as container:
+        video = container.streams.video[0].codec_context
+        assert (video.name, video.pix_fmt) == ("h264", "yuv420p")
+    assert any("not all HDR of one kind" in n for n in info.notes), info.notes

@@ -14,7 +14,7 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -26,6 +26,8 @@ from ..models import HighlightOptions, MediaInfo, RenderInfo, Segment
 from ..progress import Reporter
 from . import _temporary, _ticker
 from .audio import normalise, reel_audio, sample_at
+from .choice import HDR_FORMAT, SDR_FORMAT, full_codec, keeps_hdr
+from .colour import source_colour
 from .encode import ReelWriter, write_video
 from .layout import Layout, Plan, _even_ceil, output_rate
 from .poster import poster_focus, write_poster
@@ -101,8 +103,17 @@ def render_many(
     """
     output = Path(output)
     frame, rate = reel_shape([m for m, _ in clips], options)
+    # HDR stays HDR where every clip is HDR of one kind (all HLG, as an iPhone films; or all
+    # PQ) and it is kept for each; anything else is one SDR reel.
+    hdr = all(keeps_hdr(m, options) for m, _ in clips) and len({m.hdr for m, _ in clips}) == 1
+    pix_fmt = HDR_FORMAT if hdr else SDR_FORMAT
     parts = [
-        Part(media, segs, covering(media, frame), Plan.build(segs, rate, options.crossfade))
+        Part(
+            media,
+            segs,
+            replace(covering(media, frame), pix_fmt=pix_fmt),
+            Plan.build(segs, rate, options.crossfade),
+        )
         for media, segs in clips
     ]
     notes: list[str] = [note for note in [frame.note(options.aspect)] if note]
@@ -113,11 +124,13 @@ def render_many(
             f"The clips differ in size or frame rate; all are shown at {frame.width}x"
             f"{frame.height}, {float(rate):.3g} frames a second, cropped to fill the frame."
         )
-    if any(m.hdr for m, _ in clips) and options.hdr == "keep":
-        notes.append(
-            "A reel of several clips is made in SDR: the HDR clips are shown tone-mapped "
-            "(as on a screen without HDR)."
+    if any(m.hdr for m, _ in clips) and options.hdr == "keep" and not hdr:
+        why = (
+            "H.264 was asked for: HDR video plays only as HEVC"
+            if options.codec == "h264"
+            else "its clips are not all HDR of one kind"
         )
+        notes.append(f"The reel is SDR (its HDR clips were tone-mapped) because {why}.")
     total = sum(p.samples for p in parts)
 
     def make_sound(tick: Callable[[float], None]) -> np.ndarray:
@@ -139,14 +152,15 @@ def render_many(
     try:
         writer = ReelWriter(
             video_tmp,
-            Layout(frame.width, frame.height, frame.width, frame.height),
+            Layout(frame.width, frame.height, frame.width, frame.height, pix_fmt=pix_fmt),
             rate,
             ReelSound(total, make_sound),
-            bt709=any(p.media.hdr for p in parts),
+            bt709=any(p.media.hdr for p in parts) and not hdr,
             maxrate=maxrate,
             metadata=tags,
-            # "auto" keeps a copied source's codec; here nothing is copied: H.264 plays anywhere.
-            codec="hevc" if options.codec == "hevc" else "h264",
+            # Nothing is copied: "auto" is HEVC for an HDR reel, else H.264 (plays anywhere).
+            codec=full_codec(clips[0][0], options) if hdr or options.codec != "auto" else "h264",
+            colour=source_colour(clips[0][0]) if hdr else None,
         )
         try:
             done = 0
@@ -172,8 +186,13 @@ def render_many(
             index, seconds = poster
             part = parts[index]
             focus = poster_focus(part.segments, seconds)
-            write_poster(
-                poster_tmp, part.media, part.layout, seconds, focus, _ticker(reporter, 0.95, 0.99)
+            write_poster(  # SDR, as a JPEG is
+                poster_tmp,
+                part.media,
+                replace(part.layout, pix_fmt=SDR_FORMAT),
+                seconds,
+                focus,
+                _ticker(reporter, 0.95, 0.99),
             )
         encoded = read_back(video_tmp)
         os.replace(video_tmp, output)
