@@ -3,8 +3,9 @@
 Clips of different sizes, orientations, frame rates and dynamic range become one reel: every
 picture is scaled to cover the reel's frame and cropped around its segment's subject (as the
 9:16 and 1:1 crops of one video are), decoded on the reel's frame grid whatever the clip's own
-rate, and tone-mapped to BT.709 when HDR. Everything is re-encoded (a copied GOP would keep its
-clip's size and rate). Within a clip segments crossfade as in a single-video reel; between two
+rate; HDR is kept where every clip is HDR of one kind, else tone-mapped to SDR BT.709 (one
+reel has one transfer). Everything is re-encoded (a copied GOP would keep its clip's size
+and rate). Within a clip segments crossfade as in a single-video reel; between two
 clips the cut is hard, since their sounds and scenes have nothing in common to blend.
 """
 
