@@ -89,7 +89,8 @@ class SpliceWriter:
         self._run_start = 0
         self._frames = 0  # reel grid slots filled so far (pictures encoded or queued, copies)
         self._last_dts: int | None = None
-        self.copied = 0
+        self.copied = 0  # source pictures copied
+        self.copied_slots = 0  # reel grid slots they take
 
     def _new_encoder(self) -> av.VideoCodecContext:
         return self._track.encoder(self._layout, self._rate, self._maxrate)
@@ -138,6 +139,7 @@ class SpliceWriter:
             raise RuntimeError(f"copied {count} packets where {run.count} were planned")
         self._frames += run.frames
         self.copied += count
+        self.copied_slots += run.frames
 
     def finish(self) -> None:
         self._end_run()
@@ -240,4 +242,8 @@ def write_spliced(
         yield from writer.copy(packets.packets(run), run)
 
     write_video(writer, media, segments, plan, layout, tick, copy_plan.ranges, copy_run)
-    log.info("smart render: copied %d of %d reel frames", writer.copied, plan.total)
+    # Pictures and slots differ where the source's rate does (a 30 fps stretch of a 60 fps clip).
+    log.info(
+        "smart render: copied %d source pictures, %d of %d reel frame slots",
+        writer.copied, writer.copied_slots, plan.total,
+    )  # fmt: skip
