@@ -31,6 +31,7 @@ from .choice import HDR_FORMAT, SDR_FORMAT, full_codec, keeps_hdr
 from .colour import source_colour
 from .encode import ReelWriter, write_video
 from .layout import Layout, Plan, _even_ceil, output_rate
+from .music import soften_cuts
 from .poster import poster_focus, write_poster
 from .rate import read_back, video_cap
 from .soundtrack import ReelSound
@@ -140,7 +141,8 @@ def render_many(
         ]
         joined = np.concatenate(own, axis=1) if own else np.zeros((2, 0), np.float32)
         if soundtrack is not None:
-            return soundtrack(joined, parts)
+            return soundtrack(joined, parts)  # (which softens the cuts it makes hard)
+        soften_cuts(joined, [int(at) for at in np.cumsum([p.samples for p in parts])[:-1]])
         return normalise(joined, tick=lambda: tick(1.0))
 
     poster_path = output.with_suffix(".jpg") if options.poster else None
