@@ -55,6 +55,8 @@ def footage(tmp_path_factory) -> Footage:
 # They run every time, as strict expected failures: the day one passes, the suite fails until
 # it is taken off this list (and no one counts them as passes meanwhile).
 NOT_YET = {
+    "test_encodings_of_the_same_content_pick_the_same[hevc]": "IoU 0.59: a face found in one "
+    "encoding of a bikes shot and not the other, and near-ties for the last picks",
     "test_encodings_of_the_same_content_pick_the_same[360p]": "IoU below 0.8",
 }
 

@@ -18,6 +18,12 @@ STEP = 0.1
 GAP_STANDS_OUT = 0.2
 """...and by how much it must exceed the change across the neighbouring stretches."""
 GAP_NEIGHBOURS = 3
+SHAKE_TREND = 0.3
+"""Seconds of camera velocity whose mean is the camera's intended move (a pan); what differs
+from it is shake. Seconds, not frames: 9 frames, as it was, are half the time at 60 fps, where a
+3 Hz tremor then passed for a move (shake 0.74 at 30 fps, 0.46 at 60)."""
+SHAKE_SPAN = 0.5
+"""Seconds over which the shake's RMS is taken."""
 CAMERA_FULL = 0.5
 """Camera speed (picture widths a second) that counts as a full-speed pan: across the frame
 in two seconds."""
@@ -169,8 +175,10 @@ def _shake(t: np.ndarray, vx, vy) -> np.ndarray:
     breaks = (np.diff(index) > 1) | (np.diff(to) > video.MAX_PAIR_GAP)
     bounds = [0, *(np.flatnonzero(breaks) + 1).tolist(), len(vo)]
     jitter = np.zeros(len(vo))
+    pace = _pace(to)
     for a, b in itertools.pairwise(bounds):
-        trend = np.stack([au.moving_mean(vo[a:b, i], 9) for i in range(2)], axis=1)
+        width = max(1, round(SHAKE_TREND / (_pace(to[a:b]) or pace)))
+        trend = np.stack([au.moving_mean(vo[a:b, i], width) for i in range(2)], axis=1)
         jitter[a:b] = ((vo[a:b] - trend) ** 2).sum(axis=1)
         if b - a == 1:
             jitter[a:b] = np.nan  # a lone pair has no trend to differ from
@@ -178,9 +186,16 @@ def _shake(t: np.ndarray, vx, vy) -> np.ndarray:
     if not keep.any():
         return out
     rms = np.full(len(vo), np.nan)
-    rms[keep] = np.sqrt(au.moving_mean(jitter[keep], 15))
+    rms[keep] = np.sqrt(au.moving_mean(jitter[keep], max(1, round(SHAKE_SPAN / pace))))
     out[index] = rms
     return out
+
+
+def _pace(t: np.ndarray) -> float:
+    """Median seconds between consecutive samples (1/30 when there are too few to tell)."""
+    steps = np.diff(t)
+    steps = steps[steps > 0]
+    return float(np.median(steps)) if len(steps) else 1 / 30
 
 
 def _quality(v: VideoSamples, grid: np.ndarray, flat: np.ndarray) -> np.ndarray:
