@@ -398,6 +398,13 @@ class JobStore:
             eta_seconds=None,
         )
 
+    def input_in_use(self, input_key: str, besides: str) -> bool:
+        """Whether a job other than ``besides`` reads the upload at ``input_key`` (a re-cut
+        shares its original's upload and kept analysis)."""
+        query = select(func.count()).where(Job.input_key == input_key, Job.id != besides)
+        with self._sessions() as session:
+            return bool(session.scalar(query))
+
     def delete(self, job_id: str) -> bool:
         with self._sessions() as session, session.begin():
             return session.execute(delete(Job).where(Job.id == job_id)).rowcount == 1

@@ -19,7 +19,7 @@ from moments.service.ratelimit import RateLimitHeaders
 from moments.service.settings import Settings, get_settings
 from moments.service.web import docs as web_docs
 
-from . import downloads, events, health, jobs, openapi, problems, tus, uploads
+from . import downloads, events, health, jobs, openapi, problems, recut, tus, uploads
 from .deps import Services
 from .probing import Prober
 
@@ -68,7 +68,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics_of=lambda: getattr(getattr(app.state, "accounts", None), "metrics", None),
     )
     app.add_middleware(RequestContext)
-    api = (health, uploads, tus, jobs, events, downloads, auth_routes, notify_routes, metrics)
+    api = (health, uploads, tus, jobs, recut, events, downloads, auth_routes, notify_routes,
+           metrics)  # fmt: skip
     # the page after the API routes, so it never shadows them
     for router in [*(module.router for module in api), web.router, web_docs.router]:
         app.include_router(router)

@@ -11,6 +11,7 @@ from ..db.models import utcnow
 from ..settings import Settings
 from ..storage import Storage
 from ..store import JobStore
+from .analyses import delete_input
 
 log = logging.getLogger(__name__)
 
@@ -26,14 +27,17 @@ def recover_stale_jobs(store: JobStore, settings: Settings) -> tuple[list[str], 
 def purge_expired(
     store: JobStore, storage: Storage, settings: Settings, now: datetime | None = None
 ) -> list[str]:
-    """Delete jobs finished more than ``retention_hours`` ago: their upload, reel, poster, row.
+    """Delete jobs finished more than ``retention_hours`` ago: their upload (with its kept
+    analysis, unless a re-cut still reads them), reel, poster, row.
 
     Files go first, then the row, so a crash half-way leaves a row to retry on, never orphans.
     """
     before = (now or utcnow()) - timedelta(hours=settings.retention_hours)
     purged = []
     for job in store.expired(before):
-        storage.delete_prefix(f"uploads/{job.id}")
+        # A re-cut shares its original's upload: it goes with the last job that reads it.
+        if not store.input_in_use(job.input_key, job.id):
+            delete_input(storage, job.input_key)
         storage.delete_prefix(f"reels/{job.id}")
         shutil.rmtree(settings.scratch_dir / job.id, ignore_errors=True)
         store.delete(job.id)

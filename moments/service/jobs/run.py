@@ -14,16 +14,25 @@ import shutil
 import threading
 import time
 import uuid
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
-from moments.engine import Cancelled, EngineError, HighlightOptions, highlight
+from moments.engine import (
+    Cancelled,
+    EngineError,
+    HighlightOptions,
+    HighlightResult,
+    highlight,
+    reel_from_clips,
+)
+from moments.engine.select import shortfall
 
 from ..logging import job_context
 from ..settings import Settings
 from ..storage import Storage, get_storage, poster_key, reel_key
 from ..store import JobStore, JobView
+from .analyses import analysis_key, clip_of, content_digest, load_analysis, save_analysis
 from .estimate import plan_of_job, seconds_left
 from .limits import JobLimitExceeded, is_out_of_memory, job_limits, memory_message
 
@@ -308,7 +317,7 @@ def _process(
     scratch.mkdir(parents=True, exist_ok=True)
     plan = plan_of_job(job.result, {"duration": options.duration})
     progress = ProgressWriter(store, job.id, settings.progress_interval, plan)
-    result = highlight(source, scratch / "reel.mp4", options, progress=progress, cancel=token)
+    result = _reel(job, storage, source, scratch / "reel.mp4", options, progress, token)
 
     progress("saving", 0.0)
     if token.is_set():
@@ -332,3 +341,35 @@ def _process(
         if still_key:
             storage.delete(still_key)
     return "cancelled"
+
+
+def _reel(
+    job: JobView,
+    storage: Storage,
+    source: Path,
+    output: Path,
+    options: HighlightOptions,
+    progress: ProgressWriter,
+    token: StoreCancelToken,
+) -> HighlightResult:
+    """The reel of ``source``: from its kept analysis when there is one (a re-cut: select and
+    render only), else by the whole engine run, whose analysis is then kept for re-cuts."""
+    key = analysis_key(job.input_key, content_digest(source))
+    clip = load_analysis(storage, key, source)
+    if clip is not None:
+        result = reel_from_clips([clip], output, options, progress=progress, cancel=token)
+        # reel_from_clips says nothing of a reel shorter than asked; highlight() does, after
+        # the video's own notes (and before the render's).
+        note = shortfall(result.segments, clip.timeline, options)
+        if note:
+            at = len(clip.media.notes)
+            result = replace(result, notes=[*result.notes[:at], note, *result.notes[at:]])
+        return result
+    result = highlight(source, output, options, progress=progress, cancel=token)
+    kept = clip_of(result)
+    if kept is not None:
+        try:
+            save_analysis(storage, key, kept)
+        except Exception:  # a reel without a kept analysis is still the reel asked for
+            log.warning("could not keep the analysis of job %s", job.id, exc_info=True)
+    return result
