@@ -142,4 +142,8 @@ def test_cuts_are_found_however_sparsely_the_picture_is_decoded(footage, tmp_pat
         found[media.height] = analyse(media, HighlightOptions(duration=15), Reporter()).shots
     assert 320 * 180 <= SMALL_PIXELS < 1280 * 720  # the two paths are what is compared
     assert len(found[180]) >= 9, found  # the cards, bikes' own cuts, each new source
-    assert found[720] == pytest.approx(found[180], abs=0.25), found  # bikes dissolves once
+    assert len(found[720]) == len(found[180]), found
+    # A stark cut may be placed at the keyframe after it (analyse.SURE): up to a GOP late.
+    # Bikes dissolves once: 0.25 s early.
+    late = [b - a for a, b in zip(found[180], found[720], strict=True)]
+    assert all(-0.25 <= d <= 2.0 for d in late), found
