@@ -32,6 +32,9 @@ Then, in one run, it measures:
     time against the full decode of (a),
 (d) the engine's peak memory (ru_maxrss of a child process that runs only the engine).
 
+Besides wall time, the whole run's processor time (user + system, all threads) is compared
+with the full decode's: on a machine busy with other work it is the steadier of the two.
+
 ``--clips N`` measures a reel of many clips instead (issue 20): N clips of ``CLIP_SECONDS``,
 each a different stretch of the scene (every third turned portrait, every fourth at 60 fps),
 made into one 30 s reel by ``highlight_many`` in a fresh process, against a full decode of
@@ -317,13 +320,24 @@ def _sound(start: int, count: int, rng: np.random.Generator) -> np.ndarray:
 
 def full_decode(path: Path) -> float:
     """Seconds to decode every video frame (and nothing else), frame threading on."""
-    start = time.perf_counter()
+    return full_decode_times(path)[0]
+
+
+def cpu_seconds() -> float:
+    """Processor time this process has used so far, all its threads, user and system."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def full_decode_times(path: Path) -> tuple[float, float]:
+    """(wall seconds, processor seconds) to decode every video frame, frame threading on."""
+    start, cpu = time.perf_counter(), cpu_seconds()
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         for _ in container.decode(stream):
             pass
-    return time.perf_counter() - start
+    return time.perf_counter() - start, cpu_seconds() - cpu
 
 
 def reference_encode(path: Path, seconds: float, width: int, height: int) -> float:
@@ -394,7 +408,7 @@ def engine_run(
     render_log.setLevel(logging.INFO)
     render_log.addHandler(notes)
     options = HighlightOptions(duration=TARGET, aspect=aspect, **(extra or {}))
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds()
     try:
         result = highlight(source, output, options)
         timings, mode = dict(result.timings), "highlight()"
@@ -417,6 +431,7 @@ def engine_run(
             "mode": mode,
             "timings": timings,
             "wall": wall,
+            "cpu": cpu_seconds() - cpu,  # over the same stretch as ``wall``
             "peak_mib": peak,
             "width": width,
             "height": height,
@@ -597,24 +612,27 @@ def main() -> None:
                 reel = Path(folder) / f"reel-{kind}.mp4"
                 options = extra if SOURCES[kind].hdr else {}
                 runs[kind].append(run_engine(sources[kind], reel, args.aspect, options))
-    decodes: dict[str, float] = {}
+    decodes: dict[str, tuple[float, float]] = {}
     for kind in kinds:
-        decodes[kind] = full_decode(sources[kind])
+        decodes[kind] = full_decode_times(sources[kind])
     for kind in kinds:
         print(f"\n=== {kind} ===")
-        report(sources[kind], runs[kind], decodes[kind])
+        report(sources[kind], runs[kind], *decodes[kind])
     if len(kinds) > 1:
         print("\nside by side (same run):")
         print(f"  {'source':<12} {'whole run':>9} {'full decode':>11} {'ratio':>6} "
-              f"{'render':>7} {'peak MiB':>8}")  # fmt: skip
+              f"{'render':>7} {'CPU ratio':>9} {'peak MiB':>8}")  # fmt: skip
         for kind in kinds:
             walls = sorted(run["wall"] for run in runs[kind])
             wall = walls[len(walls) // 2]
             render_s = sorted(run["timings"].get("render", 0.0) for run in runs[kind])
+            cpus = sorted(run.get("cpu", float("nan")) for run in runs[kind])
             peak = max(run["peak_mib"] for run in runs[kind])
+            decode, decode_cpu = decodes[kind]
             print(
-                f"  {kind:<12} {wall:>8.2f}s {decodes[kind]:>10.2f}s "
-                f"{wall / decodes[kind]:>6.2f} {render_s[len(render_s) // 2]:>6.2f}s "
+                f"  {kind:<12} {wall:>8.2f}s {decode:>10.2f}s "
+                f"{wall / decode:>6.2f} {render_s[len(render_s) // 2]:>6.2f}s "
+                f"{cpus[len(cpus) // 2] / decode_cpu:>9.2f} "
                 f"{peak:>8.0f}   (whole run {walls[0]:.1f}-{walls[-1]:.1f} s)"
             )
 
@@ -643,7 +661,7 @@ def prepared(kind: str, args: argparse.Namespace, preset: str) -> Path:
     return source
 
 
-def report(source: Path, runs: list[dict], decode: float) -> None:
+def report(source: Path, runs: list[dict], decode: float, decode_cpu: float) -> None:
     """The figures of one kind of clip: its median engine run against its own references."""
     media = probe(source)
     runs = sorted(runs, key=lambda run: run["wall"])
@@ -697,6 +715,13 @@ def report(source: Path, runs: list[dict], decode: float) -> None:
     print(
         f"    whole run / full decode: {engine['wall']:.2f} s / {decode:.2f} s = "
         f"{engine['wall'] / decode:.2f} (steadier than (c) while the machine's speed drifts)"
+    )
+    # Processor time, not wall time: on a machine shared with other work the wall clock
+    # measures the neighbours too (a load average of 5-14 on 2 cores for issue 18's figures).
+    cpu = engine.get("cpu", float("nan"))
+    print(
+        f"    its processor time / the full decode's: {cpu:.2f} s / {decode_cpu:.2f} s = "
+        f"{cpu / decode_cpu:.2f} (less moved than wall time by other work on the machine)"
     )
     print(f"(d) engine peak memory     : {peak:.0f} MiB (child ru_maxrss, highest run)")
 
