@@ -222,6 +222,7 @@ function wireForm() {
   $("refresh-jobs").addEventListener("click", loadJobs);
   $("job-cancel").addEventListener("click", cancelJob);
   $("job-delete").addEventListener("click", deleteJob);
+  document.querySelectorAll("#recut button").forEach((b) => b.addEventListener("click", () => recut(b)));
   showKeyButton();
   $("key-button").addEventListener("click", askForKey);
   $("key-form").addEventListener("submit", checkKey);
@@ -429,6 +430,40 @@ async function deleteJob() {
   loadJobs();
 }
 
+/** "Make it 15 s / 60 s / 9:16": a new reel of the same video from its kept analysis (no
+ * upload, no analysis); the card then follows the new job. */
+async function recut(button) {
+  const jobId = state.jobId;
+  if (!jobId) return;
+  const change = button.dataset.duration
+    ? { duration: Number(button.dataset.duration) } : { aspect: button.dataset.aspect };
+  document.querySelectorAll("#recut button").forEach((b) => { b.disabled = true; });
+  try {
+    const job = await api(`${API}/jobs/${jobId}/recut`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(change),
+    });
+    toast(`Making it ${button.dataset.duration ? `${button.dataset.duration} s` : button.dataset.aspect}…`);
+    await openJob(job.id);
+    loadJobs();
+  } catch (err) {
+    toast(`Could not re-cut it: ${err.message}`);
+  } finally {
+    document.querySelectorAll("#recut button").forEach((b) => { b.disabled = false; });
+  }
+}
+
+/** The re-cut buttons of a finished reel, less the one it already is. */
+function showRecut(detail) {
+  const options = detail.options || {};
+  document.querySelectorAll("#recut button").forEach((b) => {
+    b.hidden = b.dataset.duration
+      ? Number(b.dataset.duration) === Number(options.duration)
+      : b.dataset.aspect === options.aspect;
+  });
+}
+
 // -- following a job ----------------------------------------------------------------------
 
 async function openJob(jobId) {
@@ -537,6 +572,7 @@ async function showResult(detail) {
   video.src = src;
   $("download").href = src;
   drawTimeline(detail);
+  showRecut(detail);
   $("job").dataset.status = "completed";
   // The finished reel in view, whole, without the person scrolling to find it.
   $("job").scrollIntoView({ behavior: "smooth", block: "start" });

@@ -1,0 +1,43 @@
+"""A finished reel offers "make it 15 s / 60 s / 9:16": a re-cut of the same video, made from
+its kept analysis without a new upload, which the card then follows to its reel (issue 20)."""
+
+from __future__ import annotations
+
+from playwright.sync_api import expect
+
+from tests.helpers import wait_for
+
+from .conftest import screenshot
+from .test_controls import upload
+
+
+def test_a_finished_reel_can_be_made_9_16_from_the_page(open_page, site, media_dir):
+    job_id = upload(site, media_dir / "example.mp4", 5, "Office.mp4")
+    wait_for(lambda: site.status(job_id)["status"] == "completed", 120, "the job to finish")
+    page = open_page()
+    page.click(f"#jobs button[data-job-id='{job_id}']")
+    page.wait_for_selector("#job[data-status=completed] #result:not([hidden])", timeout=30_000)
+    buttons = page.locator("#recut button")
+    expect(buttons).to_have_text(["Make it 15 s", "Make it 60 s", "Make it 9:16"])
+    card = page.locator("#job").bounding_box()
+    for i in range(3):  # each on one line, side by side inside the card on a phone
+        expect(buttons.nth(i)).to_be_visible()
+        box = buttons.nth(i).bounding_box()
+        assert box and box["height"] <= 56 and box["x"] + box["width"] <= card["x"] + card["width"]
+
+    page.click("#recut button[data-aspect='9:16']")
+    new_card = f"#job:not([data-job-id='{job_id}'])[data-status=completed] #result:not([hidden])"
+    page.wait_for_selector(new_card, timeout=120_000)
+    page.wait_for_function("document.getElementById('reel').readyState >= 1")
+    recut_id = page.locator("#job").get_attribute("data-job-id")
+    assert recut_id and recut_id != job_id
+    size = page.evaluate("[reel.videoWidth, reel.videoHeight]")
+    assert size[1] > size[0], size  # the reel on the page is the 9:16 one
+    detail = site.client.get(f"/api/v1/jobs/{recut_id}").json()
+    assert detail["options"]["aspect"] == "9:16" and detail["options"]["recut_of"] == job_id
+    assert "analyse" not in detail["timings"]["stages"]  # made from the kept analysis
+    # The reel it now is is not offered again; the other two are.
+    expect(page.locator("#recut button[data-aspect='9:16']")).to_be_hidden()
+    expect(page.locator("#recut button[data-duration='15']")).to_be_visible()
+    expect(page.locator(f"#jobs button[data-job-id='{recut_id}']")).to_have_count(1)
+    screenshot(page, "web-recut-9-16.png")
