@@ -104,8 +104,13 @@ def watchable(timeline: Timeline) -> np.ndarray:
 
 
 def frame_scores(timeline: Timeline) -> np.ndarray:
-    """Per grid point: how much of a highlight it is (0 for unwatchable or dull footage)."""
-    return interest(timeline) * watchable(timeline)
+    """Per grid point: how much of a highlight it is (0 for unwatchable or dull footage, and
+    where a cut may be that was not seen: ``Timeline.unsure``)."""
+    score = interest(timeline) * watchable(timeline)
+    times = timeline.times
+    for start, end in timeline.unsure:
+        score[(times > start) & (times < end)] = 0.0
+    return score
 
 
 def cut_points(timeline: Timeline) -> np.ndarray:

@@ -28,6 +28,9 @@ class Timeline:
     """(N, 2) subject centre x, y in 0..1 display coordinates, for following crops."""
     thumbs: np.ndarray | None = None
     """(N, 9, 16) uint8 tiny luma thumbnail per grid point: tells near-duplicate takes apart."""
+    unsure: list[tuple[float, float]] = field(default_factory=list)
+    """Stretches (seconds) that hold a cut whose place is not known (not decoded; the cut is
+    counted at the stretch's end): no pick runs into them, or it might show the next shot."""
     keyframes: list[float] = field(default_factory=list)
     """Times (seconds, ascending) of the video's keyframes: where a smart render can start
     copying the source's pictures instead of re-encoding them."""

@@ -266,3 +266,21 @@ def test_picks_of_one_shot_brought_close_by_snapping_join_or_give_way():
     cut = dataclasses.replace(tl, shots=[19.5])
     spans = [(14.0, 19.0), (20.0, 24.0)]
     assert _no_jump_cuts(spans, cut, score, HighlightOptions(duration=8.5)) == spans
+
+
+def test_no_pick_runs_into_a_stretch_that_hides_a_cut(media_dir):
+    from moments.engine.select import frame_scores, select
+    from moments.engine.timeline import Timeline
+
+    # 20 s of lively footage; analysis saw a cut somewhere in 7-10 s (counted at 10 s, the
+    # keyframe after the stretch it did not decode) but not where.
+    n = 200
+    signals = {"motion": np.full(n, 0.8), "quality": np.ones(n)}
+    signals["motion"][60:100] = 1.0  # the best of it is right there
+    tl = Timeline(duration=19.9, step=0.1, signals=signals, shots=[10.0], unsure=[(7.0, 10.0)])
+    media = dataclasses.replace(probe(media_dir / "example.mp4"), duration=20.0)
+    unsure_score = frame_scores(tl)[71:99]
+    assert (unsure_score == 0).all()
+    for seconds in (4, 8, 12):
+        spans = _spans(select(media, tl, HighlightOptions(duration=seconds)))
+        assert spans and all(e <= 7.0 + 0.15 or s >= 10.0 for s, e in spans), spans
