@@ -118,6 +118,12 @@ class Settings(BaseSettings):
     max_duration: float = Field(
         180, gt=0, description="Longest reel a request may ask for, in seconds."
     )
+    max_clips: int = Field(
+        50, ge=1, description="Most sources (clips) one reel of many clips may be made of."
+    )
+    max_footage_minutes: float = Field(
+        30, gt=0, description="Most minutes of footage, all clips together, one reel is made of."
+    )
 
     # -- resource limits of one job: one bad file must not take a worker down ------------------
     job_timeout_seconds: float | None = Field(

@@ -81,6 +81,11 @@ class JobStore:
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
 
+    @property
+    def sessions(self) -> SessionFactory:
+        """The session factory, for the other stores on the same database (``sources``)."""
+        return self._sessions
+
     @classmethod
     def from_settings(cls, settings: Settings) -> JobStore:
         """A store on the settings' database (a new Engine: one per process)."""

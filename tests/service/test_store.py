@@ -177,5 +177,5 @@ def test_upgrade_is_idempotent_and_reaches_head(migrated) -> None:
     head = ScriptDirectory.from_config(db.alembic_config(migrated.database_url)).get_current_head()
     engine = create_engine(migrated.database_url)
     with engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == head == "0003"
+        assert MigrationContext.configure(conn).get_current_revision() == head == "0004"
     engine.dispose()

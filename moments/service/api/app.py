@@ -19,7 +19,7 @@ from moments.service.ratelimit import RateLimitHeaders
 from moments.service.settings import Settings, get_settings
 from moments.service.web import docs as web_docs
 
-from . import downloads, events, health, jobs, openapi, problems, recut, tus, uploads
+from . import downloads, events, health, jobs, openapi, problems, recut, sources, tus, uploads
 from .deps import Services
 from .probing import Prober
 
@@ -68,8 +68,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics_of=lambda: getattr(getattr(app.state, "accounts", None), "metrics", None),
     )
     app.add_middleware(RequestContext)
-    api = (health, uploads, tus, jobs, recut, events, downloads, auth_routes, notify_routes,
-           metrics)  # fmt: skip
+    api = (health, uploads, tus, jobs, recut, sources, events, downloads, auth_routes,
+           notify_routes, metrics)  # fmt: skip
     # the page after the API routes, so it never shadows them
     for router in [*(module.router for module in api), web.router, web_docs.router]:
         app.include_router(router)
@@ -81,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def _start_services(settings: Settings) -> Services:
     from moments.service import db
     from moments.service.jobs.dispatch import make_dispatcher
+    from moments.service.sources import SourceStore
     from moments.service.storage import get_storage
     from moments.service.store import JobStore
 
@@ -92,9 +93,11 @@ def _start_services(settings: Settings) -> Services:
     dispatcher.start()
     prober = Prober.from_settings(settings)
     prober.start()
+    store = JobStore.from_settings(settings)
     return Services(
         settings=settings,
-        store=JobStore.from_settings(settings),
+        store=store,
+        sources=SourceStore(store.sessions),
         storage=storage,
         dispatcher=dispatcher,
         prober=prober,

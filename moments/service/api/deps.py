@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from moments.service.api.probing import Prober
     from moments.service.jobs.dispatch import Dispatcher
     from moments.service.settings import Settings
+    from moments.service.sources import SourceStore
     from moments.service.storage import Storage
     from moments.service.store import JobStore
 
@@ -24,6 +25,8 @@ class Services:
     """Started by the lifespan: ``submit``, ``cancel``, ``healthy``, ``stats``."""
     prober: Prober
     """Probes uploads in limited child processes (``await prober.probe(path, limits)``)."""
+    sources: SourceStore
+    """Uploads kept on their own for reels of one or many clips."""
 
 
 async def get_services(request: Request) -> Services:

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from moments.service.accounts.store import UserView
 from moments.service.auth.deps import AccountsDep, CurrentUser
-from moments.service.jobs.analyses import delete_input
+from moments.service.jobs.analyses import release_input
 from moments.service.notify.signing import callback_secret
 from moments.service.paths import API_PREFIX
 from moments.service.problems import Problem
@@ -110,8 +110,7 @@ def delete_job(job_id: str, services: ServicesDep, user: CurrentUser) -> Any:
         # It finished in the meantime: fall through and delete it like any finished job.
     services.store.delete(job_id)
     # The upload and its kept analysis go unless a re-cut (or the original) still reads them.
-    if not services.store.input_in_use(job.input_key, job_id):
-        delete_input(services.storage, job.input_key)
+    release_input(services.store, services.storage, job)
     for key in (job.output_key, job.poster_key):
         if key:
             services.storage.delete(key)

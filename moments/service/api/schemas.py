@@ -149,6 +149,10 @@ class SegmentOut(BaseModel):
     score: float
     reason: str
     signals: dict[str, float]
+    clip: int | None = Field(
+        None, description="A reel of many clips: which clip the moment is from, counted in "
+        "the order the clips are shown (the order they were shot); null for one video.",
+    )  # fmt: skip
 
 
 class JobDetail(BaseModel):

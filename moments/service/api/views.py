@@ -133,6 +133,7 @@ def _segment(data: dict[str, Any]) -> SegmentOut:
         score=data["score"],
         reason=data.get("reason", ""),
         signals=data.get("signals", {}),
+        clip=data.get("clip"),
     )
 
 

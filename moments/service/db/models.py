@@ -79,6 +79,21 @@ class Job(Base):
     """The user the job (and its files) belongs to; only they can see it."""
 
 
+class Source(Base):
+    """An upload kept on its own, until it expires, for reels of one or many clips."""
+
+    __tablename__ = "sources"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    filename: Mapped[str] = mapped_column(String(255), default="")
+    input_key: Mapped[str] = mapped_column(String(255))
+    size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    facts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """What the probe found: duration, width, height, whether it has sound."""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
 def view_of(view: type[V], row: object) -> V:
     """A frozen dataclass ``view`` filled from the same-named attributes of an ORM ``row``:
     what crosses the store's boundary is plain data, not a session-bound object."""

@@ -25,6 +25,7 @@ from moments.engine.render.tags import source_metadata
 
 from ..storage import Storage
 from ..storage.base import check_key
+from ..store import JobStore, JobView
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,19 @@ def delete_input(storage: Storage, input_key: str) -> None:
         storage.delete_prefix(input_folder(input_key))
     else:
         storage.delete(input_key)
+
+
+SOURCES = "sources"
+"""The job option listing a reel's sources (``api.reels``): their uploads are the sources'."""
+
+
+def release_input(store: JobStore, storage: Storage, job: JobView) -> None:
+    """Once ``job`` is deleted: its upload and kept analysis go, unless they are a source's
+    (which has its own life) or another job (a re-cut) still reads them."""
+    if (job.options or {}).get(SOURCES) or job.input_key.startswith("sources/"):
+        return
+    if not store.input_in_use(job.input_key, job.id):
+        delete_input(storage, job.input_key)
 
 
 def content_digest(path: Path) -> str:

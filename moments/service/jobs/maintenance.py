@@ -9,9 +9,10 @@ from datetime import datetime, timedelta
 
 from ..db.models import utcnow
 from ..settings import Settings
+from ..sources import SourceStore
 from ..storage import Storage
 from ..store import JobStore
-from .analyses import delete_input
+from .analyses import release_input
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,8 @@ def purge_expired(
     store: JobStore, storage: Storage, settings: Settings, now: datetime | None = None
 ) -> list[str]:
     """Delete jobs finished more than ``retention_hours`` ago: their upload (with its kept
-    analysis, unless a re-cut still reads them), reel, poster, row.
+    analysis, unless a re-cut still reads them), reel, poster, row; and sources uploaded more
+    than ``retention_hours`` ago.
 
     Files go first, then the row, so a crash half-way leaves a row to retry on, never orphans.
     """
@@ -36,12 +38,16 @@ def purge_expired(
     purged = []
     for job in store.expired(before):
         # A re-cut shares its original's upload: it goes with the last job that reads it.
-        if not store.input_in_use(job.input_key, job.id):
-            delete_input(storage, job.input_key)
+        release_input(store, storage, job)
         storage.delete_prefix(f"reels/{job.id}")
         shutil.rmtree(settings.scratch_dir / job.id, ignore_errors=True)
         store.delete(job.id)
         purged.append(job.id)
+    sources = SourceStore(store.sessions)
+    for source in sources.expired(before):
+        storage.delete_prefix(f"sources/{source.id}")  # its upload and kept analyses
+        sources.delete(source.id)
+        purged.append(source.id)
     _purge_old_scratch(settings, before.timestamp())
     if purged:
         log.info("purged %d expired jobs", len(purged))

@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from dataclasses import fields, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from moments.engine import (
@@ -23,16 +23,26 @@ from moments.engine import (
     EngineError,
     HighlightOptions,
     HighlightResult,
+    analyse_clip,
     highlight,
     reel_from_clips,
 )
+from moments.engine.many import Clip
 from moments.engine.select import shortfall
 
 from ..logging import job_context
 from ..settings import Settings
+from ..sources import SourceStore
 from ..storage import Storage, get_storage, poster_key, reel_key
 from ..store import JobStore, JobView
-from .analyses import analysis_key, clip_of, content_digest, load_analysis, save_analysis
+from .analyses import (
+    SOURCES,
+    analysis_key,
+    clip_of,
+    content_digest,
+    load_analysis,
+    save_analysis,
+)
 from .estimate import plan_of_job, seconds_left
 from .limits import JobLimitExceeded, is_out_of_memory, job_limits, memory_message
 
@@ -190,6 +200,14 @@ def public_result(result: dict[str, Any]) -> dict[str, Any]:
     clean = {k: v for k, v in result.items() if k not in ("output", "poster")}
     if isinstance(clean.get("input"), dict):
         clean["input"] = {k: v for k, v in clean["input"].items() if k != "path"}
+    if isinstance(clean.get("clips"), list):  # a reel of many clips: each by its file's name
+        clean["clips"] = [
+            {
+                "filename": Path(c.get("path", "")).name,
+                **{k: v for k, v in c.items() if k != "path"},
+            }
+            for c in clean["clips"]
+        ]
     return clean
 
 
@@ -317,7 +335,11 @@ def _process(
     scratch.mkdir(parents=True, exist_ok=True)
     plan = plan_of_job(job.result, {"duration": options.duration})
     progress = ProgressWriter(store, job.id, settings.progress_interval, plan)
-    result = _reel(job, storage, source, scratch / "reel.mp4", options, progress, token)
+    if (job.options or {}).get(SOURCES):
+        clips = _clips_of(job, store)
+        result = _many_reel(clips, storage, scratch / "reel.mp4", options, progress, token)
+    else:
+        result = _reel(job, storage, source, scratch / "reel.mp4", options, progress, token)
 
     progress("saving", 0.0)
     if token.is_set():
@@ -373,3 +395,57 @@ def _reel(
         except Exception:  # a reel without a kept analysis is still the reel asked for
             log.warning("could not keep the analysis of job %s", job.id, exc_info=True)
     return result
+
+
+def _clips_of(job: JobView, store: JobStore) -> list[tuple[str, str]]:
+    """(storage key, file name) of each of the job's sources, in the order given."""
+    sources = SourceStore(store.sessions)
+    found = []
+    for source_id in job.options[SOURCES]:
+        source = sources.get(source_id)
+        if source is None:
+            raise EngineError("a clip of this reel has expired or was deleted; upload it again")
+        found.append((source.input_key, source.filename))
+    return found
+
+
+def _many_reel(
+    entries: list[tuple[str, str]],
+    storage: Storage,
+    output: Path,
+    options: HighlightOptions,
+    progress: ProgressWriter,
+    token: StoreCancelToken,
+) -> HighlightResult:
+    """One reel of the sources ``entries`` names: each analysed (or its kept analysis read), then
+    selection and render across them all (``reel_from_clips``)."""
+    clips: list[Clip] = []
+    named = output.parent / "clips"
+    for index, (stored_key, filename) in enumerate(entries):
+        try:
+            stored = storage.local_path(stored_key)
+        except FileNotFoundError:
+            raise EngineError(
+                f"{filename}: this clip has expired or was deleted; upload it again"
+            ) from None
+        # The engine's notes and errors name a clip by its file: give it the name people know.
+        path = named / str(index) / (PurePosixPath(filename).name or "clip")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.symlink_to(stored.resolve())
+        key = analysis_key(stored_key, content_digest(stored))
+        clip = load_analysis(storage, key, path)
+        if clip is None:
+
+            def forward(stage: str, fraction: float, index: int = index) -> None:
+                progress(
+                    "analyse", (index + (fraction if stage == "analyse" else 0.0)) / len(entries)
+                )
+
+            clip = analyse_clip(path, options, index, progress=forward, cancel=token)
+            try:
+                save_analysis(storage, key, clip)
+            except Exception:
+                log.warning("could not keep the analysis of %s", stored_key, exc_info=True)
+        clips.append(Clip(index, clip.media, clip.timeline, clip.shot_at))
+    progress("analyse", 1.0)
+    return reel_from_clips(clips, output, options, progress=progress, cancel=token)

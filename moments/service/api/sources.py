@@ -1,0 +1,296 @@
+"""Sources and reels of many clips (issue 20): ``POST /sources`` keeps an upload on its own
+(it lives ``retention_hours``); ``POST /reels`` makes one reel of one or more of your sources.
+
+A source is not a reel: uploading one does not count against the monthly quota; a reel does,
+once, however many clips it is made of. Each source's analysis is kept with it
+(``jobs.analyses``), so a second reel of the same sources only selects and renders.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from datetime import datetime, timedelta
+from pathlib import PurePosixPath
+from typing import Any
+
+import anyio
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import ClientDisconnect
+
+from moments.engine.models import Codec, HdrMode
+from moments.service.accounts.plans import plan_limit
+from moments.service.accounts.store import UserView
+from moments.service.auth.deps import AccountsDep, CurrentUser
+from moments.service.job_creation import NewJob, create_job
+from moments.service.jobs.analyses import SOURCES
+from moments.service.jobs.estimate import plan_of_job
+from moments.service.paths import API_PREFIX
+from moments.service.problems import Problem, invalid_request
+from moments.service.ratelimit import charge_upload, upload_room
+from moments.service.sources import SourceView, new_source_id, source_key
+from moments.service.store import new_job_id
+
+from . import formats, intake
+from .deps import Services, ServicesDep
+from .options import CODEC, HDR, check_options
+from .schemas import KEEP_LOCATION, Aspect, UploadAccepted
+from .schemas import Problem as ProblemDoc
+from .submission import _probe
+from .uploads import _BODY, _is_multipart
+from .views import links
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix=API_PREFIX, tags=["sources"])
+
+
+def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {
+        code: {"model": ProblemDoc, "content": {"application/problem+json": {}}} for code in codes
+    }
+
+
+class SourceOut(BaseModel):
+    """A kept upload: what the probe found, and when it is deleted."""
+
+    id: str
+    filename: str
+    size_bytes: int
+    duration: float
+    width: int
+    height: int
+    has_audio: bool
+    created_at: datetime
+    expires_at: datetime = Field(description="When the source is deleted (retention_hours).")
+
+
+class ReelOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    duration: float | None = Field(None, description="Reel length in seconds.", examples=[30])
+    aspect: Aspect = "source"
+    keep_location: bool = Field(False, description=KEEP_LOCATION)
+    codec: Codec = Field("auto", description=CODEC)
+    hdr: HdrMode = Field("keep", description=HDR)
+
+
+class ReelRequest(BaseModel):
+    """One reel of one or more of your sources (clips in the order they were shot)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sources: list[str] = Field(min_length=1, max_length=1000, description="Source ids.")
+    options: ReelOptions = Field(default_factory=ReelOptions)
+
+
+def _source_out(source: SourceView, retention_hours: float) -> SourceOut:
+    facts = source.facts
+    return SourceOut(
+        id=source.id,
+        filename=source.filename,
+        size_bytes=source.size_bytes,
+        duration=facts["duration"],
+        width=facts["width"],
+        height=facts["height"],
+        has_audio=bool(facts.get("has_audio")),
+        created_at=source.created_at,
+        expires_at=source.created_at + timedelta(hours=retention_hours),
+    )
+
+
+def find_source(services: Services, source_id: str, owner: UserView) -> SourceView:
+    """The ``owner``'s source or a 404 (also for another user's: its existence is not told)."""
+    source = services.sources.get(source_id)
+    if source is None or source.owner_id != owner.id:
+        raise Problem(
+            404,
+            f"There is no source {source_id!r}; it may have expired.",
+            kind="source-not-found",
+        )
+    return source
+
+
+@router.post(
+    "/sources",
+    status_code=201,
+    response_model=SourceOut,
+    responses=_problems(400, 413, 415, 422),
+    openapi_extra=_BODY,
+    dependencies=[upload_room("content-length")],
+)
+async def create_source(
+    request: Request, services: ServicesDep, user: CurrentUser, accounts: AccountsDep
+) -> SourceOut:
+    """Upload a clip and keep it (not a reel yet): a multipart form with a ``file`` field, or
+    the raw file as the body (``Content-Type: video/*``, name in ``X-Filename``)."""
+    content_type = request.headers.get("content-type", "")
+    multipart = _is_multipart(content_type)
+    cap = services.settings.max_upload_bytes
+    intake.check_declared_length(
+        request.headers.get("content-length"), cap + intake.MULTIPART_OVERHEAD if multipart else cap
+    )
+    source_id = new_source_id()
+    sink = _Sink(services, source_id)
+    try:
+        if multipart:
+            boundary = intake.multipart_boundary(content_type)
+            received = await intake.receive_multipart(request.stream(), boundary, sink.open, cap)
+        else:
+            name = intake.filename_from_headers(
+                request.headers.get("x-filename"), request.headers.get("content-disposition")
+            )
+            received = await intake.receive_raw(request.stream(), sink.open, cap, name)
+        if received.size == 0:
+            raise Problem(400, "The upload is empty.", kind="empty-upload")
+        key = await anyio.to_thread.run_sync(sink.commit)
+        media = await _probe(services, key, received.filename)
+        filename = received.filename or f"clip{PurePosixPath(key).suffix}"
+        facts = {
+            "duration": media.duration,
+            "width": media.width,
+            "height": media.height,
+            "has_audio": media.has_audio,
+        }
+        source = await run_in_threadpool(
+            lambda: services.sources.create(
+                source_id=source_id,
+                owner_id=user.id,
+                filename=filename,
+                input_key=key,
+                size_bytes=received.size,
+                facts=facts,
+            )
+        )
+    except ClientDisconnect:
+        await anyio.to_thread.run_sync(sink.discard)
+        raise Problem(400, "The upload was interrupted.", kind="upload-interrupted") from None
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(sink.discard)
+        raise
+    await run_in_threadpool(charge_upload, request, user.id, received.size)
+    return _source_out(source, services.settings.retention_hours)
+
+
+@router.get("/sources/{source_id}", response_model=SourceOut, responses=_problems(404))
+def get_source(source_id: str, services: ServicesDep, user: CurrentUser) -> SourceOut:
+    """One of your sources: what the probe found, and when it expires."""
+    source = find_source(services, source_id, user)
+    return _source_out(source, services.settings.retention_hours)
+
+
+@router.delete("/sources/{source_id}", status_code=204, responses=_problems(404))
+def delete_source(source_id: str, services: ServicesDep, user: CurrentUser) -> Response:
+    """Delete a source, its file and its kept analyses (reels made of it stay)."""
+    source = find_source(services, source_id, user)
+    services.sources.delete(source.id)
+    services.storage.delete_prefix(f"sources/{source.id}")
+    return Response(status_code=204)
+
+
+@router.post(
+    "/reels",
+    status_code=202,
+    response_model=UploadAccepted,
+    responses=_problems(402, 404, 422),
+)
+async def create_reel(
+    body: ReelRequest, services: ServicesDep, user: CurrentUser, accounts: AccountsDep
+) -> UploadAccepted:
+    """One reel of one or more of your sources: clips in the order they were shot (then as
+    listed), the length shared so every clip with something worth keeping is in it. Counts as
+    one reel against the monthly quota, however many clips."""
+    settings = services.settings
+    if len(body.sources) > settings.max_clips:
+        raise invalid_request(
+            [{"location": "sources", "message": f"at most {settings.max_clips} clips a reel"}]
+        )
+    sources = [
+        await run_in_threadpool(find_source, services, source_id, user)
+        for source_id in body.sources
+    ]
+    footage = sum(float(s.facts.get("duration", 0.0)) for s in sources)
+    if footage > settings.max_footage_minutes * 60:
+        raise invalid_request(
+            [
+                {
+                    "location": "sources",
+                    "message": f"the clips last {footage / 60:.1f} minutes together; a reel is "
+                    f"made of at most {settings.max_footage_minutes:g} minutes of footage",
+                }
+            ]
+        )
+    given = body.options
+    options = check_options(
+        settings,
+        given.duration,
+        given.aspect,
+        {},
+        keep_location=given.keep_location,
+        codec=given.codec,
+        hdr=given.hdr,
+    )
+    options[SOURCES] = [s.id for s in sources]
+    first = sources[0]
+    name = first.filename if len(sources) == 1 else f"{len(sources)} clips"
+    new = NewJob(
+        job_id=new_job_id(),
+        input_key=first.input_key,
+        filename=name,
+        input_size=sum(s.size_bytes for s in sources),
+        options=options,
+        facts={"duration": footage, "width": first.facts["width"], "height": first.facts["height"]},
+    )
+    job = await run_in_threadpool(
+        lambda: create_job(
+            services.store,
+            accounts.accounts,
+            user,
+            new,
+            monthly_limit=plan_limit(accounts.settings, user.plan),
+            clock=accounts.clock,
+            metrics=None,  # the bytes were counted when each source was uploaded
+        )
+    )
+    await run_in_threadpool(services.dispatcher.submit, job.id)
+    return UploadAccepted(
+        id=job.id,
+        status=job.status,
+        filename=name,
+        size_bytes=job.input_size,
+        options=options,
+        estimated_seconds=round(sum((plan_of_job(job.result, options) or {}).values()), 1),
+        links=links(job),
+    )
+
+
+class _Sink:
+    """The source's storage writer, opened on the first byte once the file name is known."""
+
+    def __init__(self, services: Services, source_id: str) -> None:
+        self._storage = services.storage
+        self._id = source_id
+        self._stack = contextlib.ExitStack()
+        self._writer: Any = None
+        self.key: str | None = None
+
+    def open(self, filename: str | None) -> Any:
+        suffix = PurePosixPath(filename or "").suffix.lower().lstrip(".")
+        self.key = source_key(self._id, suffix if suffix in formats.EXTENSIONS else "bin")
+        self._writer = self._stack.enter_context(self._storage.open_writer(self.key))
+        return self._writer
+
+    def commit(self) -> str:
+        assert self._writer is not None and self.key is not None
+        self._stack.close()
+        self._writer = None
+        return self.key
+
+    def discard(self) -> None:
+        if self._writer is not None:
+            self._writer.abort()
+            self._stack.close()
+            self._writer = None
+        self._storage.delete_prefix(f"sources/{self._id}")

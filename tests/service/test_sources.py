@@ -1,0 +1,96 @@
+"""Sources and reels of many clips through the API (issue 20, items 1 and 3): uploads kept on
+their own, one reel from several of them (counted once), owners only, limits from settings,
+deletion and retention."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from moments.service.db.models import utcnow
+from moments.service.jobs.maintenance import purge_expired
+from tests.helpers import fast_settings
+
+from .auth_helpers import other_user
+from .test_api_flow import poll_until_finished
+
+
+def _source(api, path, name, raw=False):
+    if raw:
+        response = api.client.post(
+            "/api/v1/sources",
+            content=path.read_bytes(),
+            headers={"Content-Type": "video/mp4", "X-Filename": name},
+        )
+    else:
+        response = api.client.post(
+            "/api/v1/sources", files={"file": (name, path.read_bytes(), "video/mp4")}
+        )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_one_reel_from_two_sources_counts_once(api, small_video, media_dir):
+    before = api.client.get("/api/v1/me").json()["used"]
+    first = _source(api, small_video, "beach.mp4")
+    second = _source(api, media_dir / "testsrc.mp4", "party.mp4", raw=True)
+    assert first["filename"] == "beach.mp4" and first["width"] == 320 and first["has_audio"]
+    assert api.client.get(f"/api/v1/sources/{second['id']}").json() == second
+    assert api.client.get("/api/v1/me").json()["used"] == before  # a source is not a reel
+
+    _, mallory = other_user(api)
+    assert mallory.get(f"/api/v1/sources/{first['id']}").status_code == 404
+    stolen = mallory.post("/api/v1/reels", json={"sources": [first["id"]]})
+    assert stolen.status_code == 404
+    assert stolen.json()["type"] == "urn:moments:problem:source-not-found"
+
+    answer = api.client.post(
+        "/api/v1/reels",
+        json={"sources": [first["id"], second["id"]], "options": {"duration": 6}},
+    )
+    assert answer.status_code == 202, answer.text
+    job_id = answer.json()["id"]
+    assert poll_until_finished(api, job_id)[-1]["status"] == "completed"
+    assert api.client.get("/api/v1/me").json()["used"] == before + 1
+    detail = api.client.get(f"/api/v1/jobs/{job_id}").json()
+    assert detail["filename"] == "2 clips"
+    result = api.services.store.get(job_id).result
+    names = [c["filename"] for c in result["clips"]]
+    assert sorted(names) == ["beach.mp4", "party.mp4"]  # both clips in the reel, by their names
+    assert {s["clip"] for s in detail["segments"]} == {0, 1}
+    assert all("path" not in c for c in result["clips"])
+    # Each source's analysis is kept with it, for the next reel of it.
+    storage = api.services.storage
+    folder = storage.local_path(f"sources/{first['id']}/source.mp4").parent
+    assert any(p.name.startswith("analysis-") for p in folder.iterdir())
+    download = api.client.get(detail["links"]["download"])
+    assert download.status_code == 200 and len(download.content) > 1000
+
+    # Deleting the reel leaves its sources; deleting a source removes its file and analyses.
+    assert api.client.delete(f"/api/v1/jobs/{job_id}").status_code == 204
+    assert folder.exists()
+    assert api.client.delete(f"/api/v1/sources/{first['id']}").status_code == 204
+    assert not folder.exists()
+    assert api.client.get(f"/api/v1/sources/{first['id']}").status_code == 404
+
+    # Retention: a source goes retention_hours after its upload.
+    later = utcnow() + timedelta(hours=api.services.settings.retention_hours + 1)
+    purged = purge_expired(api.services.store, storage, api.services.settings, now=later)
+    assert second["id"] in purged
+    assert api.client.get(f"/api/v1/sources/{second['id']}").status_code == 404
+
+
+def test_a_reel_holds_at_most_the_clips_settings_allow(start_api, tmp_path, small_video):
+    api = start_api(fast_settings(tmp_path, max_clips=2, max_footage_minutes=0.15))
+    one = _source(api, small_video, "a.mp4")["id"]
+    too_many = api.client.post("/api/v1/reels", json={"sources": [one, one, one]})
+    assert too_many.status_code == 422 and "at most 2 clips" in too_many.text
+    too_long = api.client.post("/api/v1/reels", json={"sources": [one, one]})  # 12 s > 9 s
+    assert too_long.status_code == 422 and "minutes of footage" in too_long.text
+    refused = api.client.post(
+        "/api/v1/sources",
+        content=b"not a video at all" * 100,
+        headers={"Content-Type": "video/mp4", "X-Filename": "notes.mp4"},
+    )
+    assert refused.status_code == 415
+    kept = api.services.storage.local_path(f"sources/{one}/source.mp4").parents[1]
+    assert [p.name for p in kept.iterdir()] == [one]  # the refused upload left nothing
