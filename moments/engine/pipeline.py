@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -41,21 +40,13 @@ def highlight(
     options = options or HighlightOptions()
     source, output = Path(source), Path(output)
     reporter = Reporter(progress, cancel)
-    timings: dict[str, float] = {}
+    timings = reporter.timings
 
-    def timed(stage: str):
-        reporter.start(stage)
-        timings[stage] = -time.perf_counter()
-
-    def done(stage: str) -> None:
-        timings[stage] += time.perf_counter()
-        reporter.update(1.0)
-
-    timed("probe")
+    reporter.start("probe")
     media = probe(source, options.limits)
-    done("probe")
+    reporter.done()
 
-    timed("analyse")
+    reporter.start("analyse")
     music: Music | None = None
     music_notes: list[str] = []
     if options.music is not None:
@@ -67,9 +58,9 @@ def highlight(
     timeline = analyse(
         media, options, reporter, candidates=lambda rough: candidates(media, rough, options)
     )
-    done("analyse")
+    reporter.done()
 
-    timed("select")
+    reporter.start("select")
     segments = select(media, timeline, options)
     if segments and music is not None and music.steady:
         bounds = footage_bounds(segments, timeline.duration, timeline.shots)
@@ -83,9 +74,9 @@ def highlight(
         *music_notes,
         *(note for note in [shortfall(segments, timeline, options)] if note),
     ]
-    done("select")
+    reporter.done()
 
-    timed("render")
+    reporter.start("render")
     poster = poster_time(segments, timeline) if options.poster else None
     soundtrack = None
     if music is not None:
@@ -93,7 +84,7 @@ def highlight(
     info = render(
         media, segments, output, options, reporter, poster_time=poster, soundtrack=soundtrack
     )
-    done("render")
+    reporter.done()
 
     timings["total"] = sum(timings.values())
     return HighlightResult(
@@ -158,9 +149,8 @@ def highlight_many(
     if len(paths) == 1:
         return highlight(paths[0], output, options, progress, cancel)
     reporter = Reporter(progress, cancel)
-    timings: dict[str, float] = {}
+    timings = reporter.timings
     reporter.start("probe")
-    timings["probe"] = -time.perf_counter()
     medias = []
     for index, path in enumerate(paths):
         medias.append(probe(path, options.limits))
@@ -171,9 +161,8 @@ def highlight_many(
             f"the clips last {footage / 60:.0f} minutes together; a reel is made of at most "
             f"{options.limits.max_total_duration / 60:.0f} minutes of footage"
         )
-    timings["probe"] += time.perf_counter()
+    reporter.done()
     reporter.start("analyse")
-    timings["analyse"] = -time.perf_counter()
     clips = []
     for index, media in enumerate(medias):
 
@@ -181,8 +170,7 @@ def highlight_many(
             reporter.update((index + fraction) / len(medias))
 
         clips.append(_analysed(media, index, options, Reporter(forward, cancel)))
-    reporter.update(1.0)
-    timings["analyse"] += time.perf_counter()
+    reporter.done()
     result = reel_from_clips(clips, output, options, progress, cancel)
     timings.update(result.timings)
     timings["total"] = sum(v for k, v in timings.items() if k != "total")
@@ -231,17 +219,9 @@ def reel_from_clips(
     if not clips:
         raise EngineError("no clips were given")
     reporter = Reporter(progress, cancel)
-    timings: dict[str, float] = {}
+    timings = reporter.timings
 
-    def timed(stage: str):
-        reporter.start(stage)
-        timings[stage] = -time.perf_counter()
-
-    def done(stage: str) -> None:
-        timings[stage] += time.perf_counter()
-        reporter.update(1.0)
-
-    timed("select")
+    reporter.start("select")
     music: Music | None = None
     music_notes: list[str] = []
     if options.music is not None:
@@ -266,9 +246,9 @@ def reel_from_clips(
             grouped[segment.clip or 0].append(segment)
         kept = [(c, g) for c, g in zip(choice.clips, grouped, strict=True) if g]
         choice = Choice([c for c, _ in kept], [g for _, g in kept], choice.notes)
-    done("select")
+    reporter.done()
 
-    timed("render")
+    reporter.start("render")
     best = max(range(len(choice.clips)), key=lambda k: max(s.score for s in choice.segments[k]))
     when = poster_time(choice.segments[best], choice.clips[best].timeline)
     segments: list[Segment] = []
@@ -307,7 +287,7 @@ def reel_from_clips(
                 start = (frames + part.plan.starts[index]) / part.plan.rate
                 segments.append(replace(segment, output_start=round(float(start), 3), clip=k))
             frames += part.plan.total
-    done("render")
+    reporter.done()
 
     timings["total"] = sum(timings.values())
     return HighlightResult(

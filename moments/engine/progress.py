@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -24,17 +25,26 @@ class Reporter:
     """Forwards stage progress to the caller and raises :class:`Cancelled` when asked to stop.
 
     Stages call :meth:`update` often (every few frames); each call checks the cancel token,
-    so cancellation takes effect well within a second.
+    so cancellation takes effect well within a second. ``timings`` holds the seconds each stage
+    took, from :meth:`start` to :meth:`done`.
     """
 
     def __init__(self, progress: ProgressFn | None = None, cancel: CancelToken | None = None):
         self._progress = progress
         self._cancel = cancel
         self.stage = ""
+        self.timings: dict[str, float] = {}
+        self._began = 0.0
 
     def start(self, stage: str) -> None:
         self.stage = stage
+        self._began = time.perf_counter()
         self.update(0.0)
+
+    def done(self) -> None:
+        """The current stage is finished: its time is kept and its progress reads 1."""
+        self.timings[self.stage] = time.perf_counter() - self._began
+        self.update(1.0)
 
     def update(self, fraction: float) -> None:
         self.check()
