@@ -46,9 +46,11 @@ def test_hostile_edit_lists_at_once_leave_the_api_small(tmp_path: Path) -> None:
     assert result.growth_mb < RSS_GROWTH_MB, (
         f"the API grew by {result.growth_mb:.0f} MB while probing {CONCURRENT} files"
     )
-    # The refused uploads left nothing in storage: only the warm-up job's input is there.
+    # The refused uploads left nothing in storage: only the warm-up job's input (and the
+    # analysis kept with it for re-cuts) is there.
     kept = [p for p in (tmp_path / "data" / "files" / "uploads").rglob("*") if p.is_file()]
-    assert [p.parent.name for p in kept] == [warm_job]
+    assert {p.parent.name for p in kept} == {warm_job}
+    assert sorted(p.name.split("-")[0] for p in kept) == ["analysis", "source.mp4"]
 
 
 @pytest.fixture(scope="module")

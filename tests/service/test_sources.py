@@ -94,3 +94,38 @@ def test_a_reel_holds_at_most_the_clips_settings_allow(start_api, tmp_path, smal
     assert refused.status_code == 415
     kept = api.services.storage.local_path(f"sources/{one}/source.mp4").parents[1]
     assert [p.name for p in kept.iterdir()] == [one]  # the refused upload left nothing
+
+
+def test_an_audio_only_upload_becomes_music_a_reel_is_set_to(api, small_video, media_dir):
+    song = _source(api, media_dir / "aac.m4a", "song.m4a")
+    assert song["kind"] == "music" and song["width"] is None and song["duration"] > 3
+    clip = _source(api, small_video, "beach.mp4")
+    assert clip["kind"] == "video"
+    # A song is not a clip, and a clip is not a song.
+    swapped = api.client.post("/api/v1/reels", json={"sources": [song["id"]]})
+    assert swapped.status_code == 422 and "is music" in swapped.text
+    wrong = api.client.post("/api/v1/reels", json={"sources": [clip["id"]], "music": clip["id"]})
+    assert wrong.status_code == 422 and "not music" in wrong.text
+    # Uploads for a reel of one video still refuse what is not a video, as before.
+    plain = api.client.post(
+        "/api/v1/upload",
+        content=(media_dir / "aac.m4a").read_bytes(),
+        headers={"Content-Type": "video/mp4", "X-Filename": "song.m4a"},
+    )
+    assert plain.status_code == 415
+
+    answer = api.client.post(
+        "/api/v1/reels",
+        json={
+            "sources": [clip["id"]],
+            "music": song["id"],
+            "music_mode": "mix",
+            "options": {"duration": 4},
+        },
+    )
+    assert answer.status_code == 202, answer.text
+    job_id = answer.json()["id"]
+    assert poll_until_finished(api, job_id)[-1]["status"] == "completed"
+    result = api.services.store.get(job_id).result
+    assert result["options"]["music"] == "song.m4a"  # its name, never a server path
+    assert result["options"]["music_mode"] == "mix"

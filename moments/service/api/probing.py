@@ -105,13 +105,22 @@ class Prober:
             self.probe_blocking, path, limits or Limits(), limiter=self._slots
         )
 
-    def probe_blocking(self, path: Path, limits: Limits) -> MediaInfo:
-        """The same, blocking the calling thread (no slot taken)."""
+    async def probe_music(self, path: Path, limits: Limits | None = None) -> float:
+        """Read ``path`` as a song (MP3, AAC/M4A, WAV, FLAC) in a child under the same limits:
+        its length in seconds; raises EngineError (not music we read) or
+        :class:`ProbeLimitExceeded`."""
+        return await anyio.to_thread.run_sync(
+            self.probe_blocking, path, limits or Limits(), "music", limiter=self._slots
+        )
+
+    def probe_blocking(self, path: Path, limits: Limits, what: str = "video") -> Any:
+        """The same, blocking the calling thread (no slot taken). ``what``: ``video`` (its
+        MediaInfo) or ``music`` (its length)."""
         self._ctx.set_forkserver_preload(PRELOAD)
         receiver, sender = self._ctx.Pipe(duplex=False)
         process = self._ctx.Process(
             target=_child,
-            args=(sender, str(path), limits, self.limits),
+            args=(sender, str(path), limits, self.limits, what),
             name="moments-probe",
             daemon=True,
         )
@@ -171,7 +180,9 @@ class Prober:
 # -- in the child ---------------------------------------------------------------------------
 
 
-def _child(sender: Connection, path: str, limits: Limits, budget: ProbeLimits) -> None:
+def _child(
+    sender: Connection, path: str, limits: Limits, budget: ProbeLimits, what: str = "video"
+) -> None:
     """Entry point of a probe process: set the limits, probe, send one answer."""
     _die_with_parent()
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a killed probe leaves no core file
@@ -186,18 +197,20 @@ def _child(sender: Connection, path: str, limits: Limits, budget: ProbeLimits) -
         limit = data_size() + budget.memory_bytes
         resource.setrlimit(resource.RLIMIT_DATA, _within_hard(resource.RLIMIT_DATA, limit, None))
         start_rss = _status_kib("VmRSS") * 1024
-    sender.send(_probe_once(Path(path), limits, budget.memory_bytes, start_rss))
+    sender.send(_probe_once(Path(path), limits, budget.memory_bytes, start_rss, what))
     sender.close()
 
 
-def _probe_once(path: Path, limits: Limits, memory: int | None, start_rss: int) -> tuple:
+def _probe_once(
+    path: Path, limits: Limits, memory: int | None, start_rss: int, what: str = "video"
+) -> tuple:
     def over_budget() -> bool:
         if not memory:
             return False
         return _status_kib("VmHWM") * 1024 - start_rss >= NEAR_LIMIT * memory
 
     try:
-        media = probe(path, limits)
+        media: Any = probe(path, limits) if what == "video" else _music_seconds(path, limits)
     except EngineError as exc:
         if memory and (is_out_of_memory(exc) or over_budget()):
             return ("memory", memory)
@@ -209,6 +222,12 @@ def _probe_once(path: Path, limits: Limits, memory: int | None, start_rss: int) 
     if over_budget():
         return ("memory", memory)
     return ("ok", media)
+
+
+def _music_seconds(path: Path, limits: Limits) -> float:
+    from moments.engine.music import RATE, read_music
+
+    return read_music(path, limits).shape[1] / RATE
 
 
 def _within_hard(which: int, soft: int, hard: int | None) -> tuple[int, int]:

@@ -15,7 +15,7 @@ from moments.engine.models import Codec, HdrMode
 from moments.service.accounts.plans import plan_limit
 from moments.service.auth.deps import AccountsDep, CurrentUser
 from moments.service.job_creation import NewJob, create_job
-from moments.service.jobs.analyses import SOURCES
+from moments.service.jobs.analyses import MUSIC, SOURCES
 from moments.service.jobs.estimate import plan_of_job
 from moments.service.paths import API_PREFIX
 from moments.service.problems import Problem
@@ -100,7 +100,9 @@ async def recut_job(
     )
     options[RECUT_OF] = original.id
     if (original.options or {}).get(SOURCES):  # a reel of many clips: the same clips again
-        options[SOURCES] = original.options[SOURCES]
+        for name in (SOURCES, MUSIC, "music_mode"):
+            if name in original.options:
+                options[name] = original.options[name]
     facts = {k: v for k, v in ((original.result or {}).get("input") or {}).items()
              if k in ("duration", "width", "height")}  # fmt: skip
     new = NewJob(

@@ -12,7 +12,7 @@ import contextlib
 import logging
 from datetime import datetime, timedelta
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 from fastapi import APIRouter, Request, Response
@@ -20,12 +20,13 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import ClientDisconnect
 
-from moments.engine.models import Codec, HdrMode
+from moments.engine import EngineError, Limits
+from moments.engine.models import Codec, HdrMode, MusicMode
 from moments.service.accounts.plans import plan_limit
 from moments.service.accounts.store import UserView
 from moments.service.auth.deps import AccountsDep, CurrentUser
 from moments.service.job_creation import NewJob, create_job
-from moments.service.jobs.analyses import SOURCES
+from moments.service.jobs.analyses import MUSIC, SOURCES
 from moments.service.jobs.estimate import plan_of_job
 from moments.service.paths import API_PREFIX
 from moments.service.problems import Problem, invalid_request
@@ -36,6 +37,7 @@ from moments.service.store import new_job_id
 from . import formats, intake
 from .deps import Services, ServicesDep
 from .options import CODEC, HDR, check_options
+from .probing import ProbeLimitExceeded
 from .schemas import KEEP_LOCATION, Aspect, UploadAccepted
 from .schemas import Problem as ProblemDoc
 from .submission import _probe
@@ -43,6 +45,7 @@ from .uploads import _BODY, _is_multipart
 from .views import links
 
 log = logging.getLogger(__name__)
+SourceKind = Literal["video", "music"]
 router = APIRouter(prefix=API_PREFIX, tags=["sources"])
 
 
@@ -56,11 +59,15 @@ class SourceOut(BaseModel):
     """A kept upload: what the probe found, and when it is deleted."""
 
     id: str
+    kind: SourceKind = Field(
+        description="video: a clip to make reels of; music: a song (an audio-only upload) to set "
+        "a reel to."
+    )
     filename: str
     size_bytes: int
     duration: float
-    width: int
-    height: int
+    width: int | None = Field(None, description="Display width (videos).")
+    height: int | None = Field(None, description="Display height (videos).")
     has_audio: bool
     created_at: datetime
     expires_at: datetime = Field(description="When the source is deleted (retention_hours).")
@@ -81,19 +88,27 @@ class ReelRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    sources: list[str] = Field(min_length=1, max_length=1000, description="Source ids.")
+    sources: list[str] = Field(min_length=1, max_length=1000, description="Video source ids.")
     options: ReelOptions = Field(default_factory=ReelOptions)
+    music: str | None = Field(
+        None, description="A music source's id: the reel is set to it, cuts on its beats."
+    )
+    music_mode: MusicMode = Field(
+        "replace", description="replace: the music alone; mix: the music under the clips' own "
+        "sound, ducked while someone talks.",
+    )  # fmt: skip
 
 
 def _source_out(source: SourceView, retention_hours: float) -> SourceOut:
     facts = source.facts
     return SourceOut(
         id=source.id,
+        kind=facts.get("kind", "video"),
         filename=source.filename,
         size_bytes=source.size_bytes,
         duration=facts["duration"],
-        width=facts["width"],
-        height=facts["height"],
+        width=facts.get("width"),
+        height=facts.get("height"),
         has_audio=bool(facts.get("has_audio")),
         created_at=source.created_at,
         expires_at=source.created_at + timedelta(hours=retention_hours),
@@ -145,14 +160,8 @@ async def create_source(
         if received.size == 0:
             raise Problem(400, "The upload is empty.", kind="empty-upload")
         key = await anyio.to_thread.run_sync(sink.commit)
-        media = await _probe(services, key, received.filename)
+        facts = await _facts(services, key, received.filename)
         filename = received.filename or f"clip{PurePosixPath(key).suffix}"
-        facts = {
-            "duration": media.duration,
-            "width": media.width,
-            "height": media.height,
-            "has_audio": media.has_audio,
-        }
         source = await run_in_threadpool(
             lambda: services.sources.create(
                 source_id=source_id,
@@ -172,6 +181,31 @@ async def create_source(
         raise
     await run_in_threadpool(charge_upload, request, user.id, received.size)
     return _source_out(source, services.settings.retention_hours)
+
+
+async def _facts(services: Services, key: str, filename: str | None) -> dict[str, Any]:
+    """What a source is: a video we read, else a song (an audio-only upload), else refused
+    as a video would be (415)."""
+    try:
+        media = await _probe(services, key, filename)
+    except Problem as refused:
+        if refused.status != 415:
+            raise
+        path = await anyio.to_thread.run_sync(services.storage.local_path, key)
+        try:
+            seconds = await services.prober.probe_music(path, Limits())
+        except (EngineError, ProbeLimitExceeded):
+            raise refused from None
+        finally:
+            services.storage.release_local_path(path)
+        return {"kind": "music", "duration": round(seconds, 3), "has_audio": True}
+    return {
+        "kind": "video",
+        "duration": media.duration,
+        "width": media.width,
+        "height": media.height,
+        "has_audio": media.has_audio,
+    }
 
 
 @router.get("/sources/{source_id}", response_model=SourceOut, responses=_problems(404))
@@ -211,6 +245,18 @@ async def create_reel(
         await run_in_threadpool(find_source, services, source_id, user)
         for source_id in body.sources
     ]
+    for source in sources:
+        if source.facts.get("kind", "video") != "video":
+            raise invalid_request(
+                [{"location": "sources", "message": f"{source.filename} is music, not a clip"}]
+            )
+    music = None
+    if body.music is not None:
+        music = await run_in_threadpool(find_source, services, body.music, user)
+        if music.facts.get("kind") != "music":
+            raise invalid_request(
+                [{"location": "music", "message": f"{music.filename} is a video, not music"}]
+            )
     footage = sum(float(s.facts.get("duration", 0.0)) for s in sources)
     if footage > settings.max_footage_minutes * 60:
         raise invalid_request(
@@ -233,6 +279,9 @@ async def create_reel(
         hdr=given.hdr,
     )
     options[SOURCES] = [s.id for s in sources]
+    if music is not None:
+        options[MUSIC] = music.id
+        options["music_mode"] = body.music_mode
     first = sources[0]
     name = first.filename if len(sources) == 1 else f"{len(sources)} clips"
     new = NewJob(

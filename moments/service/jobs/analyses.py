@@ -47,7 +47,9 @@ def delete_input(storage: Storage, input_key: str) -> None:
 
 
 SOURCES = "sources"
-"""The job option listing a reel's sources (``api.reels``): their uploads are the sources'."""
+"""The job option listing a reel's sources (``api.sources``): their uploads are the sources'."""
+MUSIC = "music"
+"""The job option naming the music source a reel is set to (``api.sources``)."""
 
 
 def release_input(store: JobStore, storage: Storage, job: JobView) -> None:

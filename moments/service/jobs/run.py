@@ -36,6 +36,7 @@ from ..sources import SourceStore
 from ..storage import Storage, get_storage, poster_key, reel_key
 from ..store import JobStore, JobView
 from .analyses import (
+    MUSIC,
     SOURCES,
     analysis_key,
     clip_of,
@@ -200,6 +201,8 @@ def public_result(result: dict[str, Any]) -> dict[str, Any]:
     clean = {k: v for k, v in result.items() if k not in ("output", "poster")}
     if isinstance(clean.get("input"), dict):
         clean["input"] = {k: v for k, v in clean["input"].items() if k != "path"}
+    if isinstance(clean.get("options"), dict) and clean["options"].get("music"):
+        clean["options"] = {**clean["options"], "music": Path(clean["options"]["music"]).name}
     if isinstance(clean.get("clips"), list):  # a reel of many clips: each by its file's name
         clean["clips"] = [
             {
@@ -337,6 +340,10 @@ def _process(
     progress = ProgressWriter(store, job.id, settings.progress_interval, plan)
     if (job.options or {}).get(SOURCES):
         clips = _clips_of(job, store)
+        if job.options.get(MUSIC):
+            song = _song_of(job, store, storage, scratch)
+            mode = job.options.get("music_mode", "replace")
+            options = replace(options, music=song, music_mode=mode)
         result = _many_reel(clips, storage, scratch / "reel.mp4", options, progress, token)
     else:
         result = _reel(job, storage, source, scratch / "reel.mp4", options, progress, token)
@@ -409,6 +416,27 @@ def _clips_of(job: JobView, store: JobStore) -> list[tuple[str, str]]:
     return found
 
 
+def _named(folder: Path, stored: Path, filename: str) -> Path:
+    """``stored`` under the name people know it by (a link): the engine's notes and errors
+    name files, and every stored upload is called ``source.<ext>``."""
+    path = folder / (PurePosixPath(filename).name or "clip")
+    folder.mkdir(parents=True, exist_ok=True)
+    path.symlink_to(stored.resolve())
+    return path
+
+
+def _song_of(job: JobView, store: JobStore, storage: Storage, scratch: Path) -> Path:
+    """A local copy of the music source the job's reel is set to, under its own name."""
+    source = SourceStore(store.sessions).get(job.options[MUSIC])
+    try:
+        if source is None:
+            raise FileNotFoundError(job.options[MUSIC])
+        stored = storage.local_path(source.input_key)
+    except FileNotFoundError:
+        raise EngineError("the music of this reel has expired or was deleted") from None
+    return _named(scratch / "music", stored, source.filename)
+
+
 def _many_reel(
     entries: list[tuple[str, str]],
     storage: Storage,
@@ -429,9 +457,7 @@ def _many_reel(
                 f"{filename}: this clip has expired or was deleted; upload it again"
             ) from None
         # The engine's notes and errors name a clip by its file: give it the name people know.
-        path = named / str(index) / (PurePosixPath(filename).name or "clip")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.symlink_to(stored.resolve())
+        path = _named(named / str(index), stored, filename)
         key = analysis_key(stored_key, content_digest(stored))
         clip = load_analysis(storage, key, path)
         if clip is None:
