@@ -403,6 +403,18 @@ class JobStore:
             eta_seconds=None,
         )
 
+    def with_source(self, owner_id: str, source_id: str) -> list[JobView]:
+        """The owner's reels made of source ``source_id`` (``options['sources']``), newest
+        first. Filtered here, not in SQL: JSON queries differ between SQLite and PostgreSQL,
+        and one person's jobs are few (retention deletes them)."""
+        query = select(Job).where(Job.owner_id == owner_id).order_by(Job.created_at.desc())
+        with self._sessions() as session:
+            return [
+                JobView.of(job)
+                for job in session.scalars(query)
+                if source_id in ((job.options or {}).get("sources") or [])
+            ]
+
     def input_in_use(self, input_key: str, besides: str) -> bool:
         """Whether a job other than ``besides`` reads the upload at ``input_key`` (a re-cut
         shares its original's upload and kept analysis)."""

@@ -65,6 +65,12 @@ def test_one_reel_from_two_sources_counts_once(api, small_video, media_dir):
     download = api.client.get(detail["links"]["download"])
     assert download.status_code == 200 and len(download.content) > 1000
 
+    # Each source lists the reels made of it; another user sees neither.
+    for source in (first, second):
+        reels = api.client.get(f"/api/v1/sources/{source['id']}/reels").json()
+        assert [r["id"] for r in reels] == [job_id]
+    assert mallory.get(f"/api/v1/sources/{first['id']}/reels").status_code == 404
+
     # Deleting the reel leaves its sources; deleting a source removes its file and analyses.
     assert api.client.delete(f"/api/v1/jobs/{job_id}").status_code == 204
     assert folder.exists()

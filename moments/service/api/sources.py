@@ -38,11 +38,11 @@ from . import formats, intake
 from .deps import Services, ServicesDep
 from .options import CODEC, HDR, check_options
 from .probing import ProbeLimitExceeded
-from .schemas import KEEP_LOCATION, Aspect, UploadAccepted
+from .schemas import KEEP_LOCATION, Aspect, JobSummary, UploadAccepted
 from .schemas import Problem as ProblemDoc
 from .submission import _probe
 from .uploads import _BODY, _is_multipart
-from .views import links
+from .views import links, summary_of
 
 log = logging.getLogger(__name__)
 SourceKind = Literal["video", "music"]
@@ -213,6 +213,14 @@ def get_source(source_id: str, services: ServicesDep, user: CurrentUser) -> Sour
     """One of your sources: what the probe found, and when it expires."""
     source = find_source(services, source_id, user)
     return _source_out(source, services.settings.retention_hours)
+
+
+@router.get("/sources/{source_id}/reels", response_model=list[JobSummary], responses=_problems(404))
+def source_reels(source_id: str, services: ServicesDep, user: CurrentUser) -> list[JobSummary]:
+    """The reels (jobs) made of one of your sources, newest first."""
+    source = find_source(services, source_id, user)
+    jobs = services.store.with_source(user.id, source.id)
+    return [summary_of(job, services.settings.retention_hours) for job in jobs]
 
 
 @router.delete("/sources/{source_id}", status_code=204, responses=_problems(404))
