@@ -12,6 +12,7 @@ from tests.helpers import fast_settings
 
 from .auth_helpers import other_user
 from .test_api_flow import poll_until_finished
+from .test_tus import CHUNK, TUS, create, metadata
 
 
 def _source(api, path, name, raw=False):
@@ -135,3 +136,28 @@ def test_an_audio_only_upload_becomes_music_a_reel_is_set_to(api, small_video, m
     result = api.services.store.get(job_id).result
     assert result["options"]["music"] == "song.m4a"  # its name, never a server path
     assert result["options"]["music_mode"] == "mix"
+
+
+def test_a_resumable_upload_can_be_kept_as_a_source(api, small_video):
+    data = small_video.read_bytes()
+    url = create(api, len(data), filename="hike.mp4", purpose="source")
+    half = len(data) // 2
+    first = api.client.patch(url, content=data[:half], headers={**CHUNK, "Upload-Offset": "0"})
+    assert first.status_code == 204, first.text
+    assert "moments-source-id" not in first.headers
+    last = api.client.patch(url, content=data[half:], headers={**CHUNK, "Upload-Offset": str(half)})
+    assert last.status_code == 204, last.text
+    source_id = last.headers["moments-source-id"]
+    assert "moments-job-id" not in last.headers  # a source, not a reel
+    assert last.headers["location"] == f"/api/v1/sources/{source_id}"
+    assert api.client.head(url, headers=TUS).headers["moments-source-id"] == source_id
+    source = api.client.get(f"/api/v1/sources/{source_id}").json()
+    assert source["filename"] == "hike.mp4" and source["kind"] == "video"
+    kept = api.services.storage.local_path(api.services.sources.get(source_id).input_key)
+    assert kept.read_bytes() == data
+    assert api.client.get("/api/v1/jobs").json()["total"] == 0
+    bad = api.client.post(
+        "/api/v1/uploads/",
+        headers={**TUS, "Upload-Length": "10", "Upload-Metadata": metadata(purpose="song")},
+    )
+    assert bad.status_code == 400

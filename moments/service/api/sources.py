@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from datetime import datetime, timedelta
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 import anyio
@@ -139,7 +139,9 @@ async def create_source(
     request: Request, services: ServicesDep, user: CurrentUser, accounts: AccountsDep
 ) -> SourceOut:
     """Upload a clip and keep it (not a reel yet): a multipart form with a ``file`` field, or
-    the raw file as the body (``Content-Type: video/*``, name in ``X-Filename``)."""
+    the raw file as the body (``Content-Type: video/*``, name in ``X-Filename``). Resumable:
+    a tus upload (``/uploads/``) with ``purpose`` ``source`` in its Upload-Metadata; its last
+    response names the source in ``Moments-Source-Id``."""
     content_type = request.headers.get("content-type", "")
     multipart = _is_multipart(content_type)
     cap = services.settings.max_upload_bytes
@@ -181,6 +183,38 @@ async def create_source(
         raise
     await run_in_threadpool(charge_upload, request, user.id, received.size)
     return _source_out(source, services.settings.retention_hours)
+
+
+async def keep_source(
+    services: Services, owner: UserView, filename: str | None, size: int, data: Path
+) -> SourceView:
+    """Store the complete upload at ``data`` (a tus upload's file) as the owner's source:
+    judged as ``POST /sources`` judges one (415 when neither a video nor a song)."""
+    source_id = new_source_id()
+    suffix = PurePosixPath(filename or "").suffix.lower().lstrip(".")
+    key = source_key(source_id, suffix if suffix in formats.EXTENSIONS else "bin")
+
+    def store() -> None:
+        with data.open("rb") as f:
+            services.storage.write(key, f)
+
+    await anyio.to_thread.run_sync(store)
+    try:
+        facts = await _facts(services, key, filename)
+        return await run_in_threadpool(
+            lambda: services.sources.create(
+                source_id=source_id,
+                owner_id=owner.id,
+                filename=filename or f"clip.{PurePosixPath(key).suffix.lstrip('.')}",
+                input_key=key,
+                size_bytes=size,
+                facts=facts,
+            )
+        )
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(services.storage.delete_prefix, f"sources/{source_id}")
+        raise
 
 
 async def _facts(services: Services, key: str, filename: str | None) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from moments.service.store import new_job_id
 from . import intake
 from .deps import Services, ServicesDep
 from .options import check_callback, check_options
+from .sources import keep_source
 from .submission import input_key, queue_stored_upload
 from .tus_store import ChunkWriter, TusUploads, UploadBusy, UploadInfo
 
@@ -44,10 +45,13 @@ CHUNK_TYPE = "application/offset+octet-stream"
 HUGE = 10**18
 """What a header number of more digits than this reads as: more than any upload could be."""
 PURGE_EVERY = 60.0
+PURPOSES = ("reel", "source")
+"""Upload-Metadata ``purpose``: a reel (the upload becomes a job, the default) or a source
+(kept for reels of many clips: ``api.sources``)."""
 TUS_HEADERS = [
     "Tus-Resumable", "Tus-Version", "Tus-Extension", "Tus-Max-Size", "Tus-Checksum-Algorithm",
     "Upload-Offset", "Upload-Length", "Upload-Metadata", "Upload-Expires", "Moments-Job-Id",
-    "Moments-Job-Status", "Location",
+    "Moments-Job-Status", "Moments-Source-Id", "Location",
 ]  # fmt: skip
 """Response headers a browser on another origin must be allowed to read (CORS)."""
 
@@ -135,13 +139,21 @@ async def create_upload(
         raise tus_problem(400, "The upload is empty.", "empty-upload")
     metadata = request.headers.get("upload-metadata", "")
     fields = parse_metadata(metadata)
+    purpose = fields.get("purpose", "reel")
+    if purpose not in PURPOSES:
+        raise tus_problem(
+            400, f"Upload-Metadata purpose must be one of {', '.join(PURPOSES)}.", "tus"
+        )
     options = check_options(settings, None, "source", fields)
     await check_callback(accounts, options)
+    if purpose == "source":  # kept as a source (POST /sources), not made into a reel
+        options = {"purpose": "source"}
     filename = intake.clean_filename(fields["filename"]) if fields.get("filename") else None
     has_body = _has_body(request)
     checksum = parse_checksum(request.headers.get("upload-checksum")) if has_body else None
 
-    await anyio.to_thread.run_sync(ensure_quota_left, accounts, user)
+    if purpose == "reel":  # a source is not a reel: no quota until a reel is made of it
+        await anyio.to_thread.run_sync(ensure_quota_left, accounts, user)
     await _maybe_purge(uploads)
     info = await anyio.to_thread.run_sync(
         uploads.create, length, options, filename, metadata, user.id
@@ -163,7 +175,7 @@ def upload_offset(upload_id: str, uploads: UploadsDep, user: CurrentUser) -> Res
     if info.metadata:
         headers["Upload-Metadata"] = info.metadata
     if info.job_id:
-        headers |= _job_headers(info.job_id)
+        headers |= _made_headers(info)
     return Response(status_code=200, headers=headers)
 
 
@@ -190,6 +202,8 @@ async def append(
     )
     if "Moments-Job-Status" in headers:
         headers["Location"] = headers["Moments-Job-Status"]
+    elif "Moments-Source-Id" in headers:
+        headers["Location"] = f"{API_PREFIX}/sources/{headers['Moments-Source-Id']}"
     return Response(status_code=204, headers=_upload_headers(info) | headers)
 
 
@@ -241,7 +255,7 @@ async def _receive(
         if info.complete and not info.job_id:
             info = await _finish(services, uploads, info, owner, accounts)
             await anyio.to_thread.run_sync(charge_upload, request, owner.id, info.length)
-        return info, _job_headers(info.job_id) if info.job_id else {}
+        return info, _made_headers(info) if info.job_id else {}
     finally:
         stack.close()
 
@@ -298,7 +312,10 @@ async def _finish(
     owner: UserView,
     accounts: AccountServices,
 ) -> UploadInfo:
-    """All bytes are here: store them as a job input and queue the job, like a plain upload."""
+    """All bytes are here: store them as a job input and queue the job, like a plain upload
+    (or keep them as a source, for an upload whose purpose is ``source``)."""
+    if info.options.get("purpose") == "source":
+        return await _finish_source(services, uploads, info, owner)
     job_id = new_job_id()
     key = input_key(job_id, info.filename)
     data = uploads.data_path(info.id)
@@ -327,6 +344,29 @@ async def _finish(
     info = await anyio.to_thread.run_sync(lambda: uploads.touch(info, job_id=job_id))
     data.unlink(missing_ok=True)  # the job has its own copy now
     return info
+
+
+async def _finish_source(
+    services: Services, uploads: TusUploads, info: UploadInfo, owner: UserView
+) -> UploadInfo:
+    """All bytes are here: keep them as a source (``api.sources``); ``job_id`` records it."""
+    data = uploads.data_path(info.id)
+    try:
+        source = await keep_source(services, owner, info.filename, info.length, data)
+    except Problem as problem:
+        await anyio.to_thread.run_sync(uploads.delete, info.id)
+        problem.headers.setdefault("Tus-Resumable", TUS_VERSION)
+        raise
+    info = await anyio.to_thread.run_sync(lambda: uploads.touch(info, job_id=source.id))
+    data.unlink(missing_ok=True)  # the source has its own copy now
+    return info
+
+
+def _made_headers(info: UploadInfo) -> dict[str, str]:
+    """What the complete upload became: a job, or a source."""
+    if info.options.get("purpose") == "source" and info.job_id:
+        return {"Moments-Source-Id": info.job_id}
+    return _job_headers(info.job_id or "")
 
 
 # -- helpers --------------------------------------------------------------------------------
