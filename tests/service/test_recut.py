@@ -153,3 +153,27 @@ def test_only_a_completed_job_can_be_recut(api, status):
     answer = api.client.post(f"/api/v1/jobs/{job.id}/recut", json={"duration": 10})
     assert answer.status_code == 409, answer.text
     assert answer.json()["type"] == "urn:moments:problem:job-not-ready"
+
+
+def test_a_longer_recut_of_real_footage_picks_what_a_fresh_run_picks(
+    settings, store, storage, add_job, media_dir, monkeypatch
+):
+    """example.mp4 (42 s of people in an office) made 5 s long is analysed coarse-to-fine (it
+    is over 6 times the reel); its 15 s re-cut still picks what a fresh 15 s run picks."""
+    source = media_dir / "example.mp4"
+    first = add_job(source, duration=5)
+    fresh = add_job(source, duration=15)
+    for job in (first, fresh):
+        assert run_job(job.id, settings, store=store, storage=storage) == "completed"
+    monkeypatch.setattr(run_module, "highlight", None)  # a re-cut that analysed would fail
+    recut = store.create(
+        input_key=first.input_key,
+        filename=first.filename,
+        input_size=first.input_size,
+        options={"duration": 15, "recut_of": first.id},
+    )
+    assert run_job(recut.id, settings, store=store, storage=storage) == "completed"
+    done, expected = store.get(recut.id).result, store.get(fresh.id).result
+    assert len(expected["segments"]) >= 1
+    assert _picks(done) == _picks(expected)
+    assert done["duration"] == pytest.approx(expected["duration"], abs=0.05)
