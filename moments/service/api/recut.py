@@ -15,7 +15,7 @@ from moments.engine.models import Codec, HdrMode
 from moments.service.accounts.plans import plan_limit
 from moments.service.auth.deps import AccountsDep, CurrentUser
 from moments.service.job_creation import NewJob, create_job
-from moments.service.jobs.analyses import MUSIC, SOURCES
+from moments.service.jobs.analyses import MUSIC, RECUT_OF, SOURCES
 from moments.service.jobs.estimate import plan_of_job
 from moments.service.paths import API_PREFIX
 from moments.service.problems import Problem
@@ -29,8 +29,6 @@ from .schemas import Problem as ProblemDoc
 from .views import links
 
 router = APIRouter(prefix=f"{API_PREFIX}/jobs", tags=["jobs"])
-RECUT_OF = "recut_of"
-"""The option naming the job a re-cut was made from (shown in its details)."""
 INHERITED = ("duration", "aspect", "keep_location", "codec", "hdr")
 """Options a re-cut takes from its original unless the request gives them."""
 

@@ -48,6 +48,8 @@ def delete_input(storage: Storage, input_key: str) -> None:
 
 SOURCES = "sources"
 """The job option listing a reel's sources (``api.sources``): their uploads are the sources'."""
+RECUT_OF = "recut_of"
+"""The job option naming the job a re-cut was made from (``api.recut``)."""
 MUSIC = "music"
 """The job option naming the music source a reel is set to (``api.sources``)."""
 

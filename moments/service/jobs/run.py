@@ -37,6 +37,7 @@ from ..storage import Storage, get_storage, poster_key, reel_key
 from ..store import JobStore, JobView
 from .analyses import (
     MUSIC,
+    RECUT_OF,
     SOURCES,
     analysis_key,
     clip_of,
@@ -337,6 +338,8 @@ def _process(
 
     scratch.mkdir(parents=True, exist_ok=True)
     plan = plan_of_job(job.result, {"duration": options.duration})
+    if plan is not None and (job.options or {}).get(RECUT_OF):
+        plan = plan | {"probe": 0.0, "analyse": 0.0}  # a re-cut reads the kept analysis
     progress = ProgressWriter(store, job.id, settings.progress_interval, plan)
     if (job.options or {}).get(SOURCES):
         clips = _clips_of(job, store)
