@@ -16,7 +16,7 @@ from moments.service.jobs.maintenance import purge_expired
 from moments.service.jobs.run import run_job
 
 from .auth_helpers import other_user
-from .conftest_api import insert_finished_job
+from .conftest_api import add_completed_job, insert_finished_job
 from .test_api_flow import poll_until_finished
 
 
@@ -177,3 +177,14 @@ def test_a_longer_recut_of_real_footage_picks_what_a_fresh_run_picks(
     assert len(expected["segments"]) >= 1
     assert _picks(done) == _picks(expected)
     assert done["duration"] == pytest.approx(expected["duration"], abs=0.05)
+
+
+def test_recuts_count_against_the_upload_rate_limit(start_api, settings, media_dir):
+    api = start_api(settings.model_copy(update={"rate_limit_upload": "2/hour"}))
+    job = add_completed_job(api.services, media_dir / "testsrc.mp4")
+    for _ in range(2):
+        answer = api.client.post(f"/api/v1/jobs/{job.id}/recut", json={"duration": 2})
+        assert answer.status_code == 202, answer.text
+    refused = api.client.post(f"/api/v1/jobs/{job.id}/recut", json={"duration": 2})
+    assert refused.status_code == 429
+    assert api.client.post("/api/v1/reels", json={"sources": ["x"]}).status_code == 429

@@ -19,6 +19,7 @@ from moments.service.jobs.analyses import MUSIC, RECUT_OF, SOURCES
 from moments.service.jobs.estimate import plan_of_job
 from moments.service.paths import API_PREFIX
 from moments.service.problems import Problem
+from moments.service.ratelimit import limited
 from moments.service.store import new_job_id
 
 from .deps import ServicesDep
@@ -63,6 +64,7 @@ def _problem_doc(description: str) -> dict[str, Any]:
         409: _problem_doc("The job has not made its reel (yet)."),
         410: _problem_doc("The job's video has been deleted."),
     },
+    dependencies=[limited("upload")],  # a re-cut is a new job, as an upload is
 )
 async def recut_job(
     job_id: str,

@@ -30,7 +30,7 @@ from moments.service.jobs.analyses import MUSIC, SOURCES
 from moments.service.jobs.estimate import plan_of_job
 from moments.service.paths import API_PREFIX
 from moments.service.problems import Problem, invalid_request
-from moments.service.ratelimit import charge_upload, upload_room
+from moments.service.ratelimit import charge_upload, limited, upload_room
 from moments.service.sources import SourceView, new_source_id, source_key
 from moments.service.store import new_job_id
 
@@ -271,6 +271,7 @@ def delete_source(source_id: str, services: ServicesDep, user: CurrentUser) -> R
     status_code=202,
     response_model=UploadAccepted,
     responses=_problems(402, 404, 422),
+    dependencies=[limited("upload")],  # a reel is a new job, as an upload is
 )
 async def create_reel(
     body: ReelRequest, services: ServicesDep, user: CurrentUser, accounts: AccountsDep
