@@ -58,6 +58,7 @@ def test_one_reel_from_two_sources_counts_once(api, small_video, media_dir):
     names = [c["filename"] for c in result["clips"]]
     assert sorted(names) == ["beach.mp4", "party.mp4"]  # both clips in the reel, by their names
     assert {s["clip"] for s in detail["segments"]} == {0, 1}
+    assert [c["filename"] for c in detail["clips"]] == names  # what each segment's clip is
     assert all("path" not in c for c in result["clips"])
     # Each source's analysis is kept with it, for the next reel of it.
     storage = api.services.storage

@@ -155,6 +155,15 @@ class SegmentOut(BaseModel):
     )  # fmt: skip
 
 
+class ClipOut(BaseModel):
+    """One clip of a reel of many clips."""
+
+    filename: str
+    duration: float
+    width: int
+    height: int
+
+
 class JobDetail(BaseModel):
     """Everything about one job: input facts, options, timings, chosen segments, error."""
 
@@ -173,6 +182,11 @@ class JobDetail(BaseModel):
     callback_secret: str | None = Field(None, description=CALLBACK_SECRET)
     notes: list[str] = Field(default_factory=list, description=NOTES)
     segments: list[SegmentOut]
+    clips: list[ClipOut] = Field(
+        default_factory=list,
+        description="A reel of many clips: the clips it shows, in reel order (a segment's "
+        "clip indexes this list); empty for a reel of one video.",
+    )
     timings: Timings
     attempts: int
     error: str | None

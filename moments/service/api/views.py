@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING, Any
 from moments.service.jobs.estimate import plan_of_job, seconds_left
 from moments.service.paths import job_path
 
-from .schemas import JobDetail, JobStatus, JobSummary, Links, ReelOut, SegmentOut, Timings
+from .schemas import (
+    ClipOut,
+    JobDetail,
+    JobStatus,
+    JobSummary,
+    Links,
+    ReelOut,
+    SegmentOut,
+    Timings,
+)
 
 if TYPE_CHECKING:
     from moments.service.store import JobView
@@ -117,6 +126,15 @@ def detail_of(
         callback_secret=callback_secret if (job.options or {}).get("callback_url") else None,
         notes=list(result.get("notes", [])),
         segments=[_segment(s) for s in result.get("segments", [])],
+        clips=[
+            ClipOut(
+                filename=c.get("filename", ""),
+                duration=c["duration"],
+                width=c["width"],
+                height=c["height"],
+            )
+            for c in result.get("clips", [])
+        ],
         timings=_timings(job, result),
         attempts=job.attempts,
         error=job.error if job.status == "failed" else None,
