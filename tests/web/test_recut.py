@@ -41,3 +41,29 @@ def test_a_finished_reel_can_be_made_9_16_from_the_page(open_page, site, media_d
     expect(page.locator("#recut button[data-duration='15']")).to_be_visible()
     expect(page.locator(f"#jobs button[data-job-id='{recut_id}']")).to_have_count(1)
     screenshot(page, "web-recut-9-16.png")
+
+
+def test_a_reel_of_two_clips_shows_which_clip_each_moment_is_from(open_page, site, media_dir):
+    ids = []
+    for name, path in (("studio.mp4", "man-on-green-screen.mp4"), ("office.mp4", "example.mp4")):
+        answer = site.client.post(
+            "/api/v1/sources", files={"file": (name, (media_dir / path).read_bytes(), "video/mp4")}
+        )
+        assert answer.status_code == 201, answer.text
+        ids.append(answer.json()["id"])
+    answer = site.client.post("/api/v1/reels", json={"sources": ids, "options": {"duration": 6}})
+    assert answer.status_code == 202, answer.text
+    job_id = answer.json()["id"]
+    wait_for(lambda: site.status(job_id)["status"] == "completed", 120, "the reel to finish")
+    clips = site.client.get(f"/api/v1/jobs/{job_id}").json()["clips"]
+    page = open_page(f"/#job={job_id}")
+    page.wait_for_selector("#job[data-status=completed] #result:not([hidden])", timeout=30_000)
+    assert len(clips) == 2, clips  # both clips have something worth keeping
+    expect(page.locator("#timeline-caption")).to_contain_text("of video in 2 clips")
+    expect(page.locator("#recut-label")).to_contain_text("these clips")
+    shown = page.eval_on_selector_all("#timeline .segment", "bs => bs.map(b => b.dataset.clip)")
+    assert shown and set(shown) <= {"studio.mp4", "office.mp4"}
+    assert set(shown) == {c["filename"] for c in clips}
+    page.locator("#timeline .segment").first.click()
+    expect(page.locator("#segment-detail")).to_contain_text(shown[0])
+    screenshot(page, "web-reel-of-two-clips.png")

@@ -579,14 +579,24 @@ async function showResult(detail) {
 }
 
 function drawTimeline(detail) {
-  const total = (detail.input && detail.input.duration) || 0;
+  // A reel of many clips: the clips side by side, in reel order, each moment on its own clip.
+  const clips = detail.clips || [];
+  const starts = [];
+  clips.reduce((at, c) => { starts.push(at); return at + c.duration; }, 0);
+  const total = clips.length
+    ? clips.reduce((a, c) => a + c.duration, 0)
+    : (detail.input && detail.input.duration) || 0;
   const bar = $("timeline");
   bar.replaceChildren();
   const segments = detail.segments || [];
   const reel = detail.reel ? detail.reel.duration : segments.reduce((a, s) => a + s.duration, 0);
+  const inClips = clips.length ? ` in ${clips.length} clip${clips.length === 1 ? "" : "s"}` : "";
   $("timeline-caption").textContent =
-    `${segments.length} moment${segments.length === 1 ? "" : "s"} from ${clock(total)} of video, ` +
+    `${segments.length} moment${segments.length === 1 ? "" : "s"} from ${clock(total)} of video${inClips}, ` +
     `${clock(reel)} in the reel.`;
+  $("recut-label").textContent = clips.length
+    ? "Another cut of these clips, no new upload:"
+    : "Another cut of this video, no new upload:";
   $("timeline-end").textContent = clock(total);
   // When the reel differs from what was asked (shorter, say), the engine says why.
   const notes = detail.notes || [];
@@ -597,12 +607,16 @@ function drawTimeline(detail) {
     block.type = "button";
     block.className = "segment";
     // At least 44 px wide to tap (a short moment's block is centred on it), never past the ends.
-    const from = (seg.source_start / total) * 100;
+    const clip = clips.length && seg.clip != null ? clips[seg.clip] : null;
+    const offset = clip ? starts[seg.clip] : 0;
+    const from = ((offset + seg.source_start) / total) * 100;
     const span = ((seg.source_end - seg.source_start) / total) * 100;
     const width = `max(${span}%, 44px)`;
     block.style.width = width;
     block.style.left = `clamp(0px, calc(${from + span / 2}% - ${width} / 2), calc(100% - ${width}))`;
-    const label = `${clock(seg.source_start)}–${clock(seg.source_end)}: ${seg.reason || "chosen"}`;
+    const where = clip ? `${clip.filename} ` : "";
+    const label = `${where}${clock(seg.source_start)}–${clock(seg.source_end)}: ${seg.reason || "chosen"}`;
+    if (clip) block.dataset.clip = clip.filename;
     block.title = label;
     block.setAttribute("aria-label", label);
     const show = () => showSegment(seg, i, block);
@@ -628,7 +642,8 @@ function showSegment(seg, i, block) {
   const why = seg.reason || "chosen";
   title.querySelector("strong").textContent =
     `Moment ${i + 1}: ${why.charAt(0).toUpperCase()}${why.slice(1)}`;
-  title.querySelector("span").textContent = `${clock(seg.source_start)}–${clock(seg.source_end)}`;
+  const clip = block.dataset.clip ? `${block.dataset.clip} ` : "";
+  title.querySelector("span").textContent = `${clip}${clock(seg.source_start)}–${clock(seg.source_end)}`;
   box.appendChild(title);
 }
 
