@@ -67,3 +67,38 @@ def test_a_reel_of_two_clips_shows_which_clip_each_moment_is_from(open_page, sit
     page.locator("#timeline .segment").first.click()
     expect(page.locator("#segment-detail")).to_contain_text(shown[0])
     screenshot(page, "web-reel-of-two-clips.png")
+
+
+def test_three_clips_chosen_at_once_and_a_song_make_one_reel_that_plays(open_page, site, media_dir):
+    page = open_page()
+    clips = ["man-on-green-screen.mp4", "example.mp4", "SAR-2by3.mp4"]
+    page.set_input_files("#many-files", [str(media_dir / name) for name in clips])
+    page.set_input_files("#music-file", str(media_dir / "aac.m4a"))
+    rows = page.locator("#clips .clip")
+    expect(rows).to_have_count(3)
+    expect(page.locator("#clips .clip .bar")).to_have_count(3)  # each its own upload bar
+    expect(page.locator("#make-many")).to_be_enabled(timeout=60_000)
+    expect(page.locator("#clips .clip-state")).to_have_text(["Ready"] * 3)
+    expect(page.locator("#music .clip-state")).to_have_text(["Ready"])
+    # Reorder: the last clip up one place.
+    page.get_by_role("button", name="Move up SAR-2by3.mp4").click()
+    order = page.eval_on_selector_all("#clips .clip", "ls => ls.map(l => l.dataset.sourceId)")
+    names = [site.client.get(f"/api/v1/sources/{i}").json()["filename"] for i in order]
+    assert names == ["man-on-green-screen.mp4", "SAR-2by3.mp4", "example.mp4"]
+    expect(page.locator("#make-many")).to_have_text("Make one reel of 3 clips")
+    # Long names and three buttons a row still fit a phone's width.
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+    page.click("#make-many")
+    page.wait_for_selector("#job[data-status=completed] #result:not([hidden])", timeout=120_000)
+    page.wait_for_function("document.getElementById('reel').readyState >= 1")
+    assert page.evaluate("reel.duration") > 1
+    job_id = page.locator("#job").get_attribute("data-job-id")
+    detail = site.client.get(f"/api/v1/jobs/{job_id}").json()
+    assert detail["options"]["sources"] == order
+    assert detail["options"]["music"] == page.locator("#music .clip").get_attribute(
+        "data-source-id"
+    )
+    assert detail["clips"]  # the clips the reel shows, each moment on its own
+    expect(page.locator("#timeline-caption")).to_contain_text(f"in {len(detail['clips'])} clip")
+    screenshot(page, "web-reel-of-three-clips-and-music.png")

@@ -647,6 +647,166 @@ function showSegment(seg, i, block) {
   box.appendChild(title);
 }
 
+// -- one reel of several clips (sources: POST /sources by tus, then POST /reels) ------------
+
+const many = { clips: [], music: null };
+
+/** One file uploaded as a source (tus, purpose "source"), in its own row with its own bar. */
+function addSource(file, list, isMusic) {
+  const item = { file, sourceId: null, upload: null, failed: false };
+  const li = document.createElement("li");
+  li.className = "clip";
+  li.innerHTML = `<div class="row"><strong class="ellipsis"></strong><span class="clip-tools"></span></div>
+    <div class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="100"><span></span></div>
+    <div class="muted small clip-state">Starting upload…</div>`;
+  li.querySelector("strong").textContent = file.name;
+  li.querySelector(".bar").setAttribute("aria-label", `Upload of ${file.name}`);
+  item.li = li;
+  const tools = li.querySelector(".clip-tools");
+  const tool = (text, label, action) => {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "secondary small";
+    b.textContent = text;
+    b.setAttribute("aria-label", `${label} ${file.name}`);
+    b.addEventListener("click", action);
+    tools.appendChild(b);
+  };
+  if (!isMusic) {
+    tool("↑", "Move up", () => moveClip(item, -1));
+    tool("↓", "Move down", () => moveClip(item, 1));
+  }
+  tool("✕", "Remove", () => removeSource(item, isMusic));
+  list.appendChild(li);
+  const state_ = li.querySelector(".clip-state");
+  const fill = li.querySelector(".bar span");
+  item.upload = new tus.Upload(file, {
+    endpoint: `${API}/uploads/`,
+    chunkSize: CHUNK_SIZE,
+    retryDelays: RETRY_DELAYS,
+    storeFingerprintForResuming: false,
+    metadata: { filename: file.name, filetype: file.type || "application/octet-stream", purpose: "source" },
+    onBeforeRequest: (req) => {
+      Object.entries(authHeaders()).forEach(([k, v]) => req.setHeader(k, v));
+    },
+    onProgress: (sent, total) => {
+      fill.style.width = `${(sent / total) * 100}%`;
+      li.querySelector(".bar").setAttribute("aria-valuenow", String(Math.floor((sent / total) * 100)));
+      state_.textContent = sent < total ? `Uploading… ${bytes(sent)} of ${bytes(total)}` : "Checking it…";
+    },
+    onError: (err) => {
+      let detail = "The upload could not finish.";
+      try {
+        detail = JSON.parse(err.originalResponse.getBody()).detail || detail;
+      } catch (_) { /* said in our words */ }
+      item.failed = true;
+      li.classList.add("failed");
+      state_.textContent = detail;
+      updateMany();
+    },
+    onSuccess: (payload) => {
+      const res = payload && payload.lastResponse;
+      item.sourceId = res && res.getHeader("Moments-Source-Id");
+      fill.style.width = "100%";
+      state_.textContent = item.sourceId ? "Ready" : "Uploaded, but the server did not keep it.";
+      li.dataset.sourceId = item.sourceId || "";
+      updateMany();
+    },
+  });
+  item.upload.start();
+  return item;
+}
+
+function addClips(fileList) {
+  const files = Array.from(fileList || []); // a copy: the input is cleared for the next choice
+  if (!files.length) return;
+  Promise.resolve(apiKey() || askForKey()).then((signedIn) => {
+    if (!signedIn) return;
+    files.forEach((file) => many.clips.push(addSource(file, $("clips"), false)));
+    updateMany();
+  });
+}
+
+function chooseMusic(file) {
+  if (!file) return;
+  if (many.music) removeSource(many.music, true);
+  many.music = addSource(file, $("music"), true);
+  updateMany();
+}
+
+function moveClip(item, step) {
+  const at = many.clips.indexOf(item);
+  const to = at + step;
+  if (at < 0 || to < 0 || to >= many.clips.length) return;
+  many.clips.splice(at, 1);
+  many.clips.splice(to, 0, item);
+  many.clips.forEach((c) => $("clips").appendChild(c.li));
+  item.li.querySelector("button").focus();
+}
+
+function removeSource(item, isMusic) {
+  if (item.upload && !item.sourceId) item.upload.abort(true).catch(() => {});
+  if (item.sourceId) api(`${API}/sources/${item.sourceId}`, { method: "DELETE" }).catch(() => {});
+  item.li.remove();
+  if (isMusic) many.music = null;
+  else many.clips = many.clips.filter((c) => c !== item);
+  updateMany();
+}
+
+function updateMany() {
+  const ready = many.clips.length > 0 && many.clips.every((c) => c.sourceId)
+    && (!many.music || many.music.sourceId);
+  $("make-many").disabled = !ready;
+  $("make-many").textContent = many.clips.length > 1
+    ? `Make one reel of ${many.clips.length} clips` : "Make one reel";
+}
+
+async function makeMany() {
+  $("make-many").disabled = true;
+  const body = {
+    sources: many.clips.map((c) => c.sourceId),
+    options: {
+      duration: Number($("duration").value),
+      aspect: document.querySelector("input[name=aspect]:checked").value,
+      codec: $("codec").value,
+      hdr: $("hdr").value,
+    },
+  };
+  if (many.music) {
+    body.music = many.music.sourceId;
+    body.music_mode = $("music-mode").value;
+  }
+  try {
+    const job = await api(`${API}/reels`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    openJob(job.id);
+    loadJobs();
+  } catch (err) {
+    toast(`Could not make the reel: ${err.message}`);
+  } finally {
+    updateMany();
+  }
+}
+
+function wireMany() {
+  const zone = $("many-zone");
+  $("many-files").addEventListener("change", (e) => { addClips(e.target.files); e.target.value = ""; });
+  ["dragenter", "dragover"].forEach((type) => zone.addEventListener(type, (e) => {
+    e.preventDefault();
+    zone.classList.add("over");
+  }));
+  ["dragleave", "drop"].forEach((type) => zone.addEventListener(type, () => zone.classList.remove("over")));
+  zone.addEventListener("drop", (e) => {
+    e.preventDefault();
+    addClips(e.dataTransfer.files);
+  });
+  $("music-file").addEventListener("change", (e) => { chooseMusic(e.target.files[0]); e.target.value = ""; });
+  $("make-many").addEventListener("click", makeMany);
+}
+
 // -- past jobs ----------------------------------------------------------------------------
 
 async function loadJobs() {
@@ -703,6 +863,7 @@ async function loadJobs() {
 
 function start() {
   wireForm();
+  wireMany();
   loadSignIn();
   loadFormats();
   loadJobs();
