@@ -1,5 +1,7 @@
-"""A finished reel offers "make it 15 s / 60 s / 9:16": a re-cut of the same video, made from
-its kept analysis without a new upload, which the card then follows to its reel (issue 20)."""
+"""Reels beyond one upload (issue 20): a finished reel offers "make it 15 s / 60 s / 9:16" (a
+re-cut from its kept analysis, no new upload, which the card then follows to its reel); several
+clips and a song, each its own resumable upload, make one reel; a reel of many clips shows which
+clip each moment came from."""
 
 from __future__ import annotations
 
