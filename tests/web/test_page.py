@@ -199,3 +199,21 @@ def test_upload_survives_the_network_dropping(open_page, site, media_dir, browse
     stored = site.services.storage.local_path(job.input_key).read_bytes()
     assert stored == source.read_bytes()
     assert patches["count"] < 2 * (source.stat().st_size // 65536 + 1)
+
+
+def test_a_length_chosen_before_the_server_defaults_arrive_is_kept(browser, site):
+    # Under load the page's defaults (GET /upload/formats) came after the person (or a test)
+    # had set a length, and put it back to 30 s.
+    context = browser.new_context(base_url=site.base_url)
+    try:
+        page = context.new_page()
+        held: list[Route] = []
+        page.route("**/api/v1/upload/formats", lambda route: held.append(route))
+        page.goto("/")
+        wait_for(lambda: page.evaluate("1") == 1 and bool(held), 10, "the page to ask its defaults")
+        set_duration(page, 10)
+        held[0].fulfill(json={"max_duration": 175, "default_duration": 30})
+        page.wait_for_function("document.getElementById('duration').max === '175'")
+        assert page.eval_on_selector("#duration", "el => el.value") == "10"
+    finally:
+        context.close()

@@ -234,7 +234,11 @@ async function loadFormats() {
     const formats = await api(`${API}/upload/formats`);
     const duration = $("duration");
     if (formats.max_duration) duration.max = String(formats.max_duration);
-    if (formats.default_duration) duration.value = String(formats.default_duration);
+    // The server's default only while the page's own still stands: a length chosen before
+    // this answer came (a slow server, a quick hand) is kept.
+    if (formats.default_duration && duration.value === duration.defaultValue) {
+      duration.value = String(formats.default_duration);
+    }
     duration.dispatchEvent(new Event("input"));
   } catch (_) { /* the defaults in the page are fine */ }
 }
