@@ -65,7 +65,7 @@ def release_input(store: JobStore, storage: Storage, job: JobView) -> None:
 
 def content_digest(path: Path) -> str:
     """SHA-256 of a file's bytes, hex. 0.15 s for the engine benchmark's 171 MB 2-minute
-    1080p clip (1.2 GB/s, file in the page cache), against 2-3 s of analysis it saves."""
+    1080p clip (1.2 GB/s, file in the page cache), against about 2 s of analysis it saves."""
     digest = hashlib.sha256()
     with path.open("rb") as f:
         while chunk := f.read(HASH_CHUNK):
