@@ -422,7 +422,12 @@ def _clips_of(job: JobView, store: JobStore) -> list[tuple[str, str]]:
 def _named(folder: Path, stored: Path, filename: str) -> Path:
     """``stored`` under the name people know it by (a link): the engine's notes and errors
     name files, and every stored upload is called ``source.<ext>``."""
-    path = folder / (PurePosixPath(filename).name or "clip")
+    name = PurePosixPath(filename).name
+    while len(name.encode()) > 200:  # file systems allow 255 bytes a name; 200 characters
+        name = name[:-1]  # of a script written in 4-byte characters would be 800
+    if name in ("", ".", ".."):
+        name = "clip"
+    path = folder / name
     folder.mkdir(parents=True, exist_ok=True)
     path.symlink_to(stored.resolve())
     return path
