@@ -231,6 +231,9 @@ def reel_from_clips(
     choice = choose(clips, options)
     if not choice.clips:
         raise EngineError("found nothing worth keeping in any of these clips")
+    if len(clips) == 1:  # one video (a re-cut): told of a short reel as highlight() tells it
+        short = shortfall(choice.segments[0], choice.clips[0].timeline, options)
+        choice = replace(choice, notes=[*choice.notes, *([short] if short else [])])
     if music is not None and music.steady:
         # Each segment carries its clip through the snapping, which keeps their order.
         flat = [replace(s, clip=k) for k, segs in enumerate(choice.segments) for s in segs]

@@ -28,7 +28,6 @@ from moments.engine import (
     reel_from_clips,
 )
 from moments.engine.many import Clip
-from moments.engine.select import shortfall
 
 from ..logging import job_context
 from ..settings import Settings
@@ -389,14 +388,7 @@ def _reel(
     key = analysis_key(job.input_key, content_digest(source))
     clip = load_analysis(storage, key, source)
     if clip is not None:
-        result = reel_from_clips([clip], output, options, progress=progress, cancel=token)
-        # reel_from_clips says nothing of a reel shorter than asked; highlight() does, after
-        # the video's own notes (and before the render's).
-        note = shortfall(result.segments, clip.timeline, options)
-        if note:
-            at = len(clip.media.notes)
-            result = replace(result, notes=[*result.notes[:at], note, *result.notes[at:]])
-        return result
+        return reel_from_clips([clip], output, options, progress=progress, cancel=token)
     result = highlight(source, output, options, progress=progress, cancel=token)
     kept = clip_of(result)
     if kept is not None:
