@@ -119,9 +119,9 @@ def analyse(
                 samples, decoded = merge(samples, more), decoded | fine
         samples, decoded = _settle(media, index, samples, decoded, reporter)
     except av.error.FFmpegError as exc:
-        raise EngineError(f"{media.path.name}: the video could not be decoded ({exc})") from exc
+        raise EngineError(f"the video could not be decoded ({exc})", file=media.path.name) from exc
     if not samples.t:
-        raise EngineError(f"{media.path.name}: no video frame could be decoded")
+        raise EngineError("no video frame could be decoded", file=media.path.name)
     reporter.update(0.97)
     return _timeline(media, samples, sound, index, decoded)
 
@@ -354,8 +354,9 @@ class _Damage:
         bad, seen = self.bad.get("video", 0), self.seen.get("video", 0)
         if bad > max(2, DAMAGED_SHARE * seen):
             raise EngineError(
-                f"{self._media.path.name}: the video is too damaged to use ({bad} of the "
-                f"{seen} pieces of its picture read could not be decoded)"
+                f"the video is too damaged to use ({bad} of the {seen} pieces of its picture "
+                "read could not be decoded)",
+                file=self._media.path.name,
             )
 
 

@@ -275,8 +275,7 @@ def _run_job(
             return "failed"
         # The engine names the file it read (our storage name); show the name the user knows.
         stored, known = Path(job.input_key).name, job.filename or "the video"
-        # (A message naming the file only in its text, as analysis's do, is mended by replace.)
-        message = exc.about(known) if exc.file == stored else str(exc).replace(stored, known)
+        message = exc.about(known) if exc.file == stored else str(exc)
         store.fail(job_id, message)
         return "failed"
     except Exception as exc:
