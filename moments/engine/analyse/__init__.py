@@ -145,22 +145,18 @@ def _settle(
     again = gops_skipped_within(index, unsure, media.start_time)
     if not again.any():
         return samples, decoded
-    times = index.times[again] - media.start_time
-    spans = _spans_of(times, again, index, media.start_time)
+    spans = _spans_of(again, index, media.start_time)
     more, _ = _measure(media, index, again, reporter, (0.96, 0.96), sound=False)
     return merge(without(samples, spans), more), decoded | again
 
 
 def _spans_of(
-    times: np.ndarray, mask: np.ndarray, index: PacketIndex, offset: float
+    mask: np.ndarray, index: PacketIndex, offset: float
 ) -> list[tuple[float, float]]:
     """The time spans (seconds from ``offset``) of the runs of packets ``mask`` picks."""
     spans = []
-    begins = np.flatnonzero(run_starts(mask))
-    for b in begins:
-        e = b
-        while e + 1 < len(mask) and mask[e + 1]:
-            e += 1
+    ends = np.flatnonzero(mask & ~np.append(mask[1:], False))
+    for b, e in zip(np.flatnonzero(run_starts(mask)), ends, strict=True):
         t = index.times[b : e + 1] - offset
         t = t[np.isfinite(t)]
         if len(t):
