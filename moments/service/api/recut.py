@@ -12,9 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from moments.engine.models import Codec, HdrMode
-from moments.service.accounts.plans import plan_limit
 from moments.service.auth.deps import AccountsDep, CurrentUser
-from moments.service.job_creation import NewJob, create_job
+from moments.service.job_creation import NewJob
 from moments.service.jobs.analyses import MUSIC, RECUT_OF, SOURCES
 from moments.service.jobs.estimate import plan_of_job
 from moments.service.paths import API_PREFIX
@@ -27,6 +26,7 @@ from .jobs import NOT_FOUND, find_job
 from .options import CODEC, HDR, check_options
 from .schemas import KEEP_LOCATION, Aspect, UploadAccepted
 from .schemas import Problem as ProblemDoc
+from .submission import create_owned_job
 from .views import links
 
 router = APIRouter(prefix=f"{API_PREFIX}/jobs", tags=["jobs"])
@@ -113,17 +113,7 @@ async def recut_job(
         options=options,
         facts=facts,
     )
-    job = await run_in_threadpool(
-        lambda: create_job(
-            services.store,
-            accounts.accounts,
-            user,
-            new,
-            monthly_limit=plan_limit(accounts.settings, user.plan),
-            clock=accounts.clock,
-            metrics=None,  # nothing was uploaded
-        )
-    )
+    job = await create_owned_job(services, accounts, user, new, uploaded=False)  # no new bytes
     await run_in_threadpool(services.dispatcher.submit, job.id)
     plan = plan_of_job(job.result, options) or {}
     estimate = sum(v for stage, v in plan.items() if stage not in ("probe", "analyse"))

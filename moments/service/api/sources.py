@@ -22,10 +22,9 @@ from starlette.requests import ClientDisconnect
 
 from moments.engine import EngineError, Limits
 from moments.engine.models import Codec, HdrMode, MusicMode
-from moments.service.accounts.plans import plan_limit
 from moments.service.accounts.store import UserView
 from moments.service.auth.deps import AccountsDep, CurrentUser
-from moments.service.job_creation import NewJob, create_job
+from moments.service.job_creation import NewJob
 from moments.service.jobs.analyses import MUSIC, SOURCES
 from moments.service.jobs.estimate import plan_of_job
 from moments.service.paths import API_PREFIX
@@ -40,7 +39,7 @@ from .options import CODEC, HDR, check_options
 from .probing import ProbeLimitExceeded
 from .schemas import KEEP_LOCATION, Aspect, JobSummary, UploadAccepted
 from .schemas import Problem as ProblemDoc
-from .submission import _probe
+from .submission import _probe, create_owned_job
 from .uploads import _BODY, _is_multipart
 from .views import links, summary_of
 
@@ -335,17 +334,8 @@ async def create_reel(
         options=options,
         facts={"duration": footage, "width": first.facts["width"], "height": first.facts["height"]},
     )
-    job = await run_in_threadpool(
-        lambda: create_job(
-            services.store,
-            accounts.accounts,
-            user,
-            new,
-            monthly_limit=plan_limit(accounts.settings, user.plan),
-            clock=accounts.clock,
-            metrics=None,  # the bytes were counted when each source was uploaded
-        )
-    )
+    # The bytes were counted when each source was uploaded.
+    job = await create_owned_job(services, accounts, user, new, uploaded=False)
     await run_in_threadpool(services.dispatcher.submit, job.id)
     return UploadAccepted(
         id=job.id,

@@ -23,6 +23,7 @@ from moments.service.jobs.estimate import stage_plan
 from moments.service.notify.signing import callback_secret
 from moments.service.problems import Problem
 from moments.service.storage import upload_key
+from moments.service.store import JobView
 
 from . import formats
 from .deps import Services
@@ -38,6 +39,25 @@ def input_key(job_id: str, filename: str | None) -> str:
     we list (a hint for the demuxer, never trusted)."""
     suffix = PurePosixPath(filename or "").suffix.lower().lstrip(".")
     return upload_key(job_id, suffix if suffix in formats.EXTENSIONS else "bin")
+
+
+async def create_owned_job(
+    services: Services, accounts: AccountServices, owner: UserView, new: NewJob, *, uploaded: bool
+) -> JobView:
+    """Create ``new`` for ``owner`` in the job store, against their monthly quota (402 when
+    used up); ``uploaded``: its bytes arrived with it and count in the upload metrics (a
+    re-cut or a reel of kept sources brings none)."""
+    return await run_in_threadpool(
+        lambda: create_job(
+            services.store,
+            accounts.accounts,
+            owner,
+            new,
+            monthly_limit=plan_limit(accounts.settings, owner.plan),
+            clock=accounts.clock,
+            metrics=accounts.metrics if uploaded else None,
+        )
+    )
 
 
 async def queue_stored_upload(
@@ -68,17 +88,7 @@ async def queue_stored_upload(
             options=options,
             facts=input_facts(media),
         )
-        job = await run_in_threadpool(
-            lambda: create_job(
-                services.store,
-                accounts.accounts,
-                owner,
-                new,
-                monthly_limit=plan_limit(accounts.settings, owner.plan),
-                clock=accounts.clock,
-                metrics=accounts.metrics,
-            )
-        )
+        job = await create_owned_job(services, accounts, owner, new, uploaded=True)
     except BaseException:
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(services.storage.delete, key)
