@@ -11,7 +11,7 @@ from .beats import footage_bounds, music_options, snap_to_beats
 from .capture import capture_time
 from .errors import EngineError
 from .many import Choice, Clip, choose
-from .models import HighlightOptions, HighlightResult, MediaInfo, Segment
+from .models import HighlightOptions, HighlightResult, MediaInfo, RenderInfo, Segment
 from .music import Music, load_music
 from .probe import probe
 from .progress import CancelToken, ProgressFn, Reporter
@@ -86,22 +86,14 @@ def highlight(
     )
     reporter.done()
 
-    timings["total"] = sum(timings.values())
-    return HighlightResult(
-        output=info.output,
-        poster=info.poster,
-        duration=info.duration,
-        width=info.width,
-        height=info.height,
+    return _result(
+        info,
+        timings,
         media=media,
         options=options,
         segments=segments,
-        timings=timings,
         notes=[*notes, *info.notes],
         timeline=timeline,
-        bitrate=info.bitrate,
-        codec=info.codec,
-        profile=info.profile,
     )
 
 
@@ -292,26 +284,50 @@ def reel_from_clips(
             frames += part.plan.total
     reporter.done()
 
-    timings["total"] = sum(timings.values())
-    return HighlightResult(
-        output=info.output,
-        poster=info.poster,
-        duration=info.duration,
-        width=info.width,
-        height=info.height,
+    return _result(
+        info,
+        timings,
         media=choice.clips[0].media,
         options=options,
         segments=segments,
-        timings=timings,
         notes=[
             *(note for c in choice.clips for note in c.media.notes),
             *music_notes,
             *choice.notes,
             *info.notes,
         ],
-        timeline=None,
+        clips=[c.media for c in choice.clips],
+    )
+
+
+def _result(
+    info: RenderInfo,
+    timings: dict[str, float],
+    *,
+    media: MediaInfo,
+    options: HighlightOptions,
+    segments: list[Segment],
+    notes: list[str],
+    timeline: Timeline | None = None,
+    clips: list[MediaInfo] | None = None,
+) -> HighlightResult:
+    """The result of a run whose reel ``render`` describes in ``info`` (its file, size and
+    video facts), with the stages' ``timings`` and their total."""
+    timings["total"] = sum(v for stage, v in timings.items() if stage != "total")
+    return HighlightResult(
+        output=info.output,
+        poster=info.poster,
+        duration=info.duration,
+        width=info.width,
+        height=info.height,
+        media=media,
+        options=options,
+        segments=segments,
+        timings=timings,
+        notes=notes,
+        timeline=timeline,
         bitrate=info.bitrate,
         codec=info.codec,
         profile=info.profile,
-        clips=[c.media for c in choice.clips],
+        clips=clips or [],
     )
