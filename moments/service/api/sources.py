@@ -8,7 +8,6 @@ once, however many clips it is made of. Each source's analysis is kept with it
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from datetime import datetime, timedelta
 from pathlib import Path, PurePosixPath
@@ -33,13 +32,14 @@ from moments.service.ratelimit import charge_upload, limited, upload_room
 from moments.service.sources import SourceView, new_source_id, source_key
 from moments.service.store import new_job_id
 
-from . import formats, intake
+from . import intake
 from .deps import Services, ServicesDep
 from .options import CODEC, HDR, check_options
+from .pending import PendingFile
 from .probing import ProbeLimitExceeded
 from .schemas import KEEP_LOCATION, Aspect, JobSummary, UploadAccepted
 from .schemas import Problem as ProblemDoc
-from .submission import _probe, create_owned_job
+from .submission import _probe, create_owned_job, stored_suffix
 from .uploads import _BODY, _is_multipart
 from .views import links, summary_of
 
@@ -148,7 +148,11 @@ async def create_source(
         request.headers.get("content-length"), cap + intake.MULTIPART_OVERHEAD if multipart else cap
     )
     source_id = new_source_id()
-    sink = _Sink(services, source_id)
+    sink = PendingFile(
+        services.storage,
+        lambda name: source_key(source_id, stored_suffix(name)),
+        clean=lambda: services.storage.delete_prefix(f"sources/{source_id}"),
+    )
     try:
         if multipart:
             boundary = intake.multipart_boundary(content_type)
@@ -190,8 +194,7 @@ async def keep_source(
     """Store the complete upload at ``data`` (a tus upload's file) as the owner's source:
     judged as ``POST /sources`` judges one (415 when neither a video nor a song)."""
     source_id = new_source_id()
-    suffix = PurePosixPath(filename or "").suffix.lower().lstrip(".")
-    key = source_key(source_id, suffix if suffix in formats.EXTENSIONS else "bin")
+    key = source_key(source_id, stored_suffix(filename))
 
     def store() -> None:
         with data.open("rb") as f:
@@ -346,33 +349,3 @@ async def create_reel(
         estimated_seconds=round(sum((plan_of_job(job.result, options) or {}).values()), 1),
         links=links(job),
     )
-
-
-class _Sink:
-    """The source's storage writer, opened on the first byte once the file name is known."""
-
-    def __init__(self, services: Services, source_id: str) -> None:
-        self._storage = services.storage
-        self._id = source_id
-        self._stack = contextlib.ExitStack()
-        self._writer: Any = None
-        self.key: str | None = None
-
-    def open(self, filename: str | None) -> Any:
-        suffix = PurePosixPath(filename or "").suffix.lower().lstrip(".")
-        self.key = source_key(self._id, suffix if suffix in formats.EXTENSIONS else "bin")
-        self._writer = self._stack.enter_context(self._storage.open_writer(self.key))
-        return self._writer
-
-    def commit(self) -> str:
-        assert self._writer is not None and self.key is not None
-        self._stack.close()
-        self._writer = None
-        return self.key
-
-    def discard(self) -> None:
-        if self._writer is not None:
-            self._writer.abort()
-            self._stack.close()
-            self._writer = None
-        self._storage.delete_prefix(f"sources/{self._id}")

@@ -34,11 +34,16 @@ from .views import links
 log = logging.getLogger(__name__)
 
 
-def input_key(job_id: str, filename: str | None) -> str:
-    """Where a job's upload is stored. The extension comes from the name only when it is one
-    we list (a hint for the demuxer, never trusted)."""
+def stored_suffix(filename: str | None) -> str:
+    """The extension a stored upload gets: its name's only when it is one we list (a hint for
+    the demuxer, never trusted), else ``bin``."""
     suffix = PurePosixPath(filename or "").suffix.lower().lstrip(".")
-    return upload_key(job_id, suffix if suffix in formats.EXTENSIONS else "bin")
+    return suffix if suffix in formats.EXTENSIONS else "bin"
+
+
+def input_key(job_id: str, filename: str | None) -> str:
+    """Where a job's upload is stored."""
+    return upload_key(job_id, stored_suffix(filename))
 
 
 async def create_owned_job(

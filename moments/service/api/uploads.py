@@ -6,7 +6,6 @@ read; anything less (too big, interrupted, malformed, not a video) leaves nothin
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from typing import Annotated, Any
 
@@ -25,8 +24,9 @@ from moments.service.ratelimit import charge_upload, upload_room
 from moments.service.store import new_job_id
 
 from . import formats, intake
-from .deps import Services, ServicesDep
+from .deps import ServicesDep
 from .options import CODEC, HDR, MAX_CALLBACK_URL, check_callback, check_options
+from .pending import PendingFile
 from .schemas import CALLBACK_URL, KEEP_LOCATION, Aspect, Formats, UploadAccepted
 from .schemas import Problem as ProblemDoc
 from .submission import input_key, queue_stored_upload
@@ -125,7 +125,8 @@ async def upload(
             check_options(settings, duration, aspect, {}, callback_url, keep_location, codec, hdr),
         )
 
-    stored = _StoredUpload(services, new_job_id())
+    job_id = new_job_id()
+    stored = PendingFile(services.storage, lambda name: input_key(job_id, name))
     try:
         if multipart:
             boundary = intake.multipart_boundary(content_type)
@@ -141,7 +142,7 @@ async def upload(
         key = await anyio.to_thread.run_sync(stored.commit)
     except ClientDisconnect:
         await anyio.to_thread.run_sync(stored.discard)
-        log.info("upload %s interrupted by the client; nothing kept", stored.job_id)
+        log.info("upload %s interrupted by the client; nothing kept", job_id)
         raise Problem(400, "The upload was interrupted.", kind="upload-interrupted") from None
     except BaseException:
         # Anything short of a stored, readable video leaves nothing behind (also on cancel).
@@ -153,7 +154,7 @@ async def upload(
         services,
         owner=user,
         accounts=accounts,
-        job_id=stored.job_id,
+        job_id=job_id,
         key=key,
         filename=received.filename,
         size=received.size,
@@ -179,36 +180,3 @@ def _is_multipart(content_type: str) -> bool:
         kind="unsupported-upload",
         title="Unsupported upload",
     )
-
-
-class _StoredUpload:
-    """The upload's storage writer, opened on the first byte once the file name is known.
-
-    ``discard`` removes every trace of an upload that is not a job.
-    """
-
-    def __init__(self, services: Services, job_id: str) -> None:
-        self._storage = services.storage
-        self.job_id = job_id
-        self._stack = contextlib.ExitStack()
-        self._writer: Any = None
-        self.key: str | None = None
-
-    def open(self, filename: str | None) -> Any:
-        self.key = input_key(self.job_id, filename)
-        self._writer = self._stack.enter_context(self._storage.open_writer(self.key))
-        return self._writer
-
-    def commit(self) -> str:
-        assert self._writer is not None and self.key is not None
-        self._stack.close()  # clean exit of open_writer: atomic rename into place
-        self._writer = None
-        return self.key
-
-    def discard(self) -> None:
-        if self._writer is not None:
-            self._writer.abort()
-            self._stack.close()
-            self._writer = None
-        if self.key is not None:
-            self._storage.delete(self.key)
