@@ -4,9 +4,11 @@ Clips of different sizes, orientations, frame rates and dynamic range become one
 picture is scaled to cover the reel's frame and cropped around its segment's subject (as the
 9:16 and 1:1 crops of one video are), decoded on the reel's frame grid whatever the clip's own
 rate; HDR is kept where every clip is HDR of one kind, else tone-mapped to SDR BT.709 (one
-reel has one transfer). Everything is re-encoded (a copied GOP would keep its clip's size
-and rate). Within a clip segments crossfade as in a single-video reel; between two
-clips the cut is hard, since their sounds and scenes have nothing in common to blend.
+reel has one transfer). The clips whose pictures the reel shows unchanged and whose stream
+is one phone mode's (same parameter sets) have their GOPs copied, each with its own timing
+(:mod:`.reelcopy`); the rest is re-encoded into the same track. Within a clip segments
+crossfade as in a single-video reel; between two clips the cut is hard, since their sounds
+and scenes have nothing in common to blend.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from .layout import Layout, Plan, _even_ceil, output_rate
 from .music import soften_cuts
 from .poster import poster_focus, write_poster
 from .rate import read_back, video_cap
+from .reelcopy import copy_group, plan_copies, write_reel_spliced
 from .soundtrack import ReelSound
 from .tags import reel_metadata, source_metadata
 
@@ -97,11 +100,15 @@ def render_many(
     reporter: Reporter,
     poster: tuple[int, float] | None = None,
     soundtrack: ManySoundFn | None = None,
+    smart: bool = True,
 ) -> tuple[RenderInfo, list[Part]]:
     """Render each clip's ``segments`` in turn into the one MP4 ``output``.
 
     ``poster`` is (clip index, source time) of the poster frame. Returns what was written and
     each clip's part (where its segments landed: ``plan``). No partial file is left behind.
+
+    With ``smart`` (the default), the GOPs of the clips whose stream the reel can share are
+    copied (:mod:`.reelcopy`).
     """
     output = Path(output)
     frame, rate = reel_shape([m for m, _ in clips], options)
@@ -152,39 +159,48 @@ def render_many(
     tags = reel_metadata(source_metadata(clips[0][0]), options.keep_location)
     caps = [video_cap(p.media, p.layout, rate) for p in parts]
     maxrate = max((c for c in caps if c), default=None)
+    group = copy_group([p.media for p in parts], frame, rate, options, hdr) if smart else None
     try:
-        writer = ReelWriter(
-            video_tmp,
-            Layout(frame.width, frame.height, frame.width, frame.height, pix_fmt=pix_fmt),
-            rate,
-            ReelSound(total, make_sound),
-            bt709=any(p.media.hdr for p in parts) and not hdr,
-            maxrate=maxrate,
-            metadata=tags,
-            # Nothing is copied: "auto" is HEVC for an HDR reel, else H.264 (plays anywhere).
-            codec=full_codec(clips[0][0], options) if hdr or options.codec != "auto" else "h264",
-            colour=source_colour(clips[0][0]) if hdr else None,
-        )
-        try:
-            done = 0
-            whole = sum(p.plan.total for p in parts)
-            for part in parts:
-                offset = done
-
-                def part_tick(
-                    fraction: float | None = None,
-                    offset: int = offset,
-                    frames: int = part.plan.total,
-                ) -> None:
-                    tick((offset + (fraction or 0.0) * frames) / max(1, whole))
-
-                write_video(
-                    _Going(writer), part.media, part.segments, part.plan, part.layout, part_tick
-                )
-                done += part.plan.total
-            writer.finish()
-        finally:
-            writer.close()
+        copies = plan_copies(parts, group, frame, reporter.check) if group else {}
+        if group and copies:
+            copied, slots = write_reel_spliced(
+                video_tmp,
+                parts,
+                group,
+                copies,
+                frame,
+                rate,
+                ReelSound(total, make_sound),
+                tick,
+                reporter.check,
+                tags,
+                source_colour(parts[group.members[0]].media) if hdr else None,
+                maxrate,
+            )
+            log.info(
+                "smart reel: copied %d pictures of %d clips, %d of %d frame slots",
+                copied, len(copies), slots, sum(p.plan.total for p in parts),
+            )  # fmt: skip
+        else:
+            log.info("reel re-encoded whole: no clip's GOPs can be copied")
+            writer = ReelWriter(
+                video_tmp,
+                Layout(frame.width, frame.height, frame.width, frame.height, pix_fmt=pix_fmt),
+                rate,
+                ReelSound(total, make_sound),
+                bt709=any(p.media.hdr for p in parts) and not hdr,
+                maxrate=maxrate,
+                metadata=tags,
+                # Nothing is copied: "auto" is HEVC for an HDR reel, else H.264 (plays anywhere).
+                codec=(
+                    full_codec(clips[0][0], options) if hdr or options.codec != "auto" else "h264"
+                ),
+                colour=source_colour(clips[0][0]) if hdr else None,
+            )
+            try:
+                _write_parts(writer, parts, tick)
+            finally:
+                writer.close()
         if poster_path and poster_tmp and poster is not None:
             index, seconds = poster
             part = parts[index]
@@ -219,6 +235,24 @@ def render_many(
         profile=encoded.profile,
     )
     return info, parts
+
+
+def _write_parts(writer: ReelWriter, parts: list[Part], tick: Callable[[float], None]) -> None:
+    done = 0
+    whole = sum(p.plan.total for p in parts)
+    for part in parts:
+        offset = done
+
+        def part_tick(
+            fraction: float | None = None,
+            offset: int = offset,
+            frames: int = part.plan.total,
+        ) -> None:
+            tick((offset + (fraction or 0.0) * frames) / max(1, whole))
+
+        write_video(_Going(writer), part.media, part.segments, part.plan, part.layout, part_tick)
+        done += part.plan.total
+    writer.finish()
 
 
 class _Going:

@@ -59,16 +59,19 @@ class SpliceWriter:
         metadata: Mapping[str, str] | None = None,
         colour: Colour | None = None,
         maxrate: int | None = None,
+        bases: tuple[Fraction, ...] = (),
     ):
         """``layout`` is the pictures' size as stored (and format); ``rotation`` (clockwise
         degrees, as ``MediaInfo.rotation``) goes into the track's display matrix to show them
         upright. ``delay``: seconds the copies' pictures are decoded ahead of display at most.
         ``colour``: an HDR reel's, for the re-encoded runs (copies keep the source's own).
         ``maxrate``: the reel's cap in bits/s (``rate.video_cap``), which the runs are held to
-        (``tracks.run_cap``: twice it, as each run pays for its own IDR)."""
+        (``tracks.run_cap``: twice it, as each run pays for its own IDR). ``bases``: the
+        time bases of other sources whose packets are copied too (a reel of many clips), which
+        the track's clock must also hold."""
         self._layout, self._rate, self._maxrate = layout, rate, maxrate
         self._source_base = Fraction(template.time_base)
-        self._clock = reel_clock(rate, self._source_base)
+        self._clock = reel_clock(rate, self._source_base, *bases)
         self._tick = int(self._clock / rate)  # clock ticks per grid frame
         self._track: Track = track_for(config, colour)
         headers = bytes(self._new_encoder().extradata or b"")
@@ -112,20 +115,25 @@ class SpliceWriter:
         self._sound.keep_ahead_of(self._frames / self._rate)
 
     def copy(
-        self, packets: Iterator[tuple[int, list[bytes], bool]], run: CopyRange
+        self,
+        packets: Iterator[tuple[int, list[bytes], bool]],
+        run: CopyRange,
+        base: Fraction | None = None,
     ) -> Iterator[None]:
         """Append the source packets of ``run``: (pts in the source's time base, NAL units,
         keyframe), decode order, at their own times from the slot the run starts at; the n-th
         is decoded when the n-th earliest of them is shown (less the writer's delay).
+        ``base``: that source's time base, if not the template's (one of ``bases``).
 
         A generator that yields after each packet, so the caller can report progress.
         """
         self._end_run()
         count = 0
         at = self._frames * self._tick  # the reel time of ``run.origin``
+        source_base = self._source_base if base is None else base
 
         def reel_time(source_pts: int) -> int:
-            return at + round((source_pts * self._source_base - run.origin) * self._clock)
+            return at + round((source_pts * source_base - run.origin) * self._clock)
 
         for pts, nals, key in packets:
             if count >= len(run.stamps):
@@ -216,11 +224,11 @@ class PacketSource:
             yield packet.pts, nals, key
 
 
-def reel_clock(rate: Fraction, source_base: Fraction) -> int:
+def reel_clock(rate: Fraction, *source_bases: Fraction) -> int:
     """Ticks a second of the reel's video track: a whole number per grid frame and per tick of
-    the source's clock (copied timestamps stay exact). 90 kHz when that would not fit MP4's
+    each source's clock (copied timestamps stay exact). 90 kHz when that would not fit MP4's
     32-bit timescale comfortably (copied times are then rounded to 11 microseconds)."""
-    clock = math.lcm(rate.numerator, source_base.denominator)
+    clock = math.lcm(rate.numerator, *(base.denominator for base in source_bases))
     if clock > 10_000_000:
         clock = math.lcm(rate.numerator, 90_000)
     return clock

@@ -1,0 +1,228 @@
+"""Smart render of a reel of many clips: the GOPs of clips whose stream is the reel's, copied.
+
+A phone writes the same parameter sets (SPS/PPS, or VPS/SPS/PPS) for every clip it films in
+one mode, so clips of one camera mode can share one track: their packets are copied byte for
+byte (keeping their own timing, a variable frame rate and all), as a single video's are (see
+:mod:`.splice`). A clip joins that *copy group* when the reel shows its pictures unchanged:
+same codec and parameter sets, same stored size and turn (the track has one display matrix),
+no crop, scaling, tone mapping or halved rate. Everything else goes into the same track
+re-encoded (the runs of :class:`.splice.SpliceWriter`, parameter sets under ids of their own):
+the heads before a segment's first keyframe, crossfades, and the whole of every clip of
+another shape, size or camera mode, cropped around its subject as the full path does.
+
+The group is the one that holds the most footage; with none (or nothing in it to copy), the
+reel is re-encoded whole (:func:`.many.render_many`'s writer).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..models import HighlightOptions, MediaInfo
+from ..probe import reopen
+from .colour import Colour
+from .copyplan import CopyPlan, CopyRange, as_stored, copy_refusal, plan_copy, source_config
+from .encode import write_video
+from .layout import Layout, output_rate
+from .soundtrack import ReelSound
+from .splice import PacketSource, SpliceWriter
+from .tracks import SourceConfig
+
+if TYPE_CHECKING:
+    from .many import Part
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CopyGroup:
+    """Clips (indexes into the reel's parts) whose packets one track can hold as they are."""
+
+    members: tuple[int, ...]
+    config: SourceConfig
+    rotation: int
+    """The members' display turn (clockwise degrees), the reel track's display matrix."""
+
+
+def _stream_key(media: MediaInfo) -> tuple | None:
+    """What must be equal for two clips' packets to share one track: codec, parameter sets
+    (byte for byte), stored size and turn. None when the parameter sets cannot be read."""
+    with reopen(media) as container:
+        stream = container.streams[media.video_stream]
+        config = source_config(media.video_codec, bytes(stream.codec_context.extradata or b""))
+    if config is None:
+        return None
+    return (media.video_codec, config, media.rotation, media.coded_width, media.coded_height)
+
+
+def copy_group(
+    medias: list[MediaInfo], frame: Layout, rate: Fraction, options: HighlightOptions, hdr: bool
+) -> CopyGroup | None:
+    """The copy group of the reel whose (upright) frame is ``frame`` at ``rate``: the clips
+    shown at exactly their own size, format and rate with one set of parameter sets, the set
+    that holds the most footage; None when no clip can be copied."""
+    groups: dict[tuple, list[int]] = {}
+    for index, media in enumerate(medias):
+        if copy_refusal(media, options) is not None:
+            continue
+        if output_rate(media) != rate:
+            # A 60 fps clip copied into a 30 fps reel would play at 60 (MP4 allows it), but
+            # the reel is made at one rate, as its notes tell: re-encoded on its grid.
+            continue
+        if (media.width, media.height) != (frame.width, frame.height):
+            continue  # another shape or size: scaled or cropped into the frame
+        if bool(media.hdr) != hdr:
+            continue  # tone-mapped into an SDR reel
+        key = _stream_key(media)
+        if key is not None:
+            groups.setdefault(key, []).append(index)
+    if not groups:
+        return None
+    key, members = max(groups.items(), key=lambda item: sum(medias[i].duration for i in item[1]))
+    return CopyGroup(tuple(members), key[1], key[2])
+
+
+def plan_copies(
+    parts: list[Part], group: CopyGroup, frame: Layout, tick: Callable[[], None]
+) -> dict[int, CopyPlan]:
+    """Per member part, what of its segments is copied (members with nothing to copy absent)."""
+    plans = {}
+    for index in group.members:
+        part = parts[index]
+        found = plan_copy(part.media, part.segments, part.plan, tick)
+        if found is not None and found.ranges and found.config == group.config:
+            plans[index] = found
+    return plans
+
+
+def write_reel_spliced(
+    path: Path,
+    parts: list[Part],
+    group: CopyGroup,
+    copies: dict[int, CopyPlan],
+    frame: Layout,
+    rate: Fraction,
+    sound: ReelSound,
+    tick: Callable[[float], None],
+    check: Callable[[], None],
+    metadata: dict[str, str],
+    colour: Colour | None,
+    maxrate: int | None,
+) -> tuple[int, int]:
+    """Write every part into one spliced track at ``path``: members' copies as packets, the rest
+    re-encoded. Returns (source pictures copied, reel frame slots they take)."""
+    reference = parts[group.members[0]].media
+    stored_frame = as_stored(reference, frame)[1]
+    bases = tuple(_time_base(parts[i].media) for i in copies)
+    with PacketSource(reference, group.config, check) as template:
+        writer = SpliceWriter(
+            path,
+            template.stream,
+            group.config,
+            stored_frame,
+            rate,
+            sound,
+            max((plan.delay for plan in copies.values()), default=Fraction(0)),
+            rotation=group.rotation,
+            metadata=metadata,
+            colour=colour,
+            maxrate=maxrate,
+            bases=bases,
+        )
+        try:
+            done = 0
+            whole = sum(p.plan.total for p in parts)
+            for index, part in enumerate(parts):
+                offset = done
+
+                def part_tick(
+                    fraction: float | None = None,
+                    offset: int = offset,
+                    frames: int = part.plan.total,
+                ) -> None:
+                    tick((offset + (fraction or 0.0) * frames) / max(1, whole))
+
+                copy_plan = copies.get(index)
+                if copy_plan is None:
+                    # Made upright at the frame's size (cropped around the subject), then turned
+                    # as the track stores its pictures.
+                    sink = _Turned(writer, group.rotation)
+                    write_video(sink, part.media, part.segments, part.plan, part.layout, part_tick)
+                else:
+                    _write_copied(writer, part, copy_plan, frame, check, part_tick)
+                done += part.plan.total
+            writer.finish()
+        finally:
+            writer.close()
+    return writer.copied, writer.copied_slots
+
+
+def _write_copied(
+    writer: SpliceWriter,
+    part: Part,
+    copy_plan: CopyPlan,
+    frame: Layout,
+    check: Callable[[], None],
+    tick: Callable[[float], None],
+) -> None:
+    stored, stored_layout = as_stored(part.media, frame)
+    with PacketSource(part.media, copy_plan.config, check) as packets:
+        base = Fraction(packets.stream.time_base)
+
+        def copy_run(run: CopyRange) -> Iterator[None]:
+            yield from writer.copy(packets.packets(run), run, base)
+
+        write_video(
+            _Turned(writer, 0),
+            stored,
+            part.segments,
+            part.plan,
+            stored_layout,
+            tick,
+            copy_plan.ranges,
+            copy_run,
+        )
+
+
+def _time_base(media: MediaInfo) -> Fraction:
+    with reopen(media) as container:
+        return Fraction(container.streams[media.video_stream].time_base)
+
+
+def turn_picture(picture: np.ndarray, rotation: int) -> np.ndarray:
+    """An upright 4:2:0 picture (``picture`` module's layout: Y rows, then U and V) turned back
+    as a track with display turn ``rotation`` (clockwise degrees) stores it."""
+    if rotation % 360 == 0:
+        return picture
+    height = picture.shape[0] * 2 // 3
+    width = picture.shape[1]
+    y = picture[:height]
+    chroma = picture[height:].reshape(-1)
+    quarter = (height // 2) * (width // 2)
+    u = chroma[:quarter].reshape(height // 2, width // 2)
+    v = chroma[quarter:].reshape(height // 2, width // 2)
+    k = rotation // 90  # anticlockwise quarter turns undo the clockwise display turn
+    y, u, v = (np.ascontiguousarray(np.rot90(p, k=k)) for p in (y, u, v))
+    out_h, out_w = y.shape
+    return np.concatenate([y.ravel(), u.ravel(), v.ravel()]).reshape(out_h * 3 // 2, out_w)
+
+
+class _Turned:
+    """The spliced writer, handed to one part's ``write_video``: pictures turned as the track
+    stores them, and its ``finish`` left to the reel (it is not the part's)."""
+
+    def __init__(self, writer: SpliceWriter, rotation: int) -> None:
+        self._writer, self._rotation = writer, rotation
+
+    def add(self, picture: np.ndarray) -> None:
+        self._writer.add(turn_picture(picture, self._rotation))
+
+    def finish(self) -> None:
+        pass

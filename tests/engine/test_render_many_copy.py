@@ -1,0 +1,234 @@
+"""Smart render of a reel of many clips (issue 20): the GOPs of clips whose stream is the reel's
+are copied bit for bit, clips of another shape or camera mode are re-encoded into the same
+track, and the spliced reel decodes strictly, with sane timestamps and its sound in place.
+
+Small synthetic phone-like clips (an IDR every 15 frames, B-frames), each frame carrying its
+clip's number and its own (``test_render.numbered``), each clip's sound a click at a known time.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from moments.engine import HighlightOptions, probe
+from moments.engine.progress import Reporter
+from moments.engine.render.copyplan import first_frame
+from moments.engine.render.many import render_many
+from moments.engine.render.reelcopy import copy_group, plan_copies, turn_picture
+
+from .media_factory import make_video
+from .test_render import audio_samples, check_reel, numbered, read_number, segs, video_frames
+from .test_render_copy import PHONE, decode_strict, psnr, source_frames, video_packets
+
+CLICK = 1.0
+"""Source seconds of each clip's click."""
+
+
+def clicked(seconds: float) -> np.ndarray:
+    """A quiet tone with one loud 20 ms click at ``CLICK``."""
+    t = np.arange(int(seconds * 48_000)) / 48_000
+    sound = 0.02 * np.sin(2 * np.pi * 300 * t)
+    at = int(CLICK * 48_000)
+    sound[at : at + 960] = 0.9 * np.sign(np.sin(2 * np.pi * 1000 * t[at : at + 960]))
+    return sound
+
+
+def clip_frames(clip: int):
+    """Frame ``i`` of clip ``clip`` shows the number ``clip * 40 + i`` (clips of < 40 frames
+    apart are told apart by number; 8 bits hold 0..255)."""
+
+    def frame(i: int, width: int, height: int) -> np.ndarray:
+        return numbered((clip * 40 + i) % 256, width, height)
+
+    return frame
+
+
+def landscape(path: Path, clip: int, options: dict[str, str] = PHONE) -> Path:
+    return make_video(
+        path,
+        seconds=3.0,
+        frame_fn=clip_frames(clip),
+        video_options=options,
+        audio_samples=clicked(3.0),
+    )
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("many-copy")
+    return {
+        "a": landscape(folder / "a.mp4", 0),
+        "b": landscape(folder / "b.mp4", 1),
+        # Same size and shape, another camera mode: other parameter sets (no CABAC).
+        "other": landscape(folder / "other.mp4", 2, {**PHONE, "x264-params": "keyint=15:cabac=0"}),
+        # Held upright: stored on its side, shown through a display matrix.
+        "portrait": make_video(
+            folder / "portrait.mp4",
+            seconds=3.0,
+            rotation=90,
+            frame_fn=_top_bright,
+            video_options=PHONE,
+            audio_samples=clicked(3.0),
+        ),
+    }
+
+
+def _top_bright(i: int, width: int, height: int) -> np.ndarray:
+    """Bright top half, dark bottom half, as shown upright (a wrong turn would show halves
+    side by side)."""
+    img = np.full((height, width, 3), 30, np.uint8)
+    img[:, : width // 2] = 220  # stored on its side: turned 90 clockwise, this is the top
+    return img
+
+
+def test_matching_clips_are_copied_bit_for_bit_and_others_re_encoded(
+    clips: dict[str, Path], tmp_path: Path
+) -> None:
+    names = ["a", "portrait", "b", "other"]
+    medias = [probe(clips[n]) for n in names]
+    spans = {
+        "a": segs((0.3, 2.6)),
+        "portrait": segs((0.5, 1.5)),
+        "b": segs((0.1, 1.4), (1.6, 2.9)),
+        "other": segs((0.4, 2.4)),
+    }
+    options = HighlightOptions(crossfade=0.2, poster=False)
+    out = tmp_path / "reel.mp4"
+    info, parts = render_many(
+        [(m, spans[n]) for m, n in zip(medias, names, strict=True)], out, options, Reporter()
+    )
+    assert (info.width, info.height) == (320, 180)
+    frame = parts[0].layout
+    group = copy_group(medias, frame, parts[0].plan.rate, options, hdr=False)
+    assert group is not None and group.members == (0, 2)  # not the portrait, not the other mode
+    copies = plan_copies(parts, group, frame, lambda: None)
+    assert sorted(copies) == [0, 2] and all(copies[i].frames >= 15 for i in copies)
+
+    decoded = decode_strict(out)  # any bitstream error at a join raises
+    total = sum(p.plan.total for p in parts)
+    assert len(decoded) == total
+    check_reel(out, 320, 180, info.duration)
+    shown = video_frames(out)
+    offset = 0
+    copied = 0
+    for index, (name, part) in enumerate(zip(names, parts, strict=True)):
+        source = source_frames(clips[name])
+        plan = part.plan
+        for s, segment in enumerate(part.segments):
+            first = first_frame(segment, plan.rate)
+            head = plan.fade if s > 0 else 0
+            tail = plan.fade if s < len(part.segments) - 1 else 0
+            run = copies[index].ranges.get(s) if index in copies else None
+            for k in range(head, plan.frames[s] - tail):
+                at = offset + plan.starts[s] + k
+                got = decoded[at].to_ndarray()
+                if run is not None and run.start <= k < run.end:
+                    assert np.array_equal(got, source[first + k]), (name, s, k)
+                    copied += 1
+                elif name == "portrait":
+                    # Re-encoded: turned upright, cropped to the landscape frame.
+                    rgb = shown[at]
+                    assert rgb.shape == (180, 320, 3)
+                    assert rgb[:60].mean() > 150 and rgb[-60:].mean() < 80
+                else:
+                    # Same picture (its number reads back), but not the source's own bits.
+                    want = _clip_number(name) * 40 + first + k
+                    assert read_number(shown[at]) == want % 256, (name, s, k)
+                    assert psnr(got, source[first + k]) > 30
+                    if name == "other":
+                        assert not np.array_equal(got, source[first + k])
+        offset += plan.total
+    assert copied == sum(c.frames for c in copies.values())
+
+    packets = video_packets(out)
+    dts = [d for _p, d, _k in packets]
+    assert all(b > a for a, b in itertools.pairwise(dts))  # strictly monotonic
+    assert all(p >= d for p, d, _k in packets)
+    pts = sorted(p for p, _d, _k in packets)
+    assert len(set(pts)) == len(pts) and packets[0][2]
+
+    # Sound in sync: each clip's click is heard where its picture plays.
+    sound = np.abs(audio_samples(out)[0])
+    offset = 0
+    for part in parts:
+        plan = part.plan
+        for s, seg in enumerate(part.segments):
+            if seg.source_start + 0.05 < CLICK < seg.source_end - 0.05:
+                when = (offset + plan.starts[s]) / plan.rate + (CLICK - seg.source_start)
+                at = round(float(when) * 48_000)
+                window = sound[at - 4800 : at + 4800]
+                peak = (np.argmax(window > 0.5 * window.max()) - 4800) / 48_000
+                assert abs(peak) < 0.02, (seg, peak)
+        offset += plan.total
+
+
+def _clip_number(name: str) -> int:
+    return {"a": 0, "b": 1, "other": 2}[name]
+
+
+def test_a_portrait_reel_copies_its_portrait_clips_and_turns_the_landscape_one(
+    tmp_path: Path,
+) -> None:
+    tall = [
+        make_video(tmp_path / f"p{k}.mp4", seconds=2.0, rotation=90, frame_fn=clip_frames(k),
+                   video_options=PHONE, audio=False)
+        for k in range(2)
+    ]  # fmt: skip
+    wide = make_video(
+        tmp_path / "wide.mp4", seconds=2.0, frame_fn=_top_dark, video_options=PHONE, audio=False
+    )
+    medias = [probe(tall[0]), probe(wide), probe(tall[1])]
+    chosen = [segs((0.2, 1.8)), segs((0.3, 1.3)), segs((0.1, 1.9))]
+    out = tmp_path / "reel.mp4"
+    info, parts = render_many(
+        list(zip(medias, chosen, strict=True)),
+        out,
+        HighlightOptions(poster=False, crossfade=0.0),
+        Reporter(),
+    )
+    assert (info.width, info.height) == (180, 320)
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        assert (stream.width, stream.height) == (320, 180)  # stored on its side, as the clips
+    group = copy_group(medias, parts[0].layout, parts[0].plan.rate, HighlightOptions(), hdr=False)
+    assert group is not None and group.members == (0, 2) and group.rotation == 90
+    decoded = decode_strict(out)
+    assert len(decoded) == sum(p.plan.total for p in parts)
+    shown = video_frames(out)
+    start = parts[0].plan.total
+    for rgb in shown[start : start + parts[1].plan.total]:
+        assert rgb.shape == (320, 180, 3)
+        # The landscape clip, upright: dark on top, bright below.
+        assert rgb[:100].mean() < 80 and rgb[-100:].mean() > 150
+    stored = source_frames(tall[1])
+    tail = [f.to_ndarray() for f in decoded[start + parts[1].plan.total :]]
+    assert sum(any(np.array_equal(f, s) for s in stored) for f in tail) >= 15
+
+
+def _top_dark(i: int, width: int, height: int) -> np.ndarray:
+    img = np.full((height, width, 3), 220, np.uint8)
+    img[: height // 2] = 30
+    return img
+
+
+def test_turn_picture_is_the_inverse_of_the_display_turn() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 255, (4, 6), dtype=np.uint8)
+    u = rng.integers(0, 255, (2, 3), dtype=np.uint8)
+    v = rng.integers(0, 255, (2, 3), dtype=np.uint8)
+    picture = np.concatenate([y.ravel(), u.ravel(), v.ravel()]).reshape(6, 6)
+    for rotation in (90, 180, 270):
+        turned = turn_picture(picture, rotation)
+        height = turned.shape[0] * 2 // 3
+        back_y = np.rot90(turned[:height], k=-(rotation // 90))  # as a player shows it
+        assert np.array_equal(back_y, y)
+        chroma = turned[height:].ravel()
+        back_u = np.rot90(chroma[:6].reshape(u.shape[::-1] if rotation % 180 else u.shape),
+                          k=-(rotation // 90))  # fmt: skip
+        assert np.array_equal(back_u, u)
+    assert turn_picture(picture, 0) is picture
