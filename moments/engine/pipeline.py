@@ -18,7 +18,7 @@ from .progress import CancelToken, ProgressFn, Reporter
 from .render import render
 from .render.layout import output_rate
 from .render.many import reel_shape, render_many
-from .render.music import music_for_many, music_soundtrack
+from .render.music import music_for_many, music_soundtrack, picture_fade
 from .render.tags import source_metadata
 from .select import candidates, poster_time, select, shortfall
 from .timeline import Timeline
@@ -82,7 +82,14 @@ def highlight(
     if music is not None:
         soundtrack = music_soundtrack(music, options.music_mode, _speech(timeline), timeline.step)
     info = render(
-        media, segments, output, options, reporter, poster_time=poster, soundtrack=soundtrack
+        media,
+        segments,
+        output,
+        options,
+        reporter,
+        poster_time=poster,
+        soundtrack=soundtrack,
+        outro=picture_fade(music) if music is not None else 0.0,
     )
     reporter.done()
 
@@ -247,6 +254,7 @@ def reel_from_clips(
     best = max(range(len(choice.clips)), key=lambda k: max(s.score for s in choice.segments[k]))
     when = poster_time(choice.segments[best], choice.clips[best].timeline)
     segments: list[Segment] = []
+    outro = picture_fade(music) if music is not None else 0.0  # the picture fades with the song
     if len(choice.clips) == 1:  # one clip: the single-video render (smart copy and all)
         clip, chosen = choice.clips[0], choice.segments[0]
         soundtrack = None
@@ -261,6 +269,7 @@ def reel_from_clips(
             reporter,
             poster_time=when if options.poster else None,
             soundtrack=soundtrack,
+            outro=outro,
         )
         segments = [replace(segment, clip=0) for segment in chosen]
     else:
@@ -275,6 +284,7 @@ def reel_from_clips(
             reporter,
             poster=(best, when) if options.poster else None,
             soundtrack=many_sound,
+            outro=outro,
         )
         frames = 0
         for k, part in enumerate(parts):

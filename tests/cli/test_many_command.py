@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.engine.music_factory import click_track, write_song
+from tests.engine.music_factory import click_track, fades_to_black_over_the_last_beat, write_song
 from tests.engine.synth import ShotSpec, make_video
 
 from .test_highlight_command import run_cli
@@ -37,6 +37,10 @@ def test_several_clips_make_one_reel_cut_to_the_music(tmp_path: Path) -> None:
     # Cuts, between clips too, on the song's beats; the reel ends on one.
     cuts = [s["output_start"] for s in result["segments"][1:]] + [result["duration"]]
     assert max(float(np.abs(beats - t).min()) for t in cuts) <= 0.040
+    # It ends on a bar line (every fourth click), the picture fading to black over the last
+    # beat as the song fades out.
+    assert float(np.abs(beats[::4] - result["duration"]).min()) <= 0.040
+    fades_to_black_over_the_last_beat(reel, 0.5)
     # Mixed: the clips' claps and cheering go on between the song's clicks.
     assert result["options"]["music_mode"] == "mix"
     assert between_clicks(reel, beats, result["duration"]) > -40.0

@@ -73,3 +73,24 @@ def read_stereo(path: Path) -> np.ndarray:
     """A reel's sound as stored: ``(2, n)`` float32 (the reel's AAC is stereo fltp)."""
     with av.open(str(path)) as container:
         return np.concatenate([f.to_ndarray() for f in container.decode(audio=0)], axis=1)
+
+
+def luma(path: Path) -> tuple[np.ndarray, float]:
+    """Each picture's mean brightness (0 black .. 255 white) and the frame rate."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        means = [float(f.to_ndarray(format="gray").mean()) for f in container.decode(stream)]
+        return np.asarray(means), float(stream.average_rate)
+
+
+def fades_to_black_over_the_last_beat(path: Path, beat: float) -> None:
+    """The reel's pictures go to black over its last beat: darker each frame, the last one
+    black, half way there half way through, and untouched a beat and more from the end."""
+    means, rate = luma(path)
+    frames = round(beat * rate)
+    before, fade = means[-frames - 3 : -frames], means[-frames:]
+    assert fade[-1] <= 3.0, fade  # black (limited-range 16, shown as 0)
+    assert np.all(np.diff(fade) <= 0.5), fade  # darker with each frame
+    assert before.min() >= 60.0, before  # the footage as it is, before the fade
+    half = fade[frames // 2 - 1] / before[-1]
+    assert 0.3 <= half <= 0.7, (half, fade)

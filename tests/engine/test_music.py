@@ -18,7 +18,16 @@ from moments.engine import EngineError, HighlightOptions, highlight
 from moments.engine.music import load_music
 from moments.engine.render.loudness import measure
 
-from .music_factory import CLICK, RATE, click_track, read_sound, read_stereo, write_song
+from .music_factory import (
+    CLICK,
+    RATE,
+    click_track,
+    fades_to_black_over_the_last_beat,
+    luma,
+    read_sound,
+    read_stereo,
+    write_song,
+)
 from .synth import ShotSpec, make_video
 
 TOLERANCE = 0.040
@@ -35,7 +44,9 @@ def _near(times, grid) -> np.ndarray:
 @pytest.fixture(scope="module")
 def cut_to_clicks(tmp_path_factory):
     """A 24 s clip (three highlights among dull shots and talk) cut to 12 s of a 120 BPM click
-    track, the song replacing the clip's sound: (result, click times, song samples)."""
+    track, the song replacing the clip's sound: (result, click times, song samples). A keyframe
+    every half second, so the smart render copies most of the reel: all but the crossfades
+    and the fade to black at its end, which it must not copy."""
     folder = tmp_path_factory.mktemp("music")
     shots = [
         ShotSpec("dull", 3, 1),
@@ -45,7 +56,7 @@ def cut_to_clicks(tmp_path_factory):
         ShotSpec("dull", 3, 2),
         ShotSpec("highlight", 4, 40),
     ]
-    make_video(folder / "clip.mp4", shots, size=(160, 90))
+    make_video(folder / "clip.mp4", shots, size=(160, 90), options={"g": "15"})
     song, beats = click_track(30.0, bpm=120.0, first=0.25)
     write_song(folder / "song.m4a", song)
     options = HighlightOptions(duration=12.0, music=folder / "song.m4a", poster=False)
@@ -99,6 +110,19 @@ def test_lengths_follow_bars_and_the_reel_ends_on_a_bar_line(cut_to_clicks):
     assert on_bars.sum() >= len(ends) - 1, (ends, bars)
     assert _near([result.duration], bars)[0] <= TOLERANCE
     assert abs(result.duration - 12.0) <= 0.05 * 12.0 + 2.0  # within a bar of the asked length
+
+
+def test_the_picture_fades_to_black_with_the_song(cut_to_clicks):
+    result, beats, _ = cut_to_clicks
+    fades_to_black_over_the_last_beat(result.output, float(np.median(np.diff(beats))))
+
+
+def test_the_reel_as_written_ends_on_a_bar_line(cut_to_clicks):
+    result, beats, _ = cut_to_clicks
+    means, rate = luma(result.output)
+    end = len(means) / rate  # the last picture's end
+    assert _near([end], beats[::4])[0] <= TOLERANCE, (end, beats[::4])
+    assert abs(end - result.duration) <= 1 / rate
 
 
 def test_replace_is_the_song_alone_fading_out(cut_to_clicks):

@@ -53,6 +53,7 @@ def render(
     poster_time: float | None = None,
     smart: bool = True,
     soundtrack: SoundFn | None = None,
+    outro: float = 0.0,
 ) -> RenderInfo:
     """Render ``segments`` (in output order) of ``media`` into the MP4 ``output``.
 
@@ -60,9 +61,9 @@ def render(
     when ``options.poster`` is set. With ``smart`` (the default), the packets of an H.264
     or HEVC source that the reel shows unchanged (from a segment's first keyframe on) are copied
     instead of re-encoded. ``soundtrack`` makes the reel's sound instead of the segments' own
-    (a reel set to music: :mod:`.music`). Raises EngineError for input that cannot be rendered
-    and Cancelled when the reporter's token is set; in both cases no partial file is left
-    behind.
+    (a reel set to music: :mod:`.music`); its last ``outro`` seconds fade to black. Raises
+    EngineError for input that cannot be rendered and Cancelled when the reporter's token is
+    set; in both cases no partial file is left behind.
     """
     output = Path(output)
     if not segments:
@@ -75,7 +76,7 @@ def render(
                 "it must start at or after 0 and end after it starts"
             )
     layout = Layout.for_media(media, options)
-    plan = Plan.build(segments, output_rate(media), options.crossfade)
+    plan = Plan.build(segments, output_rate(media), options.crossfade, outro)
     poster_path = output.with_suffix(".jpg") if options.poster else None
     video_tmp = _temporary(output)
     poster_tmp = _temporary(poster_path) if poster_path else None

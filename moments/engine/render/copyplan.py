@@ -171,7 +171,8 @@ def plan_copy(
     """Find the copyable GOPs of each segment by reading packet headers (no decoding).
 
     Returns None when the source's parameter sets cannot be read as ``avcC`` or ``hvcC``
-    (then nothing is copied). Crossfaded frames are never copied: they are blends of two shots.
+    (then nothing is copied). Crossfaded frames are never copied: they are blends of two shots;
+    nor is the fade to black at the reel's end (``plan.outro``).
     """
     with reopen(media) as container:
         stream = container.streams[media.video_stream]
@@ -185,7 +186,7 @@ def plan_copy(
         for index, segment in enumerate(segments):
             first = first_frame(segment, plan.rate)
             head = plan.fade if index > 0 else 0
-            tail = plan.fade if index < last else 0
+            tail = plan.fade if index < last else plan.outro
             low, high = first + head, first + plan.frames[index] - tail
             if high <= low:
                 continue

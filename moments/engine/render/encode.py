@@ -13,7 +13,7 @@ import numpy as np
 from ..models import MediaInfo, Segment
 from .colour import Colour
 from .layout import Layout, Plan
-from .picture import blend, make_picture, to_frame
+from .picture import blend, darken, make_picture, to_frame
 from .prefetch import Prefetch
 from .rate import cap_options
 from .soundtrack import ReelSound, SoundTrack
@@ -180,9 +180,10 @@ def write_video(
     """Decode each segment on the output frame grid and send the pictures to ``writer``.
 
     The last ``fade`` pictures of a segment are held back and blended with the first
-    ``fade`` of the next one, so each crossfade is a true mix of both shots. A segment with
-    an entry in ``copies`` (the smart render) has that run of source packets put in by
-    ``copy_run`` instead of being decoded and encoded.
+    ``fade`` of the next one, so each crossfade is a true mix of both shots. The last
+    ``plan.outro`` pictures fade to black, the last one black. A segment with an entry in
+    ``copies`` (the smart render) has that run of source packets put in by ``copy_run``
+    instead of being decoded and encoded.
 
     Pictures are decoded and made on a worker thread (:class:`~.prefetch.Prefetch`), a few
     ahead of the encoder: FFmpeg and OpenCV run without the GIL, so decoding the next
@@ -212,9 +213,12 @@ def write_video(
                     progress()
                 continue
             count = plan.frames[step.index]
-            tail = plan.fade if step.index < len(segments) - 1 else 0
+            final = step.index == len(segments) - 1
+            tail = plan.fade if not final else 0
             k, picture = step.k, step.picture
             assert picture is not None
+            if final and k >= count - plan.outro:  # the reel's end, fading to black
+                picture = darken(picture, (k - (count - plan.outro) + 1) / plan.outro)
             if k < len(held):
                 writer.add(blend(held[k], picture, (k + 1) / (plan.fade + 1)))
             elif k >= count - tail:

@@ -146,7 +146,8 @@ class Plan:
     """How many output frames each segment gets and where it lands in the reel.
 
     Consecutive segments overlap by ``fade`` frames (the crossfade), so the reel lasts
-    ``sum(frames) - (n - 1) * fade`` frames.
+    ``sum(frames) - (n - 1) * fade`` frames. The last ``outro`` frames fade to black (a reel
+    set to music: it ends with the song's last bar).
     """
 
     rate: Fraction
@@ -154,9 +155,14 @@ class Plan:
     fade: int
     starts: tuple[int, ...]
     total: int
+    outro: int = 0
 
     @classmethod
-    def build(cls, segments: list[Segment], rate: Fraction, crossfade: float) -> Plan:
+    def build(
+        cls, segments: list[Segment], rate: Fraction, crossfade: float, outro: float = 0.0
+    ) -> Plan:
+        """``outro``: seconds at the end faded to black (within the last segment, after any
+        crossfade into it)."""
         frames = tuple(max(1, round(s.duration * rate)) for s in segments)
         fade = 0
         if len(frames) > 1 and crossfade > 0:
@@ -167,7 +173,9 @@ class Plan:
             starts.append(position)
             position += count - fade
         total = position + fade
-        return cls(rate, frames, fade, tuple(starts), total)
+        last = frames[-1] - (fade if len(frames) > 1 else 0) if frames else 0
+        black = max(0, min(round(outro * rate), last))
+        return cls(rate, frames, fade, tuple(starts), total, black)
 
     @property
     def duration(self) -> float:

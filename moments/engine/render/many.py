@@ -100,12 +100,14 @@ def render_many(
     reporter: Reporter,
     poster: tuple[int, float] | None = None,
     soundtrack: ManySoundFn | None = None,
+    outro: float = 0.0,
     smart: bool = True,
 ) -> tuple[RenderInfo, list[Part]]:
     """Render each clip's ``segments`` in turn into the one MP4 ``output``.
 
-    ``poster`` is (clip index, source time) of the poster frame. Returns what was written and
-    each clip's part (where its segments landed: ``plan``). No partial file is left behind.
+    ``poster`` is (clip index, source time) of the poster frame; the last ``outro`` seconds
+    fade to black. Returns what was written and each clip's part (where its segments landed:
+    ``plan``). No partial file is left behind.
 
     With ``smart`` (the default), the GOPs of the clips whose stream the reel can share are
     copied (:mod:`.reelcopy`).
@@ -121,9 +123,9 @@ def render_many(
             media,
             segs,
             replace(covering(media, frame), pix_fmt=pix_fmt),
-            Plan.build(segs, rate, options.crossfade),
+            Plan.build(segs, rate, options.crossfade, outro if k == len(clips) - 1 else 0.0),
         )
-        for media, segs in clips
+        for k, (media, segs) in enumerate(clips)
     ]
     notes: list[str] = [note for note in [frame.note(options.aspect)] if note]
     sizes = {(m.width, m.height) for m, _ in clips}

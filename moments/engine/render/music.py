@@ -2,12 +2,14 @@
 
 In ``mix`` the song sits ``BED_DB`` under the clip's own sound and drops a further ``DUCK_DB``
 while someone talks (the timeline's speech, mapped into reel time), so words stay clear. Either
-way the reel fades out over its last bar (at most ``FADE_OUT``) and the whole is normalised to
-the same loudness as every other reel.
+way the sound fades out over the reel's last bar (at most ``FADE_OUT``), the picture to black
+over its last beat or so (:func:`picture_fade`), both ending with the reel (on a bar line:
+:mod:`..beats`), and the whole is normalised to the same loudness as every other reel.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -38,7 +40,10 @@ DUCK_HOLD = 0.4
 DUCK_GLIDE = 0.12
 """Seconds over which the song's level glides down or up (no clicks, no pumping)."""
 FADE_OUT = 2.0
-"""Longest fade at the reel's end (one bar, if shorter)."""
+"""Longest fade of the sound at the reel's end (one bar, if shorter)."""
+PICTURE_FADE = 0.4
+"""Shortest fade of the picture to black at the reel's end: a beat, or two of a fast song
+(a 0.3 s fade reads as a cut to black, not a fade)."""
 BLOCK = RATE // 100
 """Ducking is worked out per 10 ms."""
 
@@ -71,7 +76,7 @@ def music_soundtrack(
             mixed = _mix(own, song, _talk_mask(segments, plan, total, speech, step))
         else:
             mixed = song
-        _fade_out(mixed, min(FADE_OUT, music.bar))
+        _fade_out(mixed, sound_fade(music))
         return normalise(mixed, tick=lambda: tick(1.0))
 
     return make
@@ -109,10 +114,26 @@ def music_for_many(
             mixed = _mix(own, song, padded.reshape(blocks, BLOCK).any(axis=1))
         else:
             mixed = song
-        _fade_out(mixed, min(FADE_OUT, music.bar))
+        _fade_out(mixed, sound_fade(music))
         return normalise(mixed)
 
     return make
+
+
+def sound_fade(music: Music) -> float:
+    """Seconds over which the sound fades out at the reel's end: its last bar, at most
+    ``FADE_OUT``."""
+    return min(FADE_OUT, music.bar)
+
+
+def picture_fade(music: Music) -> float:
+    """Seconds over which the picture fades to black at the reel's end: whole beats, at least
+    ``PICTURE_FADE``, within the sound's fade (so that both end together, the picture after
+    the sound has started to go). No beat: as long as the sound's fade, up to a second."""
+    if not music.steady:
+        return min(1.0, sound_fade(music))
+    beat = 60.0 / music.tempo
+    return min(sound_fade(music), beat * max(1, math.ceil(PICTURE_FADE / beat - 1e-9)))
 
 
 def duck_gain(talking: np.ndarray) -> np.ndarray:
