@@ -246,6 +246,32 @@ class JobStore:
             updated_at=now,
         )
 
+    def hold(self, job_id: str, worker_id: str, seconds: float) -> bool:
+        """Set the lease of a job this worker holds to ``seconds`` from now (longer or shorter
+        than its usual one); False if the job is no longer this worker's."""
+        now = utcnow()
+        return self._update(
+            job_id,
+            Job.status == "processing",
+            Job.worker_id == worker_id,
+            lease_until=now + timedelta(seconds=seconds),
+            updated_at=now,
+        )
+
+    def take_over(self, job_id: str, holder: str, worker_id: str) -> JobView | None:
+        """Atomically hand a running job from ``holder`` to ``worker_id`` (no attempt counted:
+        the same attempt goes on elsewhere); None if ``holder`` no longer has it."""
+        now = utcnow()
+        taken = self._update(
+            job_id,
+            Job.status == "processing",
+            Job.worker_id == holder,
+            worker_id=worker_id,
+            lease_until=now + timedelta(seconds=self.lease_seconds),
+            updated_at=now,
+        )
+        return self.get(job_id) if taken else None
+
     def progress(
         self,
         job_id: str,

@@ -14,6 +14,18 @@ Delivery is at-least-once, made safe by the job row rather than by the broker:
   message only after the visibility timeout, and loses queued messages if it restarts empty.
 
 The task id is the job id, so ``revoke(job_id)`` keeps a queued job from ever starting.
+
+A reel of several sources whose analyses are not kept yet is spread over the workers: its first
+run sends a chord (Celery's group + callback), one ``moments.analyse_source`` task per missing
+source, and the job's run again as the callback, and returns. The job row stays "processing"
+at the "analyse" stage, held by the first run's worker id: for ``queue_wait_seconds`` while the
+tasks wait in the queue, then renewed by each running analysis. The callback takes the job
+over from that id and finds every analysis kept: it only selects and renders. The analysis
+tasks are idempotent and late-acknowledged like the job's, so a task whose process died is run
+again; should the chord never complete (a whole worker killed: Redis gives its message back
+only after the visibility timeout; or Redis lost the messages), the job's lease runs out, the
+Sweeper re-sends it, and its retry analyses whatever is still missing itself. The chord's
+bookkeeping needs a result backend: the same Redis.
 """
 
 from __future__ import annotations
@@ -26,29 +38,36 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
-from celery import Celery
+from celery import Celery, chord, group
 from sqlalchemy import select, update
 
 from ..db.models import Job, utcnow
 from ..settings import Settings, get_settings
 from ..storage import Storage, get_storage
-from ..store import JobStore
+from ..store import JobStore, JobView
 from .limits import timeout_grace
 from .maintenance import purge_expired, recover_stale_jobs
-from .run import new_worker_id, run_job
+from .run import SourceClip, analyse_source, new_worker_id, run_job
 
 log = logging.getLogger(__name__)
 
 TASK_NAME = "moments.run_job"
+ANALYSE_TASK = "moments.analyse_source"
+RESULT_EXPIRES_SECONDS = 24 * 3600
+"""How long Redis keeps an analysis task's result (a word, for the chord's count)."""
 PURGE_EVERY_SECONDS = 600.0
 
 
 def make_celery(settings: Settings) -> Celery:
     """A Celery app on the settings' Redis, with the job task registered."""
-    app = Celery("moments", broker=settings.redis_url, set_as_current=False)
+    app = Celery(
+        "moments", broker=settings.redis_url, backend=settings.redis_url, set_as_current=False
+    )
     app.conf.update(
+        result_expires=RESULT_EXPIRES_SECONDS,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
@@ -71,15 +90,56 @@ def make_celery(settings: Settings) -> Celery:
     hard_limit = timeout + timeout_grace(timeout) if timeout else None
 
     @app.task(name=TASK_NAME, ignore_result=True, bind=True, time_limit=hard_limit)
-    def run_job_task(task: Any, job_id: str) -> str | None:
-        return execute(job_id, settings, app, node=task.request.hostname)
+    def run_job_task(task: Any, job_id: str, holder: str | None = None) -> str | None:
+        return execute(job_id, settings, app, node=task.request.hostname, holder=holder)
+
+    # Its result (what it did, a word) is what the chord counts: it must not be ignored.
+    @app.task(name=ANALYSE_TASK, ignore_result=False, time_limit=hard_limit)
+    def analyse_source_task(
+        job_id: str, holder: str, index: int, stored_key: str, filename: str, keys: list[str]
+    ) -> str:
+        store, storage = _process_services(settings)
+        source = SourceClip(index, stored_key, filename, Path(), keys[index])
+        return analyse_source(job_id, holder, source, keys, settings, store, storage)
 
     return app
+
+
+def queue_wait_seconds(settings: Settings) -> float:
+    """How long a job may wait in the queue before it counts as lost: its pending row without
+    a message (``resend_orphans``), or its analyses sent out, none of them started yet."""
+    return max(600.0, 2 * settings.job_lease_seconds)
 
 
 def send_job(app: Celery, settings: Settings, job_id: str) -> None:
     """Queue ``job_id`` (its row must exist). Sending twice is harmless: see module doc."""
     app.send_task(TASK_NAME, args=[job_id], task_id=job_id, queue=settings.celery_queue)
+
+
+def send_analyses(
+    app: Celery,
+    settings: Settings,
+    store: JobStore,
+    job_id: str,
+    holder: str,
+    missing: list[SourceClip],
+    keys: list[str],
+) -> None:
+    """One task per ``missing`` source, then the job's run (taking over from ``holder``) once
+    they are all done: a chord. The job's lease first covers their wait in the queue."""
+    if not store.hold(job_id, holder, queue_wait_seconds(settings)):
+        return  # cancelled meanwhile: nothing to send
+    queue = settings.celery_queue
+    header = group(
+        app.signature(
+            ANALYSE_TASK, args=[job_id, holder, s.index, s.stored_key, s.filename, keys]
+        ).set(queue=queue)
+        for s in missing
+    )
+    # Its task id is the job's, as every run of the job's: revoke(job_id) drops it unstarted.
+    callback = app.signature(TASK_NAME, args=[job_id], kwargs={"holder": holder}, immutable=True)
+    chord(header)(callback.set(queue=queue, task_id=job_id))
+    log.info("job %s: %d sources to analyse sent out as tasks", job_id, len(missing))
 
 
 # -- inside a worker's pool process -------------------------------------------------------
@@ -96,12 +156,33 @@ def _process_services(settings: Settings) -> tuple[JobStore, Storage]:
     return _services[pid]
 
 
-def execute(job_id: str, settings: Settings, app: Celery, node: str | None = None) -> str | None:
-    """The task body: run the job; re-queue it if it went back to pending after an error."""
+def execute(
+    job_id: str,
+    settings: Settings,
+    app: Celery,
+    node: str | None = None,
+    holder: str | None = None,
+) -> str | None:
+    """The task body: run the job; re-queue it if it went back to pending after an error.
+
+    ``holder``: this run is the callback of the job's analyses, and takes it over from there.
+    """
     store, storage = _process_services(settings)
     # The row's worker_id names the Celery node and pool process, for people reading it.
     worker_id = new_worker_id((node or socket.gethostname()).split("@")[0])
-    status = run_job(job_id, settings, worker_id=worker_id, store=store, storage=storage)
+
+    def fan_out(job: JobView, holder: str, missing: list[SourceClip], keys: list[str]) -> None:
+        send_analyses(app, settings, store, job.id, holder, missing, keys)
+
+    status = run_job(
+        job_id,
+        settings,
+        worker_id=worker_id,
+        store=store,
+        storage=storage,
+        fan_out=None if holder else fan_out,  # the callback never sends them out again
+        take_over_from=holder,
+    )
     if status is None:
         held = store.get(job_id)
         log.info(
@@ -165,7 +246,7 @@ class Sweeper(threading.Thread):
         self._send = send
         self._store = store
         self._storage: Storage | None = None
-        self.resend_after = resend_after or max(600.0, 2 * settings.job_lease_seconds)
+        self.resend_after = resend_after or queue_wait_seconds(settings)
         self._halt = threading.Event()
         self._next_purge = 0.0
 

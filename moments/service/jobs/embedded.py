@@ -54,17 +54,23 @@ def _child_main(job_id: str, settings: Settings, worker_id: str, parent_pid: int
     """Entry point of a worker process: run one job, then exit."""
     # The supervisor decides when we stop; Ctrl-C in a terminal reaches us too, so ignore it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _die_with_parent(parent_pid)
+    die_with_parent(parent_pid)
+    # A reel's sources are analysed by processes of this one's (run.py, _analyse_in_pool);
+    # multiprocessing refuses children to a daemonic process, which this is only so that the
+    # supervisor's exit does not wait for it: die_with_parent already ends it with its parent,
+    # and its own processes with it.
+    multiprocessing.current_process().daemon = False
     # Video work yields the CPU to the API process on the same machine, so status polls stay
     # fast while every core is busy decoding and encoding.
     os.nice(NICENESS)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from .run import run_job
 
-    run_job(job_id, settings, worker_id=worker_id)
+    # The job may analyse a reel's sources in as many processes as the pool has slots.
+    run_job(job_id, settings, worker_id=worker_id, parallel=settings.workers)
 
 
-def _die_with_parent(parent_pid: int) -> None:
+def die_with_parent(parent_pid: int) -> None:
     """If the dispatcher process dies (even SIGKILL), this job's process must go too.
 
     Otherwise it would keep renewing the lease of a job nobody supervises. Linux can do this

@@ -1,20 +1,29 @@
-"""run_job: THE job function. The embedded pool runs it in a child process; Celery will too.
+"""run_job: THE job function. The embedded pool runs it in a child process; Celery too.
 
 It claims the job (a no-op if someone else holds it), runs the engine on a local copy of the
 upload, stores the reel and poster, and records the outcome. Everything it writes is guarded
 by the job's status, so a job cancelled meanwhile is never marked done.
+
+A reel of several sources has each source analysed once and kept (``jobs.analyses``). What is
+not kept yet is analysed in parallel where the queue allows: the embedded pool's job process
+runs a pool of processes of its own; with Celery, ``run_job`` hands the analyses out as tasks
+of their own (``fan_out``, a chord of :func:`analyse_source`) and runs again, taking the job
+over, when they are done. Whatever is still missing then (a task failed, a worker died and the
+job's lease ran out) the job analyses itself: nothing is lost however the tasks end.
 """
 
 from __future__ import annotations
 
 import errno
 import logging
+import multiprocessing
 import os
 import shutil
 import threading
 import time
 import uuid
-from dataclasses import fields, replace
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -29,7 +38,7 @@ from moments.engine import (
 )
 from moments.engine.many import Clip
 
-from ..logging import job_context
+from ..logging import job_context, job_id_var
 from ..settings import Settings
 from ..sources import SourceStore
 from ..storage import Storage, get_storage, poster_key, reel_key
@@ -167,25 +176,38 @@ class StoreCancelToken:
 
 
 class Heartbeat(threading.Thread):
-    """Renews the job's lease while it runs; stops the work if the job is no longer ours."""
+    """Renews the job's lease while it runs; stops the work if the job is no longer ours
+    (unless ``stop_when_lost`` is false: an analysis of a source is worth keeping whoever now
+    holds the job; a cancelled job still stops it through the token)."""
 
-    def __init__(self, store: JobStore, job_id: str, worker_id: str, token: StoreCancelToken):
+    def __init__(
+        self,
+        store: JobStore,
+        job_id: str,
+        worker_id: str,
+        token: StoreCancelToken,
+        *,
+        stop_when_lost: bool = True,
+    ):
         super().__init__(name=f"heartbeat-{job_id[:8]}", daemon=True)
         self._store, self._job_id, self._worker_id, self._token = store, job_id, worker_id, token
-        self._stop = threading.Event()
+        self._stop_when_lost = stop_when_lost
+        # Not ``_stop``: that name is Thread's own method, which join() calls.
+        self._halt = threading.Event()
         self._every = max(0.2, store.lease_seconds / 3)
 
     def run(self) -> None:
-        while not self._stop.wait(self._every):
+        while not self._halt.wait(self._every):
             try:
                 if not self._store.heartbeat(self._job_id, self._worker_id):
-                    self._token.set()
+                    if self._stop_when_lost:
+                        self._token.set()
                     return
             except Exception:  # a busy database must not kill the job; the lease has slack
                 log.warning("heartbeat failed for job %s", self._job_id, exc_info=True)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
 
 
 def engine_options(job: JobView, settings: Settings) -> HighlightOptions:
@@ -214,6 +236,33 @@ def public_result(result: dict[str, Any]) -> dict[str, Any]:
     return clean
 
 
+@dataclass(frozen=True)
+class SourceClip:
+    """One source of a reel as this worker has it: its place in the reel's list, where it is
+    stored, the name people know it by, a local copy under that name, and where its analysis
+    is kept."""
+
+    index: int
+    stored_key: str
+    filename: str
+    path: Path
+    key: str
+
+
+FanOut = Callable[[JobView, str, list[SourceClip], list[str]], None]
+"""Sends the analyses of ``missing`` sources out as tasks, then the job again once they are all
+done: ``(job, holder, missing, every analysis key of the reel)``. ``holder`` is the worker id
+the job row stays held by meanwhile; the job's next run takes it over from that id."""
+
+
+class HandedOff(Exception):
+    """The reel's missing analyses go out as tasks of their own (``FanOut``)."""
+
+    def __init__(self, missing: list[SourceClip], keys: list[str]):
+        super().__init__(f"{len(missing)} analyses handed out")
+        self.missing, self.keys = missing, keys
+
+
 def run_job(
     job_id: str,
     settings: Settings,
@@ -221,14 +270,32 @@ def run_job(
     worker_id: str | None = None,
     store: JobStore | None = None,
     storage: Storage | None = None,
+    fan_out: FanOut | None = None,
+    take_over_from: str | None = None,
+    parallel: int = 1,
 ) -> str | None:
     """Process one job to the end. Returns its final status, or None if it was not ours to run.
 
     EngineError (bad input) fails the job at once; Cancelled leaves it cancelled; anything else
     is retried up to ``settings.max_attempts`` times.
+
+    For a reel of several sources whose analyses are not all kept: with ``fan_out`` (Celery;
+    used on a job's first attempt only, so a retry never sends them out twice) they are handed
+    out and this returns "analysing", the job still held by ``worker_id``; the run that follows
+    passes that id as ``take_over_from``. Without it they are analysed here, in ``parallel``
+    processes of this one's (the embedded pool).
     """
     with job_context(job_id):  # log lines carry the job id
-        return _run_job(job_id, settings, worker_id=worker_id, store=store, storage=storage)
+        return _run_job(
+            job_id,
+            settings,
+            worker_id=worker_id,
+            store=store,
+            storage=storage,
+            fan_out=fan_out,
+            take_over_from=take_over_from,
+            parallel=parallel,
+        )
 
 
 def _run_job(
@@ -238,12 +305,17 @@ def _run_job(
     worker_id: str | None,
     store: JobStore | None,
     storage: Storage | None,
+    fan_out: FanOut | None,
+    take_over_from: str | None,
+    parallel: int,
 ) -> str | None:
     store = store or JobStore.from_settings(settings)
     storage = storage or get_storage(settings)
     worker_id = worker_id or new_worker_id()
 
     job = store.claim(job_id, worker_id)
+    if job is None and take_over_from:
+        job = store.take_over(job_id, take_over_from, worker_id)
     if job is None:
         # The embedded supervisor claims on our behalf before starting this process.
         held = store.get(job_id)
@@ -256,9 +328,21 @@ def _run_job(
     token = StoreCancelToken(store, job_id)
     heartbeat = Heartbeat(store, job_id, worker_id, token)
     heartbeat.start()
+    if job.attempts > 1:
+        fan_out = None  # a retry analyses what is missing itself: tasks are sent out once
     try:
         with job_limits(settings):
-            return _process(job, settings, store, storage, scratch, token)
+            return _process(job, settings, store, storage, scratch, token, fan_out, parallel)
+    except HandedOff as out:
+        assert fan_out is not None
+        heartbeat.stop()
+        heartbeat.join()  # its renewal must not land after the hand-off's lease
+        try:
+            fan_out(job, worker_id, out.missing, out.keys)
+        except Exception as exc:  # the broker is away: try the whole job again later
+            log.warning("job %s: could not send its analyses out", job_id, exc_info=True)
+            return store.retry_or_fail(job_id, f"could not queue the analyses: {exc}")
+        return "analysing"
     except Cancelled:
         return "cancelled"
     except JobLimitExceeded as exc:
@@ -327,6 +411,8 @@ def _process(
     storage: Storage,
     scratch: Path,
     token: StoreCancelToken,
+    fan_out: FanOut | None = None,
+    parallel: int = 1,
 ) -> str:
     options = engine_options(job, settings)
     try:
@@ -345,7 +431,11 @@ def _process(
             song = _song_of(job, store, storage, scratch)
             mode = job.options.get("music_mode", "replace")
             options = replace(options, music=song, music_mode=mode)
-        result = _many_reel(clips, storage, scratch / "reel.mp4", options, progress, token)
+        inputs = _inputs(clips, storage, scratch / "clips")
+        kept = _analysed(inputs, storage, options, progress, token, fan_out, parallel)
+        progress("analyse", 1.0)
+        output = scratch / "reel.mp4"
+        result = reel_from_clips(kept, output, options, progress=progress, cancel=token)
     else:
         result = _reel(job, storage, source, scratch / "reel.mp4", options, progress, token)
 
@@ -436,18 +526,10 @@ def _song_of(job: JobView, store: JobStore, storage: Storage, scratch: Path) -> 
     return _named(scratch / "music", stored, source.filename)
 
 
-def _many_reel(
-    entries: list[tuple[str, str]],
-    storage: Storage,
-    output: Path,
-    options: HighlightOptions,
-    progress: ProgressWriter,
-    token: StoreCancelToken,
-) -> HighlightResult:
-    """One reel of the sources ``entries`` names: each analysed (or its kept analysis read), then
-    selection and render across them all (``reel_from_clips``)."""
-    clips: list[Clip] = []
-    named = output.parent / "clips"
+def _inputs(entries: list[tuple[str, str]], storage: Storage, folder: Path) -> list[SourceClip]:
+    """Each of the sources ``entries`` names: a local copy, under the name people know it by
+    (the engine's notes and errors name a clip by its file), and its analysis key."""
+    inputs = []
     for index, (stored_key, filename) in enumerate(entries):
         try:
             stored = storage.local_path(stored_key)
@@ -455,22 +537,178 @@ def _many_reel(
             raise EngineError(
                 f"{filename}: this clip has expired or was deleted; upload it again"
             ) from None
-        # The engine's notes and errors name a clip by its file: give it the name people know.
-        path = _named(named / str(index), stored, filename)
+        path = _named(folder / str(index), stored, filename)
         key = analysis_key(stored_key, content_digest(stored))
-        clip = load_analysis(storage, key, path)
-        if clip is None:
+        inputs.append(SourceClip(index, stored_key, filename, path, key))
+    return inputs
 
-            def forward(stage: str, fraction: float, index: int = index) -> None:
-                progress(
-                    "analyse", (index + (fraction if stage == "analyse" else 0.0)) / len(entries)
-                )
 
-            clip = analyse_clip(path, options, index, progress=forward, cancel=token)
-            try:
-                save_analysis(storage, key, clip)
-            except Exception:
-                log.warning("could not keep the analysis of %s", stored_key, exc_info=True)
-        clips.append(Clip(index, clip.media, clip.timeline, clip.shot_at))
-    progress("analyse", 1.0)
-    return reel_from_clips(clips, output, options, progress=progress, cancel=token)
+def _analysed(
+    inputs: list[SourceClip],
+    storage: Storage,
+    options: HighlightOptions,
+    progress: ProgressWriter,
+    token: StoreCancelToken,
+    fan_out: FanOut | None,
+    parallel: int,
+) -> list[Clip]:
+    """The analysis of each of ``inputs``: kept ones read, the others made (here, in a pool of
+    ``parallel`` processes, or handed out: :class:`HandedOff`) and kept."""
+    found = {c.index: load_analysis(storage, c.key, c.path) for c in inputs}
+    missing = [c for c in inputs if found[c.index] is None]
+    total = len(inputs)
+    progress("analyse", (total - len(missing)) / total)
+    if len(missing) > 1 and fan_out is not None:
+        raise HandedOff(missing, [c.key for c in inputs])
+    for source, clip in _analyse(missing, options, progress, token, total, parallel):
+        try:
+            save_analysis(storage, source.key, clip)
+        except Exception:
+            log.warning("could not keep the analysis of %s", source.stored_key, exc_info=True)
+        found[source.index] = clip
+    return [
+        Clip(c.index, clip.media, clip.timeline, clip.shot_at)
+        for c in inputs
+        if (clip := found[c.index]) is not None
+    ]
+
+
+def _analyse(
+    missing: list[SourceClip],
+    options: HighlightOptions,
+    progress: ProgressWriter,
+    token: StoreCancelToken,
+    total: int,
+    parallel: int,
+) -> list[tuple[SourceClip, Clip]]:
+    """Analyse ``missing`` (of ``total`` sources): one after another, or ``parallel`` at once."""
+    done = total - len(missing)
+    if parallel > 1 and len(missing) > 1:
+        return _analyse_in_pool(missing, options, progress, token, done, total, parallel)
+    analysed = []
+    for source in missing:
+
+        def forward(stage: str, fraction: float, done: int = done) -> None:
+            progress("analyse", (done + (fraction if stage == "analyse" else 0.0)) / total)
+
+        _log_analysing(source)
+        clip = analyse_clip(source.path, options, source.index, progress=forward, cancel=token)
+        analysed.append((source, clip))
+        done += 1
+    return analysed
+
+
+def _analyse_in_pool(
+    missing: list[SourceClip],
+    options: HighlightOptions,
+    progress: ProgressWriter,
+    token: StoreCancelToken,
+    done: int,
+    total: int,
+    parallel: int,
+) -> list[tuple[SourceClip, Clip]]:
+    """The embedded pool's parallel analysis: ``parallel`` processes of this job's process, each
+    analysing whole sources; progress moves as each source is done. Its processes die with
+    this one (a cancelled job's process is ended by the supervisor), and end on cancel."""
+    from .embedded import die_with_parent  # the pool's own helper; embedded imports this module
+
+    context = multiprocessing.get_context("spawn")  # never fork a process with threads
+    size = min(parallel, len(missing))
+    analysed = []
+    with context.Pool(size, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
+        waiting = [
+            (source, pool.apply_async(analyse_clip, (source.path, options, source.index)))
+            for source in missing
+        ]
+        while waiting:
+            waiting[0][1].wait(CANCEL_CHECK_SECONDS)
+            if token.is_set():
+                raise Cancelled("cancelled while analysing")  # the with block ends the pool
+            for source, result in [w for w in waiting if w[1].ready()]:
+                analysed.append((source, result.get()))  # re-raises the analysis's error
+                waiting.remove((source, result))
+                progress("analyse", (done + len(analysed)) / total)
+    return analysed
+
+
+def analyse_source(
+    job_id: str,
+    holder: str,
+    source: SourceClip,
+    keys: list[str],
+    settings: Settings,
+    store: JobStore,
+    storage: Storage,
+) -> str:
+    """One source of a reel analysed and kept, as a task of its own (Celery's ``fan_out``).
+
+    Idempotent, so a repeated or redelivered task is harmless: a kept analysis is not made
+    again, and one made twice is the same bytes under the same key. It never raises: whatever
+    it could not do, the job's next run (the chord's callback) does itself, and reports. While
+    it runs it renews the job's lease (held by ``holder``), so a job is recovered one lease
+    after the last of its analyses stopped. ``source.path`` is unused: this worker makes its
+    own copy. Returns what it did, for the log.
+    """
+    with job_context(job_id):
+        job = store.get(job_id)
+        if job is None or job.status != "processing":
+            return f"skipped: the job is {job.status if job else 'deleted'}"
+        if storage.exists(source.key):
+            return "skipped: already kept"
+        token = StoreCancelToken(store, job_id)
+        heartbeat = Heartbeat(store, job_id, holder, token, stop_when_lost=False)
+        heartbeat.start()
+        scratch = settings.scratch_dir / f"{job_id}-source-{source.index}"
+        _log_analysing(source)
+        try:
+            with job_limits(settings):
+                _analyse_and_keep(job, source, keys, settings, store, storage, scratch, token)
+        except Cancelled:
+            return "cancelled"
+        except Exception as exc:
+            log.warning("job %s: analysing source %d failed", job_id, source.index, exc_info=True)
+            return f"failed: {exc}"
+        finally:
+            heartbeat.stop()
+            shutil.rmtree(scratch, ignore_errors=True)
+        log.info("kept the analysis of source %d of job %s", source.index, job_id)
+        return "analysed"
+
+
+def _log_analysing(source: SourceClip) -> None:
+    # Says which process analyses which source of which job (the job id from job_context).
+    log.info(
+        "analysing source %d (%s) of job %s in process %d",
+        source.index,
+        source.filename,
+        job_id_var.get(),
+        os.getpid(),
+    )
+
+
+def _analyse_and_keep(
+    job: JobView,
+    source: SourceClip,
+    keys: list[str],
+    settings: Settings,
+    store: JobStore,
+    storage: Storage,
+    scratch: Path,
+    token: StoreCancelToken,
+) -> None:
+    stored = storage.local_path(source.stored_key)
+    path = _named(scratch, stored, source.filename)
+    # The share of the reel's analyses kept when this one started, and this one's own progress:
+    # several tasks write it at once; the row keeps the highest (the percentage never goes back).
+    done = sum(storage.exists(k) for k in keys)
+    writer = ProgressWriter(store, job.id, settings.progress_interval)
+
+    def forward(stage: str, fraction: float) -> None:
+        writer("analyse", (done + (fraction if stage == "analyse" else 0.0)) / len(keys))
+
+    options = engine_options(job, settings)
+    clip = analyse_clip(path, options, source.index, progress=forward, cancel=token)
+    save_analysis(storage, source.key, clip)
+    kept = sum(storage.exists(k) for k in keys)
+    percent = overall_percent("analyse", kept / len(keys))
+    store.progress(job.id, "analyse", percent, STAGE_MESSAGES["analyse"])

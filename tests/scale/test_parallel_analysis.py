@@ -1,0 +1,148 @@
+"""A reel of many sources analysed in parallel on Celery workers (issue 20, item 4).
+
+Real ``moments worker`` processes on Redis, PostgreSQL, and moto's S3 server standing in for S3
+(see conftest). Six small clips, two workers of one slot each: each source is analysed as a task
+of its own, on either worker (a chord), and one task selects and renders. One worker is SIGKILLed
+while it analyses a source: either its pool process only (Celery gives the task back at once,
+``reject_on_worker_lost``, and the chord completes) or the whole worker with its main process
+(Redis would give the message back only after the visibility timeout: the job's lease runs out
+instead, and its retry analyses the source itself). Either way the reel has every clip.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+from pathlib import Path
+
+import pytest
+
+from moments.service.jobs.analyses import SOURCES
+from moments.service.jobs.celery_app import make_celery, send_job
+from moments.service.jobs.run import STAGE_MESSAGES
+from moments.service.settings import Settings
+from moments.service.sources import SourceStore, new_source_id, source_key
+from moments.service.storage import get_storage
+from moments.service.store import JobStore, JobView, new_job_id
+from tests.engine.synth import ShotSpec, make_video
+from tests.helpers import wait_for
+
+CLIPS = 6
+DURATION = 20.0
+TIMEOUT = 90.0
+ANALYSING = re.compile(r"analysing source (\d+) \(([^)]*)\) of job (\w+) in process (\d+)")
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Six 5 s clips of 320x180 with sound, each with a highlight of its own (a few tenths of a
+    second of analysis each): all worth a place in a reel of ``DURATION``."""
+    folder = tmp_path_factory.mktemp("clips")
+    paths = []
+    for i in range(CLIPS):
+        shots = [ShotSpec("dull", 2.0, 10 + i), ShotSpec("highlight", 3.0, 40 + 7 * i)]
+        make_video(folder / f"clip{i}.mp4", shots)
+        paths.append(folder / f"clip{i}.mp4")
+    return paths
+
+
+def _reel_job(settings: Settings, clips: list[Path]) -> JobView:
+    """Each clip stored as a source, and a pending reel job of them all (as the API makes)."""
+    store, storage = JobStore.from_settings(settings), get_storage(settings)
+    sources = SourceStore(store.sessions)
+    ids = []
+    for i, clip in enumerate(clips):
+        source_id = new_source_id()
+        key = source_key(source_id, ".mp4")
+        with clip.open("rb") as f:
+            size = storage.write(key, f)
+        name = f"take-{i}.mp4"
+        sources.create(
+            source_id=source_id,
+            owner_id=None,
+            filename=name,
+            input_key=key,
+            size_bytes=size,
+            facts={"kind": "video"},
+        )
+        ids.append(source_id)
+    first = sources.get(ids[0])
+    return store.create(
+        job_id=new_job_id(),
+        input_key=first.input_key,
+        filename=f"{len(ids)} clips",
+        input_size=0,
+        options={"duration": DURATION, SOURCES: ids},
+    )
+
+
+def _analysed(text: str, job_id: str) -> list[tuple[int, int]]:
+    """(source index, process id) of each analysis a worker's log says it started."""
+    return [(int(m[1]), int(m[4])) for m in ANALYSING.finditer(text) if m[3] == job_id]
+
+
+@pytest.mark.parametrize("kill", ["pool process", "whole worker"])
+def test_sources_are_analysed_on_both_workers_and_a_killed_analysis_is_redone(
+    kill, celery_settings, start_worker, clips
+):
+    store, storage = JobStore.from_settings(celery_settings), get_storage(celery_settings)
+    victim = start_worker(celery_settings, name="victim")
+    survivor = start_worker(celery_settings, name="survivor")
+    job = _reel_job(celery_settings, clips)
+    app = make_celery(celery_settings)
+    send_job(app, celery_settings, job.id)
+
+    # While the analyses run, the job is processing at the "analyse" stage: sample it.
+    seen: list[tuple[str, str | None, str, float]] = []
+
+    def victim_analysing() -> tuple[int, int] | None:
+        view = store.get(job.id)
+        seen.append((view.status, view.stage, view.message, view.progress))
+        started = _analysed(victim.text(), job.id)
+        return started[0] if started else None
+
+    index, pid = wait_for(victim_analysing, TIMEOUT, "the victim to analyse a source", every=0.01)
+    if kill == "pool process":
+        os.kill(pid, signal.SIGKILL)
+    else:
+        victim.kill()
+    # The kill landed mid-analysis: the victim never kept that source's analysis.
+    assert f"kept the analysis of source {index} of job {job.id}" not in victim.text()
+
+    def finished() -> JobView | None:
+        view = store.get(job.id)
+        seen.append((view.status, view.stage, view.message, view.progress))
+        return view if view.finished else None
+
+    done = wait_for(finished, TIMEOUT, "the reel")
+    logs = victim.text() + survivor.text()
+    assert done.status == "completed", (done.error, logs)
+
+    # Every clip is in the reel, each analysed and kept once (one analysis file per source).
+    names = sorted(c["filename"] for c in done.result["clips"])
+    assert names == [f"take-{i}.mp4" for i in range(CLIPS)], done.result.get("notes")
+    assert {s["clip"] for s in done.result["segments"]} <= set(range(CLIPS))
+    for source_id in done.options[SOURCES]:
+        kept = [k for k in storage.list(f"sources/{source_id}") if "/analysis-" in k]
+        assert len(kept) == 1, kept
+    assert storage.exists(done.output_key)
+
+    # Analysed as tasks of their own on both workers, every source at least once, and the
+    # killed one again after the kill (by a task given back, or by the job's retry).
+    on_victim, on_survivor = _analysed(victim.text(), job.id), _analysed(survivor.text(), job.id)
+    assert on_victim and on_survivor, logs
+    assert {i for i, _ in on_victim + on_survivor} == set(range(CLIPS))
+    if kill == "pool process":
+        assert [i for i, _ in on_victim + on_survivor].count(index) == 2, logs
+        assert done.attempts == 1  # the chord completed: its callback rendered
+    else:
+        assert done.attempts == 2  # the lease ran out; the retry analysed what was missing
+        assert f"analysing source {index} (take-{index}.mp4) of job {job.id}" in survivor.text()
+
+    # The person saw "Looking for the best moments" with a percentage that moved.
+    analysing = [p for status, stage, message, p in seen if stage == "analyse"]
+    assert all(m == STAGE_MESSAGES["analyse"] for s, stage, m, _ in seen if stage == "analyse")
+    assert all(s == "processing" for s, stage, _, _ in seen if stage == "analyse")
+    assert len(set(analysing)) >= 2 and analysing == sorted(analysing), analysing
+    app.close()
