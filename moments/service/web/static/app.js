@@ -632,6 +632,26 @@ function drawTimeline(detail) {
     });
     bar.appendChild(block);
   });
+  drawClipBands(clips, starts, total, segments);
+}
+
+/** Under the timeline of a reel of many clips: each clip's stretch, named, with how many of
+ * its moments are in the reel, so which clip each moment came from shows at a glance. */
+function drawClipBands(clips, starts, total, segments) {
+  const bands = $("clip-bands");
+  bands.replaceChildren();
+  bands.hidden = clips.length === 0;
+  clips.forEach((clip, k) => {
+    const band = document.createElement("span");
+    band.className = "clip-band";
+    band.style.left = `${(starts[k] / total) * 100}%`;
+    band.style.width = `${(clip.duration / total) * 100}%`;
+    const used = segments.filter((seg) => seg.clip === k).length;
+    band.textContent = clip.filename;
+    band.title = `${clip.filename}: ${used} moment${used === 1 ? "" : "s"} in the reel`;
+    band.dataset.clip = clip.filename;
+    bands.appendChild(band);
+  });
 }
 
 function showSegment(seg, i, block) {
@@ -654,33 +674,48 @@ function showSegment(seg, i, block) {
 // -- one reel of several clips (sources: POST /sources by tus, then POST /reels) ------------
 
 const many = { clips: [], music: null };
+const SONG_EXTENSIONS = /\.(mp3|m4a|aac|wav|flac|oga|ogg|opus)$/i;
+
+/** A song rather than a clip: dropped or chosen with the clips, it becomes the music. */
+function isSong(file) {
+  return (file.type || "").startsWith("audio/") || SONG_EXTENSIONS.test(file.name);
+}
 
 /** One file uploaded as a source (tus, purpose "source"), in its own row with its own bar. */
 function addSource(file, list, isMusic) {
-  const item = { file, sourceId: null, upload: null, failed: false };
+  const item = { file, sourceId: null, upload: null, failed: false, seconds: null };
   const li = document.createElement("li");
-  li.className = "clip";
-  li.innerHTML = `<div class="row"><strong class="ellipsis"></strong><span class="clip-tools"></span></div>
+  li.className = isMusic ? "clip song" : "clip";
+  // One grid (styles.css): number, name, size and buttons on a row, the bar, the state; on a
+  // phone the name gets the whole first row and the buttons go beside the state.
+  li.innerHTML = `<span class="clip-number num" aria-hidden="true"></span>
+    <strong class="ellipsis"></strong><span class="clip-size muted small num"></span>
+    <span class="clip-tools"></span>
     <div class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="100"><span></span></div>
     <div class="muted small clip-state">Starting upload…</div>`;
   li.querySelector("strong").textContent = file.name;
+  li.querySelector("strong").title = file.name;
+  li.querySelector(".clip-size").textContent = bytes(file.size);
   li.querySelector(".bar").setAttribute("aria-label", `Upload of ${file.name}`);
   item.li = li;
   const tools = li.querySelector(".clip-tools");
-  const tool = (text, label, action) => {
+  const tool = (text, label, action, name) => {
     const b = document.createElement("button");
     b.type = "button";
     b.className = "secondary small";
     b.textContent = text;
+    b.dataset.tool = name;
     b.setAttribute("aria-label", `${label} ${file.name}`);
     b.addEventListener("click", action);
     tools.appendChild(b);
   };
   if (!isMusic) {
-    tool("↑", "Move up", () => moveClip(item, -1));
-    tool("↓", "Move down", () => moveClip(item, 1));
+    tool("↑", "Move up", () => moveClip(item, -1, "up"), "up");
+    tool("↓", "Move down", () => moveClip(item, 1, "down"), "down");
+  } else {
+    songLength(item);
   }
-  tool("✕", "Remove", () => removeSource(item, isMusic));
+  tool("✕", "Remove", () => removeSource(item, isMusic), "remove");
   list.appendChild(li);
   const state_ = li.querySelector(".clip-state");
   const fill = li.querySelector(".bar span");
@@ -705,6 +740,7 @@ function addSource(file, list, isMusic) {
       } catch (_) { /* said in our words */ }
       item.failed = true;
       li.classList.add("failed");
+      li.querySelector(".bar").classList.add("failed");
       state_.textContent = detail;
       updateMany();
     },
@@ -712,6 +748,7 @@ function addSource(file, list, isMusic) {
       const res = payload && payload.lastResponse;
       item.sourceId = res && res.getHeader("Moments-Source-Id");
       fill.style.width = "100%";
+      li.querySelector(".bar").setAttribute("aria-valuenow", "100");
       state_.textContent = item.sourceId ? "Ready" : "Uploaded, but the server did not keep it.";
       li.dataset.sourceId = item.sourceId || "";
       updateMany();
@@ -721,40 +758,70 @@ function addSource(file, list, isMusic) {
   return item;
 }
 
+/** The song's length, read by the browser from the file itself (nothing is sent for it):
+ * the reel is never longer than its song, and the person should know before making it. */
+function songLength(item) {
+  const audio = document.createElement("audio");
+  const url = URL.createObjectURL(item.file);
+  const done = () => { URL.revokeObjectURL(url); audio.removeAttribute("src"); };
+  audio.preload = "metadata";
+  audio.addEventListener("loadedmetadata", () => {
+    if (Number.isFinite(audio.duration)) item.seconds = audio.duration;
+    done();
+    updateMany();
+  }, { once: true });
+  audio.addEventListener("error", done, { once: true });
+  audio.src = url;
+}
+
 function addClips(fileList) {
   const files = Array.from(fileList || []); // a copy: the input is cleared for the next choice
   if (!files.length) return;
   Promise.resolve(apiKey() || askForKey()).then((signedIn) => {
     if (!signedIn) return;
-    files.forEach((file) => many.clips.push(addSource(file, $("clips"), false)));
+    const songs = files.filter(isSong);
+    files.filter((f) => !isSong(f)).forEach((file) => many.clips.push(addSource(file, $("clips"), false)));
+    if (songs.length) {
+      chooseMusic(songs[0]);
+      if (songs.length > 1) toast(`One song a reel: ${songs[0].name} is the music.`);
+    }
     updateMany();
   });
 }
 
 function chooseMusic(file) {
   if (!file) return;
-  if (many.music) removeSource(many.music, true);
+  if (many.music) removeSource(many.music, true, false);
   many.music = addSource(file, $("music"), true);
   updateMany();
 }
 
-function moveClip(item, step) {
+function moveClip(item, step, name) {
   const at = many.clips.indexOf(item);
   const to = at + step;
   if (at < 0 || to < 0 || to >= many.clips.length) return;
   many.clips.splice(at, 1);
   many.clips.splice(to, 0, item);
   many.clips.forEach((c) => $("clips").appendChild(c.li));
-  item.li.querySelector("button").focus();
+  updateMany();
+  // Keyboard focus stays with the clip: on the same arrow, or the other one at either end.
+  const same = item.li.querySelector(`button[data-tool=${name}]`);
+  (same.disabled ? item.li.querySelector(`button[data-tool=${name === "up" ? "down" : "up"}]`) : same).focus();
 }
 
-function removeSource(item, isMusic) {
+function removeSource(item, isMusic, refocus = true) {
   if (item.upload && !item.sourceId) item.upload.abort(true).catch(() => {});
   if (item.sourceId) api(`${API}/sources/${item.sourceId}`, { method: "DELETE" }).catch(() => {});
+  const at = many.clips.indexOf(item);
   item.li.remove();
   if (isMusic) many.music = null;
   else many.clips = many.clips.filter((c) => c !== item);
   updateMany();
+  if (!refocus) return;
+  // Keyboard focus goes somewhere sensible, never lost to the page's top.
+  const next = isMusic ? null : many.clips[Math.min(at, many.clips.length - 1)];
+  if (next) next.li.querySelector("button[data-tool=remove]").focus();
+  else $(isMusic ? "music-file" : "many-files").focus();
 }
 
 function updateMany() {
@@ -763,6 +830,24 @@ function updateMany() {
   $("make-many").disabled = !ready;
   $("make-many").textContent = many.clips.length > 1
     ? `Make one reel of ${many.clips.length} clips` : "Make one reel";
+  many.clips.forEach((c, i) => {
+    c.li.querySelector(".clip-number").textContent = String(i + 1);
+    c.li.querySelector("button[data-tool=up]").disabled = i === 0;
+    c.li.querySelector("button[data-tool=down]").disabled = i === many.clips.length - 1;
+  });
+  const song = many.music;
+  $("music-pick").classList.toggle("chosen", Boolean(song));
+  $("music-pick-text").textContent = song ? "Change song" : "Add a song";
+  $("music-mode-field").hidden = !song;
+  let hint = "MP3, M4A, WAV or FLAC: the cuts fall on its beat";
+  if (song && song.seconds) {
+    const asked = Number($("duration").value);
+    hint = song.seconds < asked
+      ? `The song is ${clock(song.seconds)}: the reel ends with it, shorter than the ${asked} s asked.`
+      : `The song is ${clock(song.seconds)}; the cuts fall on its beat.`;
+    song.li.querySelector(".clip-size").textContent = `${clock(song.seconds)} · ${bytes(song.file.size)}`;
+  }
+  $("music-hint").textContent = hint;
 }
 
 async function makeMany() {
@@ -778,7 +863,7 @@ async function makeMany() {
   };
   if (many.music) {
     body.music = many.music.sourceId;
-    body.music_mode = $("music-mode").value;
+    body.music_mode = document.querySelector("input[name=music-mode]:checked").value;
   }
   try {
     const job = await api(`${API}/reels`, {
@@ -795,9 +880,8 @@ async function makeMany() {
   }
 }
 
-function wireMany() {
-  const zone = $("many-zone");
-  $("many-files").addEventListener("change", (e) => { addClips(e.target.files); e.target.value = ""; });
+/** A drop area: highlighted while files are over it, ``take`` given what is dropped. */
+function dropArea(zone, take) {
   ["dragenter", "dragover"].forEach((type) => zone.addEventListener(type, (e) => {
     e.preventDefault();
     zone.classList.add("over");
@@ -805,10 +889,22 @@ function wireMany() {
   ["dragleave", "drop"].forEach((type) => zone.addEventListener(type, () => zone.classList.remove("over")));
   zone.addEventListener("drop", (e) => {
     e.preventDefault();
-    addClips(e.dataTransfer.files);
+    take(e.dataTransfer.files);
   });
+}
+
+function wireMany() {
+  $("many-files").addEventListener("change", (e) => { addClips(e.target.files); e.target.value = ""; });
+  dropArea($("many-zone"), addClips);
   $("music-file").addEventListener("change", (e) => { chooseMusic(e.target.files[0]); e.target.value = ""; });
+  dropArea($("music-pick"), (files) => {
+    const song = Array.from(files).find(isSong);
+    if (song) chooseMusic(song);
+    else if (files.length) toast("That is not a song: MP3, M4A, WAV or FLAC.");
+  });
+  $("duration").addEventListener("input", updateMany);
   $("make-many").addEventListener("click", makeMany);
+  updateMany();
 }
 
 // -- past jobs ----------------------------------------------------------------------------
