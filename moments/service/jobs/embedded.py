@@ -50,10 +50,15 @@ class Slot:
     started: float = field(default_factory=time.monotonic)
 
 
-def _child_main(job_id: str, settings: Settings, worker_id: str, parent_pid: int) -> None:
+def _child_main(
+    job_id: str, settings: Settings, worker_id: str, parent_pid: int, parallel: int = 1
+) -> None:
     """Entry point of a worker process: run one job, then exit."""
     # The supervisor decides when we stop; Ctrl-C in a terminal reaches us too, so ignore it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A process group of its own, so that ending the job (cancel, time limit) ends the
+    # processes it analyses a reel's sources in at once, even those still starting up.
+    os.setpgrp()
     die_with_parent(parent_pid)
     # A reel's sources are analysed by processes of this one's (run.py, _analyse_in_pool);
     # multiprocessing refuses children to a daemonic process, which this is only so that the
@@ -67,7 +72,7 @@ def _child_main(job_id: str, settings: Settings, worker_id: str, parent_pid: int
     from .run import run_job
 
     # The job may analyse a reel's sources in as many processes as the pool has slots.
-    run_job(job_id, settings, worker_id=worker_id, parallel=settings.workers)
+    run_job(job_id, settings, worker_id=worker_id, parallel=parallel)
 
 
 def die_with_parent(parent_pid: int) -> None:
@@ -268,7 +273,7 @@ class EmbeddedDispatcher:
                 return
             process = self._ctx.Process(
                 target=_child_main,
-                args=(job.id, self.settings, worker_id, os.getpid()),
+                args=(job.id, self.settings, worker_id, os.getpid(), self.workers),
                 name=f"moments-job-{job.id[:8]}",
                 daemon=True,
             )
@@ -278,13 +283,29 @@ class EmbeddedDispatcher:
 
     @staticmethod
     def _end_process(process: BaseProcess) -> None:
+        """SIGTERM, then SIGKILL after ``STOP_GRACE_SECONDS``: to the job's process group
+        (its own processes too), or to it alone if it has not made its group yet."""
         if process.exitcode is None and process.pid is not None:
-            process.terminate()
+            _signal_job(process, signal.SIGTERM)
             process.join(STOP_GRACE_SECONDS)
             if process.exitcode is None:
-                process.kill()
+                _signal_job(process, signal.SIGKILL)
         if process.pid is not None:
             process.join()
+            # Any of its own processes still there (it ended as the group got the signal).
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+def _signal_job(process: BaseProcess, signum: int) -> None:
+    assert process.pid is not None
+    try:
+        if os.getpgid(process.pid) == process.pid:  # it leads its group: _child_main ran
+            os.killpg(process.pid, signum)
+            return
+    except ProcessLookupError:
+        return  # gone already
+    os.kill(process.pid, signum)
 
 
 def run_worker(settings: Settings) -> None:

@@ -617,7 +617,7 @@ def _analyse_in_pool(
     analysed = []
     with context.Pool(size, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
         waiting = [
-            (source, pool.apply_async(analyse_clip, (source.path, options, source.index)))
+            (source, pool.apply_async(_analyse_apart, (source.path, options, source.index)))
             for source in missing
         ]
         while waiting:
@@ -625,10 +625,23 @@ def _analyse_in_pool(
             if token.is_set():
                 raise Cancelled("cancelled while analysing")  # the with block ends the pool
             for source, result in [w for w in waiting if w[1].ready()]:
-                analysed.append((source, result.get()))  # re-raises the analysis's error
+                clip, pid = result.get()  # re-raises the analysis's error
+                log.info(
+                    "analysed source %d (%s) of job %s in process %d",
+                    source.index,
+                    source.filename,
+                    job_id_var.get(),
+                    pid,
+                )
+                analysed.append((source, clip))
                 waiting.remove((source, result))
                 progress("analyse", (done + len(analysed)) / total)
     return analysed
+
+
+def _analyse_apart(path: Path, options: HighlightOptions, index: int) -> tuple[Clip, int]:
+    """In a pool process: the clip's analysis, and which process made it (for the log)."""
+    return analyse_clip(path, options, index), os.getpid()
 
 
 def analyse_source(

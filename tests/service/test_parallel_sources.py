@@ -1,0 +1,149 @@
+"""The embedded pool analyses a reel's sources in parallel, in processes of the job's own
+(issue 20, item 4); cancelling the job ends them too. Real processes, SQLite, local storage."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from moments.service import db
+from moments.service.jobs.analyses import SOURCES
+from moments.service.jobs.embedded import EmbeddedDispatcher
+from moments.service.sources import SourceStore, new_source_id, source_key
+from moments.service.storage import get_storage
+from moments.service.store import JobStore, JobView, new_job_id
+from tests.engine.synth import ShotSpec, make_video
+from tests.helpers import fast_settings, wait_for
+
+CLIPS = 3
+ANALYSED = re.compile(r"analysed source (\d+) \(([^)]*)\) of job (\w+) in process (\d+)")
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Three 4 s clips of 320x180, each with a highlight of its own."""
+    folder = tmp_path_factory.mktemp("parallel-clips")
+    paths = []
+    for i in range(CLIPS):
+        make_video(
+            folder / f"clip{i}.mp4",
+            [ShotSpec("dull", 1.5, 20 + i), ShotSpec("highlight", 2.5, 60 + 7 * i)],
+        )
+        paths.append(folder / f"clip{i}.mp4")
+    return paths
+
+
+def _reel_job(store: JobStore, storage, paths: list[Path]) -> JobView:
+    sources = SourceStore(store.sessions)
+    ids = []
+    for i, path in enumerate(paths):
+        source_id = new_source_id()
+        key = source_key(source_id, ".mp4")
+        with path.open("rb") as f:
+            size = storage.write(key, f)
+        sources.create(
+            source_id=source_id,
+            owner_id=None,
+            filename=f"take-{i}.mp4",
+            input_key=key,
+            size_bytes=size,
+            facts={"kind": "video"},
+        )
+        ids.append(source_id)
+    return store.create(
+        job_id=new_job_id(),
+        input_key=sources.get(ids[0]).input_key,
+        filename=f"{len(ids)} clips",
+        input_size=0,
+        options={"duration": 9.0, SOURCES: ids},
+    )
+
+
+def test_embedded_pool_analyses_a_reels_sources_in_processes_of_its_own(tmp_path, clips, capfd):
+    # A lease that outlasts a job process's start on a loaded machine (imports: seconds): the
+    # second slot must not take the job over meanwhile.
+    settings = fast_settings(tmp_path, job_lease_seconds=30.0)
+    db.upgrade(settings)
+    store, storage = JobStore.from_settings(settings), get_storage(settings)
+    dispatcher = EmbeddedDispatcher(settings, workers=2)
+    dispatcher.start()
+    try:
+        job = _reel_job(store, storage, clips)
+        dispatcher.submit(job.id)
+        job_pid = wait_for(
+            lambda: dispatcher.stats()["running"].get(job.id) or store.get(job.id).finished,
+            30,
+            "the job's process",
+            every=0.01,
+        )
+        done = wait_for(lambda: (v := store.get(job.id)).finished and v, 90, "the reel")
+    finally:
+        dispatcher.stop()
+    assert done.status == "completed", done.error
+    names = sorted(c["filename"] for c in done.result["clips"])
+    assert names == [f"take-{i}.mp4" for i in range(CLIPS)], done.result.get("notes")
+
+    # Each source analysed in a process of the job's own, two of them (the pool's size).
+    logged = capfd.readouterr().err
+    analysed = [(int(m[1]), int(m[4])) for m in ANALYSED.finditer(logged) if m[3] == job.id]
+    assert sorted(i for i, _ in analysed) == list(range(CLIPS)), logged
+    pids = {pid for _, pid in analysed}
+    assert len(pids) == 2 and job_pid not in pids and os.getpid() not in pids, analysed
+    for source_id in done.options[SOURCES]:
+        folder = storage.local_path(f"sources/{source_id}/source.mp4").parent
+        assert len(list(folder.glob("analysis-*"))) == 1
+
+
+def _children(pid: int) -> list[int]:
+    """Live processes whose parent is ``pid`` (from /proc; Linux)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (a killed process nobody reaped yet is dead for us)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def test_cancelling_a_reel_ends_the_processes_analysing_its_sources(tmp_path, clips):
+    settings = fast_settings(tmp_path, job_lease_seconds=30.0)
+    db.upgrade(settings)
+    store, storage = JobStore.from_settings(settings), get_storage(settings)
+    dispatcher = EmbeddedDispatcher(settings, workers=2)
+    dispatcher.start()
+    try:
+        job = _reel_job(store, storage, clips)
+        dispatcher.submit(job.id)
+        job_pid = wait_for(
+            lambda: dispatcher.stats()["running"].get(job.id), 30, "the job's process", every=0.01
+        )
+        # The pool's processes (besides multiprocessing's resource tracker: it has no "spawn_main").
+        pool = wait_for(
+            lambda: [
+                p
+                for p in _children(job_pid)
+                if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()
+            ],
+            60,
+            "the job's pool processes",
+            every=0.01,
+        )
+        dispatcher.cancel(job.id)
+        wait_for(lambda: not any(_running(p) for p in [job_pid, *pool]), 2.0, "them to end")
+    finally:
+        dispatcher.stop()
+    assert store.get(job.id).status == "cancelled"
