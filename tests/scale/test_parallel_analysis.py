@@ -20,6 +20,7 @@ import pytest
 
 from moments.service.jobs.analyses import SOURCES
 from moments.service.jobs.celery_app import make_celery, send_job
+from moments.service.jobs.celery_dispatch import CeleryDispatcher
 from moments.service.jobs.run import STAGE_MESSAGES
 from moments.service.settings import Settings
 from moments.service.sources import SourceStore, new_source_id, source_key
@@ -146,3 +147,37 @@ def test_sources_are_analysed_on_both_workers_and_a_killed_analysis_is_redone(
     assert all(s == "processing" for s, stage, _, _ in seen if stage == "analyse")
     assert len(set(analysing)) >= 2 and analysing == sorted(analysing), analysing
     app.close()
+
+
+def test_cancelling_a_reel_stops_its_analysis_tasks(celery_settings, start_worker, clips):
+    """Cancelled while its sources are analysed: the queued analyses skip, no reel is made."""
+    worker = start_worker(celery_settings, name="cancel")
+    store, storage = JobStore.from_settings(celery_settings), get_storage(celery_settings)
+    dispatcher = CeleryDispatcher(celery_settings)
+    try:
+        job = _reel_job(celery_settings, clips)
+        dispatcher.submit(job.id)
+        wait_for(lambda: _analysed(worker.text(), job.id), TIMEOUT, "an analysis", every=0.01)
+        dispatcher.cancel(job.id)
+
+        def ended() -> list[str]:
+            return re.findall(
+                r"moments\.analyse_source\[[\w-]+\] succeeded in [\d.]+s: '([^']*)'", worker.text()
+            )
+
+        outcomes = wait_for(lambda: len(ended()) == CLIPS and ended(), TIMEOUT, "every task")
+        # The callback never renders: revoked with the job's id, or a no-op on a cancelled job.
+        wait_for(
+            lambda: (
+                f"Discarding revoked task: moments.run_job[{job.id}]" in worker.text()
+                or f"job {job.id}: nothing to do" in worker.text()
+            ),
+            TIMEOUT,
+            "the callback to be dropped",
+        )
+    finally:
+        dispatcher.stop()
+    # At most the analyses under way when it was cancelled ended; the rest never started.
+    assert outcomes.count("skipped: the job is cancelled") >= CLIPS - 2, outcomes
+    assert store.get(job.id).status == "cancelled"
+    assert storage.list(f"reels/{job.id}") == []
