@@ -98,7 +98,8 @@ class ProgressWriter:
     """Engine progress -> job row: only forwards, at most every ``interval`` seconds.
 
     ``plan`` (seconds per stage, ``jobs.estimate``) gives an ETA from the first write on;
-    without one, the ETA waits until the pace so far can be measured.
+    without one, the ETA waits until the pace so far can be measured. ``eta=False``: none at
+    all (one of several analyses running at once knows only its own pace, not the job's).
     """
 
     def __init__(
@@ -107,7 +108,10 @@ class ProgressWriter:
         job_id: str,
         interval: float,
         plan: dict[str, float] | None = None,
+        *,
+        eta: bool = True,
     ):
+        self._with_eta = eta
         self._plan = plan
         self._store = store
         self._job_id = job_id
@@ -128,7 +132,7 @@ class ProgressWriter:
         self._last_write, self._last_stage = now, stage
         self._last_percent = max(self._last_percent, percent)
         message = STAGE_MESSAGES.get(stage, stage)
-        eta = self._eta(now, stage, fraction)
+        eta = self._eta(now, stage, fraction) if self._with_eta else None
         self._store.progress(self._job_id, stage, self._last_percent, message, eta)
 
     def _eta(self, now: float, stage: str, fraction: float) -> float | None:
@@ -714,7 +718,7 @@ def _analyse_and_keep(
     # The share of the reel's analyses kept when this one started, and this one's own progress:
     # several tasks write it at once; the row keeps the highest (the percentage never goes back).
     done = sum(storage.exists(k) for k in keys)
-    writer = ProgressWriter(store, job.id, settings.progress_interval)
+    writer = ProgressWriter(store, job.id, settings.progress_interval, eta=False)
 
     def forward(stage: str, fraction: float) -> None:
         writer("analyse", (done + (fraction if stage == "analyse" else 0.0)) / len(keys))
