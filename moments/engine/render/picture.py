@@ -85,23 +85,47 @@ def make_picture(
 def _enlarged_crop(
     frame: av.VideoFrame, media: MediaInfo, layout: Layout, focus: tuple[float, float]
 ) -> np.ndarray:
-    """A crop that is enlarged (a 9:16 reel of a 720p clip): the window is cut from the frame
-    at its own size, then only it is scaled. Scaling the whole frame first, as a shrinking
-    crop does, cost 14 ms a 1080p frame (to 2276x1280) against under 2 ms this way."""
+    """A crop that is enlarged (a 9:16 reel of a 720p clip, a portrait clip in a landscape
+    reel): the window is cut from the frame at its own size, then only it is scaled. Scaling
+    the whole frame first, as a shrinking crop does, cost 14 ms a 1080p frame (to 2276x1280)
+    against under 2 ms this way. A turned clip's planes are read as stored, the quarter turn
+    folded into the same warp: turning them first (a transposed copy of every plane) took a
+    portrait 1080p frame into a landscape 1080p reel from 10.0 to 7.7 ms of processor time."""
     width, height = max(2, media.width // 2 * 2), max(2, media.height // 2 * 2)
-    native = replace(layout, scaled_width=width, scaled_height=height)
-    y, u, v = _upright_planes(frame, media, native)
+    turned = media.rotation in (90, 270)
+    stored_w, stored_h = (height, width) if turned else (width, height)
+    native = replace(layout, scaled_width=stored_w, scaled_height=stored_h)
+    y, u, v = _upright_planes(frame, replace(media, rotation=0), native)
     x0, y0 = layout.crop_origin(focus)
     w, h = layout.width, layout.height
     sx, sy = layout.scaled_width / width, layout.scaled_height / height
-    # Output pixel centres mapped onto the frame's (as swscale maps them), chroma at half size.
-    luma = np.float32([[sx, 0, (sx - 1) / 2 - x0], [0, sy, (sy - 1) / 2 - y0]])
-    chroma = np.float32([[sx, 0, (sx - 1) / 2 - x0 / 2], [0, sy, (sy - 1) / 2 - y0 / 2]])
+    # Output pixel centres mapped onto the frame's (as swscale maps them), chroma at half size;
+    # the stored planes first turned upright (exact on pixel centres).
+    luma = _crop_warp(sx, sy, x0, y0) @ _turn(media.rotation, stored_w, stored_h)
+    chroma = _crop_warp(sx, sy, x0 / 2, y0 / 2) @ _turn(
+        media.rotation, stored_w // 2, stored_h // 2
+    )
     flags, edge = cv2.INTER_LINEAR, cv2.BORDER_REPLICATE
-    y = cv2.warpAffine(y, luma, (w, h), flags=flags, borderMode=edge)
-    u = cv2.warpAffine(u, chroma, (w // 2, h // 2), flags=flags, borderMode=edge)
-    v = cv2.warpAffine(v, chroma, (w // 2, h // 2), flags=flags, borderMode=edge)
+    y = cv2.warpAffine(y, luma[:2], (w, h), flags=flags, borderMode=edge)
+    u = cv2.warpAffine(u, chroma[:2], (w // 2, h // 2), flags=flags, borderMode=edge)
+    v = cv2.warpAffine(v, chroma[:2], (w // 2, h // 2), flags=flags, borderMode=edge)
     return np.concatenate([y.ravel(), u.ravel(), v.ravel()]).reshape(h * 3 // 2, w)
+
+
+def _crop_warp(sx: float, sy: float, x0: float, y0: float) -> np.ndarray:
+    """Upright frame pixels to the window's: scaled by (sx, sy), the window at (x0, y0)."""
+    return np.array([[sx, 0, (sx - 1) / 2 - x0], [0, sy, (sy - 1) / 2 - y0], [0, 0, 1]])
+
+
+def _turn(rotation: int, width: int, height: int) -> np.ndarray:
+    """Stored pixels of a ``width`` x ``height`` plane to upright ones, for a clockwise
+    display turn of ``rotation`` degrees (``MediaInfo.rotation``; as ``np.rot90(k=-turns)``)."""
+    turns = {
+        90: [[0, -1, height - 1], [1, 0, 0]],
+        180: [[-1, 0, width - 1], [0, -1, height - 1]],
+        270: [[0, 1, 0], [-1, 0, width - 1]],
+    }.get(rotation % 360, [[1, 0, 0], [0, 1, 0]])
+    return np.array([*turns, [0, 0, 1]], dtype=np.float64)
 
 
 def to_frame(picture: np.ndarray) -> av.VideoFrame:
