@@ -272,3 +272,44 @@ def cv2_blur(img: np.ndarray) -> np.ndarray:
     import cv2
 
     return cv2.GaussianBlur(img, (0, 0), 3)
+
+
+def test_hevc_clips_of_one_mode_are_copied_into_one_hvc1_track(tmp_path: Path) -> None:
+    # iPhone-like: HEVC with open GOPs (CRA keyframes); a portrait clip of the same mode is
+    # re-encoded by x265 into the same track, under parameter-set ids of its own.
+    from .test_render_copy_hevc import hevc_clip
+
+    paths = [
+        hevc_clip(tmp_path / "h0.mp4", open_gop=True, seconds=2.0, audio=False),
+        hevc_clip(tmp_path / "hp.mp4", open_gop=True, seconds=2.0, audio=False, rotation=90),
+        hevc_clip(tmp_path / "h1.mp4", open_gop=True, seconds=2.0, audio=False),
+    ]
+    medias = [probe(p) for p in paths]
+    chosen = [segs((0.4, 1.9)), segs((0.2, 1.2)), segs((0.0, 1.6))]
+    out = tmp_path / "reel.mp4"
+    options = HighlightOptions(poster=False, crossfade=0.0)
+    info, parts = render_many(list(zip(medias, chosen, strict=True)), out, options, Reporter())
+    assert (info.width, info.height) == (320, 180)
+    group = copy_group(medias, parts[0].layout, parts[0].plan.rate, options, hdr=False)
+    assert group is not None and group.members == (0, 2)
+    copies = plan_copies(parts, group, parts[0].layout, lambda: None)
+    assert sorted(copies) == [0, 2]
+    decoded = decode_strict(out)
+    assert len(decoded) == sum(p.plan.total for p in parts)
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "hevc" and stream.codec_tag == "hvc1"
+    copied = 0
+    offset = 0
+    for index, part in enumerate(parts):
+        if index in copies:
+            source = source_frames(paths[index])
+            run = copies[index].ranges[0]
+            first = first_frame(part.segments[0], part.plan.rate)
+            for k in range(run.start, run.end):
+                assert np.array_equal(decoded[offset + k].to_ndarray(), source[first + k])
+                copied += 1
+        offset += part.plan.total
+    assert copied == sum(c.frames for c in copies.values()) >= 15
+    packets = video_packets(out)
+    assert all(b[1] > a[1] for a, b in itertools.pairwise(packets))  # decode times rise
