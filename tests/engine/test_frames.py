@@ -136,3 +136,26 @@ def test_hlg_reference_white_is_bright_not_clipped(tmp_path: Path) -> None:
     assert media.hdr == "hlg"
     value = float(to_rgb(first_frame(clip), media, 320, 180).mean())
     assert 215 < value < 250
+
+
+def test_hdr_gray_is_the_luma_of_the_tone_mapped_colours(tmp_path: Path) -> None:
+    # to_gray reads an HDR frame's planes shrunk and tone-maps them (no RGB pass over the whole
+    # picture): a saturated colour must still read as the luma of its SDR colour, not as the
+    # grey of its HDR luma (this red would read 23 levels too bright that way, this blue 14).
+    def colours(i: int, w: int, h: int) -> np.ndarray:
+        img = np.empty((h, w, 3), np.uint16)
+        img[:, : w // 2] = np.round(np.array([0.62, 0.12, 0.10]) * 65535)
+        img[:, w // 2 :] = np.round(np.array([0.30, 0.42, 0.58]) * 65535)
+        return img
+
+    clip = make_video(
+        tmp_path / "hlg-colours.mp4", pix_fmt="yuv420p10le", color_trc=18, color_primaries=9,
+        colorspace=9, audio=False, frame_fn=colours,
+    )  # fmt: skip
+    media = probe(clip)
+    frame = first_frame(clip)
+    gray = to_gray(frame, media, width=160).astype(float)
+    rgb = to_rgb(frame, media, 160, gray.shape[0]).astype(float)
+    luma = rgb @ np.array([0.2126, 0.7152, 0.0722])  # BT.709: the reel's matrix
+    for half in (slice(8, 72), slice(88, 152)):
+        assert abs(gray[:, half].mean() - luma[:, half].mean()) < 4, half
