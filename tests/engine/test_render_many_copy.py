@@ -313,3 +313,44 @@ def test_hevc_clips_of_one_mode_are_copied_into_one_hvc1_track(tmp_path: Path) -
     assert copied == sum(c.frames for c in copies.values()) >= 15
     packets = video_packets(out)
     assert all(b[1] > a[1] for a, b in itertools.pairwise(packets))  # decode times rise
+
+
+def test_hlg_hevc_clips_make_an_hdr_reel_with_their_gops_copied(tmp_path: Path) -> None:
+    # An iPhone's HDR clips (HEVC Main 10, HLG): copied as they are, the reel's re-encoded
+    # parts 10-bit HLG too (an 8-bit run in a Main 10 track would not decode).
+    from .test_render_copy_hevc import hevc_clip
+
+    def deep(i: int, w: int, h: int) -> np.ndarray:
+        return numbered(i, w, h).astype(np.uint16) * 200  # 10-bit HLG signal levels
+
+    hlg = {"pix_fmt": "yuv420p10le", "color_trc": 18, "color_primaries": 9, "colorspace": 9}
+    paths = [
+        hevc_clip(tmp_path / f"h{k}.mp4", open_gop=False, seconds=2.0, audio=False, **hlg)
+        for k in range(2)
+    ]
+    medias = [probe(p) for p in paths]
+    assert all(m.hdr == "hlg" for m in medias)
+    chosen = [segs((0.3, 1.9)), segs((0.2, 1.7))]
+    out = tmp_path / "reel.mp4"
+    options = HighlightOptions(poster=False, crossfade=0.0)
+    _info, parts = render_many(list(zip(medias, chosen, strict=True)), out, options, Reporter())
+    copies = plan_copies(
+        parts,
+        copy_group(medias, parts[0].layout, parts[0].plan.rate, options, hdr=True),
+        parts[0].layout,
+        lambda: None,
+    )
+    assert sorted(copies) == [0, 1]
+    decoded = decode_strict(out)
+    assert len(decoded) == sum(p.plan.total for p in parts)
+    assert all(f.format.name == "yuv420p10le" for f in decoded)
+    with av.open(str(out)) as container:
+        video = container.streams.video[0].codec_context
+        assert (video.name, video.pix_fmt, video.color_trc) == ("hevc", "yuv420p10le", 18)
+    # A re-encoded head (before the first keyframe) reads back as the source's frame.
+    source = source_frames(paths[0])
+    run = copies[0].ranges[0]
+    assert run.start > 0
+    first = first_frame(chosen[0][0], parts[0].plan.rate)
+    assert psnr(decoded[0].to_ndarray() >> 2, source[first] >> 2) > 30
+    assert np.array_equal(decoded[run.start].to_ndarray(), source[first + run.start])

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -119,6 +119,8 @@ def write_reel_spliced(
     """Write every part into one spliced track at ``path``: members' copies as packets, the rest
     re-encoded. Returns (source pictures copied, reel frame slots they take)."""
     reference = parts[group.members[0]].media
+    # The reel's pixel format (10-bit for an HDR reel) is the parts' (``frame`` is the shape).
+    frame = replace(frame, pix_fmt=parts[0].layout.pix_fmt)
     stored_frame = as_stored(reference, frame)[1]
     bases = tuple(_time_base(parts[i].media) for i in copies)
     with PacketSource(reference, group.config, check) as template:
