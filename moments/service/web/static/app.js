@@ -687,7 +687,7 @@ function addSource(file, list, isMusic) {
   const li = document.createElement("li");
   li.className = isMusic ? "clip song" : "clip";
   // One grid (styles.css): number, name, size and buttons on a row, the bar, the state; on a
-  // phone the name gets the whole first row and the buttons go beside the state.
+  // phone the name has its row, the size and buttons going to the state's.
   li.innerHTML = `<span class="clip-number num" aria-hidden="true"></span>
     <strong class="ellipsis"></strong><span class="clip-size muted small num"></span>
     <span class="clip-tools"></span>
@@ -696,6 +696,8 @@ function addSource(file, list, isMusic) {
   li.querySelector("strong").textContent = file.name;
   li.querySelector("strong").title = file.name;
   li.querySelector(".clip-size").textContent = bytes(file.size);
+  // Shown after the state on a phone, never split between number and unit.
+  li.querySelector(".clip-state").dataset.size = bytes(file.size).replace(" ", "\u00a0");
   li.querySelector(".bar").setAttribute("aria-label", `Upload of ${file.name}`);
   item.li = li;
   const tools = li.querySelector(".clip-tools");
@@ -731,7 +733,8 @@ function addSource(file, list, isMusic) {
     onProgress: (sent, total) => {
       fill.style.width = `${(sent / total) * 100}%`;
       li.querySelector(".bar").setAttribute("aria-valuenow", String(Math.floor((sent / total) * 100)));
-      state_.textContent = sent < total ? `Uploading… ${bytes(sent)} of ${bytes(total)}` : "Checking it…";
+      // Short: on a phone it shares its line with the size and the buttons.
+      state_.textContent = sent < total ? `Uploading ${Math.floor((sent / total) * 100)}%` : "Checking…";
     },
     onError: (err) => {
       let detail = "The upload could not finish.";
@@ -845,7 +848,9 @@ function updateMany() {
     hint = song.seconds < asked
       ? `The song is ${clock(song.seconds)}: the reel ends with it, shorter than the ${asked} s asked.`
       : `The song is ${clock(song.seconds)}; the cuts fall on its beat.`;
-    song.li.querySelector(".clip-size").textContent = `${clock(song.seconds)} · ${bytes(song.file.size)}`;
+    const size = `${clock(song.seconds)} · ${bytes(song.file.size)}`;
+    song.li.querySelector(".clip-size").textContent = size;
+    song.li.querySelector(".clip-state").dataset.size = size.replace(/ (?=[KMG]?B)/, "\u00a0");
   }
   $("music-hint").textContent = hint;
 }
