@@ -329,3 +329,23 @@ def test_hard_cuts_in_the_clips_sound_do_not_click():
     # Away from it, untouched.
     assert np.array_equal(sound[0, : cut - 300], joined[: cut - 300])
     assert np.array_equal(sound[1, cut + 300 :], joined[cut + 300 :])
+
+
+def test_the_fade_to_black_stays_inside_the_last_segment():
+    from fractions import Fraction
+
+    from moments.engine.models import Segment
+    from moments.engine.render.layout import Plan
+
+    def seg(start: float, end: float) -> Segment:
+        return Segment(start, end, 0.0, 0.5, {}, "movement")
+
+    rate = Fraction(30)
+    plan = Plan.build([seg(0, 2), seg(5, 6)], rate, 0.0, outro=0.5)
+    assert plan.outro == 15 and plan.total == 90
+    # Longer than the last segment: only that segment fades, never the one before it.
+    assert Plan.build([seg(0, 2), seg(5, 5.4)], rate, 0.0, outro=1.0).outro == 12
+    # After a crossfade into the last segment: the blended frames are not darkened as well.
+    faded = Plan.build([seg(0, 2), seg(5, 5.6)], rate, 0.25, outro=1.0)
+    assert faded.outro == faded.frames[-1] - faded.fade
+    assert Plan.build([seg(0, 2)], rate, 0.0).outro == 0  # no music: no fade
