@@ -106,7 +106,7 @@ def test_matching_clips_are_copied_bit_for_bit_and_others_re_encoded(
     frame = parts[0].layout
     group = copy_group(medias, frame, parts[0].plan.rate, options, hdr=False)
     assert group is not None and group.members == (1, 2)  # not the portrait, not the other mode
-    copies = plan_copies(parts, group, frame, lambda: None)
+    copies = plan_copies(parts, group, lambda: None)
     assert sorted(copies) == [1, 2] and all(copies[i].frames >= 15 for i in copies)
 
     decoded = decode_strict(out)  # any bitstream error at a join raises
@@ -292,7 +292,7 @@ def test_hevc_clips_of_one_mode_are_copied_into_one_hvc1_track(tmp_path: Path) -
     assert (info.width, info.height) == (320, 180)
     group = copy_group(medias, parts[0].layout, parts[0].plan.rate, options, hdr=False)
     assert group is not None and group.members == (0, 2)
-    copies = plan_copies(parts, group, parts[0].layout, lambda: None)
+    copies = plan_copies(parts, group, lambda: None)
     assert sorted(copies) == [0, 2]
     decoded = decode_strict(out)
     assert len(decoded) == sum(p.plan.total for p in parts)
@@ -337,7 +337,6 @@ def test_hlg_hevc_clips_make_an_hdr_reel_with_their_gops_copied(tmp_path: Path) 
     copies = plan_copies(
         parts,
         copy_group(medias, parts[0].layout, parts[0].plan.rate, options, hdr=True),
-        parts[0].layout,
         lambda: None,
     )
     assert sorted(copies) == [0, 1]

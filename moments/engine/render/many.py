@@ -163,7 +163,7 @@ def render_many(
     maxrate = max((c for c in caps if c), default=None)
     group = copy_group([p.media for p in parts], frame, rate, options, hdr) if smart else None
     try:
-        copies = plan_copies(parts, group, frame, reporter.check) if group else {}
+        copies = plan_copies(parts, group, reporter.check) if group else {}
         if group and copies:
             copied, slots = write_reel_spliced(
                 video_tmp,

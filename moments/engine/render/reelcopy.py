@@ -90,7 +90,7 @@ def copy_group(
 
 
 def plan_copies(
-    parts: list[Part], group: CopyGroup, frame: Layout, tick: Callable[[], None]
+    parts: list[Part], group: CopyGroup, tick: Callable[[], None]
 ) -> dict[int, CopyPlan]:
     """Per member part, what of its segments is copied (members with nothing to copy absent)."""
     plans = {}
