@@ -15,7 +15,6 @@ import multiprocessing
 import os
 import shutil
 import signal
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from typing import Any
 from ..settings import Settings
 from ..storage import get_storage
 from ..store import JobStore
+from .apart import die_with_parent
 from .limits import timeout_grace, timeout_message
 from .maintenance import purge_expired, recover_stale_jobs
 from .run import new_worker_id
@@ -71,32 +71,7 @@ def _child_main(
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from .run import run_job
 
-    # The job may analyse a reel's sources in as many processes as the pool has slots.
     run_job(job_id, settings, worker_id=worker_id, parallel=parallel)
-
-
-def die_with_parent(parent_pid: int) -> None:
-    """If the dispatcher process dies (even SIGKILL), this job's process must go too.
-
-    Otherwise it would keep renewing the lease of a job nobody supervises. Linux can do this
-    in the kernel; elsewhere a watcher thread notices the parent is gone.
-    """
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        pr_set_pdeathsig = 1
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
-    if os.getppid() != parent_pid:  # the parent died before prctl took effect
-        os._exit(1)
-
-    def watch() -> None:
-        while True:
-            time.sleep(0.5)  # polling the parent's existence; nothing to synchronise with
-            if os.getppid() != parent_pid:
-                os._exit(1)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 class EmbeddedDispatcher:
@@ -271,9 +246,13 @@ class EmbeddedDispatcher:
             job = self.store.claim_next(worker_id)
             if job is None:
                 return
+            with self._lock:
+                # A reel's sources may be analysed in as many processes as slots are free now
+                # (its own included): more would take processor time from jobs already running.
+                free = self.workers - len(self._slots)
             process = self._ctx.Process(
                 target=_child_main,
-                args=(job.id, self.settings, worker_id, os.getpid(), self.workers),
+                args=(job.id, self.settings, worker_id, os.getpid(), max(1, free)),
                 name=f"moments-job-{job.id[:8]}",
                 daemon=True,
             )

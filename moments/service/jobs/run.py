@@ -53,6 +53,7 @@ from .analyses import (
     load_analysis,
     save_analysis,
 )
+from .apart import analyse_apart, die_with_parent
 from .estimate import plan_of_job, seconds_left
 from .limits import JobLimitExceeded, is_out_of_memory, job_limits, memory_message
 
@@ -614,14 +615,12 @@ def _analyse_in_pool(
     """The embedded pool's parallel analysis: ``parallel`` processes of this job's process, each
     analysing whole sources; progress moves as each source is done. Its processes die with
     this one (a cancelled job's process is ended by the supervisor), and end on cancel."""
-    from .embedded import die_with_parent  # the pool's own helper; embedded imports this module
-
     context = multiprocessing.get_context("spawn")  # never fork a process with threads
     size = min(parallel, len(missing))
     analysed = []
     with context.Pool(size, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
         waiting = [
-            (source, pool.apply_async(_analyse_apart, (source.path, options, source.index)))
+            (source, pool.apply_async(analyse_apart, (source.path, options, source.index)))
             for source in missing
         ]
         while waiting:
@@ -641,11 +640,6 @@ def _analyse_in_pool(
                 waiting.remove((source, result))
                 progress("analyse", (done + len(analysed)) / total)
     return analysed
-
-
-def _analyse_apart(path: Path, options: HighlightOptions, index: int) -> tuple[Clip, int]:
-    """In a pool process: the clip's analysis, and which process made it (for the log)."""
-    return analyse_clip(path, options, index), os.getpid()
 
 
 def analyse_source(
