@@ -353,3 +353,23 @@ def test_hlg_hevc_clips_make_an_hdr_reel_with_their_gops_copied(tmp_path: Path) 
     first = first_frame(chosen[0][0], parts[0].plan.rate)
     assert psnr(decoded[0].to_ndarray() >> 2, source[first] >> 2) > 30
     assert np.array_equal(decoded[run.start].to_ndarray(), source[first + run.start])
+
+
+def test_cancel_midway_through_a_spliced_reel_leaves_nothing(
+    clips: dict[str, Path], tmp_path: Path
+) -> None:
+    from moments.engine import Cancelled
+
+    from .test_render import render_workers
+    from .test_render_copy import AfterChecks
+
+    chosen = [(probe(clips[n]), segs((0.1, 2.9))) for n in ("a", "portrait", "b")]
+    folder = tmp_path / "out"
+    folder.mkdir()
+    # Past the copy planning, into the first clip's copied packets.
+    token = AfterChecks(folder, n=40)
+    with pytest.raises(Cancelled):
+        render_many(chosen, folder / "reel.mp4", HighlightOptions(), Reporter(None, token))
+    assert token.checks >= 40
+    assert list(folder.iterdir()) == []  # the partial reel is gone
+    assert not render_workers()
