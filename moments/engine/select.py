@@ -42,6 +42,11 @@ CANDIDATE_MARGIN = 2.0
 (keyframes up to ``align.TOLERANCE`` away, shot boundaries that the finer sampling finds)."""
 
 
+ON_CUT = 0.01
+"""A cut point and the shot boundary it stands for differ by no more than this (points are
+kept to 0.01 s): a window that starts this close to a cut starts on it. At 0.05, as it was, a
+window from 11.00 s took in a frame of the shot before a cut at 11.04 s, and snapping onto a
+keyframe then stretched it a whole second into that shot."""
 WORTH = 0.06
 """Mean score from which a window is worth a place in a reel. A still, silent shot scores ~0.01
 however well lit it is; the faint movement of leaves, or a timecode ticking on a plain card,
@@ -246,7 +251,7 @@ def _candidates(
         empty = np.zeros(0)
         return _Candidates(empty, empty, empty, empty)
     start, end = np.concatenate(starts), np.concatenate(ends)
-    inside = np.searchsorted(shots, end - 0.05) - np.searchsorted(shots, start + 0.05, "right")
+    inside = np.searchsorted(shots, end - ON_CUT) - np.searchsorted(shots, start + ON_CUT, "right")
     if within_shots and (inside == 0).any():
         start, end = start[inside == 0], end[inside == 0]
     order = np.lexsort((end, start))
@@ -336,6 +341,8 @@ def _greedy(
                 total = _sum(csum, timeline.step, lo, hi) - sum(
                     _sum(csum, timeline.step, *c) for c in near
                 )
+                if total / added < worth:
+                    continue  # a pick grown by a dull stretch is padding
                 value = total / added * (added / options.max_segment) ** 0.25
             else:
                 spans = sorted([*chosen, (s, e)])
@@ -401,7 +408,7 @@ def _joins(start: np.ndarray, end: np.ndarray, s: float, e: float, shots: np.nda
     after, before = start >= e, end <= s
     gap = np.where(after, start - e, np.where(before, s - end, -1.0))
     # One shot: no cut strictly inside what the two would make together.
-    lo, hi = np.minimum(start, s) + 0.05, np.maximum(end, e) - 0.05
+    lo, hi = np.minimum(start, s) + ON_CUT, np.maximum(end, e) - ON_CUT
     same = np.searchsorted(shots, hi) <= np.searchsorted(shots, lo, side="right")
     return same & (gap < JUMP) & ~((start >= s) & (end <= e))
 
@@ -413,7 +420,10 @@ def _apart(start: np.ndarray, end: np.ndarray, s: float, e: float, shots: np.nda
     near = np.where(after, e, end)  # the facing edges
     far = np.where(after, start, s)
     gap = far - near
-    cut_between = np.searchsorted(shots, far) > np.searchsorted(shots, near, side="right")
+    # A cut on a facing edge (a window that starts where its shot does) is between them too.
+    cut_between = np.searchsorted(shots, far + ON_CUT) > np.searchsorted(
+        shots, near - ON_CUT, side="right"
+    )
     return (np.maximum(start, s) >= np.minimum(end, e)) & (
         gap >= np.where(cut_between, SEPARATION, JUMP) - 1e-6
     )
@@ -511,7 +521,7 @@ def _fill(spans, points, timeline: Timeline, score, options: HighlightOptions, w
             if len(after):
                 options_.append((s, float(after[0]), e, float(after[0])))
             for ns, ne, a, b in options_:
-                crosses = any(min(ns, ne) + 0.05 < c < max(ns, ne) - 0.05 for c in shots)
+                crosses = any(min(ns, ne) + ON_CUT < c < max(ns, ne) - ON_CUT for c in shots)
                 grown = reel + (ne - ns) - (e - s)
                 if ne - ns > options.max_segment + 1e-6 or grown > target * OVER or crosses:
                     continue
