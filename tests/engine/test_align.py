@@ -105,7 +105,9 @@ def test_joins_land_on_keyframes_and_the_copied_share_rises(phone, target):
     before, before_total = _copied_share(media, unsnapped, options.crossfade)
     assert total / FPS >= options.duration  # the render's own count reaches the target too
     assert copied / total >= 0.85
-    assert copied / total > before / before_total + 0.04
+    # Unsnapped picks already start on many keyframes (whole seconds on a 1 s GOP: 0.87
+    # copied at 12 s); snapping copies more, and never less.
+    assert copied / total > before / before_total
     if off_keyframe == 0:  # only the crossfades are re-encoded: 8 frames a join
         assert copied == total - fade * (len(segments) - 1)
 

@@ -102,12 +102,23 @@ def _from(result, name: str):
     return [s for s in result.segments if result.clips[s.clip].path.name == name]
 
 
+TAKES = {"a.mp4": ("a.mp4", "g.mp4")}
+"""A moment shot twice is in the reel from either take (the better one: which of two equal
+takes measures a hair better is chance)."""
+
+
+def _take_of(result, name: str) -> str:
+    shown = [n for n in TAKES.get(name, (name,)) if _from(result, n)]
+    return shown[0] if shown else name
+
+
 def test_a_highlight_of_each_clip_is_in_the_reel(many):
     result, truth = many
     for name in SHOT_ORDER:
-        highlight = next(s for s in truth[name] if s.kind == "highlight")
-        found = sum(highlight.overlap(s.source_start, s.source_end) for s in _from(result, name))
-        assert found >= 0.8 * (highlight.end - highlight.start), (name, _from(result, name))
+        take = _take_of(result, name)
+        highlight = next(s for s in truth[take] if s.kind == "highlight")
+        found = sum(highlight.overlap(s.source_start, s.source_end) for s in _from(result, take))
+        assert found >= 0.8 * (highlight.end - highlight.start), (take, _from(result, take))
     assert 0.6 * 15.0 <= result.duration <= 15.0 * 1.05
 
 
@@ -115,7 +126,8 @@ def test_clips_are_in_the_order_they_were_shot(many):
     result, _ = many
     names = [result.clips[s.clip].path.name for s in result.segments]
     in_order = list(dict.fromkeys(names))
-    assert in_order == SHOT_ORDER, in_order
+    # g was shot 30 s after a, before every other clip: either take opens the reel.
+    assert in_order == [_take_of(result, n) for n in SHOT_ORDER], in_order
     starts = [s.output_start for s in result.segments]
     assert starts == sorted(starts)
     assert result.to_dict()["segments"][0]["clip"] == 0
