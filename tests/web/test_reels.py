@@ -208,3 +208,30 @@ def test_clips_are_ordered_and_removed_by_keyboard(open_page, media_dir):
     )
     expect(page.locator("#make-many")).to_be_enabled(timeout=30_000)
     expect(page.locator("#make-many")).to_have_text("Make one reel")
+
+
+def test_a_clip_the_server_refuses_says_so_until_it_is_removed(open_page, media_dir):
+    page = open_page()
+    noise = bytes(range(256)) * 400  # 100 kB that are no video
+    page.set_input_files(
+        "#many-files",
+        files=[
+            {"name": "holiday.mp4", "mimeType": "video/mp4", "buffer": noise},
+            {
+                "name": "testsrc.mp4",
+                "mimeType": "video/mp4",
+                "buffer": (media_dir / "testsrc.mp4").read_bytes(),
+            },
+        ],
+    )
+    refused = page.locator("#clips .clip.failed")
+    expect(refused).to_have_count(1, timeout=30_000)
+    expect(refused.locator("strong")).to_have_text("holiday.mp4")
+    assert len(refused.locator(".clip-state").inner_text().strip()) > 10  # the server's words
+    expect(page.locator("#make-many")).to_be_disabled()
+    status = page.locator("#many-status")
+    expect(status).to_have_text("Remove holiday.mp4: it could not be uploaded.")
+    screenshot(page, "web-clip-refused-phone.png")
+    page.get_by_role("button", name="Remove holiday.mp4").click()
+    expect(page.locator("#make-many")).to_be_enabled(timeout=30_000)
+    expect(status).to_be_hidden()

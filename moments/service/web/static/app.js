@@ -833,6 +833,20 @@ function updateMany() {
   $("make-many").disabled = !ready;
   $("make-many").textContent = many.clips.length > 1
     ? `Make one reel of ${many.clips.length} clips` : "Make one reel";
+  // Why the button cannot be pressed yet, once there is something to wait for or to mend.
+  const items = [...many.clips, ...(many.music ? [many.music] : [])];
+  const failed = items.filter((c) => c.failed);
+  const waiting = items.filter((c) => !c.sourceId && !c.failed).length;
+  let why = "";
+  if (failed.length) {
+    why = `Remove ${failed.map((c) => c.file.name).join(", ")}: it could not be uploaded.`;
+  } else if (waiting) {
+    why = `Waiting for ${waiting} upload${waiting === 1 ? "" : "s"} to finish…`;
+  } else if (!many.clips.length && many.music) {
+    why = "Add the clips to set to this song.";
+  }
+  $("many-status").textContent = why;
+  $("many-status").hidden = !why;
   many.clips.forEach((c, i) => {
     c.li.querySelector(".clip-number").textContent = String(i + 1);
     c.li.querySelector("button[data-tool=up]").disabled = i === 0;
