@@ -128,6 +128,8 @@ def test_sources_are_analysed_on_both_workers_and_a_killed_analysis_is_redone(
         kept = [k for k in storage.list(f"sources/{source_id}") if "/analysis-" in k]
         assert len(kept) == 1, kept
     assert storage.exists(done.output_key)
+    # Nothing left on the workers' disk (they share it here), the killed analysis's folder too.
+    assert not list(celery_settings.scratch_dir.glob(f"{job.id}*"))
 
     # Analysed as tasks of their own on both workers, every source at least once, and the
     # killed one again after the kill (by a task given back, or by the job's retry).

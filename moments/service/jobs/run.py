@@ -380,6 +380,14 @@ def _run_job(
     finally:
         heartbeat.stop()
         shutil.rmtree(scratch, ignore_errors=True)
+        if fan_out is None:  # the job's last run (it hands nothing out): nothing else needs them
+            _clear_analysis_scratch(settings.scratch_dir, job_id)
+
+
+def _clear_analysis_scratch(scratch_dir: Path, job_id: str) -> None:
+    """Folders :func:`analyse_source` tasks of the job left behind on this machine (killed)."""
+    for folder in scratch_dir.glob(f"{job_id}-source-*"):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def is_out_of_space(exc: BaseException) -> bool:
@@ -669,7 +677,11 @@ def analyse_source(
         token = StoreCancelToken(store, job_id)
         heartbeat = Heartbeat(store, job_id, holder, token, stop_when_lost=False)
         heartbeat.start()
-        scratch = settings.scratch_dir / f"{job_id}-source-{source.index}"
+        # Its own folder (workers on one machine share the scratch folder): a redelivered
+        # copy of this task may run beside it, and a killed one leaves its folder behind (the
+        # job's last run clears those: ``_clear_analysis_scratch``).
+        scratch = settings.scratch_dir / f"{job_id}-source-{source.index}-{os.getpid()}"
+        shutil.rmtree(scratch, ignore_errors=True)
         _log_analysing(source)
         try:
             with job_limits(settings):
