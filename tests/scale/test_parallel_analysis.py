@@ -88,8 +88,11 @@ def test_sources_are_analysed_on_both_workers_and_a_killed_analysis_is_redone(
     kill, celery_settings, start_worker, clips
 ):
     store, storage = JobStore.from_settings(celery_settings), get_storage(celery_settings)
-    victim = start_worker(celery_settings, name="victim")
-    survivor = start_worker(celery_settings, name="survivor")
+    # Both start at once (each takes seconds to be ready).
+    victim = start_worker(celery_settings, name="victim", wait=False)
+    survivor = start_worker(celery_settings, name="survivor", wait=False)
+    for worker in (victim, survivor):
+        wait_for(lambda w=worker: " ready." in w.text(), 60, f"worker {worker.name} to start")
     job = _reel_job(celery_settings, clips)
     app = make_celery(celery_settings)
     send_job(app, celery_settings, job.id)
