@@ -21,7 +21,7 @@ import pytest
 from moments.service.jobs.analyses import SOURCES
 from moments.service.jobs.celery_app import make_celery, send_job
 from moments.service.jobs.celery_dispatch import CeleryDispatcher
-from moments.service.jobs.run import STAGE_MESSAGES
+from moments.service.jobs.run import STAGE_MESSAGES, overall_percent
 from moments.service.settings import Settings
 from moments.service.sources import SourceStore, new_source_id, source_key
 from moments.service.storage import get_storage
@@ -151,6 +151,8 @@ def test_sources_are_analysed_on_both_workers_and_a_killed_analysis_is_redone(
     assert all(m == STAGE_MESSAGES["analyse"] for s, stage, m, _ in seen if stage == "analyse")
     assert all(s == "processing" for s, stage, _, _ in seen if stage == "analyse")
     assert len(set(analysing)) >= 2 and analysing == sorted(analysing), analysing
+    start, end = overall_percent("analyse", 0.0), overall_percent("analyse", 1.0)
+    assert any(start < p < end for p in analysing), analysing  # moved as sources were done
     app.close()
 
 
