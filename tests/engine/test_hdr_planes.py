@@ -71,3 +71,21 @@ def test_planes_mapping_matches_the_rgb_mapping(transfer: str) -> None:
     assert difference.max() <= 3.0, (transfer, difference.round(1))
     # Greys stay grey.
     assert np.abs(u[:, : PATCH // 2].astype(int) - 128).max() <= 1
+
+
+@pytest.mark.parametrize("rows", [720, 718])
+def test_large_pictures_mapped_in_bands_on_threads_match_the_whole(rows: int) -> None:
+    # tone_map_planes maps a large picture in horizontal bands on threads: the bands must meet
+    # on whole 2x2 blocks so the result is the picture mapped whole, to the bit (718 rows: a
+    # band edge that is not a multiple of 4 rows).
+    from moments.engine import hdr
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(64, 941, (rows, 1280), dtype=np.uint16)
+    u, v = (rng.integers(64, 961, (rows // 2, 640), dtype=np.uint16) for _ in range(2))
+    assert y.size >= hdr.BAND_PIXELS  # the banded way is the one taken
+    for transfer in ("hlg", "pq"):
+        banded = tone_map_planes(y, u, v, transfer)
+        whole = hdr._map_planes(y, u, v, transfer, False)
+        for got, want in zip(banded, whole, strict=True):
+            assert got.shape == want.shape and np.array_equal(got, want)
