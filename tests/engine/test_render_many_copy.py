@@ -9,6 +9,7 @@ clip's number and its own (``test_render.numbered``), each clip's sound a click 
 from __future__ import annotations
 
 import itertools
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -373,3 +374,31 @@ def test_cancel_midway_through_a_spliced_reel_leaves_nothing(
     assert token.checks >= 40
     assert list(folder.iterdir()) == []  # the partial reel is gone
     assert not render_workers()
+
+
+def test_clips_on_other_clocks_keep_their_timing_in_the_reel(tmp_path: Path) -> None:
+    # One phone mode, two MP4 track clocks (90 kHz and 48 kHz): each copy is timed on its
+    # own clock, so every picture lands on the reel's 30 fps grid.
+    paths = [
+        make_video(tmp_path / f"c{k}.mp4", seconds=2.0, frame_fn=clip_frames(k),
+                   video_options=PHONE, audio=False, container_options=options)
+        for k, options in enumerate([{}, {"video_track_timescale": "48000"}])
+    ]  # fmt: skip
+    with av.open(str(paths[1])) as container:
+        assert container.streams.video[0].time_base == Fraction(1, 48000)
+    medias = [probe(p) for p in paths]
+    chosen = [segs((0.0, 1.5)), segs((0.5, 2.0))]
+    out = tmp_path / "reel.mp4"
+    _info, parts = render_many(
+        list(zip(medias, chosen, strict=True)), out, HighlightOptions(poster=False), Reporter()
+    )
+    copies = plan_copies(
+        parts, copy_group(medias, parts[0].layout, Fraction(30), HighlightOptions(), False),
+        lambda: None,
+    )  # fmt: skip
+    assert sorted(copies) == [0, 1]
+    decoded = decode_strict(out)
+    assert len(decoded) == 90
+    assert [round(float(f.time) * 30, 3) for f in decoded] == list(range(90))
+    numbers = [read_number(f.to_ndarray(format="rgb24")) for f in decoded]
+    assert numbers == list(range(45)) + [40 + 15 + k for k in range(45)]
