@@ -22,7 +22,7 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -593,12 +593,14 @@ def _analyse(
     token: StoreCancelToken,
     total: int,
     parallel: int,
-) -> list[tuple[SourceClip, Clip]]:
-    """Analyse ``missing`` (of ``total`` sources): one after another, or ``parallel`` at once."""
+) -> Iterator[tuple[SourceClip, Clip]]:
+    """Analyse ``missing`` (of ``total`` sources): one after another, or ``parallel`` at once;
+    each is yielded as soon as it is done, to be kept before the next (a retry after a crash
+    then finds it)."""
     done = total - len(missing)
     if parallel > 1 and len(missing) > 1:
-        return _analyse_in_pool(missing, options, progress, token, done, total, parallel)
-    analysed = []
+        yield from _analyse_in_pool(missing, options, progress, token, done, total, parallel)
+        return
     for source in missing:
 
         def forward(stage: str, fraction: float, done: int = done) -> None:
@@ -606,9 +608,8 @@ def _analyse(
 
         _log_analysing(source)
         clip = analyse_clip(source.path, options, source.index, progress=forward, cancel=token)
-        analysed.append((source, clip))
+        yield source, clip
         done += 1
-    return analysed
 
 
 def _analyse_in_pool(
@@ -619,13 +620,12 @@ def _analyse_in_pool(
     done: int,
     total: int,
     parallel: int,
-) -> list[tuple[SourceClip, Clip]]:
+) -> Iterator[tuple[SourceClip, Clip]]:
     """The embedded pool's parallel analysis: ``parallel`` processes of this job's process, each
     analysing whole sources; progress moves as each source is done. Its processes die with
     this one (a cancelled job's process is ended by the supervisor), and end on cancel."""
     context = multiprocessing.get_context("spawn")  # never fork a process with threads
     size = min(parallel, len(missing))
-    analysed = []
     with context.Pool(size, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
         waiting = [
             (source, pool.apply_async(analyse_apart, (source.path, options, source.index)))
@@ -644,10 +644,10 @@ def _analyse_in_pool(
                     job_id_var.get(),
                     pid,
                 )
-                analysed.append((source, clip))
                 waiting.remove((source, result))
-                progress("analyse", (done + len(analysed)) / total)
-    return analysed
+                done += 1
+                progress("analyse", done / total)
+                yield source, clip
 
 
 def analyse_source(
