@@ -674,6 +674,10 @@ def analyse_source(
             return f"skipped: the job is {job.status if job else 'deleted'}"
         if storage.exists(source.key):
             return "skipped: already kept"
+        # The job's lease is renewed at once (an analysis may end before the first beat) and
+        # when it ends, so it runs out one lease after the last analysis stopped, whatever the
+        # hand-off's lease for the wait in the queue was.
+        _renew(store, job_id, holder)
         token = StoreCancelToken(store, job_id)
         heartbeat = Heartbeat(store, job_id, holder, token, stop_when_lost=False)
         heartbeat.start()
@@ -693,9 +697,17 @@ def analyse_source(
             return f"failed: {exc}"
         finally:
             heartbeat.stop()
+            _renew(store, job_id, holder)
             shutil.rmtree(scratch, ignore_errors=True)
         log.info("kept the analysis of source %d of job %s", source.index, job_id)
         return "analysed"
+
+
+def _renew(store: JobStore, job_id: str, holder: str) -> None:
+    try:
+        store.heartbeat(job_id, holder)
+    except Exception:  # a busy database: the heartbeat thread or the next task tries again
+        log.warning("could not renew the lease of job %s", job_id, exc_info=True)
 
 
 def _log_analysing(source: SourceClip) -> None:
