@@ -50,7 +50,7 @@ def build_timeline(
     v = _without_pairs_across_cuts(v)
 
     motion = _smooth(_interp(t, v.motion, grid, 0.0), 3)
-    shake = _interp(t, _shake(t, v.vx, v.vy), grid, 0.0)
+    shake = _interp(t, _shake(t, v.vx, v.vy, v.motion), grid, 0.0)
     speed = _smooth(_interp(t, np.hypot(v.vx, v.vy), grid, 0.0), 5)
     hidden, unsure = gap_cuts(v, spikes or [])
     shots = _merge(_shots(t, np.asarray(v.cut)), hidden)
@@ -166,7 +166,7 @@ def _smooth(x: np.ndarray, width: int) -> np.ndarray:
     return au.moving_mean(x, width)
 
 
-def _shake(t: np.ndarray, vx, vy) -> np.ndarray:
+def _shake(t: np.ndarray, vx, vy, motion) -> np.ndarray:
     """Jitter of the camera: global velocity minus its own slow trend (a pan is not shake).
 
     The trend is taken within runs of consecutive frames only: across a skipped stretch (a
@@ -197,6 +197,9 @@ def _shake(t: np.ndarray, vx, vy) -> np.ndarray:
     rms = np.full(len(vo), np.nan)
     rms[keep] = np.sqrt(au.moving_mean(jitter[keep], max(1, round(SHAKE_SPAN / pace))))
     out[index] = rms
+    # A pair measured with no camera shift to speak of (a flat backdrop, darkness, no one
+    # shift) shows no shake; left out, the shake of the next shot was drawn across it.
+    out[np.isnan(out) & ~np.isnan(np.asarray(motion, float))] = 0.0
     return out
 
 
