@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
@@ -149,7 +150,10 @@ class Segment:
     reason: str
     """A short human explanation, e.g. "loud crowd + fast motion"."""
     focus: tuple[float, float] = (0.5, 0.5)
-    """Subject centre (x, y) in 0..1 display coordinates; crops for 9:16 and 1:1 follow it."""
+    """Subject centre (x, y) in 0..1 display coordinates over the segment."""
+    pan: tuple[tuple[float, float, float], ...] = ()
+    """Where the subject is along the segment: (source seconds, x, y) in time order, a straight
+    line between; crops for 9:16 and 1:1 follow it (see :meth:`focus_at`). Empty: ``focus``."""
     clip: int | None = None
     """In a reel of many clips: which one it is from (its index in the result's ``clips``, in
     reel order); None in a reel of one video."""
@@ -158,8 +162,22 @@ class Segment:
     def duration(self) -> float:
         return self.source_end - self.source_start
 
+    def focus_at(self, seconds: float) -> tuple[float, float]:
+        """The subject centre at source time ``seconds`` (held before and after the pan)."""
+        pan = self.pan
+        if not pan:
+            return self.focus
+        if seconds <= pan[0][0]:
+            return pan[0][1], pan[0][2]
+        for (t0, x0, y0), (t1, x1, y1) in itertools.pairwise(pan):
+            if seconds <= t1:
+                w = (seconds - t0) / (t1 - t0) if t1 > t0 else 1.0
+                return x0 + w * (x1 - x0), y0 + w * (y1 - y0)
+        return pan[-1][1], pan[-1][2]
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data.pop("pan")  # the render's business: ``focus`` says where the subject is
         data["duration"] = round(self.duration, 3)
         data["focus"] = list(self.focus)
         return data

@@ -14,6 +14,7 @@ from moments.engine.probe import probe
 from moments.engine.progress import Reporter
 from moments.engine.select import (
     MERGED,
+    _seconds,
     frame_scores,
     reason,
     reel_length,
@@ -284,3 +285,9 @@ def test_no_pick_runs_into_a_stretch_that_hides_a_cut(media_dir):
     for seconds in (4, 8, 12):
         spans = _spans(select(media, tl, HighlightOptions(duration=seconds)))
         assert spans and all(e <= 7.0 + 0.15 or s >= 10.0 for s, e in spans), spans
+
+
+def test_a_short_reel_is_told_in_tenths_where_whole_seconds_would_read_the_same():
+    assert _seconds(14.2, 30.0) == ("14", "30")
+    assert _seconds(3.5, 4.0) == ("3.5", "4")  # not "your reel is 4 s rather than 4 s"
+    assert _seconds(9.6, 10.0) == ("9.6", "10")

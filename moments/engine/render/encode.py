@@ -294,7 +294,8 @@ def _steps(
                     raise _no_frames(media, segment)
             else:
                 if frame is not last_frame:  # a held frame (VFR gap, end of file) is reused
-                    picture = make_picture(frame, media, layout, segment.focus)
+                    focus = segment.focus_at(segment.source_start + k * step)
+                    picture = make_picture(frame, media, layout, focus)
                 last_frame = frame
             yield _Step(index, k, picture=picture)
             k += 1

@@ -23,7 +23,7 @@ def poster_focus(segments: list[Segment], seconds: float) -> tuple[float, float]
     def distance(s: Segment) -> float:
         return max(s.source_start - seconds, seconds - s.source_end, 0.0)
 
-    return min(segments, key=distance).focus
+    return min(segments, key=distance).focus_at(seconds)
 
 
 def write_poster(
