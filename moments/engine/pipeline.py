@@ -11,6 +11,7 @@ from .beats import footage_bounds, music_options, snap_to_beats
 from .capture import capture_time
 from .errors import EngineError
 from .many import Choice, Clip, choose
+from .memory import release_free_memory
 from .models import HighlightOptions, HighlightResult, MediaInfo, RenderInfo, Segment
 from .music import Music, load_music
 from .probe import probe
@@ -77,6 +78,7 @@ def highlight(
     reporter.done()
 
     reporter.start("render")
+    release_free_memory()  # what analysis freed, before the render needs its own (.memory)
     poster = poster_time(segments, timeline) if options.poster else None
     soundtrack = None
     if music is not None:
@@ -251,6 +253,7 @@ def reel_from_clips(
     reporter.done()
 
     reporter.start("render")
+    release_free_memory()  # what analysis freed, before the render needs its own (.memory)
     best = max(range(len(choice.clips)), key=lambda k: max(s.score for s in choice.segments[k]))
     when = poster_time(choice.segments[best], choice.clips[best].timeline)
     segments: list[Segment] = []
