@@ -57,11 +57,6 @@ DIFF_THRESHOLD = 22
 MIN_RESPONSE = 0.08
 """Phase-correlation peak below which the shift is noise: several things move different ways
 over a featureless background (seen at ~0.03 on such a scene; a textured pan gives ~0.7)."""
-BACKDROP = 0.75
-"""Share of flat blocks (see :func:`plain`) from which a picture is a plain backdrop with
-something in front of it: men on green screens read 0.83-0.95 (5th-95th percentile), title
-cards 0.94; the evaluation clip's street, meadow and car scenes at most 0.4, vtest.avi's
-square 0."""
 SURE_SHIFT = 0.25
 """Phase-correlation peak from which the shift is the camera's and counts for its speed and
 shake. Between ``MIN_RESPONSE`` and this the shift is still undone before looking for what
@@ -224,7 +219,7 @@ class VideoMeter:
             self._run = []  # no motion partner across a cut either (pairs span two frames)
         partner = _partner(self._run, t)
         if partner is not None:
-            self._motion(partner[1], img, t - partner[0], backdrop=s.plain[-1] >= BACKDROP)
+            self._motion(partner[1], img, t - partner[0])
         else:
             for name in ("vx", "vy", "motion", "mx", "my"):
                 getattr(s, name).append(float("nan"))
@@ -280,22 +275,14 @@ class VideoMeter:
             self._face_pool.shutdown(wait=True, cancel_futures=True)
             self._face_pool = None
 
-    def _motion(self, prev: np.ndarray, cur: np.ndarray, dt: float, backdrop: bool) -> None:
-        """Global shift by phase correlation; what still differs after undoing it is the subject.
-
-        Before a flat ``backdrop`` (a green screen, a wall) there is nothing for a camera's move
-        to shift: what the correlation finds is the subject's own, so nothing is undone and no
-        camera velocity is recorded (a man walking into a green screen moved the peak and read
-        as a camera panning and shaking, and where he was read as the middle of the frame).
-        """
+    def _motion(self, prev: np.ndarray, cur: np.ndarray, dt: float) -> None:
+        """Global shift by phase correlation; what still differs after undoing it is the subject."""
         s = self.samples
         if self._window is None or self._window.shape != cur.shape:
             self._window = cv2.createHanningWindow(cur.shape[::-1], cv2.CV_32F)
         # Copies: this OpenCV build's phaseCorrelate may write the window into its inputs.
         (dx, dy), response = cv2.phaseCorrelate(prev.copy(), cur.copy(), self._window)
         h, w = cur.shape
-        if backdrop:
-            response = 0.0
         steady = response >= MIN_RESPONSE
         if not steady:  # no one shift explains the picture: no camera motion to speak of
             dx = dy = 0.0
