@@ -36,7 +36,7 @@ from .layout import Layout, Plan, _even_ceil, output_rate
 from .music import soften_cuts
 from .poster import poster_focus, write_poster
 from .rate import read_back, video_cap
-from .reelcopy import copy_group, plan_copies, write_reel_spliced
+from .reelcopy import copy_group, part_ticks, plan_copies, write_reel_spliced
 from .soundtrack import ReelSound
 from .tags import reel_metadata, source_metadata
 
@@ -240,20 +240,8 @@ def render_many(
 
 
 def _write_parts(writer: ReelWriter, parts: list[Part], tick: Callable[[float], None]) -> None:
-    done = 0
-    whole = sum(p.plan.total for p in parts)
-    for part in parts:
-        offset = done
-
-        def part_tick(
-            fraction: float | None = None,
-            offset: int = offset,
-            frames: int = part.plan.total,
-        ) -> None:
-            tick((offset + (fraction or 0.0) * frames) / max(1, whole))
-
+    for part, part_tick in part_ticks(parts, tick):
         write_video(_Going(writer), part.media, part.segments, part.plan, part.layout, part_tick)
-        done += part.plan.total
     writer.finish()
 
 

@@ -139,18 +139,7 @@ def write_reel_spliced(
             bases=bases,
         )
         try:
-            done = 0
-            whole = sum(p.plan.total for p in parts)
-            for index, part in enumerate(parts):
-                offset = done
-
-                def part_tick(
-                    fraction: float | None = None,
-                    offset: int = offset,
-                    frames: int = part.plan.total,
-                ) -> None:
-                    tick((offset + (fraction or 0.0) * frames) / max(1, whole))
-
+            for index, (part, part_tick) in enumerate(part_ticks(parts, tick)):
                 copy_plan = copies.get(index)
                 if copy_plan is None:
                     # Made upright at the frame's size (cropped around the subject), then turned
@@ -159,11 +148,27 @@ def write_reel_spliced(
                     write_video(sink, part.media, part.segments, part.plan, part.layout, part_tick)
                 else:
                     _write_copied(writer, part, copy_plan, frame, check, part_tick)
-                done += part.plan.total
             writer.finish()
         finally:
             writer.close()
     return writer.copied, writer.copied_slots
+
+
+def part_ticks(
+    parts: list[Part], tick: Callable[[float], None]
+) -> Iterator[tuple[Part, Callable[[float | None], None]]]:
+    """Each part with its progress: its own fraction done (0..1) as the whole reel's."""
+    whole = max(1, sum(p.plan.total for p in parts))
+    done = 0
+    for part in parts:
+
+        def part_tick(
+            fraction: float | None = None, offset: int = done, frames: int = part.plan.total
+        ) -> None:
+            tick((offset + (fraction or 0.0) * frames) / whole)
+
+        yield part, part_tick
+        done += part.plan.total
 
 
 def _write_copied(
