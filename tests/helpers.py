@@ -67,6 +67,19 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def child_pids(pid: int) -> list[int]:
+    """Live child processes of ``pid``, zombies left out (Linux /proc; psutil is not installed)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
 def fast_settings(tmp_path: Path, **changes: Any) -> Settings:
     """Settings on a fresh data dir under ``tmp_path`` for a test: one worker, a short lease and
     frequent progress writes so tests stay fast; ``changes`` override any of them."""

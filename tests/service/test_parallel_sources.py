@@ -16,7 +16,7 @@ from moments.service.sources import SourceStore, new_source_id, source_key
 from moments.service.storage import get_storage
 from moments.service.store import JobStore, JobView, new_job_id
 from tests.engine.synth import ShotSpec, make_video
-from tests.helpers import fast_settings, wait_for
+from tests.helpers import child_pids, fast_settings, wait_for
 
 CLIPS = 3
 ANALYSED = re.compile(r"analysed source (\d+) \(([^)]*)\) of job (\w+) in process (\d+)")
@@ -97,19 +97,6 @@ def test_embedded_pool_analyses_a_reels_sources_in_processes_of_its_own(tmp_path
         assert len(list(folder.glob("analysis-*"))) == 1
 
 
-def _children(pid: int) -> list[int]:
-    """Live processes whose parent is ``pid`` (from /proc; Linux)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # gone meanwhile
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.append(int(stat.parent.name))
-    return found
-
-
 def _running(pid: int) -> bool:
     """Alive and not a zombie (a killed process nobody reaped yet is dead for us)."""
     try:
@@ -135,7 +122,7 @@ def test_cancelling_a_reel_ends_the_processes_analysing_its_sources(tmp_path, cl
         pool = wait_for(
             lambda: [
                 p
-                for p in _children(job_pid)
+                for p in child_pids(job_pid)
                 if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()
             ],
             60,

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 from datetime import timedelta
-from pathlib import Path
 
 from sqlalchemy import update
 
@@ -16,7 +15,7 @@ from moments.service.jobs.embedded import EmbeddedDispatcher
 from moments.service.jobs.maintenance import purge_expired
 from moments.service.storage import poster_key, reel_key
 from moments.service.store import JobStore
-from tests.helpers import pid_alive, wait_for
+from tests.helpers import child_pids, pid_alive, wait_for
 
 from .conftest_api import HEAVY_SECONDS
 from .helpers import wait_until_working
@@ -38,19 +37,6 @@ def _start_worker(settings) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", code], env=env, cwd=settings.data_dir)
 
 
-def _children(pid: int) -> list[int]:
-    """Live child processes of ``pid`` (Linux /proc; psutil is not installed)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.append(int(stat.parent.name))
-    return found
-
-
 def test_killed_worker_job_is_retried_and_completes(migrated, store, storage, add_job, heavy_video):
     # A short reel of the heavy clip: busy for seconds, yet the retry finishes soon.
     job = add_job(heavy_video, duration=3)
@@ -58,7 +44,7 @@ def test_killed_worker_job_is_retried_and_completes(migrated, store, storage, ad
     try:
         wait_until_working(store, job.id)
         held = store.get(job.id)
-        children = _children(worker.pid)
+        children = child_pids(worker.pid)
         assert children, "the job runs in a child process of the worker"
         worker.send_signal(signal.SIGKILL)  # the server dies mid-job, no cleanup at all
         worker.wait(5)
