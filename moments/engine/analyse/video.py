@@ -301,9 +301,9 @@ class VideoMeter:
             ys, xs = np.nonzero(moving)
             s.mx.append((float(xs.mean()) + m) / w)
             s.my.append((float(ys.mean()) + m) / h)
-        else:  # nothing moves: no subject to follow, so the centre
-            s.mx.append(0.5)
-            s.my.append(0.5)
+        else:  # nothing moves: no subject seen here (its shot's others tell, else the centre)
+            s.mx.append(float("nan"))
+            s.my.append(float("nan"))
 
 
 def _partner(run: list[tuple[float, np.ndarray]], t: float) -> tuple[float, np.ndarray] | None:
