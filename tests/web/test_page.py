@@ -12,6 +12,7 @@ from tests.helpers import wait_for
 from tests.service.conftest_api import LiveApi
 
 from .conftest import screenshot
+from .test_reels import drop_files
 
 JOB_DONE_MS = 120_000
 
@@ -217,3 +218,11 @@ def test_a_length_chosen_before_the_server_defaults_arrive_is_kept(browser, site
         assert page.eval_on_selector("#duration", "el => el.value") == "10"
     finally:
         context.close()
+
+
+def test_a_video_dropped_on_the_page_is_the_one_chosen(open_page, media_dir):
+    page = open_page()
+    drop_files(page, "#dropzone", [media_dir / "man-on-green-screen.mp4"])
+    expect(page.locator("#dz-main")).to_have_text("man-on-green-screen.mp4")
+    expect(page.locator("#dropzone")).not_to_have_class("over")  # the highlight goes with it
+    expect(page.locator("#start")).to_be_enabled()

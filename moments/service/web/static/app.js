@@ -196,17 +196,8 @@ function chooseFile(file) {
 }
 
 function wireForm() {
-  const zone = $("dropzone");
   $("file").addEventListener("change", (e) => chooseFile(e.target.files[0]));
-  ["dragenter", "dragover"].forEach((type) => zone.addEventListener(type, (e) => {
-    e.preventDefault();
-    zone.classList.add("over");
-  }));
-  ["dragleave", "drop"].forEach((type) => zone.addEventListener(type, () => zone.classList.remove("over")));
-  zone.addEventListener("drop", (e) => {
-    e.preventDefault();
-    chooseFile(e.dataTransfer.files[0]);
-  });
+  dropArea($("dropzone"), (files) => chooseFile(files[0]));
   const duration = $("duration");
   const show = () => { $("duration-out").textContent = `${duration.value} s`; };
   duration.addEventListener("input", show);
