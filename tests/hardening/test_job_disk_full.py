@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from moments.service.jobs.run import NO_SPACE_MESSAGE, run_job
+from moments.service.jobs.failures import NO_SPACE_MESSAGE
+from moments.service.jobs.run import run_job
 from moments.service.settings import Settings
 
 TINY_DISK = "size=8k"  # two pages: smaller than any reel, so the first write that matters fails
@@ -36,7 +37,7 @@ def test_out_of_space_job_error_is_plain(
     migrated: Settings, full_folder: Path, store, add_job, small_video: Path, caplog
 ) -> None:
     job = add_job(small_video)
-    with caplog.at_level(logging.ERROR, logger="moments.service.jobs.run"):
+    with caplog.at_level(logging.ERROR, logger="moments.service.jobs.failures"):
         assert run_job(job.id, migrated, worker_id="disk-full") == "failed"
 
     view = store.get(job.id)

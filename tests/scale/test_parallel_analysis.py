@@ -21,7 +21,7 @@ import pytest
 from moments.service.jobs.analyses import SOURCES
 from moments.service.jobs.celery_app import make_celery, send_job
 from moments.service.jobs.celery_dispatch import CeleryDispatcher
-from moments.service.jobs.run import STAGE_MESSAGES, overall_percent
+from moments.service.jobs.progress import STAGE_MESSAGES, overall_percent
 from moments.service.settings import Settings
 from moments.service.sources import SourceStore, new_source_id, source_key
 from moments.service.storage import get_storage

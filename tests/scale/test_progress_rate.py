@@ -9,7 +9,8 @@ import time
 from sqlalchemy import event
 
 from moments.service.db import make_engine, make_session_factory
-from moments.service.jobs.run import STAGE_WEIGHTS, run_job
+from moments.service.jobs.progress import STAGE_WEIGHTS
+from moments.service.jobs.run import run_job
 from moments.service.storage import get_storage
 from moments.service.store import JobStore
 

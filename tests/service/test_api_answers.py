@@ -15,7 +15,7 @@ import av
 import pytest
 
 from moments.service.jobs.estimate import stage_plan
-from moments.service.jobs.run import ProgressWriter
+from moments.service.jobs.progress import ProgressWriter
 from moments.service.notify.signing import verify
 from tests.helpers import tus_create, wait_for
 

@@ -6,7 +6,8 @@ import time
 
 import av
 
-from moments.service.jobs.run import ProgressWriter, overall_percent, run_job
+from moments.service.jobs.progress import ProgressWriter, overall_percent
+from moments.service.jobs.run import run_job
 from moments.service.storage import poster_key, reel_key
 from tests.helpers import pid_alive, wait_for
 

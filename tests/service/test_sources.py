@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 
 from moments.service.db.models import utcnow
+from moments.service.jobs.inputs import named_link
 from moments.service.jobs.maintenance import purge_expired
-from moments.service.jobs.run import _named
 from tests.helpers import fast_settings
 
 from .auth_helpers import other_user
@@ -171,7 +171,7 @@ def test_a_resumable_upload_can_be_kept_as_a_source(api, small_video):
 def test_a_clip_is_linked_under_a_name_people_know_whatever_its_name(tmp_path, name):
     stored = tmp_path / "source.mp4"
     stored.write_bytes(b"clip")
-    link = _named(tmp_path / "clips" / "0", stored, name)
+    link = named_link(tmp_path / "clips" / "0", stored, name)
     assert link.parent == tmp_path / "clips" / "0"
     assert link.read_bytes() == b"clip"
     assert len(link.name.encode()) <= 200

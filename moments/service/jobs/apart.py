@@ -1,7 +1,7 @@
 """What a process of a job's own runs: one clip's analysis (the embedded pool's reels of many
-sources, ``run._analyse_in_pool``).
+sources, ``analysing._analyse_in_pool``).
 
-Apart from ``run`` so that such a process imports the engine only: with the service's modules
+Apart from ``analysing`` so that such a process imports the engine only: with the service's modules
 (SQLAlchemy, the stores, storage clients) it took 4-5 s to start on the 2-core test machine
 under load, 0.8 s of processor time, against 0.3 s for the engine alone.
 """

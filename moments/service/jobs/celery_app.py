@@ -48,9 +48,12 @@ from ..db.models import Job, utcnow
 from ..settings import Settings, get_settings
 from ..storage import Storage, get_storage
 from ..store import JobStore, JobView
+from .analysis_task import analyse_source
+from .inputs import SourceClip
+from .lease import new_worker_id
 from .limits import timeout_grace
 from .maintenance import purge_expired, recover_stale_jobs
-from .run import SourceClip, analyse_source, new_worker_id, run_job
+from .run import run_job
 
 log = logging.getLogger(__name__)
 

@@ -26,9 +26,10 @@ from ..settings import Settings
 from ..storage import get_storage
 from ..store import JobStore
 from .apart import die_with_parent
+from .lease import new_worker_id
 from .limits import timeout_grace, timeout_message
 from .maintenance import purge_expired, recover_stale_jobs
-from .run import new_worker_id
+from .run import run_job
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ def _child_main(
     # processes it analyses a reel's sources in at once, even those still starting up.
     os.setpgrp()
     die_with_parent(parent_pid)
-    # A reel's sources are analysed by processes of this one's (run.py, _analyse_in_pool);
+    # A reel's sources are analysed by processes of this one's (analysing.py, _analyse_in_pool);
     # multiprocessing refuses children to a daemonic process, which this is only so that the
     # supervisor's exit does not wait for it: die_with_parent already ends it with its parent,
     # and its own processes with it.
@@ -69,8 +70,6 @@ def _child_main(
     # fast while every core is busy decoding and encoding.
     os.nice(NICENESS)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from .run import run_job
-
     run_job(job_id, settings, worker_id=worker_id, parallel=parallel)
 
 

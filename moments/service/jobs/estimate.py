@@ -4,7 +4,7 @@ The figures were measured through the API on 2 cores (example.mp4, 42 s 720p -> 
 6.9 s end to end; 24 s 720p -> 10 s reel: 4.9 s): analysis decodes sparsely, so rendering
 dominates. Work scales with the pixel count (720p = 1). The upload's answer gives the sum
 (plus the queue ahead); a running job's ETA is what is left of the plan, scaled by how fast
-the job has gone so far against the plan (see ``jobs.run.ProgressWriter``).
+the job has gone so far against the plan (see ``jobs.progress.ProgressWriter``).
 """
 
 from __future__ import annotations
