@@ -22,12 +22,10 @@ from moments.service.jobs.analyses import SOURCES
 from moments.service.jobs.celery_app import make_celery, send_job
 from moments.service.jobs.celery_dispatch import CeleryDispatcher
 from moments.service.jobs.progress import STAGE_MESSAGES, overall_percent
-from moments.service.settings import Settings
-from moments.service.sources import SourceStore, new_source_id, source_key
 from moments.service.storage import get_storage
-from moments.service.store import JobStore, JobView, new_job_id
+from moments.service.store import JobStore, JobView
 from tests.engine.synth import ShotSpec, make_video
-from tests.helpers import wait_for
+from tests.helpers import reel_job, wait_for
 from tests.scale.conftest import derive
 
 CLIPS = 6
@@ -47,36 +45,6 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
         make_video(folder / f"clip{i}.mp4", shots)
         paths.append(folder / f"clip{i}.mp4")
     return paths
-
-
-def _reel_job(settings: Settings, clips: list[Path]) -> JobView:
-    """Each clip stored as a source, and a pending reel job of them all (as the API makes)."""
-    store, storage = JobStore.from_settings(settings), get_storage(settings)
-    sources = SourceStore(store.sessions)
-    ids = []
-    for i, clip in enumerate(clips):
-        source_id = new_source_id()
-        key = source_key(source_id, ".mp4")
-        with clip.open("rb") as f:
-            size = storage.write(key, f)
-        name = f"take-{i}.mp4"
-        sources.create(
-            source_id=source_id,
-            owner_id=None,
-            filename=name,
-            input_key=key,
-            size_bytes=size,
-            facts={"kind": "video"},
-        )
-        ids.append(source_id)
-    first = sources.get(ids[0])
-    return store.create(
-        job_id=new_job_id(),
-        input_key=first.input_key,
-        filename=f"{len(ids)} clips",
-        input_size=0,
-        options={"duration": DURATION, SOURCES: ids},
-    )
 
 
 def _analysed(text: str, job_id: str) -> list[tuple[int, int]]:
@@ -99,7 +67,7 @@ def test_sources_are_analysed_on_both_workers_and_a_killed_analysis_is_redone(
     survivor = start_worker(celery_settings, name="survivor", wait=False)
     for worker in (victim, survivor):
         wait_for(lambda w=worker: " ready." in w.text(), 60, f"worker {worker.name} to start")
-    job = _reel_job(celery_settings, clips)
+    job = reel_job(store, storage, clips, duration=DURATION)
     app = make_celery(celery_settings)
     send_job(app, celery_settings, job.id)
 
@@ -168,7 +136,7 @@ def test_cancelling_a_reel_stops_its_analysis_tasks(celery_settings, start_worke
     store, storage = JobStore.from_settings(celery_settings), get_storage(celery_settings)
     dispatcher = CeleryDispatcher(celery_settings)
     try:
-        job = _reel_job(celery_settings, clips)
+        job = reel_job(store, storage, clips, duration=DURATION)
         dispatcher.submit(job.id)
         wait_for(lambda: _analysed(worker.text(), job.id), TIMEOUT, "an analysis", every=0.01)
         dispatcher.cancel(job.id)

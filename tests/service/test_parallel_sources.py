@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
 from moments.service import db
 from moments.service.jobs.analyses import SOURCES
 from moments.service.jobs.embedded import EmbeddedDispatcher
-from moments.service.sources import SourceStore, new_source_id, source_key
-from moments.service.storage import get_storage
-from moments.service.store import JobStore, JobView, new_job_id
+from moments.service.storage import Storage, get_storage
+from moments.service.store import JobStore, JobView
 from tests.engine.synth import ShotSpec, make_video
-from tests.helpers import child_pids, fast_settings, wait_for
+from tests.helpers import child_pids, fast_settings, reel_job, wait_for
 
 CLIPS = 3
 ANALYSED = re.compile(r"analysed source (\d+) \(([^)]*)\) of job (\w+) in process (\d+)")
@@ -36,33 +37,16 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     return paths
 
 
-def _reel_job(store: JobStore, storage, paths: list[Path]) -> JobView:
-    sources = SourceStore(store.sessions)
-    ids = []
-    for i, path in enumerate(paths):
-        source_id = new_source_id()
-        key = source_key(source_id, ".mp4")
-        with path.open("rb") as f:
-            size = storage.write(key, f)
-        sources.create(
-            source_id=source_id,
-            owner_id=None,
-            filename=f"take-{i}.mp4",
-            input_key=key,
-            size_bytes=size,
-            facts={"kind": "video"},
-        )
-        ids.append(source_id)
-    return store.create(
-        job_id=new_job_id(),
-        input_key=sources.get(ids[0]).input_key,
-        filename=f"{len(ids)} clips",
-        input_size=0,
-        options={"duration": 9.0, SOURCES: ids},
-    )
+class Submitted(NamedTuple):
+    dispatcher: EmbeddedDispatcher
+    store: JobStore
+    storage: Storage
+    job: JobView
 
 
-def test_embedded_pool_analyses_a_reels_sources_in_processes_of_its_own(tmp_path, clips, capfd):
+@pytest.fixture
+def submitted(tmp_path: Path, clips: list[Path]) -> Iterator[Submitted]:
+    """A reel of the clips submitted to an embedded pool of two slots, stopped at the end."""
     # A lease that outlasts a job process's start on a loaded machine (imports: seconds): the
     # second slot must not take the job over meanwhile.
     settings = fast_settings(tmp_path, job_lease_seconds=30.0)
@@ -71,17 +55,24 @@ def test_embedded_pool_analyses_a_reels_sources_in_processes_of_its_own(tmp_path
     dispatcher = EmbeddedDispatcher(settings, workers=2)
     dispatcher.start()
     try:
-        job = _reel_job(store, storage, clips)
+        job = reel_job(store, storage, clips, duration=9.0)
         dispatcher.submit(job.id)
-        job_pid = wait_for(
-            lambda: dispatcher.stats()["running"].get(job.id) or store.get(job.id).finished,
-            30,
-            "the job's process",
-            every=0.01,
-        )
-        done = wait_for(lambda: (v := store.get(job.id)).finished and v, 90, "the reel")
+        yield Submitted(dispatcher, store, storage, job)
     finally:
         dispatcher.stop()
+
+
+def test_embedded_pool_analyses_a_reels_sources_in_processes_of_its_own(capfd, submitted):
+    # capfd before submitted (fixtures are set up in this order): the job's process inherits
+    # the stderr capfd reads.
+    dispatcher, store, storage, job = submitted
+    job_pid = wait_for(
+        lambda: dispatcher.stats()["running"].get(job.id) or store.get(job.id).finished,
+        30,
+        "the job's process",
+        every=0.01,
+    )
+    done = wait_for(lambda: (v := store.get(job.id)).finished and v, 90, "the reel")
     assert done.status == "completed", done.error
     names = sorted(c["filename"] for c in done.result["clips"])
     assert names == [f"take-{i}.mp4" for i in range(CLIPS)], done.result.get("notes")
@@ -106,31 +97,22 @@ def _running(pid: int) -> bool:
     return state != "Z"
 
 
-def test_cancelling_a_reel_ends_the_processes_analysing_its_sources(tmp_path, clips):
-    settings = fast_settings(tmp_path, job_lease_seconds=30.0)
-    db.upgrade(settings)
-    store, storage = JobStore.from_settings(settings), get_storage(settings)
-    dispatcher = EmbeddedDispatcher(settings, workers=2)
-    dispatcher.start()
-    try:
-        job = _reel_job(store, storage, clips)
-        dispatcher.submit(job.id)
-        job_pid = wait_for(
-            lambda: dispatcher.stats()["running"].get(job.id), 30, "the job's process", every=0.01
-        )
-        # The pool's processes (besides multiprocessing's resource tracker: it has no "spawn_main").
-        pool = wait_for(
-            lambda: [
-                p
-                for p in child_pids(job_pid)
-                if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()
-            ],
-            60,
-            "the job's pool processes",
-            every=0.01,
-        )
-        dispatcher.cancel(job.id)
-        wait_for(lambda: not any(_running(p) for p in [job_pid, *pool]), 2.0, "them to end")
-    finally:
-        dispatcher.stop()
+def test_cancelling_a_reel_ends_the_processes_analysing_its_sources(submitted):
+    dispatcher, store, _, job = submitted
+    job_pid = wait_for(
+        lambda: dispatcher.stats()["running"].get(job.id), 30, "the job's process", every=0.01
+    )
+    # The pool's processes (besides multiprocessing's resource tracker: it has no "spawn_main").
+    pool = wait_for(
+        lambda: [
+            p
+            for p in child_pids(job_pid)
+            if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()
+        ],
+        60,
+        "the job's pool processes",
+        every=0.01,
+    )
+    dispatcher.cancel(job.id)
+    wait_for(lambda: not any(_running(p) for p in [job_pid, *pool]), 2.0, "them to end")
     assert store.get(job.id).status == "cancelled"
