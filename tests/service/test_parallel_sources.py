@@ -113,6 +113,9 @@ def test_cancelling_a_reel_ends_the_processes_analysing_its_sources(submitted):
         "the job's pool processes",
         every=0.01,
     )
+    scratch = dispatcher.settings.scratch_dir / job.id
+    assert scratch.is_dir()
     dispatcher.cancel(job.id)
+    assert not scratch.exists()  # the job's process was killed: the dispatcher clears it
     wait_for(lambda: not any(_running(p) for p in [job_pid, *pool]), 2.0, "them to end")
     assert store.get(job.id).status == "cancelled"

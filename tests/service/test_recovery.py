@@ -150,8 +150,16 @@ def test_purge_expired_removes_files_and_rows(settings, store, storage, add_job,
     waiting = add_job(media_dir / "testsrc.mp4")
     _finish(store, storage, old, hours_ago=settings.retention_hours + 1)
     _finish(store, storage, recent, hours_ago=settings.retention_hours - 1)
+    # Scratch folders: the purged job's goes, and so does one of an attempt that died long ago;
+    # one in use stays.
+    scratch = {name: settings.scratch_dir / name for name in (old.id, "died-long-ago", "in-use")}
+    for folder in scratch.values():
+        (folder / "clips").mkdir(parents=True)
+    long_ago = (utcnow() - timedelta(hours=settings.retention_hours + 2)).timestamp()
+    os.utime(scratch["died-long-ago"], (long_ago, long_ago))
 
     assert purge_expired(store, storage, settings) == [old.id]
+    assert [name for name, folder in scratch.items() if folder.exists()] == ["in-use"]
     assert store.get(old.id) is None
     assert not storage.exists(old.input_key) and not storage.exists(reel_key(old.id))
     assert not (storage.root / "uploads" / old.id).exists()

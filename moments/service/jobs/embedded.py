@@ -13,7 +13,6 @@ import contextlib
 import logging
 import multiprocessing
 import os
-import shutil
 import signal
 import threading
 import time
@@ -30,6 +29,7 @@ from .lease import new_worker_id
 from .limits import timeout_grace, timeout_message
 from .maintenance import purge_expired, recover_stale_jobs
 from .run import run_job
+from .scratch import clear_job_scratch
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ class EmbeddedDispatcher:
         for slot in slots:
             self._end_process(slot.process)
             self.store.release(slot.job_id, slot.worker_id, "Waiting: the server restarted")
-            shutil.rmtree(self.settings.scratch_dir / slot.job_id, ignore_errors=True)
+            clear_job_scratch(self.settings, slot.job_id)
         for fd in (self._wake_r, self._wake_w):
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -129,7 +129,7 @@ class EmbeddedDispatcher:
             slot = self._slots.pop(job_id, None)
         if slot is not None:
             self._end_process(slot.process)
-            shutil.rmtree(self.settings.scratch_dir / job_id, ignore_errors=True)
+            clear_job_scratch(self.settings, job_id)
         self._wake()  # the freed slot can take the next job
 
     def healthy(self) -> bool:
@@ -194,7 +194,7 @@ class EmbeddedDispatcher:
                 if code is not None and code < 0:
                     cause = f"the worker process was killed by signal {-code}"
                 self.store.retry_or_fail(slot.job_id, cause, self.settings.max_attempts)
-            shutil.rmtree(self.settings.scratch_dir / slot.job_id, ignore_errors=True)
+            clear_job_scratch(self.settings, slot.job_id)
             with self._lock:
                 if self._slots.get(slot.job_id) is slot:
                     del self._slots[slot.job_id]
@@ -217,7 +217,7 @@ class EmbeddedDispatcher:
             log.warning("job %s overran its time limit; ending its process", slot.job_id)
             self._end_process(slot.process)
             self.store.fail(slot.job_id, timeout_message(timeout))
-            shutil.rmtree(self.settings.scratch_dir / slot.job_id, ignore_errors=True)
+            clear_job_scratch(self.settings, slot.job_id)
 
     def _maintain(self) -> None:
         now = time.monotonic()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
-import time
 from datetime import datetime, timedelta
 
 from ..db.models import utcnow
@@ -13,6 +11,7 @@ from ..sources import SourceStore
 from ..storage import Storage
 from ..store import JobStore
 from .analyses import release_input
+from .scratch import clear_job_scratch, purge_old_scratch
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +39,7 @@ def purge_expired(
         # A re-cut shares its original's upload: it goes with the last job that reads it.
         release_input(store, storage, job)
         storage.delete_prefix(f"reels/{job.id}")
-        shutil.rmtree(settings.scratch_dir / job.id, ignore_errors=True)
+        clear_job_scratch(settings, job.id)
         store.delete(job.id)
         purged.append(job.id)
     sources = SourceStore(store.sessions)
@@ -48,19 +47,7 @@ def purge_expired(
         storage.delete_prefix(f"sources/{source.id}")  # its upload and kept analyses
         sources.delete(source.id)
         purged.append(source.id)
-    _purge_old_scratch(settings, before.timestamp())
+    purge_old_scratch(settings, before.timestamp())
     if purged:
         log.info("purged %d expired jobs", len(purged))
     return purged
-
-
-def _purge_old_scratch(settings: Settings, before: float) -> None:
-    """Scratch folders of attempts that died long ago."""
-    if not settings.scratch_dir.is_dir():
-        return
-    for folder in settings.scratch_dir.iterdir():
-        try:
-            if folder.stat().st_mtime < min(before, time.time() - 3600):
-                shutil.rmtree(folder, ignore_errors=True)
-        except FileNotFoundError:
-            continue
