@@ -402,3 +402,70 @@ def test_clips_on_other_clocks_keep_their_timing_in_the_reel(tmp_path: Path) -> 
     assert [round(float(f.time) * 30, 3) for f in decoded] == list(range(90))
     numbers = [read_number(f.to_ndarray(format="rgb24")) for f in decoded]
     assert numbers == list(range(45)) + [40 + 15 + k for k in range(45)]
+
+
+def test_a_portrait_clip_of_another_mode_is_made_as_stored_in_a_portrait_reel(
+    tmp_path: Path,
+) -> None:
+    # Two portrait clips of one camera mode are copied; a third, portrait too but of another
+    # mode (no CABAC), is re-encoded. It shares the track's turn and is shown whole, so its
+    # pictures are made as they are stored (not made upright and turned back): each must be
+    # its own source picture, on its side as the copies are.
+    from moments.engine.render.reelcopy import _as_made
+
+    tall = [
+        make_video(tmp_path / f"p{k}.mp4", seconds=2.0, rotation=90, frame_fn=clip_frames(k),
+                   video_options=options, audio=False)
+        for k, options in enumerate(
+            [PHONE, PHONE, {**PHONE, "x264-params": "keyint=15:cabac=0"}]
+        )
+    ]  # fmt: skip
+    medias = [probe(p) for p in tall]
+    chosen = [segs((0.2, 1.8)), segs((0.1, 1.9)), segs((0.3, 1.6))]
+    options = HighlightOptions(poster=False, crossfade=0.0)
+    out = tmp_path / "reel.mp4"
+    info, parts = render_many(list(zip(medias, chosen, strict=True)), out, options, Reporter())
+    assert (info.width, info.height) == (180, 320)
+    frame = parts[0].layout
+    group = copy_group(medias, frame, parts[0].plan.rate, options, hdr=False)
+    assert group is not None and group.members == (0, 1) and group.rotation == 90
+    made, layout, turn = _as_made(parts[2], group, frame)
+    assert turn == 0 and made.rotation == 0 and (layout.width, layout.height) == (320, 180)
+    decoded = decode_strict(out)
+    assert len(decoded) == sum(p.plan.total for p in parts)
+    start = parts[0].plan.total + parts[1].plan.total
+    source = source_frames(tall[2])
+    first = first_frame(chosen[2][0], parts[2].plan.rate)
+    for k in range(parts[2].plan.total):
+        got = decoded[start + k]
+        assert (got.width, got.height) == (320, 180)  # stored on its side, as the track
+        assert read_number(got.to_ndarray(format="rgb24")) == (2 * 40 + first + k) % 256, k
+        assert psnr(got.to_ndarray(), source[first + k]) > 30, k
+    # Shown upright by the reel's display matrix, as the source shows it.
+    shown = video_frames(out)[start]
+    with av.open(str(tall[2])) as container:
+        frame0 = next(container.decode(video=0))
+        upright = np.rot90(frame0.to_ndarray(format="rgb24"), k=-1)
+    assert shown.shape == upright.shape == (320, 180, 3)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("rotation", [90, 180, 270])
+def test_turn_picture_is_numpys_turn_of_each_plane(dtype, rotation: int) -> None:
+    # Planes turned by OpenCV into their place: the same values as NumPy's turn of each, at a
+    # phone's size and in 10 bits too (an HDR reel's pictures).
+    rng = np.random.default_rng(rotation)
+    height, width = 1920, 1080
+    picture = rng.integers(0, 1023, (height * 3 // 2, width)).astype(dtype)
+    y = picture[:height]
+    chroma = picture[height:].ravel()
+    quarter = (height // 2) * (width // 2)
+    u = chroma[:quarter].reshape(height // 2, width // 2)
+    v = chroma[quarter:].reshape(height // 2, width // 2)
+    want = [np.rot90(p, k=rotation // 90) for p in (y, u, v)]
+    got = turn_picture(picture, rotation)
+    assert got.dtype == dtype
+    out_h = want[0].shape[0]
+    assert got.shape == (out_h * 3 // 2, want[0].shape[1])
+    assert np.array_equal(got[:out_h], want[0])
+    assert np.array_equal(got[out_h:].ravel(), np.concatenate([want[1].ravel(), want[2].ravel()]))
