@@ -114,3 +114,20 @@ def test_plan_decodes_each_keyframe_and_two_more_and_finds_a_hidden_cut():
     assert [round(a, 3) for a, _, _ in stretches] == [0.1, 1.1]
     assert stretches[0][1] == pytest.approx(1.0) and np.isnan(stretches[1][1])  # no next packet
     assert stretches[0][2] == [] and stretches[1][2] == [pytest.approx(1.5)]
+
+
+def test_every_p_frame_of_a_still_picture_is_no_cut_but_one_outsized_frame_is():
+    # HEVC of a talking head: P-frames every 4 pictures at 15, B-frames at 2. Each P-frame is
+    # several times the median (a B-frame), yet none stands out from the other P-frames.
+    sizes = np.where(np.arange(50) % 4 == 0, 1500, 200)
+    sizes[0] = 60_000
+    keys = np.zeros(50, bool)
+    keys[0] = True
+    plan = np.zeros(50, bool)
+    plan[:3] = True
+    index = PacketIndex(np.arange(50) / 25, sizes.copy(), keys)
+    assert skipped_spikes(index, plan)[0][2] == []
+    # A picture coded afresh (a cut) stands out from the P-frames too: that one alone.
+    sizes[33] = 8_000
+    index = PacketIndex(np.arange(50) / 25, sizes, keys)
+    assert skipped_spikes(index, plan)[0][2] == [pytest.approx(33 / 25)]
