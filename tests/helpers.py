@@ -11,11 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from moments.service.jobs.analyses import SOURCES
 from moments.service.settings import Settings
-from moments.service.sources import SourceStore, new_source_id, source_key
-from moments.service.storage import Storage
-from moments.service.store import JobStore, JobView, new_job_id
 
 T = TypeVar("T")
 
@@ -94,31 +90,3 @@ def fast_settings(tmp_path: Path, **changes: Any) -> Settings:
         "progress_interval": 0.1,
     }
     return Settings(**{**defaults, **changes}, _env_file=None)
-
-
-def reel_job(store: JobStore, storage: Storage, clips: list[Path], *, duration: float) -> JobView:
-    """Each clip stored as a source named ``take-<i>.mp4``, and a pending reel job of them all
-    (as the API makes)."""
-    sources = SourceStore(store.sessions)
-    ids = []
-    for i, clip in enumerate(clips):
-        source_id = new_source_id()
-        key = source_key(source_id, ".mp4")
-        with clip.open("rb") as f:
-            size = storage.write(key, f)
-        sources.create(
-            source_id=source_id,
-            owner_id=None,
-            filename=f"take-{i}.mp4",
-            input_key=key,
-            size_bytes=size,
-            facts={"kind": "video"},
-        )
-        ids.append(source_id)
-    return store.create(
-        job_id=new_job_id(),
-        input_key=sources.get(ids[0]).input_key,
-        filename=f"{len(ids)} clips",
-        input_size=0,
-        options={"duration": duration, SOURCES: ids},
-    )

@@ -10,25 +10,21 @@ import os
 import signal
 from pathlib import Path
 
-from moments.service.jobs.embedded import EmbeddedDispatcher
 from moments.service.jobs.limits import timeout_grace
 from moments.service.settings import Settings
 from tests.helpers import pid_alive, wait_for
 from tests.service.conftest_api import HEAVY_SECONDS
+from tests.service.helpers import embedded_pool
 
 
 def run_to_end(settings: Settings, add_job, video: Path, timeout: float = 60, **options):
-    dispatcher = EmbeddedDispatcher(settings)
-    dispatcher.start()
-    try:
+    with embedded_pool(settings) as dispatcher:
         job = add_job(video, **options)
         dispatcher.submit(job.id)
         store = dispatcher.store
         return wait_for(
             lambda: (v := store.get(job.id)) and v.finished and v, timeout, "the job to end"
         ), dispatcher.healthy()
-    finally:
-        dispatcher.stop()
 
 
 def limited(migrated: Settings, **limits) -> Settings:
@@ -77,9 +73,7 @@ def test_dispatcher_ends_a_job_that_cannot_stop_itself(migrated, add_job, heavy_
     """A process that no longer runs Python (stopped here with SIGSTOP, as if stuck in C code)
     misses its own timer; the supervisor ends it past the grace period and fails the job."""
     settings = limited(migrated, job_timeout_seconds=1.0)
-    dispatcher = EmbeddedDispatcher(settings)
-    dispatcher.start()
-    try:
+    with embedded_pool(settings) as dispatcher:
         job = add_job(heavy_video, duration=HEAVY_SECONDS)
         dispatcher.submit(job.id)
         pid = wait_for(
@@ -95,5 +89,3 @@ def test_dispatcher_ends_a_job_that_cannot_stop_itself(migrated, add_job, heavy_
         assert view.attempts == 1
         wait_for(lambda: not pid_alive(pid), 10, "the stuck process to be gone")
         assert dispatcher.stats()["busy"] == 0
-    finally:
-        dispatcher.stop()

@@ -17,7 +17,7 @@ from moments.service.jobs.embedded import EmbeddedDispatcher
 from moments.service.settings import Settings
 from moments.service.store import JobStore, JobView
 from tests.helpers import pid_alive, wait_for
-from tests.service.helpers import wait_until_working
+from tests.service.helpers import embedded_pool, wait_until_working
 
 LEASE_SECONDS = 60.0
 RETRY_WITHIN_SECONDS = 5.0
@@ -30,9 +30,7 @@ def crash_and_wait_for_retry(
     ``finish``, check the retry runs to its end as the second attempt)."""
     store = JobStore.from_settings(settings)
     job = add_job(video, duration=3)
-    dispatcher = EmbeddedDispatcher(settings)
-    dispatcher.start()
-    try:
+    with embedded_pool(settings) as dispatcher:
         assert wait_until_working(store, job.id).attempts == 1
         if before_kill is not None:
             before_kill(dispatcher)
@@ -55,8 +53,6 @@ def crash_and_wait_for_retry(
             assert done.status in ("completed", "failed") and "worker process" not in (
                 done.error or ""
             ), done.error
-    finally:
-        dispatcher.stop()
     return again
 
 

@@ -25,8 +25,9 @@ from moments.service.jobs.progress import STAGE_MESSAGES, overall_percent
 from moments.service.storage import get_storage
 from moments.service.store import JobStore, JobView
 from tests.engine.synth import ShotSpec, make_video
-from tests.helpers import reel_job, wait_for
+from tests.helpers import wait_for
 from tests.scale.conftest import derive
+from tests.service.helpers import reel_job
 
 CLIPS = 6
 DURATION = 20.0

@@ -15,7 +15,7 @@ from moments.service.storage import LocalStorage, get_storage
 from moments.service.store import JobStore, JobView
 from tests.helpers import fast_settings
 
-from .helpers import add_upload_job
+from .helpers import add_upload_job, embedded_pool
 
 
 @pytest.fixture
@@ -56,14 +56,8 @@ def add_job(store: JobStore, storage: LocalStorage) -> Callable[..., JobView]:
 @pytest.fixture
 def dispatcher(migrated: Settings) -> Iterator:
     """A started EmbeddedDispatcher on the test settings; stopped after the test."""
-    from moments.service.jobs.embedded import EmbeddedDispatcher
-
-    dispatcher = EmbeddedDispatcher(migrated)
-    dispatcher.start()
-    try:
+    with embedded_pool(migrated) as dispatcher:
         yield dispatcher
-    finally:
-        dispatcher.stop()
 
 
 # API fixtures (live uvicorn server, small test clip) live in their own module.

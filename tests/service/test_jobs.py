@@ -12,7 +12,7 @@ from moments.service.storage import poster_key, reel_key
 from tests.helpers import pid_alive, wait_for
 
 from .conftest_api import HEAVY_SECONDS
-from .helpers import wait_until_working
+from .helpers import embedded_pool, wait_until_working
 
 
 def test_overall_percent_uses_stage_weights() -> None:
@@ -114,12 +114,8 @@ def test_cancelled_pending_job_never_starts(dispatcher, store, add_job, media_di
 
 
 def test_workers_run_jobs_concurrently(migrated, store, add_job, heavy_video):
-    from moments.service.jobs.embedded import EmbeddedDispatcher
-
     jobs = [add_job(heavy_video, duration=HEAVY_SECONDS) for _ in range(3)]
-    dispatcher = EmbeddedDispatcher(migrated, workers=2)
-    dispatcher.start()
-    try:
+    with embedded_pool(migrated, workers=2) as dispatcher:
         stats = wait_for(
             lambda: (s := dispatcher.stats())["busy"] == 2 and s, 30, "two busy workers"
         )
@@ -127,6 +123,4 @@ def test_workers_run_jobs_concurrently(migrated, store, add_job, heavy_video):
         assert len(set(stats["running"].values())) == 2, "one process per job"
         for job in jobs:
             dispatcher.cancel(job.id)
-    finally:
-        dispatcher.stop()
     assert all(store.get(j.id).status == "cancelled" for j in jobs)

@@ -17,7 +17,8 @@ from moments.service.jobs.embedded import EmbeddedDispatcher
 from moments.service.storage import Storage, get_storage
 from moments.service.store import JobStore, JobView
 from tests.engine.synth import ShotSpec, make_video
-from tests.helpers import child_pids, fast_settings, reel_job, wait_for
+from tests.helpers import child_pids, fast_settings, wait_for
+from tests.service.helpers import embedded_pool, reel_job
 
 CLIPS = 3
 ANALYSED = re.compile(r"analysed source (\d+) \(([^)]*)\) of job (\w+) in process (\d+)")
@@ -52,14 +53,10 @@ def submitted(tmp_path: Path, clips: list[Path]) -> Iterator[Submitted]:
     settings = fast_settings(tmp_path, job_lease_seconds=30.0)
     db.upgrade(settings)
     store, storage = JobStore.from_settings(settings), get_storage(settings)
-    dispatcher = EmbeddedDispatcher(settings, workers=2)
-    dispatcher.start()
-    try:
+    with embedded_pool(settings, workers=2) as dispatcher:
         job = reel_job(store, storage, clips, duration=9.0)
         dispatcher.submit(job.id)
         yield Submitted(dispatcher, store, storage, job)
-    finally:
-        dispatcher.stop()
 
 
 def test_embedded_pool_analyses_a_reels_sources_in_processes_of_its_own(capfd, submitted):

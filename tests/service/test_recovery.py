@@ -11,14 +11,13 @@ from datetime import timedelta
 from sqlalchemy import update
 
 from moments.service.db.models import Job, utcnow
-from moments.service.jobs.embedded import EmbeddedDispatcher
 from moments.service.jobs.maintenance import purge_expired
 from moments.service.storage import poster_key, reel_key
 from moments.service.store import JobStore
 from tests.helpers import child_pids, pid_alive, wait_for
 
 from .conftest_api import HEAVY_SECONDS
-from .helpers import wait_until_working
+from .helpers import embedded_pool, wait_until_working
 
 
 def _start_worker(settings) -> subprocess.Popen:
@@ -56,14 +55,10 @@ def test_killed_worker_job_is_retried_and_completes(migrated, store, storage, ad
     assert store.get(job.id).status == "processing", "left for recovery once its lease ends"
     assert not os.path.exists(storage.root / reel_key(job.id)), "no reel before completion"
 
-    dispatcher = EmbeddedDispatcher(migrated)  # "start the server again"
-    dispatcher.start()
-    try:
+    with embedded_pool(migrated):  # "start the server again"
         view = wait_for(
             lambda: (v := store.get(job.id)).finished and v, 180, "the retried job to finish"
         )
-    finally:
-        dispatcher.stop()
     assert view.status == "completed", view.error
     assert view.attempts == 2
     assert view.worker_id != held.worker_id
@@ -78,9 +73,7 @@ def test_poison_job_fails_after_max_attempts(settings, add_job, heavy_video):
     db.upgrade(poisoned)
     store = JobStore.from_settings(poisoned)
     job = add_job(heavy_video, duration=HEAVY_SECONDS)
-    dispatcher = EmbeddedDispatcher(poisoned)
-    dispatcher.start()
-    try:
+    with embedded_pool(poisoned) as dispatcher:
         for attempt in (1, 2):
             view = wait_until_working(store, job.id)
             assert view.attempts == attempt
@@ -93,8 +86,6 @@ def test_poison_job_fails_after_max_attempts(settings, add_job, heavy_video):
                 10,
                 "the crash to be noticed",
             )
-    finally:
-        dispatcher.stop()
     view = store.get(job.id)
     assert view.status == "failed" and view.attempts == 2
     assert view.error == "the worker process was killed by signal 9 (tried 2 times)"
@@ -105,14 +96,10 @@ def test_stale_processing_job_is_recovered_on_start(migrated, store, add_job, me
     job = add_job(media_dir / "testsrc.mp4", duration=2)
     store.lease_seconds = 0.0
     assert store.claim(job.id, "vanished-worker") is not None
-    dispatcher = EmbeddedDispatcher(migrated)
-    dispatcher.start()
-    try:
+    with embedded_pool(migrated):
         view = wait_for(
             lambda: (v := store.get(job.id)).attempts == 2 and v, 30, "the job to be re-claimed"
         )
-    finally:
-        dispatcher.stop()
     assert view.worker_id != "vanished-worker"
 
 
@@ -175,10 +162,6 @@ def test_purge_expired_removes_files_and_rows(settings, store, storage, add_job,
 def test_dispatcher_purges_on_its_own(migrated, store, storage, add_job, media_dir):
     old = add_job(media_dir / "testsrc.mp4")
     _finish(store, storage, old, hours_ago=migrated.retention_hours + 1)
-    dispatcher = EmbeddedDispatcher(migrated)
-    dispatcher.start()
-    try:
+    with embedded_pool(migrated):
         wait_for(lambda: store.get(old.id) is None, 10, "the supervisor to purge")
-    finally:
-        dispatcher.stop()
     assert not storage.exists(old.input_key)
