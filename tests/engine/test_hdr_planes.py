@@ -9,6 +9,7 @@ swscale with the BT.709 matrix the reel is tagged with.
 from __future__ import annotations
 
 import av
+import cv2
 import numpy as np
 import pytest
 
@@ -86,6 +87,50 @@ def test_large_pictures_mapped_in_bands_on_threads_match_the_whole(rows: int) ->
     assert y.size >= hdr.BAND_PIXELS  # the banded way is the one taken
     for transfer in ("hlg", "pq"):
         banded = tone_map_planes(y, u, v, transfer)
-        whole = hdr._map_planes(y, u, v, transfer, False)
+        whole = tuple(np.empty(p.shape, np.uint8) for p in (y, u, v))
+        hdr._map_planes(y, u, v, transfer, False, whole)
         for got, want in zip(banded, whole, strict=True):
             assert got.shape == want.shape and np.array_equal(got, want)
+
+
+def smooth_codes(rows: int, cols: int, low: int, high: int, seed: int) -> np.ndarray:
+    """10-bit codes that wander over ``low..high`` as a picture does (blocks of 8 blended)."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(low, high + 1, (rows // 8 + 1, cols // 8 + 1)).astype(np.float32)
+    return cv2.resize(coarse, (cols, rows)).round().astype(np.uint16)
+
+
+def test_a_cropped_picture_is_the_window_of_the_whole_picture_mapped(tmp_path) -> None:
+    # An SDR reel of an HDR clip maps only the crop window (straight into the picture): it
+    # must be the window of the whole frame mapped, chroma aligned on its 2x2 blocks.
+    from moments.engine.probe import probe
+    from moments.engine.render.layout import Layout
+    from moments.engine.render.picture import make_picture
+
+    from .media_factory import make_video
+
+    def frame_fn(i: int, w: int, h: int) -> np.ndarray:
+        rgb = np.stack([smooth_codes(h, w, 5000, 60000, 10 + k) for k in range(3)], axis=-1)
+        return (rgb.astype(np.uint32) * 64).clip(0, 65535).astype(np.uint16)
+
+    clip = make_video(
+        tmp_path / "hlg.mp4", seconds=0.6, width=320, height=180, pix_fmt="yuv420p10le",
+        color_trc=18, color_primaries=BT2020, colorspace=BT2020, audio=False,
+        frame_fn=frame_fn, video_options={"crf": "4"},
+    )  # fmt: skip
+    media = probe(clip)
+    assert media.hdr == "hlg"
+    with av.open(str(clip)) as container:
+        frame = next(container.decode(video=0))
+    whole = make_picture(frame, media, Layout(320, 180, 320, 180), (0.5, 0.5))
+    y, u, v = whole[:180], whole[180:].reshape(2, 90, 160)[0], whole[180:].reshape(2, 90, 160)[1]
+    window = Layout(100, 120, 320, 180)  # a window smaller both ways
+    for focus in ((0.0, 0.0), (0.37, 0.61), (1.0, 1.0)):
+        x0, y0 = window.crop_origin(focus)
+        got = make_picture(frame, media, window, focus)
+        assert got.shape == (180, 100)
+        assert np.array_equal(got[:120], y[y0 : y0 + 120, x0 : x0 + 100])
+        chroma = got[120:].reshape(2, 60, 50)
+        rows, cols = slice(y0 // 2, y0 // 2 + 60), slice(x0 // 2, x0 // 2 + 50)
+        assert np.array_equal(chroma[0], u[rows, cols])
+        assert np.array_equal(chroma[1], v[rows, cols])

@@ -71,6 +71,8 @@ def make_picture(
     if not layout.crops and not tone_map and not media.rotation:
         size = {"width": layout.width, "height": layout.height}
         return frame.reformat(**size, format=layout.pix_fmt).to_ndarray()
+    if tone_map and not media.rotation:
+        return _tone_mapped(frame, media, layout, focus)
     if not tone_map and layout.scaled_width > media.width:
         return _enlarged_crop(frame, media, layout, focus)
     y, u, v = _upright_planes(frame, media, layout)
@@ -80,6 +82,28 @@ def make_picture(
     u = u[y0 // 2 : (y0 + h) // 2, x0 // 2 : (x0 + w) // 2]
     v = v[y0 // 2 : (y0 + h) // 2, x0 // 2 : (x0 + w) // 2]
     return np.concatenate([y.ravel(), u.ravel(), v.ravel()]).reshape(h * 3 // 2, w)
+
+
+def _tone_mapped(
+    frame: av.VideoFrame, media: MediaInfo, layout: Layout, focus: tuple[float, float]
+) -> np.ndarray:
+    """The reel picture of an HDR frame (stored upright) for an SDR reel: only the crop
+    window is tone-mapped, straight into the picture's planes (mapping the whole frame, then
+    copying the window out and the planes together cost two more copies of every picture)."""
+    deep = frame.reformat(
+        width=layout.scaled_width, height=layout.scaled_height, format="yuv420p10le"
+    )
+    y, u, v = (_plane16(deep, i) for i in range(3))
+    x0, y0 = layout.crop_origin(focus)
+    w, h = layout.width, layout.height
+    picture = np.empty((h * 3 // 2, w), np.uint8)
+    chroma = picture.reshape(-1)[h * w :].reshape(2, h // 2, w // 2)  # U then V, as PyAV's
+    window = (slice(y0 // 2, (y0 + h) // 2), slice(x0 // 2, (x0 + w) // 2))
+    tone_map_planes(
+        y[y0 : y0 + h, x0 : x0 + w], u[window], v[window], media.hdr,
+        full_range=frame.color_range == FULL_RANGE, out=(picture[:h], chroma[0], chroma[1]),
+    )  # fmt: skip
+    return picture
 
 
 def _enlarged_crop(
