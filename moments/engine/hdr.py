@@ -18,6 +18,15 @@ high byte of each 16-bit code (256 knots) plus the low byte times the slope betw
 (linear interpolation; error far below one 8-bit step). After the matrix: clamp, power,
 round: all OpenCV vector loops. ``python benchmarks/tone_map.py`` times a 1080p frame.
 
+Tried for the reel's pictures and not kept: the whole plane mapping as one numba loop per 2x2
+block (the same tables; the inverse EOTF from a table on the fourth root of light), no
+temporaries. Alone it took 9-24 ms of processor time a 1080p picture against 30-33 ms for
+these passes on one thread, but in the render, beside the decoder and x264, its bands took
+as long as these passes' (23.8 s against 22.2 s for the iphone-hdr clip's 30 s reel) and
+the whole run's processor time did not move (medians 62.3 against 64.2 s, ranges
+overlapping, 3 interleaved runs each): the machine's cores and memory, not the passes, set
+the pace there. ``cv2.LUT`` and ``cv2.remap`` gathers measured no faster than ``np.take``.
+
 The HLG OOTF is applied per channel (exact for greys; BT.2100's luminance-based form needs the
 three channels together and would cost a pass of powers per pixel): saturated highlights may
 come out slightly more saturated than a reference conversion.
