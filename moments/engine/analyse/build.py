@@ -142,16 +142,12 @@ def _nearest_index(t: np.ndarray, grid: np.ndarray) -> np.ndarray:
 
 FACE_FULL = 0.02
 """Share of the frame a face must cover to count in full."""
-FACE_SURE = 0.5
-"""Share of the looks that must find a face for it to count in full: the cascade finds a real
-face on about half the frames it is in (a close-up in a car on 34-55% of them, depending on
-the scale step), so a face found on half the looks is as there as a face can be found."""
 
 
 def _faces(v: VideoSamples, grid: np.ndarray, shots: list[float]) -> np.ndarray:
     """0..1 per grid point: how much of a face is there. The largest found among the looks
     within ``video.FACE_SPAN`` s in its shot (full from ``FACE_FULL`` of the frame), times the
-    share of those looks that found one (full from ``FACE_SURE``; else its shot's nearest look).
+    share of those looks that found one (else its shot's nearest look).
 
     The cascade finds a real face on some frames only, and which frames are looked at depends
     on where the keyframes fall: the largest alone made a cyclist in dim light a face for 2 s
@@ -178,8 +174,7 @@ def _faces(v: VideoSamples, grid: np.ndarray, shots: list[float]) -> np.ndarray:
     out = area.copy()
     for k in np.flatnonzero(hi > lo):
         a, b = lo[k], hi[k]
-        share = (hits[b] - hits[a]) / (b - a)
-        out[k] = found[a:b].max() * min(1.0, share / FACE_SURE)
+        out[k] = found[a:b].max() * (hits[b] - hits[a]) / (b - a)
     return out
 
 
