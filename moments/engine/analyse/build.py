@@ -61,7 +61,7 @@ def build_timeline(
         "shake": np.clip((shake - 0.05) / 0.25, 0.0, 1.0),
         "quality": _quality(v, grid, flat),
         "plain": np.clip((flat - 0.45) / 0.3, 0.0, 1.0),
-        "faces": _faces(v, grid, shots),
+        "faces": np.clip(_faces(v, grid, shots) / 0.02, 0, 1),
     }
     talk = np.zeros(n, bool)
     tune = np.zeros(n)
@@ -140,42 +140,23 @@ def _nearest_index(t: np.ndarray, grid: np.ndarray) -> np.ndarray:
     return np.where(np.abs(t[left] - grid) <= np.abs(t[right] - grid), left, right)
 
 
-FACE_FULL = 0.02
-"""Share of the frame a face must cover to count in full."""
-
-
 def _faces(v: VideoSamples, grid: np.ndarray, shots: list[float]) -> np.ndarray:
-    """0..1 per grid point: how much of a face is there. The largest found among the looks
-    within ``video.FACE_SPAN`` s in its shot (full from ``FACE_FULL`` of the frame), times the
-    share of those looks that found one (else its shot's nearest look).
-
-    The cascade finds a real face on some frames only, and which frames are looked at depends
-    on where the keyframes fall: the largest alone made a cyclist in dim light a face for 2 s
-    in a 1080p encoding (a look on one of the 3 frames of 75 where he was found) and not at all
-    at 360p, a difference of 0.3 in the frame scores that moved the picks. A share is an
-    estimate that more looks make steadier; a face in view throughout is found on most looks.
-    """
-    t = np.asarray(v.face_t, dtype=float)
-    found = np.asarray(v.face_area, dtype=float)
-    area = np.clip(_nearest_in_shot(t, found, grid, shots) / FACE_FULL, 0.0, 1.0)
-    if not len(t):
-        return area
-    found = np.clip(found / FACE_FULL, 0.0, 1.0)
-    order = np.argsort(t, kind="stable")
-    t, found = t[order], found[order]
+    """Face area per grid point: the largest found within ``video.FACE_EVERY`` s in its shot,
+    else its shot's nearest sample. A face is looked for every few seconds, at times that
+    depend on where the keyframes fall; the nearest sample alone made a car close-up a face
+    for all of its 4 s in one encoding (one look, at 23.7 s) and for half of them in another
+    (looks at 23.6 s, face, and 26.0 s, turned away)."""
+    area = _nearest_in_shot(v.face_t, v.face_area, grid, shots)
     cuts = np.asarray(shots, dtype=float)
-    # The looks near a grid point and in its shot are one run of the sorted looks.
-    shot_lo = np.searchsorted(t, np.concatenate([[-np.inf], cuts]))
-    shot_hi = np.searchsorted(t, np.concatenate([cuts, [np.inf]]))
-    shot = np.searchsorted(cuts, grid, side="right")
-    lo = np.maximum(np.searchsorted(t, grid - video.FACE_SPAN), shot_lo[shot])
-    hi = np.minimum(np.searchsorted(t, grid + video.FACE_SPAN, side="right"), shot_hi[shot])
-    hits = np.concatenate([[0], np.cumsum(found > 0)])
-    out = area.copy()
-    for k in np.flatnonzero(hi > lo):
-        a, b = lo[k], hi[k]
-        out[k] = found[a:b].max() * (hits[b] - hits[a]) / (b - a)
-    return out
+    for t, found in zip(v.face_t, v.face_area, strict=True):
+        if found <= 0:
+            continue
+        shot = np.searchsorted(cuts, t, side="right")
+        start = max(t - video.FACE_EVERY, cuts[shot - 1] if shot > 0 else -np.inf)
+        end = min(t + video.FACE_EVERY, cuts[shot] if shot < len(cuts) else np.inf)
+        lo, hi = np.searchsorted(grid, start), np.searchsorted(grid, end)
+        area[lo:hi] = np.maximum(area[lo:hi], found)
+    return area
 
 
 def _nearest_in_shot(t, values, grid: np.ndarray, shots: list[float]) -> np.ndarray:

@@ -19,15 +19,13 @@ Both are long sides, so a portrait clip is measured at the scale of a landscape 
 sharpness for the same focus, same smallest face, and a third of the pixels it had when
 these were widths (the 2-minute benchmark as portrait: analysis 1.80 -> 1.50 s)."""
 DETAIL_EVERY = 0.5
-FACE_EVERY = 1.0
-"""Within one shot, faces are looked for this often (and on a new shot's first detail frame,
-since a sample only speaks for its own shot: see ``build._nearest_in_shot``). A Haar pass costs
-up to ~7 ms at 320 px on busy texture (0.5-1.5 ms on the shared real clips). Not less often:
-the cascade finds a real face on only some frames (a close-up in a car on 36 of 100, a cyclist
-in dim light on 3 of 75), so one look every 4 s was a coin toss that followed where the
-keyframes fell, and the face signal (see ``build._faces``) is the share of looks that find one."""
-FACE_SPAN = 2.0
-"""The looks within this many seconds of a moment, in its shot, say how much a face is there."""
+FACE_EVERY = 4.0
+"""Within one shot, faces are looked for this often: a Haar pass costs up to ~7 ms at 320 px
+on busy texture (0.5-1.5 ms on the shared real clips), more than all the other measurements
+of a small frame together, and a face worth framing stays in view longer than that. A new
+shot is looked at on its first detail frame, since a sample only speaks for its own shot
+(see ``build._nearest_in_shot``): before, faces every 1.5 s missed shots shorter than that,
+and cost twice as many passes on the 2-minute benchmark."""
 CUT_THRESHOLD = 0.38
 """Cut score (see :func:`_cut_score`) of two adjacent frames from which they may be a cut (it
 must also stand out from the frames around it: see ``build._shots``). At 0.45 a cut between two
