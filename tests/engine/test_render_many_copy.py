@@ -168,6 +168,16 @@ def test_matching_clips_are_copied_bit_for_bit_and_others_re_encoded(
         offset += plan.total
 
 
+def _portrait_clips(folder: Path, modes: list[dict]) -> list[Path]:
+    """2 s portrait clips (stored on their side, turned 90 by metadata), one per encoder
+    ``modes``, each numbered by :func:`clip_frames`."""
+    return [
+        make_video(folder / f"p{k}.mp4", seconds=2.0, rotation=90, frame_fn=clip_frames(k),
+                   video_options=options, audio=False)
+        for k, options in enumerate(modes)
+    ]  # fmt: skip
+
+
 def _clip_number(name: str) -> int:
     return {"a": 0, "b": 1, "other": 2}[name]
 
@@ -175,11 +185,7 @@ def _clip_number(name: str) -> int:
 def test_a_portrait_reel_copies_its_portrait_clips_and_turns_the_landscape_one(
     tmp_path: Path,
 ) -> None:
-    tall = [
-        make_video(tmp_path / f"p{k}.mp4", seconds=2.0, rotation=90, frame_fn=clip_frames(k),
-                   video_options=PHONE, audio=False)
-        for k in range(2)
-    ]  # fmt: skip
+    tall = _portrait_clips(tmp_path, [PHONE, PHONE])
     wide = make_video(
         tmp_path / "wide.mp4", seconds=2.0, frame_fn=_top_dark, video_options=PHONE, audio=False
     )
@@ -413,13 +419,7 @@ def test_a_portrait_clip_of_another_mode_is_made_as_stored_in_a_portrait_reel(
     # its own source picture, on its side as the copies are.
     from moments.engine.render.reelcopy import _as_made
 
-    tall = [
-        make_video(tmp_path / f"p{k}.mp4", seconds=2.0, rotation=90, frame_fn=clip_frames(k),
-                   video_options=options, audio=False)
-        for k, options in enumerate(
-            [PHONE, PHONE, {**PHONE, "x264-params": "keyint=15:cabac=0"}]
-        )
-    ]  # fmt: skip
+    tall = _portrait_clips(tmp_path, [PHONE, PHONE, {**PHONE, "x264-params": "keyint=15:cabac=0"}])
     medias = [probe(p) for p in tall]
     chosen = [segs((0.2, 1.8)), segs((0.1, 1.9)), segs((0.3, 1.6))]
     options = HighlightOptions(poster=False, crossfade=0.0)
