@@ -245,8 +245,8 @@ def test_turn_picture_is_the_inverse_of_the_display_turn() -> None:
 def test_an_enlarged_crop_of_a_turned_clip_is_the_crop_of_its_upright_picture(
     tmp_path: Path, rotation: int
 ) -> None:
-    # The quarter turn is folded into the crop's warp (no turned copy of each plane): the
-    # result must be what cropping the upright picture gives.
+    # Only the crop's window is turned (no turned copy of each whole plane): the result must
+    # be what cropping the upright picture gives.
     from dataclasses import replace
 
     from moments.engine.render.layout import Layout
@@ -267,7 +267,8 @@ def test_an_enlarged_crop_of_a_turned_clip_is_the_crop_of_its_upright_picture(
     frame = Layout(height * 2, width * 2, height * 2, width * 2)  # the other shape, enlarged
     layout = covering(media, frame)
     assert layout.scaled_width > media.width  # the enlarged path
-    for focus in ((0.5, 0.5), (0.2, 0.8)):
+    # (0, 0) and (1, 1): the window at the frame's edges, where fewer pixels lie around it.
+    for focus in ((0.5, 0.5), (0.2, 0.8), (0.0, 0.0), (1.0, 1.0)):
         got = make_picture(turned, media, layout, focus)
         want = make_picture(upright, replace(media, rotation=0), layout, focus)
         # Planes converted from RGB once each way round: a level or two apart at most.

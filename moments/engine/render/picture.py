@@ -7,6 +7,7 @@ pictures is plain per-byte arithmetic because YCbCr is an affine function of RGB
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import av
@@ -112,9 +113,8 @@ def _enlarged_crop(
     """A crop that is enlarged (a 9:16 reel of a 720p clip, a portrait clip in a landscape
     reel): the window is cut from the frame at its own size, then only it is scaled. Scaling
     the whole frame first, as a shrinking crop does, cost 14 ms a 1080p frame (to 2276x1280)
-    against under 2 ms this way. A turned clip's planes are read as stored, the quarter turn
-    folded into the same warp: turning them first (a transposed copy of every plane) took a
-    portrait 1080p frame into a landscape 1080p reel from 10.0 to 7.7 ms of processor time."""
+    against under 2 ms this way. A turned clip's planes are read as stored and only the
+    window is turned (see ``_scaled_window``)."""
     width, height = max(2, media.width // 2 * 2), max(2, media.height // 2 * 2)
     turned = media.rotation in (90, 270)
     stored_w, stored_h = (height, width) if turned else (width, height)
@@ -123,33 +123,57 @@ def _enlarged_crop(
     x0, y0 = layout.crop_origin(focus)
     w, h = layout.width, layout.height
     sx, sy = layout.scaled_width / width, layout.scaled_height / height
-    # Output pixel centres mapped onto the frame's (as swscale maps them), chroma at half size;
-    # the stored planes first turned upright (exact on pixel centres).
-    luma = _crop_warp(sx, sy, x0, y0) @ _turn(media.rotation, stored_w, stored_h)
-    chroma = _crop_warp(sx, sy, x0 / 2, y0 / 2) @ _turn(
-        media.rotation, stored_w // 2, stored_h // 2
-    )
-    flags, edge = cv2.INTER_LINEAR, cv2.BORDER_REPLICATE
-    y = cv2.warpAffine(y, luma[:2], (w, h), flags=flags, borderMode=edge)
-    u = cv2.warpAffine(u, chroma[:2], (w // 2, h // 2), flags=flags, borderMode=edge)
-    v = cv2.warpAffine(v, chroma[:2], (w // 2, h // 2), flags=flags, borderMode=edge)
-    return np.concatenate([y.ravel(), u.ravel(), v.ravel()]).reshape(h * 3 // 2, w)
+    picture = np.empty((h * 3 // 2, w), y.dtype)
+    chroma = picture.reshape(-1)[h * w :].reshape(2, h // 2, w // 2)  # U then V, as PyAV's
+    _scaled_window(y, media.rotation, (x0, y0), (sx, sy), picture[:h])
+    _scaled_window(u, media.rotation, (x0 / 2, y0 / 2), (sx, sy), chroma[0])
+    _scaled_window(v, media.rotation, (x0 / 2, y0 / 2), (sx, sy), chroma[1])
+    return picture
 
 
-def _crop_warp(sx: float, sy: float, x0: float, y0: float) -> np.ndarray:
-    """Upright frame pixels to the window's: scaled by (sx, sy), the window at (x0, y0)."""
-    return np.array([[sx, 0, (sx - 1) / 2 - x0], [0, sy, (sy - 1) / 2 - y0], [0, 0, 1]])
+_TURN_UPRIGHT = {
+    90: cv2.ROTATE_90_CLOCKWISE,
+    180: cv2.ROTATE_180,
+    270: cv2.ROTATE_90_COUNTERCLOCKWISE,
+}
+"""OpenCV's turn that shows stored pixels upright, per clockwise display turn."""
 
 
-def _turn(rotation: int, width: int, height: int) -> np.ndarray:
-    """Stored pixels of a ``width`` x ``height`` plane to upright ones, for a clockwise
-    display turn of ``rotation`` degrees (``MediaInfo.rotation``; as ``np.rot90(k=-turns)``)."""
-    turns = {
-        90: [[0, -1, height - 1], [1, 0, 0]],
-        180: [[-1, 0, width - 1], [0, -1, height - 1]],
-        270: [[0, 1, 0], [-1, 0, width - 1]],
-    }.get(rotation % 360, [[1, 0, 0], [0, 1, 0]])
-    return np.array([*turns, [0, 0, 1]], dtype=np.float64)
+def _scaled_window(
+    plane: np.ndarray,
+    rotation: int,
+    origin: tuple[float, float],
+    scale: tuple[float, float],
+    out: np.ndarray,
+) -> None:
+    """Into ``out`` (``h`` x ``w``): the window at ``origin`` of ``plane``'s upright picture
+    scaled by ``scale``. Only the window (and a pixel around it) is cut from the stored plane,
+    turned upright by OpenCV and enlarged by ``cv2.resize``, the window's place rounded to
+    the output's pixel (the pixel centres as swscale maps them otherwise). One warp of the
+    whole output picture that turned and scaled at once cost 6.6-8.3 ms of processor time a
+    portrait 1080p frame into a landscape 1080p reel; this way 2.2-2.6 ms, 53.5 dB PSNR
+    against the warp's pictures (41 frames of the benchmark's portrait clip)."""
+    turned = rotation % 360 in (90, 270)
+    up_w, up_h = (plane.shape[0], plane.shape[1]) if turned else (plane.shape[1], plane.shape[0])
+    (ox, oy), (sx, sy) = origin, scale
+    h, w = out.shape
+    # The upright source pixels under the window, with one more each side to interpolate from.
+    a = max(0, math.floor(ox / sx) - 1)
+    b = min(up_w, math.ceil((ox + w) / sx) + 1)
+    c = max(0, math.floor(oy / sy) - 1)
+    e = min(up_h, math.ceil((oy + h) / sy) + 1)
+    rows, cols = {
+        90: (slice(up_w - b, up_w - a), slice(c, e)),
+        180: (slice(up_h - e, up_h - c), slice(up_w - b, up_w - a)),
+        270: (slice(a, b), slice(up_h - e, up_h - c)),
+    }.get(rotation % 360, (slice(c, e), slice(a, b)))
+    window = plane[rows, cols]
+    if rotation % 360:
+        window = cv2.rotate(window, _TURN_UPRIGHT[rotation % 360])
+    bx, by = round(ox - a * sx), round(oy - c * sy)
+    size = (max(round((b - a) * sx), bx + w), max(round((e - c) * sy), by + h))
+    enlarged = cv2.resize(window, size, interpolation=cv2.INTER_LINEAR)
+    out[...] = enlarged[by : by + h, bx : bx + w]
 
 
 def to_frame(picture: np.ndarray) -> av.VideoFrame:
