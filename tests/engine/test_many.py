@@ -148,21 +148,34 @@ def test_a_second_take_of_a_moment_is_shown_once(many):
 def test_mixed_clips_make_one_normalised_reel(many):
     result, _ = many
     # Most footage is landscape: the reel is, at the size of its biggest landscape clip, and
-    # at the rate of most footage (30 fps; c.mp4 is 60).
+    # at the rate of most footage (30 fps); c.mp4, at 60 and the reel's own size, has its
+    # GOPs copied at their own rate (MP4 holds each picture's time).
     assert (result.width, result.height) == (192, 108)
     with av.open(str(result.output)) as container:
         video = container.streams.video[0]
         assert (video.codec_context.width, video.codec_context.height) == (192, 108)
-        assert video.average_rate == 30
-        frames = [f.to_ndarray(format="gray") for f in container.decode(video)]
+        decoded = list(container.decode(video))
         audio = container.streams.audio
         assert audio and audio[0].codec_context.name == "aac"
-    assert abs(len(frames) / 30 - result.duration) <= 1 / 30
+    times = [float(f.time) for f in decoded]
+    fast = [(s.output_start, s.output_start + s.duration) for s in _from(result, "c.mp4")]
+    assert fast
+    sixtieths = 0
+    for at, gap in zip(times, np.diff(times), strict=False):
+        if abs(gap - 1 / 60) < 2e-3:
+            assert any(a - 1e-3 <= at < b for a, b in fast), at  # only c.mp4's pictures
+            sixtieths += 1
+        else:
+            assert abs(gap - 1 / 30) < 2e-3, (at, gap)
+    assert sixtieths >= 30  # c.mp4's highlight, copied at 60 fps
+    assert abs(times[-1] + 1 / 30 - result.duration) <= 1 / 30
     # The portrait clip's picture fills the frame (cropped around its subject): no black bars.
     portrait = _from(result, "b.mp4")[0]
-    middle = round((portrait.output_start + portrait.duration / 2) * 30)
-    assert frames[middle][:, :8].mean() > 40 and frames[middle][:, -8:].mean() > 40
+    middle = np.searchsorted(times, portrait.output_start + portrait.duration / 2)
+    picture = decoded[middle].to_ndarray(format="gray")
+    assert picture[:, :8].mean() > 40 and picture[:, -8:].mean() > 40
     assert any("192x108, 30 frames a second" in n for n in result.notes), result.notes
+    assert any("60 frames a second keep their own rate" in n for n in result.notes)
 
 
 def test_capture_time_reads_phone_tags():

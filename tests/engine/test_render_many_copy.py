@@ -105,7 +105,7 @@ def test_matching_clips_are_copied_bit_for_bit_and_others_re_encoded(
     )
     assert (info.width, info.height) == (320, 180)
     frame = parts[0].layout
-    group = copy_group(medias, frame, parts[0].plan.rate, options, hdr=False)
+    group = copy_group(medias, frame, options, hdr=False)
     assert group is not None and group.members == (1, 2)  # not the portrait, not the other mode
     copies = plan_copies(parts, group, lambda: None)
     assert sorted(copies) == [1, 2] and all(copies[i].frames >= 15 for i in copies)
@@ -202,7 +202,7 @@ def test_a_portrait_reel_copies_its_portrait_clips_and_turns_the_landscape_one(
     with av.open(str(out)) as container:
         stream = container.streams.video[0]
         assert (stream.width, stream.height) == (320, 180)  # stored on its side, as the clips
-    group = copy_group(medias, parts[0].layout, parts[0].plan.rate, HighlightOptions(), hdr=False)
+    group = copy_group(medias, parts[0].layout, HighlightOptions(), hdr=False)
     assert group is not None and group.members == (0, 2) and group.rotation == 90
     decoded = decode_strict(out)
     assert len(decoded) == sum(p.plan.total for p in parts)
@@ -298,7 +298,7 @@ def test_hevc_clips_of_one_mode_are_copied_into_one_hvc1_track(tmp_path: Path) -
     options = HighlightOptions(poster=False, crossfade=0.0)
     info, parts = render_many(list(zip(medias, chosen, strict=True)), out, options, Reporter())
     assert (info.width, info.height) == (320, 180)
-    group = copy_group(medias, parts[0].layout, parts[0].plan.rate, options, hdr=False)
+    group = copy_group(medias, parts[0].layout, options, hdr=False)
     assert group is not None and group.members == (0, 2)
     copies = plan_copies(parts, group, lambda: None)
     assert sorted(copies) == [0, 2]
@@ -344,7 +344,7 @@ def test_hlg_hevc_clips_make_an_hdr_reel_with_their_gops_copied(tmp_path: Path) 
     _info, parts = render_many(list(zip(medias, chosen, strict=True)), out, options, Reporter())
     copies = plan_copies(
         parts,
-        copy_group(medias, parts[0].layout, parts[0].plan.rate, options, hdr=True),
+        copy_group(medias, parts[0].layout, options, hdr=True),
         lambda: None,
     )
     assert sorted(copies) == [0, 1]
@@ -400,7 +400,7 @@ def test_clips_on_other_clocks_keep_their_timing_in_the_reel(tmp_path: Path) -> 
         list(zip(medias, chosen, strict=True)), out, HighlightOptions(poster=False), Reporter()
     )
     copies = plan_copies(
-        parts, copy_group(medias, parts[0].layout, Fraction(30), HighlightOptions(), False),
+        parts, copy_group(medias, parts[0].layout, HighlightOptions(), False),
         lambda: None,
     )  # fmt: skip
     assert sorted(copies) == [0, 1]
@@ -428,7 +428,7 @@ def test_a_portrait_clip_of_another_mode_is_made_as_stored_in_a_portrait_reel(
     info, parts = render_many(list(zip(medias, chosen, strict=True)), out, options, Reporter())
     assert (info.width, info.height) == (180, 320)
     frame = parts[0].layout
-    group = copy_group(medias, frame, parts[0].plan.rate, options, hdr=False)
+    group = copy_group(medias, frame, options, hdr=False)
     assert group is not None and group.members == (0, 1) and group.rotation == 90
     made, layout, turn = _as_made(parts[2], group, frame)
     assert turn == 0 and made.rotation == 0 and (layout.width, layout.height) == (320, 180)
@@ -470,3 +470,72 @@ def test_turn_picture_is_numpys_turn_of_each_plane(dtype, rotation: int) -> None
     assert got.shape == (out_h * 3 // 2, want[0].shape[1])
     assert np.array_equal(got[:out_h], want[0])
     assert np.array_equal(got[out_h:].ravel(), np.concatenate([want[1].ravel(), want[2].ravel()]))
+
+
+def test_a_60_fps_clip_of_the_same_camera_is_copied_at_its_own_rate(tmp_path: Path) -> None:
+    # A phone's 60 fps clip has the SPS of its 30 fps ones but for the level and the VUI
+    # timing: its GOPs go into the 30 fps reel's track as they are, each picture at its own
+    # time (1/60 s apart), under one SPS without a frame rate at the higher level. (Levels of
+    # 1080p phones, 4.0 and 4.2, allow the same motion vectors, which x264 writes in the SPS
+    # too; 3.1 and 3.2 are their like at this size.)
+    from moments.engine.render.bitstream import sps_level
+
+    def phone(name: str, clip: int, fps: int, level: str, seconds: float) -> Path:
+        params = f"keyint={fps}:min-keyint={fps}:scenecut=0:level={level}"
+        return make_video(
+            tmp_path / name, seconds=seconds, fps=fps, frame_fn=clip_frames(clip),
+            video_options={**PHONE, "x264-params": params}, audio_samples=clicked(seconds),
+        )  # fmt: skip
+
+    fast = phone("60.mp4", 3, 60, "3.2", 2.0)
+    paths = [phone("a.mp4", 0, 30, "3.1", 3.0), fast, phone("b.mp4", 1, 30, "3.1", 3.0)]
+    medias = [probe(p) for p in paths]
+    sources = [_avcc(p) for p in paths]
+    assert sources[1].sps != sources[0].sps and sources[0].sps == sources[2].sps
+    chosen = [segs((0.3, 2.6)), segs((0.4, 1.9)), segs((0.1, 1.4))]
+    out = tmp_path / "reel.mp4"
+    options = HighlightOptions(poster=False, crossfade=0.2)
+    info, parts = render_many(list(zip(medias, chosen, strict=True)), out, options, Reporter())
+    assert parts[0].plan.rate == 30  # the rate of most footage
+    group = copy_group(medias, parts[0].layout, options, hdr=False)
+    assert group is not None and group.members == (0, 1, 2)
+    copies = plan_copies(parts, group, lambda: None)
+    assert sorted(copies) == [0, 1, 2]
+    run = copies[1].ranges[0]
+    assert run.count == 2 * run.frames  # two pictures a reel slot
+    assert any("60 frames a second keep their own rate" in note for note in info.notes)
+    track = _avcc(out)
+    assert max(sps_level(n) for n in track.sps) == sps_level(sources[1].sps[0])
+
+    decoded = decode_strict(out)  # any bitstream error raises
+    times = [float(f.time) for f in decoded]
+    assert all(b > a for a, b in itertools.pairwise(times))
+    # Every copied picture, bit for bit, at its own time: 1/60 s apart in the 60 fps clip.
+    offset = parts[0].plan.total / parts[0].plan.rate
+    source = source_frames(fast)
+    first = round(chosen[1][0].source_start * 60)
+    start = offset + run.start / parts[1].plan.rate
+    shown = [f for f in decoded if start - 1e-3 <= float(f.time) < start + run.frames / 30 - 1e-3]
+    assert len(shown) == run.count
+    key = round(run.key_pts * Fraction(1, 90_000) * 60) - first
+    for n, frame in enumerate(shown):
+        assert np.array_equal(frame.to_ndarray(), source[first + key + n])
+        assert float(frame.time) == pytest.approx(start + n / 60, abs=2e-3)
+    info_duration = sum(p.plan.total for p in parts) / parts[0].plan.rate
+    assert info.duration == pytest.approx(float(info_duration))
+    # The sound in sync: the 60 fps clip's click is heard where its picture is shown.
+    sound = np.abs(audio_samples(out)[0])
+    when = offset + (CLICK - chosen[1][0].source_start)
+    at = round(when * 48_000)
+    window = sound[at - 4800 : at + 4800]
+    peak = (np.argmax(window > 0.5 * window.max()) - 4800) / 48_000
+    assert abs(peak) < 0.02
+
+
+def _avcc(path: Path):
+    from moments.engine.render.bitstream import parse_avcc
+
+    with av.open(str(path)) as container:
+        config = parse_avcc(bytes(container.streams.video[0].codec_context.extradata))
+    assert config is not None
+    return config

@@ -135,3 +135,130 @@ def sps_id(nal: bytes) -> int:
 def pps_id(nal: bytes) -> int:
     """pic_parameter_set_id: the first field after the NAL header."""
     return _first_ue(nal[1:])
+
+
+# ------------------------------------------------------------------ SPS without its frame rate
+
+_HIGH_PROFILES = {100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135}
+"""profile_idc values whose SPS carries chroma format and bit depths (H.264 7.3.2.1.1)."""
+
+
+def _rbsp_bits(nal: bytes) -> str:
+    """The NAL unit's payload after its header as '0'/'1', emulation prevention removed."""
+    payload = nal[1:].replace(b"\x00\x00\x03", b"\x00\x00")
+    return "".join(f"{byte:08b}" for byte in payload)
+
+
+def _escaped(bits: str) -> bytes:
+    """RBSP bits (stop bit and alignment included) as NAL payload bytes, with emulation
+    prevention bytes put back (a 0x03 after two zero bytes before any byte <= 3)."""
+    raw = int(bits, 2).to_bytes(len(bits) // 8, "big")
+    out, zeros = bytearray(), 0
+    for byte in raw:
+        if zeros >= 2 and byte <= 3:
+            out.append(3)
+            zeros = 0
+        out.append(byte)
+        zeros = zeros + 1 if byte == 0 else 0
+    return bytes(out)
+
+
+class _Reader:
+    def __init__(self, bits: str):
+        self.bits, self.pos = bits, 0
+
+    def u(self, n: int) -> int:
+        if self.pos + n > len(self.bits):
+            raise ValueError("the parameter set ends early")
+        value = int(self.bits[self.pos : self.pos + n] or "0", 2)
+        self.pos += n
+        return value
+
+    def ue(self) -> int:
+        zeros = 0
+        while self.u(1) == 0:
+            zeros += 1
+            if zeros > 31:
+                raise ValueError("an Exp-Golomb code too long")
+        return (1 << zeros) - 1 + self.u(zeros)
+
+    def se(self) -> int:
+        code = self.ue()
+        return (code + 1) // 2 if code % 2 else -(code // 2)
+
+
+def _timing_position(bits: str) -> int | None:
+    """Where an SPS's ``timing_info_present_flag`` is (a bit offset into ``_rbsp_bits``),
+    or None when it has no VUI. Raises ValueError for an SPS this does not read (scaling
+    matrices)."""
+    read = _Reader(bits)
+    profile = read.u(8)
+    read.u(16)  # constraint flags, level_idc
+    read.ue()  # seq_parameter_set_id
+    if profile in _HIGH_PROFILES:
+        if read.ue() == 3:  # chroma_format_idc 4:4:4
+            read.u(1)
+        read.ue(), read.ue(), read.u(1)  # bit depths, qpprime_y_zero_transform_bypass
+        if read.u(1):
+            raise ValueError("scaling matrices in the SPS")
+    read.ue()  # log2_max_frame_num_minus4
+    poc_type = read.ue()
+    if poc_type == 0:
+        read.ue()
+    elif poc_type == 1:
+        read.u(1), read.se(), read.se()
+        for _ in range(read.ue()):
+            read.se()
+    read.ue(), read.u(1), read.ue(), read.ue()  # refs, gaps, width, height in macroblocks
+    if not read.u(1):  # frame_mbs_only_flag
+        read.u(1)
+    read.u(1)  # direct_8x8_inference_flag
+    if read.u(1):  # frame cropping
+        read.ue(), read.ue(), read.ue(), read.ue()
+    if not read.u(1):  # vui_parameters_present_flag
+        return None
+    if read.u(1) and read.u(8) == 255:  # aspect_ratio_info_present: idc, extended SAR
+        read.u(32)
+    if read.u(1):  # overscan_info_present
+        read.u(1)
+    if read.u(1):  # video_signal_type_present: format, full range, colour description
+        read.u(4)
+        if read.u(1):
+            read.u(24)
+    if read.u(1):  # chroma_loc_info_present
+        read.ue(), read.ue()
+    return read.pos
+
+
+def sps_without_rate(nal: bytes, level: int | None = None) -> bytes | None:
+    """The SPS ``nal`` without what only tells its frame rate: no VUI timing information,
+    ``level_idc`` set to ``level`` (kept when None). A phone writes the same SPS for its
+    30 and 60 fps clips but for those two (the level follows the macroblocks a second);
+    decoding uses neither, so one SPS without timing at the higher level decodes both.
+
+    None when the SPS is not read here (scaling matrices, HRD parameters after the timing,
+    a malformed one)."""
+    try:
+        bits = _rbsp_bits(nal)
+        at = _timing_position(bits)
+    except ValueError:
+        return None
+    end = bits.rstrip("0")
+    if not end or (at is not None and at >= len(end)):
+        return None
+    end = end[:-1]  # the payload without its rbsp_stop_one_bit and alignment
+    if at is not None and end[at] == "1":
+        after = at + 1 + 65  # num_units_in_tick, time_scale, fixed_frame_rate_flag
+        if end[after : after + 2] != "00":
+            return None  # HRD parameters follow (they are timed): left as they are
+        end = end[:at] + "0" + end[after:]
+    if level is not None:
+        end = end[:16] + f"{level:08b}" + end[24:]
+    bits = end + "1"
+    bits += "0" * (-len(bits) % 8)
+    return nal[:1] + _escaped(bits)
+
+
+def sps_level(nal: bytes) -> int:
+    """level_idc of an H.264 SPS (ten times the level: 40 for 4.0)."""
+    return nal[3]

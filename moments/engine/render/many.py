@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -128,13 +128,6 @@ def render_many(
         for k, (media, segs) in enumerate(clips)
     ]
     notes: list[str] = [note for note in [frame.note(options.aspect)] if note]
-    sizes = {(m.width, m.height) for m, _ in clips}
-    rates = {output_rate(m) for m, _ in clips}
-    if len(sizes) > 1 or len(rates) > 1:
-        notes.append(
-            f"The clips differ in size or frame rate; all are shown at {frame.width}x"
-            f"{frame.height}, {float(rate):.3g} frames a second, cropped to fill the frame."
-        )
     if any(m.hdr for m, _ in clips) and options.hdr == "keep" and not hdr:
         why = (
             "H.264 was asked for: HDR video plays only as HEVC"
@@ -161,9 +154,10 @@ def render_many(
     tags = reel_metadata(source_metadata(clips[0][0]), options.keep_location)
     caps = [video_cap(p.media, p.layout, rate) for p in parts]
     maxrate = max((c for c in caps if c), default=None)
-    group = copy_group([p.media for p in parts], frame, rate, options, hdr) if smart else None
+    group = copy_group([p.media for p in parts], frame, options, hdr) if smart else None
     try:
         copies = plan_copies(parts, group, reporter.check) if group else {}
+        notes.extend(_mixed_note(parts, frame, rate, copies))
         if group and copies:
             copied, slots = write_reel_spliced(
                 video_tmp,
@@ -237,6 +231,28 @@ def render_many(
         profile=encoded.profile,
     )
     return info, parts
+
+
+def _mixed_note(
+    parts: list[Part], frame: Layout, rate: Fraction, copies: Mapping[int, object]
+) -> list[str]:
+    """The note of a reel of clips of several sizes or frame rates: the size and rate they are
+    shown at (a clip whose GOPs are copied keeps its own rate: see ``reelcopy.copy_group``)."""
+    sizes = {(p.media.width, p.media.height) for p in parts}
+    rates = {output_rate(p.media) for p in parts}
+    if len(sizes) == 1 and len(rates) == 1:
+        return []
+    own = sorted({output_rate(parts[i].media) for i in copies} - {rate})
+    kept = (
+        f" (clips at {' and '.join(f'{float(r):.3g}' for r in own)} frames a second keep "
+        "their own rate)"
+        if own
+        else ""
+    )
+    return [
+        f"The clips differ in size or frame rate; all are shown at {frame.width}x"
+        f"{frame.height}, {float(rate):.3g} frames a second{kept}, cropped to fill the frame."
+    ]
 
 
 def _write_parts(writer: ReelWriter, parts: list[Part], tick: Callable[[float], None]) -> None:

@@ -4,11 +4,12 @@ A phone writes the same parameter sets (SPS/PPS, or VPS/SPS/PPS) for every clip 
 one mode, so clips of one camera mode can share one track: their packets are copied byte for
 byte (keeping their own timing, a variable frame rate and all), as a single video's are (see
 :mod:`.splice`). A clip joins that *copy group* when the reel shows its pictures unchanged:
-same codec and parameter sets, same stored size and turn (the track has one display matrix),
-no crop, scaling, tone mapping or halved rate. Everything else goes into the same track
-re-encoded (the runs of :class:`.splice.SpliceWriter`, parameter sets under ids of their own):
-the heads before a segment's first keyframe, crossfades, and the whole of every clip of
-another shape, size or camera mode, cropped around its subject as the full path does.
+same codec and parameter sets (an H.264 SPS may differ in what tells its frame rate: a 60 fps
+clip is copied into a 30 fps reel at its own rate), same stored size and turn (the track has
+one display matrix), no crop, scaling, tone mapping or halved rate. Everything else goes into
+the same track re-encoded (the runs of :class:`.splice.SpliceWriter`, parameter sets under ids
+of their own): the heads before a segment's first keyframe, crossfades, and the whole of every
+clip of another shape, size or camera mode, cropped around its subject as the full path does.
 
 The group is the one that holds the most footage; with none (or nothing in it to copy), the
 reel is re-encoded whole (:func:`.many.render_many`'s writer).
@@ -28,10 +29,11 @@ import numpy as np
 
 from ..models import HighlightOptions, MediaInfo
 from ..probe import reopen
+from .bitstream import AvcConfig, sps_level, sps_without_rate
 from .colour import Colour
 from .copyplan import CopyPlan, CopyRange, as_stored, copy_refusal, plan_copy, source_config
 from .encode import write_video
-from .layout import Layout, output_rate
+from .layout import Layout
 from .soundtrack import ReelSound
 from .splice import PacketSource, SpliceWriter
 from .tracks import SourceConfig
@@ -50,44 +52,82 @@ class CopyGroup:
     config: SourceConfig
     rotation: int
     """The members' display turn (clockwise degrees), the reel track's display matrix."""
+    shared: SourceConfig | None = None
+    """What the members' parameter sets have in common (``_stream_key``); a member's copy
+    plan is taken when its own sets come to this."""
+
+    def holds(self, config: SourceConfig) -> bool:
+        """Whether the track's parameter sets decode packets of a source with ``config``."""
+        return config == self.config or (_rate_free(config) or config) == self.shared
 
 
-def _stream_key(media: MediaInfo) -> tuple | None:
+def _stream_key(media: MediaInfo) -> tuple[tuple, SourceConfig] | None:
     """What must be equal for two clips' packets to share one track: codec, parameter sets
-    (byte for byte), stored size and turn. None when the parameter sets cannot be read."""
+    (byte for byte, but for an H.264 SPS's frame rate: see ``_rate_free``), stored size and
+    turn; and the clip's own parameter sets. None when they cannot be read."""
     with reopen(media) as container:
         stream = container.streams[media.video_stream]
         config = source_config(media.video_codec, bytes(stream.codec_context.extradata or b""))
     if config is None:
         return None
-    return (media.video_codec, config, media.rotation, media.coded_width, media.coded_height)
+    shared = _rate_free(config) or config
+    key = (media.video_codec, shared, media.rotation, media.coded_width, media.coded_height)
+    return key, config
+
+
+def _rate_free(config: SourceConfig, level: int = 0) -> AvcConfig | None:
+    """An H.264 source's parameter sets with its SPS's frame rate left out (no VUI timing,
+    ``level_idc`` set to ``level``: :func:`.bitstream.sps_without_rate`), or None (HEVC, or an
+    SPS not read here). A phone's 30 and 60 fps clips differ in nothing else."""
+    if not isinstance(config, AvcConfig):
+        return None
+    sps = [sps_without_rate(nal, level) for nal in config.sps]
+    if any(nal is None for nal in sps):
+        return None
+    return AvcConfig(config.length_size, tuple(n for n in sps if n is not None), config.pps)
+
+
+def _track_config(configs: list[SourceConfig]) -> SourceConfig:
+    """The parameter sets of a track that holds the packets of sources with ``configs`` (one
+    key of ``_stream_key``): theirs when they are the same, else their SPS without a frame
+    rate at the highest level among them (a 60 fps clip's level among 30 fps clips')."""
+    first = configs[0]
+    if all(c == first for c in configs) or not isinstance(first, AvcConfig):
+        return first
+    level = max(sps_level(nal) for c in configs if isinstance(c, AvcConfig) for nal in c.sps)
+    return _rate_free(first, level) or first
 
 
 def copy_group(
-    medias: list[MediaInfo], frame: Layout, rate: Fraction, options: HighlightOptions, hdr: bool
+    medias: list[MediaInfo], frame: Layout, options: HighlightOptions, hdr: bool
 ) -> CopyGroup | None:
-    """The copy group of the reel whose (upright) frame is ``frame`` at ``rate``: the clips
-    shown at exactly their own size, format and rate with one set of parameter sets, the set
-    that holds the most footage; None when no clip can be copied."""
+    """The copy group of the reel whose (upright) frame is ``frame``: the clips shown at
+    exactly their own size and format with one set of parameter sets, the set that holds the
+    most footage; None when no clip can be copied.
+
+    A member's copies keep their own timing whatever the reel's rate (the rate of its
+    re-encoded pictures): a 60 fps clip's GOPs copied into a 30 fps reel play at 60 fps,
+    as MP4 holds each picture's time and players show a variable rate as it is. Re-encoded
+    on the reel's grid instead, as before, the benchmark's 60 fps landscape clip cost one
+    x264 picture (~14 ms of processor time at 1080p) every 1/30 s of its share of the reel."""
     groups: dict[tuple, list[int]] = {}
+    configs: dict[int, SourceConfig] = {}
     for index, media in enumerate(medias):
         if copy_refusal(media, options) is not None:
-            continue
-        if output_rate(media) != rate:
-            # A 60 fps clip copied into a 30 fps reel would play at 60 (MP4 allows it), but
-            # the reel is made at one rate, as its notes tell: re-encoded on its grid.
             continue
         if (media.width, media.height) != (frame.width, frame.height):
             continue  # another shape or size: scaled or cropped into the frame
         if bool(media.hdr) != hdr:
             continue  # tone-mapped into an SDR reel
-        key = _stream_key(media)
-        if key is not None:
+        found = _stream_key(media)
+        if found is not None:
+            key, configs[index] = found
             groups.setdefault(key, []).append(index)
     if not groups:
         return None
     key, members = max(groups.items(), key=lambda item: sum(medias[i].duration for i in item[1]))
-    return CopyGroup(tuple(members), key[1], key[2])
+    config = _track_config([configs[i] for i in members])
+    return CopyGroup(tuple(members), config, key[2], key[1])
 
 
 def plan_copies(
@@ -98,7 +138,7 @@ def plan_copies(
     for index in group.members:
         part = parts[index]
         found = plan_copy(part.media, part.segments, part.plan, tick)
-        if found is not None and found.ranges and found.config == group.config:
+        if found is not None and found.ranges and group.holds(found.config):
             plans[index] = found
     return plans
 
