@@ -10,7 +10,7 @@ segment is kept.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import numpy as np
@@ -47,6 +47,10 @@ class Choice:
     clips: list[Clip]
     segments: list[list[Segment]]
     notes: list[str]
+    footage: list[Clip] = field(default_factory=list)
+    """The clips with something worth keeping, those a short reel has no room for too: the
+    footage whose shape and rate the reel takes (``render.many.reel_shape``), so a shorter
+    re-cut of the same clips keeps the first reel's shape."""
 
 
 def reel_order(clips: list[Clip]) -> list[Clip]:
@@ -70,6 +74,7 @@ def choose(clips: list[Clip], options: HighlightOptions) -> Choice:
             )
     if not worth:  # all dull: the best-lit, steadiest parts of each, as for one dull video
         worth = ordered
+    footage = worth
     room = max(1, int(options.duration // (FLOOR_SEGMENTS * options.min_segment)))
     if len(worth) > room:  # a short reel of many clips: the liveliest clips' moments only
         liveliest = sorted(worth, key=lambda c: -_weight(c))[:room]
@@ -93,7 +98,7 @@ def choose(clips: list[Clip], options: HighlightOptions) -> Choice:
     picked, repeat_notes = _drop_repeats(worth, picked)
     notes.extend(repeat_notes)
     kept = [(c, segs) for c, segs in zip(worth, picked, strict=True) if segs]
-    return Choice([c for c, _ in kept], [s for _, s in kept], notes)
+    return Choice([c for c, _ in kept], [s for _, s in kept], notes, footage)
 
 
 def share(weights: list[float], caps: list[float], budget: float, floor: float) -> list[float]:

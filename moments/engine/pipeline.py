@@ -243,13 +243,13 @@ def reel_from_clips(
             for clip, segs in zip(choice.clips, choice.segments, strict=True)
             for b in footage_bounds(segs, clip.timeline.duration, clip.timeline.shots)
         ]
-        _, rate = reel_shape([c.media for c in choice.clips], options)
+        _, rate = reel_shape([c.media for c in choice.footage or choice.clips], options)
         snapped = snap_to_beats(flat, bounds, music.beats, music.downbeats, rate, options)
         grouped: list[list[Segment]] = [[] for _ in choice.clips]
         for segment in snapped:
             grouped[segment.clip or 0].append(segment)
         kept = [(c, g) for c, g in zip(choice.clips, grouped, strict=True) if g]
-        choice = Choice([c for c, _ in kept], [g for _, g in kept], choice.notes)
+        choice = Choice([c for c, _ in kept], [g for _, g in kept], choice.notes, choice.footage)
     reporter.done()
 
     reporter.start("render")
@@ -288,6 +288,7 @@ def reel_from_clips(
             poster=(best, when) if options.poster else None,
             soundtrack=many_sound,
             outro=outro,
+            footage=[c.media for c in choice.footage] or None,
         )
         frames = 0
         for k, part in enumerate(parts):

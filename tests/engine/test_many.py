@@ -297,3 +297,37 @@ def test_hdr_clips_of_one_kind_make_an_hdr_reel_and_mixed_ones_an_sdr_one(tmp_pa
         video = container.streams.video[0].codec_context
         assert (video.name, video.pix_fmt) == ("h264", "yuv420p")
     assert any("not all HDR of one kind" in n for n in info.notes), info.notes
+
+
+def test_a_shorter_recut_keeps_the_shape_of_the_footage(tmp_path):
+    """Three landscape clips and two livelier portrait ones: a reel with room for two clips
+    shows the portrait ones, in the landscape frame most of the footage has, as the reel of
+    all five does (the shape is the footage's, not that of the clips a short reel keeps)."""
+    options = HighlightOptions(poster=False)
+
+    def wide(seed: int) -> list[ShotSpec]:  # a short highlight between dull stretches
+        return [ShotSpec("dull", 2, seed), ShotSpec("highlight", 1.2, seed + 1),
+                ShotSpec("dull", 2, seed + 2)]  # fmt: skip
+
+    def tall(seed: int) -> list[ShotSpec]:  # a long one
+        return [ShotSpec("highlight", 3.5, seed), ShotSpec("dull", 1, seed + 1)]
+
+    specs = [
+        ("l0.mp4", wide(11), (160, 90)),
+        ("p0.mp4", tall(14), (90, 160)),
+        ("l1.mp4", wide(16), (160, 90)),
+        ("p1.mp4", tall(19), (90, 160)),
+        ("l2.mp4", wide(21), (160, 90)),
+    ]
+    clips = []
+    for given, (name, shots, size) in enumerate(specs):
+        make_video(tmp_path / name, shots, size=size)
+        clips.append(analyse_clip(tmp_path / name, options, given))
+    whole = reel_from_clips(clips, tmp_path / "whole.mp4", replace(options, duration=30.0))
+    assert len(whole.clips) == 5 and (whole.width, whole.height) == (160, 90)
+    short = reel_from_clips(clips, tmp_path / "short.mp4", replace(options, duration=4.5))
+    assert sorted(m.path.name for m in short.clips) == ["p0.mp4", "p1.mp4"]  # the liveliest
+    assert (short.width, short.height) == (160, 90)
+    with av.open(str(short.output)) as container:
+        video = container.streams.video[0].codec_context
+        assert (video.width, video.height) == (160, 90)

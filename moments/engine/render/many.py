@@ -102,8 +102,12 @@ def render_many(
     soundtrack: ManySoundFn | None = None,
     outro: float = 0.0,
     smart: bool = True,
+    footage: list[MediaInfo] | None = None,
 ) -> tuple[RenderInfo, list[Part]]:
     """Render each clip's ``segments`` in turn into the one MP4 ``output``.
+
+    The reel takes the shape and rate of ``footage`` (:func:`reel_shape`): the clips worth
+    keeping, of which ``clips`` are those the reel has room for; by default ``clips``.
 
     ``poster`` is (clip index, source time) of the poster frame; the last ``outro`` seconds
     fade to black. Returns what was written and each clip's part (where its segments landed:
@@ -113,7 +117,7 @@ def render_many(
     copied (:mod:`.reelcopy`).
     """
     output = Path(output)
-    frame, rate = reel_shape([m for m, _ in clips], options)
+    frame, rate = reel_shape(footage or [m for m, _ in clips], options)
     # HDR stays HDR where every clip is HDR of one kind (all HLG, as an iPhone films; or all
     # PQ) and it is kept for each; anything else is one SDR reel.
     hdr = all(keeps_hdr(m, options) for m, _ in clips) and len({m.hdr for m, _ in clips}) == 1
