@@ -60,6 +60,8 @@ stays under 0.03; a person walking through a fixed camera's view scores 0.2, tal
 
 STILL = 0.1
 """What a watchable moment is worth when nothing in the whole video stands out."""
+MUSIC_ONSETS = 0.85
+"""Share of the sound's onsets that music takes away: they are its beats, not an event."""
 
 
 def nothing_stands_out(score: np.ndarray, step: float, options: HighlightOptions) -> bool:
@@ -87,11 +89,13 @@ def interest(timeline: Timeline) -> np.ndarray:
     seen = moves * on_card + 0.3 * s.get("faces", zeros)
     music = s.get("music", zeros)
     lively = (
-        # Beats and drums are onsets too, but a song is not a cheering crowd.
-        0.35 * s.get("audio", zeros) * (1.0 - 0.6 * music)
+        # Beats and drums are onsets too, but a song is not a cheering crowd: at 0.4 of them
+        # left, as it was, a trailer's title music over drifting clouds (onsets 0.24) scored
+        # 0.07 and its titles opened the reel.
+        0.35 * s.get("audio", zeros) * (1.0 - MUSIC_ONSETS * music)
         # Music alone makes no moment (a song over a still title is still a title); it adds a
-        # little to what is seen or heard with it.
-        + 0.03 * music
+        # little to what is seen with it.
+        + 0.15 * music * seen
     )
     # Over a card only talk counts: a trailer's title sequence has a lively score too.
     heard = 0.5 * s.get("speech", zeros) + lively * on_card

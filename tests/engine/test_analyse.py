@@ -237,3 +237,23 @@ def test_music_talk_and_a_hum_are_told_apart():
     assert found["music"][0] < 0.1 and found["music"][1] > 0.8, found
     assert found["talk"][0] > 0.9 and found["talk"][1] < 0.1, found
     assert found["hum"][0] < 0.1 and found["hum"][1] < 0.1, found
+
+
+def test_soft_music_over_a_quiet_room_is_music():
+    """A trailer's title music, soft (about -53 dBFS) over a room at about -66 dBFS, is music:
+    counted only where it was 15 dB over the room, it was never held long enough, and its
+    onsets made a title sequence 'lively sound' that opened the reel."""
+    from moments.engine.analyse import audio as au
+    from tests.quality.footage import music_bed
+
+    rng = np.random.default_rng(5)
+    room = rng.normal(0, 10 ** (-66 / 20), 20 * 48_000)
+    bed = music_bed(14.0, rng)
+    bed *= 10 ** (-53 / 20) / np.sqrt(np.mean(bed**2))
+    samples = room.copy()
+    samples[6 * 48_000 :] += bed
+    frames = _meter(samples)
+    per_second = len(frames.level_db) / 20.0
+    inner = slice(round(9 * per_second), round(17 * per_second))  # away from the edges
+    assert au.music(frames)[inner].mean() > 0.8
+    assert au.speech(frames)[inner].mean() < 0.1

@@ -291,3 +291,19 @@ def test_a_short_reel_is_told_in_tenths_where_whole_seconds_would_read_the_same(
     assert _seconds(14.2, 30.0) == ("14", "30")
     assert _seconds(3.5, 4.0) == ("3.5", "4")  # not "your reel is 4 s rather than 4 s"
     assert _seconds(9.6, 10.0) == ("9.6", "10")
+
+
+def test_music_over_a_still_picture_is_no_moment_and_lifts_what_moves():
+    """A title sequence's music (its onsets are beats) over drifting clouds scores under
+    ``WORTH``; the same music over people moving adds to them."""
+    from moments.engine.select import WORTH
+    from moments.engine.timeline import Timeline
+
+    n = 100
+    still = {"audio": np.full(n, 0.3), "music": np.ones(n), "quality": np.ones(n)}
+    title = Timeline(duration=9.9, step=0.1, signals={**still, "camera": np.full(n, 0.06)})
+    assert frame_scores(title).max() < WORTH
+    moving = {**still, "motion": np.full(n, 0.5)}
+    with_music = frame_scores(Timeline(duration=9.9, step=0.1, signals=moving))
+    silent = {**moving, "audio": np.zeros(n), "music": np.zeros(n)}
+    assert with_music.min() > frame_scores(Timeline(duration=9.9, step=0.1, signals=silent)).max()

@@ -164,6 +164,7 @@ shallower (10-15 dB on example.mp4)."""
 LOUD = -45.0
 """dBFS from which sound is plainly audible, whatever the clip's own floor."""
 MUSIC_WINDOW = 3.0
+MUSIC_OVER_FLOOR = 6.0
 """Seconds over which music is judged: a note or a chord is too short to tell it from a vowel."""
 
 
@@ -195,9 +196,12 @@ def music(a: AudioFrames) -> np.ndarray:
     if len(a.level_db) == 0:
         return np.zeros(0, bool)
     width = round(MUSIC_WINDOW / FRAME_STEP)
-    # Well above the room's noise, or simply loud: in a clip that is all music, the "floor"
-    # is the music's own quiet moments.
-    audible = a.level_db > max(min(noise_floor(a) + 15.0, LOUD), -65.0)
+    # Clear of the room's noise, or simply loud: in a clip that is all music, the "floor"
+    # is the music's own quiet moments. A soft score counts too: a trailer's title music at
+    # -48 to -57 dBFS over a floor of -65.5 was, at 15 dB over the floor, "audible" only in
+    # its loudest seconds, so never held, never music, and its onsets made the title
+    # sequence "lively sound" that opened the reel.
+    audible = a.level_db > max(min(noise_floor(a) + MUSIC_OVER_FLOOR, LOUD), -70.0)
     tonal = moving_mean((audible & (a.flatness < 0.25)).astype(float), width)
     level = moving_mean(a.level_db, 3)
     around = moving_mean(a.level_db, round(1.0 / FRAME_STEP))
