@@ -5,6 +5,7 @@
                                 [--source h264|iphone-hevc|iphone-hdr|4k60|android-vfr]
                                 [--hdr sdr|keep]
     python benchmarks/engine.py --clips 10 [--height 1080] [--runs 3]
+                                [--clip-encoding phone|iphone-hevc|ultrafast]
 
 Generates (once, cached in the temp folder) a synthetic phone-like clip: 30 fps H.264 with
 AAC sound, scenes that cut every few seconds, moving shapes over a panning textured
@@ -460,18 +461,39 @@ def run_engine(
 CLIP_SECONDS = 15.0
 
 
-def make_clips(count: int, height: int, preset: str) -> list[Path]:
+CLIP_ENCODINGS = {
+    # What a phone's camera writes: H.264 High profile with CABAC and the deblocking filter, no
+    # B-frames, an IDR every second (``gop_params``), as an iPhone set to "Most Compatible" or
+    # an Android phone's hardware encoder does. x264 "fast" at CRF 23 makes 5.6 Mbit/s of the
+    # 1080p30 scene: less than a phone's ~16 Mbit/s, so its full decode, the reference, is if
+    # anything cheaper than a real camera roll's (4.7 ms of processor time a frame here).
+    "phone": ("libx264", "fast"),
+    # iPhones' default ("High Efficiency"): HEVC 8-bit tagged hvc1, no B-frames, an IDR a second.
+    "iphone-hevc": ("libx265", "fast"),
+    # The first reference (issue 20's first figures): x264 "ultrafast", Constrained Baseline
+    # (CAVLC, no deblocking), which no phone writes: its full decode is unrealistically cheap
+    # (2.8 ms of processor time a 1080p frame against 4.7 for the "phone" clips).
+    "ultrafast": ("libx264", "ultrafast"),
+}
+"""How the clips of ``--clips`` are encoded (``--clip-encoding``)."""
+
+
+def make_clips(count: int, height: int, encoding: str = "phone") -> list[Path]:
     """``count`` phone-like clips of ``CLIP_SECONDS`` (cached): each a different stretch of
-    the scene; every third turned portrait, every fourth filmed at 60 fps."""
+    the scene; every third turned portrait, every fourth filmed at 60 fps; encoded as
+    ``CLIP_ENCODINGS[encoding]`` says."""
     folder = Path(tempfile.gettempdir()) / "moments-bench"
     folder.mkdir(exist_ok=True)
+    encoder, preset = CLIP_ENCODINGS[encoding]
+    # The first clips (ultrafast) kept their names, so a cache of them is still used.
+    prefix = "" if encoding == "ultrafast" else f"{encoding}-"
     paths = []
     for i in range(count):
         fps = 60 if i % 4 == 3 else FPS
-        path = folder / f"clip{i}-{int(CLIP_SECONDS)}s-{height}p{fps}.mp4"
+        path = folder / f"{prefix}clip{i}-{int(CLIP_SECONDS)}s-{height}p{fps}.mp4"
         if not path.exists():
             print(f"making {path.name} once...")
-            spec = Kind("libx264", fps, height, loop=CLIP_SECONDS)
+            spec = Kind(encoder, fps, height, loop=CLIP_SECONDS)
             make_clip(path, CLIP_SECONDS, height, fps, preset, spec=spec, offset=i * CLIP_SECONDS)
         if i % 3 == 1:
             landscape, path = path, path.with_name(f"{path.stem}-portrait.mp4")
@@ -479,6 +501,13 @@ def make_clips(count: int, height: int, preset: str) -> list[Path]:
                 repeat_clip(landscape, path, 1, turn=90)
         paths.append(path)
     return paths
+
+
+def _profile(path: Path) -> str:
+    """The clip's codec and profile, as players read them ("h264 High")."""
+    with av.open(str(path)) as container:
+        context = container.streams.video[0].codec_context
+        return f"{context.name} {context.profile}"
 
 
 def many_run(sources: list[str], folder: str, queue: mp.Queue) -> None:
@@ -531,9 +560,15 @@ def _copied_slots(lines: list[str]) -> tuple[int, int] | None:
 
 
 def bench_clips(args: argparse.Namespace) -> None:
-    sources = make_clips(args.clips, args.height, "ultrafast")
-    footage = sum(probe(p).duration for p in sources)
-    print(f"{len(sources)} clips, {footage:.0f} s of {args.height}p footage in all")
+    sources = make_clips(args.clips, args.height, args.clip_encoding)
+    medias = [probe(p) for p in sources]
+    footage = sum(m.duration for m in medias)
+    codecs = ", ".join(sorted({_profile(p) for p in sources}))
+    encoder, preset = CLIP_ENCODINGS[args.clip_encoding]
+    print(
+        f"{len(sources)} clips, {footage:.0f} s of {args.height}p footage in all "
+        f"({args.clip_encoding}: {encoder} {preset}, {codecs})"
+    )
     runs, decodes, decode_cpus = [], [], []
     with tempfile.TemporaryDirectory() as folder:
         ctx = mp.get_context("spawn")
@@ -630,6 +665,12 @@ def main() -> None:
     )
     parser.add_argument(
         "--clips", type=int, help=f"a reel of this many {CLIP_SECONDS:.0f} s clips (issue 20)"
+    )
+    parser.add_argument(
+        "--clip-encoding",
+        default="phone",
+        choices=list(CLIP_ENCODINGS),
+        help="how the --clips clips are encoded (ultrafast: the first, unrealistic reference)",
     )
     args = parser.parse_args()
     if args.clips:
