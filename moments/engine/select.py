@@ -335,7 +335,7 @@ def _greedy(
         extends = np.logical_or.reduce(joins) if joins else np.zeros(len(alive), bool)
         pool = np.flatnonzero(alive & ((cands.length <= room + 1e-9) | extends))
         pool = pool[np.argsort(-base[pool], kind="stable")][: SHORTLIST * 4]
-        looks = [_signature(timeline, cs, ce) for cs, ce in chosen]
+        looks = [(cs, ce, _signature(timeline, cs, ce)) for cs, ce in chosen]
         best, best_value, best_spans = -1, -np.inf, chosen
         tried = 0
         for k in pool:
@@ -359,7 +359,10 @@ def _greedy(
                 if chosen:
                     gap = min(max(cs - e, s - ce, 0.0) for cs, ce in chosen)
                     value *= 1.0 - 0.3 * np.exp(-gap / spread)
-                    likeness = _likeness(_signature(timeline, s, e), looks)
+                    # Retakes are other shots: two moments of one long shot look alike
+                    # (a fixed camera over a street: 0.95) and are still two moments.
+                    others = [look for cs, ce, look in looks if not _one_shot(s, e, cs, ce, shots)]
+                    likeness = _likeness(_signature(timeline, s, e), others)
                     if likeness >= DUPLICATE:
                         continue  # a near-duplicate take is worth no place of its own
                     value *= 1.0 - likeness
@@ -409,6 +412,12 @@ def _likeness(look: np.ndarray | None, looks: list[np.ndarray | None]) -> float:
     similar = max(float(look @ other) for other in others)
     # Near-duplicate takes (correlation above ~0.8) lose most of their value.
     return 0.9 * float(np.clip((similar - 0.6) / 0.3, 0.0, 1.0))
+
+
+def _one_shot(s0: float, e0: float, s1: float, e1: float, shots: np.ndarray) -> bool:
+    """Whether two windows lie in one shot: no cut between the first start and the last end."""
+    lo, hi = min(s0, s1) + ON_CUT, max(e0, e1) - ON_CUT
+    return bool(np.searchsorted(shots, hi) <= np.searchsorted(shots, lo, side="right"))
 
 
 def _joins(start: np.ndarray, end: np.ndarray, s: float, e: float, shots: np.ndarray):

@@ -307,3 +307,26 @@ def test_music_over_a_still_picture_is_no_moment_and_lifts_what_moves():
     with_music = frame_scores(Timeline(duration=9.9, step=0.1, signals=moving))
     silent = {**moving, "audio": np.zeros(n), "music": np.zeros(n)}
     assert with_music.min() > frame_scores(Timeline(duration=9.9, step=0.1, signals=silent)).max()
+
+
+def test_moments_of_one_long_fixed_shot_are_no_retakes():
+    """A fixed camera over a street (vtest.avi: 80 s, people walking all along) looks alike
+    throughout, yet its moments are not retakes of each other: the reel is as long as asked
+    (it was one 20 s pick, the rest refused as near-duplicates)."""
+    from moments.engine.select import _candidates, _greedy, cut_points
+    from moments.engine.timeline import Timeline
+
+    n = 800
+    street = np.random.default_rng(1).integers(0, 255, (9, 16), dtype=np.uint8)
+    thumbs = np.repeat(street[None], n, axis=0)
+    signals = {"motion": np.full(n, 0.45), "quality": np.ones(n)}
+    tl = Timeline(duration=79.9, step=0.1, signals=signals, shots=[], thumbs=thumbs)
+    options = HighlightOptions(duration=30)
+    score = frame_scores(tl)
+    spans = _greedy(_candidates(cut_points(tl), tl, score, options), tl, score, options)
+    assert reel_length(spans, options.crossfade) >= 30
+    # Two retakes (shots of their own) that look alike still count once.
+    takes = dataclasses.replace(tl, shots=[20.0, 40.0, 60.0])
+    spans = _greedy(_candidates(cut_points(takes), takes, score, options), takes, score, options)
+    shots = {int(s // 20) for s, _ in spans}
+    assert len(shots) == 1, spans
