@@ -257,3 +257,32 @@ def test_soft_music_over_a_quiet_room_is_music():
     inner = slice(round(9 * per_second), round(17 * per_second))  # away from the edges
     assert au.music(frames)[inner].mean() > 0.8
     assert au.speech(frames)[inner].mean() < 0.1
+
+
+def test_a_fade_to_black_is_no_movement(tmp_path):
+    """A still picture fading to black in 0.6 s scales every pixel alike: no movement (it read
+    as 'fast action' when a trailer's last caption faded out)."""
+    import av
+    import cv2
+
+    from moments.engine.analyse import analyse
+    from moments.engine.models import HighlightOptions
+    from moments.engine.probe import probe
+    from moments.engine.progress import Reporter
+
+    rng = np.random.default_rng(2)
+    still = cv2.resize(rng.integers(60, 256, (18, 32, 3), dtype=np.uint8), (320, 180))
+    path = tmp_path / "fade.mp4"
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 320, 180, "yuv420p"
+        for i in range(100):  # 2 s still, 0.6 s fade, then black
+            gain = float(np.clip(1.0 - (i / 25 - 2.0) / 0.6, 0.0, 1.0))
+            picture = (still * gain).astype(np.uint8)
+            for packet in video.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")):
+                out.mux(packet)
+        for packet in video.encode():
+            out.mux(packet)
+    timeline = analyse(probe(path), HighlightOptions(duration=2), Reporter())
+    fading = (timeline.times >= 2.0) & (timeline.times <= 2.6)
+    assert timeline.signals["motion"][fading].max() < 0.2

@@ -54,6 +54,8 @@ a featureless wall. Real scenes keep texture and sensor noise above it almost ev
 MARGIN = 8
 """Border pixels ignored after motion compensation (they have no counterpart)."""
 DIFF_THRESHOLD = 22
+FADE_FLOOR = 4.0
+"""Mean luma under which a picture is black: no gain is matched against it."""
 MIN_RESPONSE = 0.08
 """Phase-correlation peak below which the shift is noise: several things move different ways
 over a featureless background (seen at ~0.03 on such a scene; a textured pan gives ~0.7)."""
@@ -289,7 +291,14 @@ class VideoMeter:
         shift = np.float32([[1, 0, dx], [0, 1, dy]])
         aligned = cv2.warpAffine(prev, shift, (w, h), flags=cv2.INTER_LINEAR)
         m = MARGIN
-        diff = cv2.absdiff(aligned[m:-m, m:-m], cur[m:-m, m:-m])
+        before, after = aligned[m:-m, m:-m], cur[m:-m, m:-m]
+        # A fade (to black, or a caption fading out) scales every pixel alike: matched in
+        # gain first, it is no movement. Unmatched, a trailer's last caption fading to black,
+        # compared 0.16 s apart (its B-frames skipped), read motion 0.99 and 'fast action'.
+        lit_before, lit_after = float(before.mean()), float(after.mean())
+        if lit_before > FADE_FLOOR and abs(lit_after / lit_before - 1.0) > 0.02:
+            before = before * np.float32(lit_after / lit_before)
+        diff = cv2.absdiff(before, after)
         moving = diff > DIFF_THRESHOLD
         # A pair further apart than PAIR_DT sees more move: scaled back to that gap.
         frac = float(moving.mean()) * min(2.0, max(0.5, PAIR_DT / dt))
