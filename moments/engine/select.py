@@ -748,11 +748,26 @@ def reason(signals: dict[str, float], shake_nearby: float = 0.0) -> str:
     return ", ".join(parts)
 
 
+POSTER_LIGHT = (100.0, 215.0)
+"""Mean luma from which a poster is fully lit, and up to which it is not blown out."""
 POSTER_EDGE = 0.5
 """Seconds at each end of a segment the poster is not taken from: crossfades and fades."""
 POSTER_AFTER_KEYFRAME = 0.001
 """Seconds past a keyframe at which the poster is taken: that keyframe is on screen, and the
 seek before the poster lands on it rather than on the keyframe before."""
+
+
+def _exposure(timeline: Timeline) -> np.ndarray | float:
+    """Per grid point, 0.05..1: how well exposed the picture is for a poster (mean luma
+    ``POSTER_LIGHT`` and up, short of blown out). ``quality`` is content with luma 52, so a
+    trailer's dim burrow (luma 70-75) with a face in it, and a caption fading to black (57),
+    made its posters over bright, lively frames (luma 130-140)."""
+    if timeline.thumbs is None:
+        return 1.0
+    luma = timeline.thumbs.reshape(len(timeline.thumbs), -1).mean(axis=1)
+    low, high = POSTER_LIGHT
+    dim = np.clip((luma - 35.0) / (low - 35.0), 0.05, 1.0)
+    return dim * np.clip((255.0 - luma) / (255.0 - high), 0.05, 1.0)
 
 
 def poster_time(segments: list[Segment], timeline: Timeline) -> float:
@@ -766,6 +781,7 @@ def poster_time(segments: list[Segment], timeline: Timeline) -> float:
         * (1.0 - 0.8 * s.get("plain", zeros))
         * (0.7 + 0.3 * s.get("faces", zeros))
         * (1.0 - 0.5 * s.get("shake", zeros))
+        * _exposure(timeline)
     )
     # The worst of the second around each point: a fade or a flash is not a good frame.
     half = round(0.5 / timeline.step)

@@ -128,3 +128,24 @@ def test_poster_is_the_best_looking_frame_of_the_best_segment() -> None:
     quality[:41] = 0.05
     t = poster_time(segments, _poster_timeline(quality, plain, []))
     assert 10.0 <= t <= 16.0
+
+
+def test_a_dim_face_is_no_poster_over_a_bright_moment() -> None:
+    """A dim shot with a face (a trailer's burrow, luma ~72) lost to a bright lively one
+    (luma ~130) only by its face; a poster is well exposed first."""
+
+    def seg(start: float, end: float, score: float) -> Segment:
+        return Segment(start, end, 0.0, score, {}, "")
+
+    n = 200
+    faces = np.zeros(n)
+    faces[:60] = 1.0  # 0-6 s: the dim shot with a face; 10-16 s: bright, no face
+    thumbs = np.full((n, 9, 16), 130, np.uint8)
+    thumbs[:60] = 72
+    signals = {"quality": np.ones(n), "plain": np.zeros(n), "faces": faces, "shake": np.zeros(n)}
+    timeline = Timeline(duration=19.9, step=0.1, signals=signals, thumbs=thumbs)
+    segments = [seg(10.0, 16.0, 0.47), seg(0.0, 6.0, 0.36)]
+    assert 10.0 <= poster_time(segments, timeline) <= 16.0
+    # Lit alike, the face wins.
+    timeline.thumbs[:60] = 130
+    assert 0.0 <= poster_time(segments, timeline) <= 6.0
