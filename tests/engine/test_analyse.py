@@ -286,3 +286,38 @@ def test_a_fade_to_black_is_no_movement(tmp_path):
     timeline = analyse(probe(path), HighlightOptions(duration=2), Reporter())
     fading = (timeline.times >= 2.0) & (timeline.times <= 2.6)
     assert timeline.signals["motion"][fading].max() < 0.2
+
+
+def test_a_fade_through_black_is_a_shot_boundary(tmp_path):
+    """Two pictures joined by a fade out, 0.4 s of black and a fade in (a trailer's way between
+    shots): decoded whole, no two frames differ enough for a cut, yet the shots are two, as
+    frames a GOP apart (sparse decoding) see them."""
+    import av
+    import cv2
+
+    from moments.engine.analyse import analyse
+    from moments.engine.models import HighlightOptions
+    from moments.engine.probe import probe
+    from moments.engine.progress import Reporter
+
+    rng = np.random.default_rng(4)
+    first, second = (
+        cv2.resize(rng.integers(40, 256, (18, 32, 3), dtype=np.uint8), (320, 180)) for _ in "ab"
+    )
+    path = tmp_path / "through-black.mp4"
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 320, 180, "yuv420p"
+        for i in range(150):  # A to 2 s, fade out to 2.5, black to 2.9, fade in to 3.4, B
+            t = i / 25
+            if t < 2.7:
+                picture, gain = first, np.clip((2.5 - t) / 0.5, 0.0, 1.0)
+            else:
+                picture, gain = second, np.clip((t - 2.9) / 0.5, 0.0, 1.0)
+            frame = av.VideoFrame.from_ndarray((picture * gain).astype(np.uint8), format="rgb24")
+            for packet in video.encode(frame):
+                out.mux(packet)
+        for packet in video.encode():
+            out.mux(packet)
+    timeline = analyse(probe(path), HighlightOptions(duration=2), Reporter())
+    assert [round(s, 1) for s in timeline.shots if 2.4 <= s <= 3.0] == [2.7], timeline.shots

@@ -18,6 +18,8 @@ STEP = 0.1
 GAP_STANDS_OUT = 0.2
 """...and by how much it must exceed the change across the neighbouring stretches."""
 GAP_NEIGHBOURS = 3
+BLACK = 12.0
+"""Mean luma of a black frame (a fade's bottom; limited-range black reads 0-1 here)."""
 CUT_ALONE = 0.2
 CUT_CONTRAST = 0.2
 """A cut is one frame unlike the one before; the frames within ``CUT_ALONE`` s of it score at
@@ -53,7 +55,7 @@ def build_timeline(
     shake = _interp(t, _shake(t, v.vx, v.vy, v.motion), grid, 0.0)
     speed = _smooth(_interp(t, np.hypot(v.vx, v.vy), grid, 0.0), 5)
     hidden, unsure = gap_cuts(v, spikes or [])
-    shots = _merge(_shots(t, np.asarray(v.cut)), hidden)
+    shots = _merge(_shots(t, np.asarray(v.cut)), hidden, _black_dips(t, np.asarray(v.brightness)))
     flat = _smooth(_interp(t, v.plain, grid, 0.0), 5)
     signals = {
         "motion": 1.0 - np.exp(-motion / 0.03),
@@ -303,6 +305,21 @@ def gap_cuts(
             cuts.append(round(float(t[i]), 3))
             unsure.append((float(before[i]), float(t[i])))
     return cuts, unsure
+
+
+def _black_dips(t: np.ndarray, brightness: np.ndarray) -> list[float]:
+    """Shot boundaries at fades through black: the middle of each run of black frames with
+    picture on both sides. Frame to frame a fade changes too little to be a cut, while frames a
+    GOP apart (sparse decoding) see it as one: the same trailer (Big Buck Bunny's, which fades
+    through black between shots) had 6 shots decoded whole at 360p and 13 decoded sparsely at
+    720p, of which 4 and 3 in common; with these, 8 and 11, of which 7 in common.
+    """
+    black = brightness < BLACK
+    out = []
+    for a, b in au.runs(black):
+        if a > 0 and b < len(t):
+            out.append(round(float((t[a] + t[b - 1]) / 2), 3))
+    return out
 
 
 def _merge(*lists: list[float]) -> list[float]:
