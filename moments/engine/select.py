@@ -60,6 +60,11 @@ stays under 0.03; a person walking through a fixed camera's view scores 0.2, tal
 
 STILL = 0.1
 """What a watchable moment is worth when nothing in the whole video stands out."""
+FADE_BLACK = 12.0
+"""Mean luma of a black frame (see ``analyse.build.BLACK``)."""
+FADE_STEP = 1.03
+"""Each step (``Timeline.step``) of a fade is at least this much brighter than the next
+darker one: a fade to black over 1.5 s at 0.1 s steps darkens by about 20% a step."""
 MUSIC_ONSETS = 0.85
 """Share of the sound's onsets that music takes away: they are its beats, not an event."""
 
@@ -124,7 +129,29 @@ def frame_scores(timeline: Timeline) -> np.ndarray:
     times = timeline.times
     for start, end in timeline.unsure:
         score[(times > start) & (times < end)] = 0.0
+    score[fading(timeline)] = 0.0
     return score
+
+
+def fading(timeline: Timeline) -> np.ndarray:
+    """Per grid point: part of a fade to or from black (the picture darkening step by step
+    into black frames, or brightening out of them). Lit enough to pass for footage, the first
+    0.6 s of a fade-out ended a reel in the evaluation set."""
+    n = len(timeline.times)
+    out = np.zeros(n, bool)
+    if timeline.thumbs is None or not n:
+        return out
+    luma = timeline.thumbs.reshape(len(timeline.thumbs), -1).mean(axis=1)[:n]
+    for a, b in runs(luma < FADE_BLACK):
+        i = a
+        while i > 0 and luma[i - 1] > luma[i] * FADE_STEP and luma[i - 1] > FADE_BLACK:
+            i -= 1
+        j = b
+        while j < len(luma) and luma[j] > luma[j - 1] * FADE_STEP and luma[j] > FADE_BLACK:
+            j += 1
+        out[i:a] = True
+        out[b:j] = True
+    return out
 
 
 def cut_points(timeline: Timeline) -> np.ndarray:
@@ -311,6 +338,10 @@ def _greedy(
     # Most of a window must be worth it: one loud word in a silent stretch is no moment.
     lively = (score >= worth).astype(float)
     alive &= _window_mean(lively, timeline.step, cands.start, cands.end) >= LIVE_SHARE
+    # Nor does a pick run into a fade: the reel would dim out mid-way (0.6 s of one ended a
+    # reel, the half-second trim being too coarse for it).
+    faded = fading(timeline).astype(float)
+    alive &= _window_mean(faded, timeline.step, cands.start, cands.end) == 0
     if not alive.any() and not chosen:
         # Nothing stands out: the one best window, so the person still gets a reel (and
         # is told why it is short: see ``shortfall``).

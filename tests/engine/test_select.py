@@ -330,3 +330,25 @@ def test_moments_of_one_long_fixed_shot_are_no_retakes():
     spans = _greedy(_candidates(cut_points(takes), takes, score, options), takes, score, options)
     shots = {int(s // 20) for s, _ in spans}
     assert len(shots) == 1, spans
+
+
+def test_a_fade_to_black_scores_nothing_and_no_pick_runs_into_it():
+    """Footage fading out over 1.2 s into black, lit enough to pass for footage in its first
+    half (luma 110 -> 13): no score, and no window reaches into it (0.6 s of one ended a reel)."""
+    from moments.engine.select import _candidates, _greedy, cut_points, fading
+    from moments.engine.timeline import Timeline
+
+    n = 300  # 0-18 s action, 18-19.2 s fading out, then black
+    luma = np.full(n, 110.0)
+    luma[180:192] = 110.0 * 0.8 ** np.arange(1, 13)
+    luma[192:] = 0.0
+    thumbs = np.repeat(luma.astype(np.uint8)[:, None, None], 9, axis=1).repeat(16, axis=2)
+    quality = np.where(luma < 52, 0.0, 1.0)  # as analysis judges light; black is unwatchable
+    signals = {"motion": np.full(n, 0.5), "quality": quality}
+    tl = Timeline(duration=29.9, step=0.1, signals=signals, shots=[], thumbs=thumbs)
+    assert fading(tl)[180:189].all() and not fading(tl)[:179].any()  # black from luma < 12
+    score = frame_scores(tl)
+    assert not score[180:189].any()
+    options = HighlightOptions(duration=15)
+    spans = _greedy(_candidates(cut_points(tl), tl, score, options), tl, score, options)
+    assert spans and max(e for _, e in spans) <= 18.0 + 1e-6, spans
