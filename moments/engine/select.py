@@ -85,9 +85,8 @@ def interest(timeline: Timeline) -> np.ndarray:
     """
     s = timeline.signals
     zeros = np.zeros(len(timeline.times))
-    shake = s.get("shake", zeros)
-    steady = 1.0 - shake  # a shaking camera is not action
     motion, plain = s.get("motion", zeros), s.get("plain", zeros)
+    steady = 1.0 - backed_shake(timeline)  # a shaking camera is not action
     # On a flat backdrop the picture's shift is the subject's, not the camera's.
     moves = (0.55 * motion + 0.15 * s.get("camera", zeros) * (1.0 - plain)) * steady
     on_card = card_discount(plain, motion)
@@ -119,7 +118,16 @@ def watchable(timeline: Timeline) -> np.ndarray:
     whatever happens in it."""
     s = timeline.signals
     zeros = np.zeros(len(timeline.times))
-    return s.get("quality", zeros + 1.0) ** 2 * (1.0 - 0.5 * s.get("shake", zeros))
+    return s.get("quality", zeros + 1.0) ** 2 * (1.0 - 0.5 * backed_shake(timeline))
+
+
+def backed_shake(timeline: Timeline) -> np.ndarray:
+    """Per grid point: the camera's shake, where the picture has a backdrop to shake against.
+    On a flat one (a green screen) the only texture is the subject: its jitter as it walks
+    read shake 0.5 on a fixed camera (man-on-green-screen.mp4), halving his walk's score."""
+    s = timeline.signals
+    zeros = np.zeros(len(timeline.times))
+    return s.get("shake", zeros) * (1.0 - s.get("plain", zeros))
 
 
 def frame_scores(timeline: Timeline) -> np.ndarray:

@@ -352,3 +352,21 @@ def test_a_fade_to_black_scores_nothing_and_no_pick_runs_into_it():
     options = HighlightOptions(duration=15)
     spans = _greedy(_candidates(cut_points(tl), tl, score, options), tl, score, options)
     assert spans and max(e for _, e in spans) <= 18.0 + 1e-6, spans
+
+
+def test_on_a_flat_backdrop_the_subjects_jitter_is_no_camera_shake():
+    """A man walking in front of a green screen, filmed by a fixed camera: the only texture is
+    him, so his jitter reads as shake. There it costs his walk nothing; over a scene, shake
+    still counts against the moment."""
+    from moments.engine.timeline import Timeline
+
+    n = 50
+    base = {"motion": np.full(n, 0.4), "quality": np.ones(n), "shake": np.full(n, 0.5)}
+    steady = {**base, "shake": np.zeros(n)}
+
+    def scores(signals):
+        return frame_scores(Timeline(duration=4.9, step=0.1, signals=signals))
+
+    backdrop = {"plain": np.ones(n)}
+    assert scores({**base, **backdrop}) == pytest.approx(scores({**steady, **backdrop}))
+    assert scores(base).max() < 0.8 * scores(steady).min()
