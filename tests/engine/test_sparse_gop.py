@@ -131,3 +131,22 @@ def test_every_p_frame_of_a_still_picture_is_no_cut_but_one_outsized_frame_is():
     sizes[33] = 8_000
     index = PacketIndex(np.arange(50) / 25, sizes, keys)
     assert skipped_spikes(index, plan)[0][2] == [pytest.approx(33 / 25)]
+
+
+def test_a_fade_across_a_skipped_stretch_is_no_cut():
+    """Frames a GOP apart across a fade differ in colour as across a cut; the same layout in
+    other light, or black on one side, is a fade (the HEVC trailer had 7 cuts in its fades
+    that its other encodings did not). White words on black against another card are a cut."""
+    from moments.engine.analyse.video import _faded
+
+    rng = np.random.default_rng(6)
+    scene = rng.integers(30, 250, (9, 16)).astype(np.uint8)
+    assert _faded(scene, (scene * 0.35).astype(np.uint8))  # fading out
+    assert _faded(np.zeros((9, 16), np.uint8), scene)  # in from black
+    other = rng.integers(30, 250, (9, 16)).astype(np.uint8)
+    assert not _faded(scene, other)
+    card = np.zeros((9, 16), np.uint8)
+    card[4, 4:12] = 230  # white words on black
+    teal = np.full((9, 16), 100, np.uint8)
+    teal[3, 5:11] = 220
+    assert not _faded(card, teal)

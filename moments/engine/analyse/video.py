@@ -55,6 +55,11 @@ MARGIN = 8
 """Border pixels ignored after motion compensation (they have no counterpart)."""
 DIFF_THRESHOLD = 22
 FADE_FLOOR = 4.0
+FADE_BLACK = 12.0
+FADE_FLAT = 3.0
+"""Mean luma under which, and spread of luma under which, a frame is black."""
+FADE_LAYOUT = 0.9
+"""Correlation of two thumbnails from which they show one layout."""
 """Mean luma under which a picture is black: no gain is matched against it."""
 MIN_RESPONSE = 0.08
 """Phase-correlation peak below which the shift is noise: several things move different ways
@@ -118,7 +123,24 @@ class VideoSamples:
                 self.gap_t.append(self.t[i])
                 self.gap_before.append(self.t[i - 1])
                 both = a is not None and b is not None
-                self.gap_change.append(colour.distance(a, b) if both else float("nan"))
+                change = colour.distance(a, b) if both else float("nan")
+                if _faded(self.thumbs[i - 1], self.thumbs[i]):
+                    change = 0.0
+                self.gap_change.append(change)
+
+
+def _faded(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two frames a skipped stretch apart differ as a fade makes them: one of them
+    black (the fade's bottom, a boundary of its own: see ``build._black_dips``), or the same
+    layout in other light (a fade scales the contrast; correlation ignores that). Their
+    colours differ as across a cut, and the trailer's HEVC encoding, coding a fade with outsized
+    packets, had 7 cuts in fades that its other encodings did not."""
+    x, y = np.asarray(a, np.float32).ravel(), np.asarray(b, np.float32).ravel()
+    if any(z.mean() < FADE_BLACK and z.std() < FADE_FLAT for z in (x, y)):
+        return True  # a black frame; white words on black are a card, not a fade
+    x, y = x - x.mean(), y - y.mean()
+    spread = float(np.sqrt((x @ x) * (y @ y)))
+    return spread > 0 and float(x @ y) / spread >= FADE_LAYOUT
 
 
 def without(samples: VideoSamples, spans: list[tuple[float, float]]) -> VideoSamples:
