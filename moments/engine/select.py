@@ -16,6 +16,7 @@ import numpy as np
 
 from .align import snap_to_keyframes
 from .analyse.audio import moving_mean, runs
+from .analyse.video import BLACK
 from .models import HighlightOptions, MediaInfo, Segment
 from .timeline import Timeline
 
@@ -60,8 +61,6 @@ stays under 0.03; a person walking through a fixed camera's view scores 0.2, tal
 
 STILL = 0.1
 """What a watchable moment is worth when nothing in the whole video stands out."""
-FADE_BLACK = 12.0
-"""Mean luma of a black frame (see ``analyse.build.BLACK``)."""
 FADE_STEP = 1.03
 """Each step (``Timeline.step``) of a fade is at least this much brighter than the next
 darker one: a fade to black over 1.5 s at 0.1 s steps darkens by about 20% a step."""
@@ -150,12 +149,12 @@ def fading(timeline: Timeline) -> np.ndarray:
     if timeline.thumbs is None or not n:
         return out
     luma = timeline.thumbs.reshape(len(timeline.thumbs), -1).mean(axis=1)[:n]
-    for a, b in runs(luma < FADE_BLACK):
+    for a, b in runs(luma < BLACK):
         i = a
-        while i > 0 and luma[i - 1] > luma[i] * FADE_STEP and luma[i - 1] > FADE_BLACK:
+        while i > 0 and luma[i - 1] > luma[i] * FADE_STEP and luma[i - 1] > BLACK:
             i -= 1
         j = b
-        while j < len(luma) and luma[j] > luma[j - 1] * FADE_STEP and luma[j] > FADE_BLACK:
+        while j < len(luma) and luma[j] > luma[j - 1] * FADE_STEP and luma[j] > BLACK:
             j += 1
         out[i:a] = True
         out[b:j] = True

@@ -164,8 +164,9 @@ shallower (10-15 dB on example.mp4)."""
 LOUD = -45.0
 """dBFS from which sound is plainly audible, whatever the clip's own floor."""
 MUSIC_WINDOW = 3.0
-MUSIC_OVER_FLOOR = 6.0
 """Seconds over which music is judged: a note or a chord is too short to tell it from a vowel."""
+MUSIC_OVER_FLOOR = 6.0
+"""dB over the room's noise from which sound may be music (or, if lower, ``LOUD``)."""
 
 
 def speech(a: AudioFrames) -> np.ndarray:

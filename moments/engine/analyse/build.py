@@ -11,15 +11,13 @@ from ..models import MediaInfo
 from ..timeline import Timeline
 from . import audio as au
 from . import video
-from .video import CUT_THRESHOLD, GAP_CUT, VideoSamples
+from .video import BLACK, CUT_THRESHOLD, GAP_CUT, VideoSamples
 
 STEP = 0.1
 """Grid spacing in seconds."""
 GAP_STANDS_OUT = 0.2
 """...and by how much it must exceed the change across the neighbouring stretches."""
 GAP_NEIGHBOURS = 3
-BLACK = 12.0
-"""Mean luma of a black frame (a fade's bottom; limited-range black reads 0-1 here)."""
 CUT_ALONE = 0.2
 CUT_CONTRAST = 0.2
 """A cut is one frame unlike the one before; the frames within ``CUT_ALONE`` s of it score at
@@ -312,7 +310,7 @@ def _black_dips(t: np.ndarray, brightness: np.ndarray) -> list[float]:
     picture on both sides. Frame to frame a fade changes too little to be a cut, while frames a
     GOP apart (sparse decoding) see it as one: the same trailer (Big Buck Bunny's, which fades
     through black between shots) had 6 shots decoded whole at 360p and 13 decoded sparsely at
-    720p, of which 4 and 3 in common; with these, 8 and 11, of which 7 in common.
+    720p, 4 of them in common; with these (and ``video._faded``), 8 and 10, all 8 in common.
     """
     black = brightness < BLACK
     out = []

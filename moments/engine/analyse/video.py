@@ -55,12 +55,13 @@ MARGIN = 8
 """Border pixels ignored after motion compensation (they have no counterpart)."""
 DIFF_THRESHOLD = 22
 FADE_FLOOR = 4.0
-FADE_BLACK = 12.0
-FADE_FLAT = 3.0
-"""Mean luma under which, and spread of luma under which, a frame is black."""
+"""Mean luma under which no gain is matched against a picture (nothing left to scale)."""
+BLACK = 12.0
+"""Mean luma of a black frame (a fade's bottom; limited-range black reads 0-1 here)."""
+BLACK_FLAT = 3.0
+"""Spread of luma under which a dark frame is black: white words on black are a card."""
 FADE_LAYOUT = 0.9
 """Correlation of two thumbnails from which they show one layout."""
-"""Mean luma under which a picture is black: no gain is matched against it."""
 MIN_RESPONSE = 0.08
 """Phase-correlation peak below which the shift is noise: several things move different ways
 over a featureless background (seen at ~0.03 on such a scene; a textured pan gives ~0.7)."""
@@ -136,7 +137,7 @@ def _faded(a: np.ndarray, b: np.ndarray) -> bool:
     colours differ as across a cut, and the trailer's HEVC encoding, coding a fade with outsized
     packets, had 7 cuts in fades that its other encodings did not."""
     x, y = np.asarray(a, np.float32).ravel(), np.asarray(b, np.float32).ravel()
-    if any(z.mean() < FADE_BLACK and z.std() < FADE_FLAT for z in (x, y)):
+    if any(z.mean() < BLACK and z.std() < BLACK_FLAT for z in (x, y)):
         return True  # a black frame; white words on black are a card, not a fade
     x, y = x - x.mean(), y - y.mean()
     spread = float(np.sqrt((x @ x) * (y @ y)))
