@@ -136,12 +136,11 @@ def _faded(a: np.ndarray, b: np.ndarray) -> bool:
     layout in other light (a fade scales the contrast; correlation ignores that). Their
     colours differ as across a cut, and the trailer's HEVC encoding, coding a fade with outsized
     packets, had 7 cuts in fades that its other encodings did not."""
-    x, y = np.asarray(a, np.float32).ravel(), np.asarray(b, np.float32).ravel()
+    x, y = np.asarray(a, np.float32), np.asarray(b, np.float32)
     if any(z.mean() < BLACK and z.std() < BLACK_FLAT for z in (x, y)):
         return True  # a black frame; white words on black are a card, not a fade
-    x, y = x - x.mean(), y - y.mean()
-    spread = float(np.sqrt((x @ x) * (y @ y)))
-    return spread > 0 and float(x @ y) / spread >= FADE_LAYOUT
+    same = _layout_correlation(x, y)
+    return same is not None and same >= FADE_LAYOUT
 
 
 def without(samples: VideoSamples, spans: list[tuple[float, float]]) -> VideoSamples:
@@ -362,9 +361,18 @@ def _cut_score(h0: np.ndarray, h1: np.ndarray, t0: np.ndarray, t1: np.ndarray) -
     near 1, a new scene drops it towards 0 even when its overall tones are alike.
     """
     hist = 0.5 * float(np.abs(h0 - h1).sum())
+    same = _layout_correlation(t0, t1, flat=2.0 * 2.0)
+    if same is None:
+        return hist  # flat frames: layout says nothing
+    return min(1.0, max(hist, 1.0 - same))
+
+
+def _layout_correlation(t0: np.ndarray, t1: np.ndarray, flat: float = 0.0) -> float | None:
+    """Correlation of two thumbnails' layouts, their light and contrast aside (a fade changes
+    neither's layout); None when they are too flat to tell: the product of their spreads under
+    ``flat`` a pixel, or none at all."""
     a, b = t0 - t0.mean(), t1 - t1.mean()
     spread = float(np.sqrt((a * a).sum() * (b * b).sum()))
-    if spread < (2.0 * 2.0) * a.size:
-        return hist  # flat frames: layout says nothing
-    layout = 1.0 - float((a * b).sum()) / spread
-    return min(1.0, max(hist, layout))
+    if spread <= 0.0 or spread < flat * a.size:
+        return None
+    return float((a * b).sum()) / spread
