@@ -146,9 +146,10 @@ def fading(timeline: Timeline) -> np.ndarray:
     0.6 s of a fade-out ended a reel in the evaluation set."""
     n = len(timeline.times)
     out = np.zeros(n, bool)
-    if timeline.thumbs is None or not n:
+    luma = timeline.luma
+    if luma is None or not n:
         return out
-    luma = timeline.thumbs.reshape(len(timeline.thumbs), -1).mean(axis=1)[:n]
+    luma = luma[:n]
     for a, b in runs(luma < BLACK):
         i = a
         while i > 0 and luma[i - 1] > luma[i] * FADE_STEP and luma[i - 1] > BLACK:
@@ -452,10 +453,11 @@ def _likeness(look: np.ndarray | None, looks: list[np.ndarray | None]) -> float:
     return 0.9 * float(np.clip((similar - 0.6) / 0.3, 0.0, 1.0))
 
 
-def _one_shot(s0: float, e0: float, s1: float, e1: float, shots: np.ndarray) -> bool:
-    """Whether two windows lie in one shot: no cut between the first start and the last end."""
-    lo, hi = min(s0, s1) + ON_CUT, max(e0, e1) - ON_CUT
-    return bool(np.searchsorted(shots, hi) <= np.searchsorted(shots, lo, side="right"))
+def _one_shot(start, end, s: float, e: float, shots: np.ndarray):
+    """Whether windows ``start``..``end`` (arrays or one window) and ``s``..``e`` lie in one
+    shot: no cut strictly inside what the two would make together."""
+    lo, hi = np.minimum(start, s) + ON_CUT, np.maximum(end, e) - ON_CUT
+    return np.searchsorted(shots, hi) <= np.searchsorted(shots, lo, side="right")
 
 
 def _joins(start: np.ndarray, end: np.ndarray, s: float, e: float, shots: np.ndarray):
@@ -463,10 +465,7 @@ def _joins(start: np.ndarray, end: np.ndarray, s: float, e: float, shots: np.nda
     of it, in the same shot, and add to it: picked, they extend it."""
     after, before = start >= e, end <= s
     gap = np.where(after, start - e, np.where(before, s - end, -1.0))
-    # One shot: no cut strictly inside what the two would make together.
-    lo, hi = np.minimum(start, s) + ON_CUT, np.maximum(end, e) - ON_CUT
-    same = np.searchsorted(shots, hi) <= np.searchsorted(shots, lo, side="right")
-    return same & (gap < JUMP) & ~((start >= s) & (end <= e))
+    return _one_shot(start, end, s, e, shots) & (gap < JUMP) & ~((start >= s) & (end <= e))
 
 
 def _apart(start: np.ndarray, end: np.ndarray, s: float, e: float, shots: np.ndarray):
@@ -800,9 +799,9 @@ def _exposure(timeline: Timeline) -> np.ndarray | float:
     ``POSTER_LIGHT`` and up, short of blown out). ``quality`` is content with luma 52, so a
     trailer's dim burrow (luma 70-75) with a face in it, and a caption fading to black (57),
     made its posters over bright, lively frames (luma 130-140)."""
-    if timeline.thumbs is None:
+    luma = timeline.luma
+    if luma is None:
         return 1.0
-    luma = timeline.thumbs.reshape(len(timeline.thumbs), -1).mean(axis=1)
     low, high = POSTER_LIGHT
     dim = np.clip((luma - 35.0) / (low - 35.0), 0.05, 1.0)
     return dim * np.clip((255.0 - luma) / (255.0 - high), 0.05, 1.0)

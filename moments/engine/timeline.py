@@ -36,5 +36,12 @@ class Timeline:
     copying the source's pictures instead of re-encoding them."""
 
     @property
+    def luma(self) -> np.ndarray | None:
+        """Mean luma (0-255) per grid point, from ``thumbs``; None without them."""
+        if self.thumbs is None:
+            return None
+        return self.thumbs.reshape(len(self.thumbs), -1).mean(axis=1)
+
+    @property
     def times(self) -> np.ndarray:
         return np.arange(len(next(iter(self.signals.values())))) * self.step
