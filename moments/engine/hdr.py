@@ -30,6 +30,24 @@ the pace there. ``cv2.LUT`` and ``cv2.remap`` gathers measured no faster than ``
 The HLG OOTF is applied per channel (exact for greys; BT.2100's luminance-based form needs the
 three channels together and would cost a pass of powers per pixel): saturated highlights may
 come out slightly more saturated than a reference conversion.
+
+Known answers (HLG, limited range, neutral chroma; tests/engine/test_hdr.py): 75% (reference
+white, 203 cd/m2) -> 8-bit luma 230, 97.7% of SDR white's signal (BT.2408 says 100%: the
+shoulder above ``KNEE`` keeps 2.3% for highlights); 38% (18% grey, 26 cd/m2) -> 110 against
+109.4 for 26/203 of SDR white's light on a gamma 2.4 display (0.6 of a step: the plane mapping's
+fixed-point rounding); 50% -> 139 against 138.9.
+
+"HDR reels 4.6% darker than SDR" (mean luma 104.5 against 109.5 for the benchmark's
+iphone-hdr clip and its SDR twin) was the benchmark's clip, not this mapping: it put the SDR
+pictures' BT.709 RGB into the BT.2020 container unconverted, so they were more saturated
+colours, which this mapping (rightly) shows as such in BT.709 — and a more saturated colour of
+the same light has a lower luma (Y' of gamma-encoded channels): over every scene of the
+benchmark's minute, 106.1 against 111.2 for the same pictures' BT.709 luma (-4.6%). With the
+primaries converted (BT.2087) and BT.2100's inverse OOTF on luminance, as the benchmark now
+makes the clip: 109.8 against 111.2 (-1.3%), all of it this module's per-channel OOTF (the
+same clip made with a per-channel inverse OOTF maps to +0.4%; the highlight shoulder moves the
+mean by under 0.05%). Its SDR twin was also not comparable as it was: untagged, encoded with
+swscale's default BT.601 matrix (mean luma 109.7 where BT.709's is 111.2).
 """
 
 from __future__ import annotations
