@@ -577,3 +577,19 @@ def test_bad_segments_are_refused(tmp_path: Path) -> None:
         render(probe(src), [], tmp_path / "r.mp4", HighlightOptions(), Reporter())
     with pytest.raises(EngineError):
         render(probe(src), segs((0.8, 0.2)), tmp_path / "r.mp4", HighlightOptions(), Reporter())
+
+
+def test_a_reel_picture_becomes_a_frame_without_a_copy() -> None:
+    """The frame's planes are the picture's bytes (a 1080p copy cost 3.3-4 ms a picture), and
+    the frame shows the picture: from a contiguous picture, or from a view of a larger one."""
+    rng = np.random.default_rng(7)
+    big = rng.integers(0, 256, (360 * 3 // 2, 2 * 640), np.uint8)
+    picture = np.ascontiguousarray(big[:, :640])
+    frame = to_frame(picture)
+    assert np.frombuffer(frame.planes[0], np.uint8).ctypes.data == picture.ctypes.data
+    assert (frame.width, frame.height, frame.format.name) == (640, 360, "yuv420p")
+    np.testing.assert_array_equal(frame.to_ndarray(), picture)
+    view = big[:, :640]  # rows further apart than a picture's: copied, then wrapped
+    np.testing.assert_array_equal(to_frame(view).to_ndarray(), picture)
+    deep = rng.integers(0, 1024, (360 * 3 // 2, 640), np.uint16)  # an HDR reel's 10 bits
+    np.testing.assert_array_equal(to_frame(deep).to_ndarray(), deep)
