@@ -9,6 +9,7 @@ cuts move (a little) onto keyframes where that lets a smart render copy more (``
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -64,6 +65,8 @@ STILL = 0.1
 FADE_STEP = 1.03
 """Each step (``Timeline.step``) of a fade is at least this much brighter than the next
 darker one: a fade to black over 1.5 s at 0.1 s steps darkens by about 20% a step."""
+NEXT_TO = 0.3
+"""Share of its value a window loses right beside a chosen pick (less further off): variety."""
 MUSIC_ONSETS = 0.85
 """Share of the sound's onsets that music takes away: they are its beats, not an event."""
 
@@ -216,6 +219,12 @@ def select(media: MediaInfo, timeline: Timeline, options: HighlightOptions) -> l
         if worth > 0:
             spans = _tighten(spans, points, timeline, score, options)
         spans = _fill(spans, points, timeline, score, options, worth)
+        if worth > 0 and reel_length(spans, fade) < options.duration:
+            # Short of the target with only cuts in the way: picks grow across the source's
+            # own cuts into the shots beside them (an edited video's quick shots, too short
+            # for picks of their own), which no jump cut comes of. Only now, so that a reel
+            # that can reach its target from separate moments keeps their variety.
+            spans = _greedy(cands, timeline, score, options, chosen=spans, across=True)
         rapid = (
             len(timeline.shots) > 1
             and float(np.median(np.diff(sorted(timeline.shots)))) < options.min_segment
@@ -298,6 +307,8 @@ def _candidates(
     inside = np.searchsorted(shots, end - ON_CUT) - np.searchsorted(shots, start + ON_CUT, "right")
     if within_shots and (inside == 0).any():
         start, end = start[inside == 0], end[inside == 0]
+        short = _short_shots(points, shots, timeline.duration, options.min_segment)
+        start, end = np.concatenate([start, short[:, 0]]), np.concatenate([end, short[:, 1]])
     order = np.lexsort((end, start))
     start, end = start[order], end[order]
     quality = timeline.signals.get("quality", np.ones(len(score)))
@@ -307,6 +318,22 @@ def _candidates(
         _window_mean(score, timeline.step, start, end),
         _window_mean(quality, timeline.step, start, end),
     )
+
+
+SHORT_SHOT = 0.5
+"""Shortest shot that may extend a pick across the cut before it (or after it): a shot shorter
+than ``min_segment`` is no pick of its own, but an edited video's quick shots (1.2 and 1.8 s
+of a bike ride between two picks) belong with their neighbours; shorter ones are flashes."""
+
+
+def _short_shots(points, shots: np.ndarray, duration: float, shortest: float) -> np.ndarray:
+    """Whole shots ``SHORT_SHOT`` long or more but under ``shortest``, as (start, end) rows:
+    windows that can only extend a pick (see :func:`_abuts`)."""
+    bounds = np.asarray([0.0, *shots, round(duration, 2)])
+    a, b = bounds[:-1], bounds[1:]
+    pointed = np.isin(np.round(a, 2), points) & np.isin(np.round(b, 2), points)
+    keep = pointed & (b - a >= SHORT_SHOT) & (b - a < shortest - 1e-6)
+    return np.stack([a[keep], b[keep]], axis=1) if keep.any() else np.zeros((0, 2))
 
 
 def _signature(timeline: Timeline, start: float, end: float) -> np.ndarray | None:
@@ -328,12 +355,14 @@ def _greedy(
     options: HighlightOptions,
     chosen: list[tuple[float, float]] | None = None,
     worth: float = WORTH,
+    across: bool = False,
 ):
     """Add windows to ``chosen`` (none by default), best first, until the target is reached.
 
     A window less than ``JUMP`` from a chosen one of the same shot is no second pick (the join
     would be a jump cut): it extends that pick over the gap, up to ``MERGED`` seconds, and is
-    valued by what it adds.
+    valued by what it adds. With ``across``, so does a window that begins on the cut a pick
+    ends on (or ends on the cut it begins on): the source's own cut joins them.
     """
     target, fade = options.duration, options.crossfade
     chosen = sorted(chosen or [])
@@ -361,18 +390,21 @@ def _greedy(
     spread = max(timeline.duration / max(1.0, target / options.max_segment) / 2, 1.0)
     merged_cap = MERGED * options.max_segment
     for s, e in chosen:
-        alive &= _apart(cands.start, cands.end, s, e, shots) | _joins(
-            cands.start, cands.end, s, e, shots
-        )
+        alive &= _keeps_off(cands, s, e, shots, across)
     while True:
         reel = reel_length(chosen, fade)
         if reel >= target:
             break
         # What can still fit: alone, or as an extension of a chosen pick (judged below).
         room = target * OVER - reel + (fade if chosen else 0.0)
-        joins = [_joins(cands.start, cands.end, cs, ce, shots) for cs, ce in chosen]
+        abuts = [_abuts(cands.start, cands.end, cs, ce, shots) & across for cs, ce in chosen]
+        joins = [
+            _joins(cands.start, cands.end, cs, ce, shots) | a
+            for (cs, ce), a in zip(chosen, abuts, strict=True)
+        ]
         extends = np.logical_or.reduce(joins) if joins else np.zeros(len(alive), bool)
-        pool = np.flatnonzero(alive & ((cands.length <= room + 1e-9) | extends))
+        fits = (cands.length <= room + 1e-9) & (cands.length >= options.min_segment - 1e-6)
+        pool = np.flatnonzero(alive & (fits | extends))
         pool = pool[np.argsort(-base[pool], kind="stable")][: SHORTLIST * 4]
         looks = [(cs, ce, _signature(timeline, cs, ce)) for cs, ce in chosen]
         best, best_value, best_spans = -1, -np.inf, chosen
@@ -392,12 +424,14 @@ def _greedy(
                 if total / added < worth:
                     continue  # a pick grown by a dull stretch is padding
                 value = total / added * (added / options.max_segment) ** 0.25
+                if any(mask[k] for mask in abuts):
+                    value *= 1.0 - NEXT_TO  # across a cut: as a new pick right beside it
             else:
                 spans = sorted([*chosen, (s, e)])
                 value = float(base[k])
                 if chosen:
                     gap = min(max(cs - e, s - ce, 0.0) for cs, ce in chosen)
-                    value *= 1.0 - 0.3 * np.exp(-gap / spread)
+                    value *= 1.0 - NEXT_TO * np.exp(-gap / spread)
                     # Retakes are other shots: two moments of one long shot look alike
                     # (a fixed camera over a street: 0.95) and are still two moments.
                     others = [look for cs, ce, look in looks if not _one_shot(s, e, cs, ce, shots)]
@@ -417,9 +451,7 @@ def _greedy(
         chosen = best_spans
         alive[best] = False
         for s, e in chosen:
-            alive &= _apart(cands.start, cands.end, s, e, shots) | _joins(
-                cands.start, cands.end, s, e, shots
-            )
+            alive &= _keeps_off(cands, s, e, shots, across)
     return chosen
 
 
@@ -462,25 +494,61 @@ def _one_shot(start, end, s: float, e: float, shots: np.ndarray):
 
 def _joins(start: np.ndarray, end: np.ndarray, s: float, e: float, shots: np.ndarray):
     """Which windows ``start``..``end`` overlap the chosen ``s``..``e`` or lie within ``JUMP``
-    of it, in the same shot, and add to it: picked, they extend it."""
+    of it, in the shot it ends (or begins) in, and add to it: picked, they extend it."""
     after, before = start >= e, end <= s
     gap = np.where(after, start - e, np.where(before, s - end, -1.0))
-    return _one_shot(start, end, s, e, shots) & (gap < JUMP) & ~((start >= s) & (end <= e))
+    apart = after | before
+    cut = apart & _cut_between(start, end, s, e, shots)
+    return ~cut & (gap < JUMP) & ~((start >= s) & (end <= e))
+
+
+def _cut_between(start: np.ndarray, end: np.ndarray, s: float, e: float, shots: np.ndarray):
+    """Whether a cut lies between windows ``start``..``end`` and ``s``..``e`` that do not
+    overlap; one on a facing edge (a window that starts where its shot does) counts."""
+    after = start >= e
+    near = np.where(after, e, end)  # the facing edges
+    far = np.where(after, start, s)
+    return np.searchsorted(shots, far + ON_CUT) > np.searchsorted(shots, near - ON_CUT, "right")
+
+
+def _abuts(start: np.ndarray, end: np.ndarray, s: float, e: float, shots: np.ndarray):
+    """Which windows ``start``..``end`` begin on the cut that ends the chosen ``s``..``e`` (or
+    end on the cut that begins it), less than ``SEPARATION`` away: picked, they extend it
+    across the source's own cut, which is no jump cut."""
+    out = np.zeros(len(start), bool)
+    after = _cut_within(shots, e, e + SEPARATION)
+    if after is not None:
+        out |= np.abs(start - after) <= ON_CUT
+    before = _cut_within(shots, s - SEPARATION, s)
+    if before is not None:
+        out |= np.abs(end - before) <= ON_CUT
+    return out
+
+
+def _cut_within(shots: np.ndarray, lo: float, hi: float) -> float | None:
+    """The cut between ``lo`` and ``hi`` (``ON_CUT`` either side), if there is one."""
+    inside = shots[(shots >= lo - ON_CUT) & (shots <= hi + ON_CUT)]
+    return float(inside[0]) if len(inside) else None
+
+
+def _keeps_off(
+    cands: _Candidates, s: float, e: float, shots: np.ndarray, across: bool
+) -> np.ndarray:
+    """Which candidates may still be picked beside the chosen ``s``..``e``: apart from it, or
+    extending it (``across`` its cuts too)."""
+    start, end = cands.start, cands.end
+    keep = _apart(start, end, s, e, shots) | _joins(start, end, s, e, shots)
+    return keep | (_abuts(start, end, s, e, shots) & across)
 
 
 def _apart(start: np.ndarray, end: np.ndarray, s: float, e: float, shots: np.ndarray):
     """Which windows ``start``..``end`` keep their distance from the chosen ``s``..``e``:
     ``JUMP`` within the same shot, ``SEPARATION`` across a cut."""
     after = start >= e
-    near = np.where(after, e, end)  # the facing edges
-    far = np.where(after, start, s)
-    gap = far - near
-    # A cut on a facing edge (a window that starts where its shot does) is between them too.
-    cut_between = np.searchsorted(shots, far + ON_CUT) > np.searchsorted(
-        shots, near - ON_CUT, side="right"
-    )
+    gap = np.where(after, start - e, s - end)
+    cut = _cut_between(start, end, s, e, shots)
     return (np.maximum(start, s) >= np.minimum(end, e)) & (
-        gap >= np.where(cut_between, SEPARATION, JUMP) - 1e-6
+        gap >= np.where(cut, SEPARATION, JUMP) - 1e-6
     )
 
 
@@ -708,21 +776,35 @@ def _segment(start: float, end: float, out: float, timeline: Timeline, score) ->
 
 def _pan(timeline: Timeline, i: int, j: int) -> tuple[tuple[float, float, float], ...]:
     """The subject's path over grid points ``i..j`` for a crop to follow, every ``PAN_EVERY``
-    seconds and eased over ``PAN_EASE`` (empty when it stays within ``PAN_STILL``). A crop held
-    on a segment's mean missed a man walking in from the frame's edge: a 9:16 reel opened on
-    0.8 s of empty green screen."""
+    seconds and eased over ``PAN_EASE`` within each shot, jumping at the source's cuts (empty
+    when it stays within ``PAN_STILL``). A crop held on a segment's mean missed a man walking
+    in from the frame's edge: a 9:16 reel opened on 0.8 s of empty green screen."""
     assert timeline.focus is not None
     step = timeline.step
-    path = np.stack(
-        [moving_mean(timeline.focus[i:j, axis], round(PAN_EASE / step)) for axis in (0, 1)], 1
+    # Each shot from its first grid point (at or after its cut).
+    cuts = sorted(c for c in timeline.shots if i < np.ceil(c / step - 1e-6) < j)
+    bounds = [i, *(int(np.ceil(c / step - 1e-6)) for c in cuts), j]
+    path = np.concatenate(
+        [
+            np.stack(
+                [moving_mean(timeline.focus[a:b, axis], round(PAN_EASE / step)) for axis in (0, 1)],
+                1,
+            )
+            for a, b in itertools.pairwise(bounds)
+        ]
     )
     if np.ptp(path, axis=0).max() < PAN_STILL:
         return ()
     every = max(1, round(PAN_EVERY / step))
-    picks = sorted({*range(0, len(path), every), len(path) - 1})
+    picks = sorted({*range(0, len(path), every), len(path) - 1, *(b - i for b in bounds[1:-1])})
+    times = {k: (i + k) * step for k in picks}
+    for cut, b in zip(cuts, bounds[1:-1], strict=True):
+        # The shot before holds its place up to the cut; the crop moves on the cut's frame.
+        times[b - i - 1] = cut - 0.001
+        times[b - i] = cut
     return tuple(
-        (round((i + k) * step, 3), round(float(path[k, 0]), 3), round(float(path[k, 1]), 3))
-        for k in picks
+        (round(times[k], 3), round(float(path[k, 0]), 3), round(float(path[k, 1]), 3))
+        for k in sorted(times)
     )
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from moments.engine.models import HighlightOptions
 from moments.engine.probe import probe
-from moments.engine.select import reel_length, select
+from moments.engine.select import reel_length, select, shortfall
 from moments.engine.timeline import Timeline
 
 
@@ -61,3 +61,75 @@ def test_windows_stay_inside_shots_when_the_shots_allow_it(media):
     segments = select(media, tl, HighlightOptions(duration=30))
     for seg in segments:
         assert not any(seg.source_start + 0.05 < c < seg.source_end - 0.05 for c in shots)
+
+
+EDITED_CUTS = [5.28, 9.32, 10.52, 12.32, 14.8, 16.8]
+"""An edited ride (the evaluation set's action-end-card clip): two long shots, two quick ones
+of 1.2 and 1.8 s, two more, then a dull end card."""
+
+
+def _edited(duration: float = 27.0) -> Timeline:
+    step = 0.1
+    n = int(duration / step) + 1
+    t = np.arange(n) * step
+    rng = np.random.default_rng(5)
+    # Live until the end card, but for a lull in the first shot (the bunny stands still)
+    # longer than a jump cut, so that no pick bridges it.
+    live = (t < EDITED_CUTS[-1]) & ((t < 1.5) | (t >= 4.8))
+    # Each shot looks unlike the others (no retakes), and keeps its look throughout.
+    looks = rng.integers(0, 255, (len(EDITED_CUTS) + 1, 9, 16), dtype=np.uint8)
+    shot = np.searchsorted(EDITED_CUTS, t, side="right")
+    focus = np.stack([np.where(shot % 2 == 0, 0.2, 0.8), np.full(n, 0.5)], axis=1)
+    return Timeline(
+        duration=duration,
+        step=step,
+        signals={
+            "motion": np.where(live, 0.55 + 0.1 * np.sin(t), 0.0),
+            "audio": np.where(live, 0.2, 0.0),
+            "quality": np.ones(n),
+            "shake": np.zeros(n),
+        },
+        shots=EDITED_CUTS,
+        thumbs=looks[shot],
+        focus=focus,
+    )
+
+
+def test_quick_shots_of_an_edited_video_go_in_with_their_neighbours(media):
+    # The 15 s reel of the ride was 11.6 s ("the rest is ... nothing moving"), leaving out its
+    # two quick shots: too short for a pick of their own, and kept 0.3 s off the picks either
+    # side of their cuts. They are footage worth keeping as much as their neighbours.
+    options = HighlightOptions(duration=15)
+    tl = _edited()
+    segments = select(media, tl, options)
+    spans = [(s.source_start, s.source_end) for s in segments]
+    # 13.5 s are live, in two stretches: the reel is all of it bar crossfades and 0.5 s of
+    # the first shot (too little for a pick), quick shots included.
+    assert reel_length(spans, options.crossfade) >= 12.5
+    for a, b in [(9.32, 10.52), (10.52, 12.32)]:
+        assert sum(max(0.0, min(e, b) - max(s, a)) for s, e in spans) >= 0.8 * (b - a)
+    for (_, e0), (s1, _) in itertools.pairwise(spans):
+        assert e0 <= s1
+    assert all(e <= EDITED_CUTS[-1] + 0.05 for _, e in spans)  # nothing of the end card
+    assert not any(1.6 < s < 4.7 for s, _ in spans)  # nor of the lull
+    assert "Only 13 s" in (shortfall(segments, tl, options) or "")
+
+
+def test_a_crop_follows_each_shot_of_a_segment_and_moves_on_the_cut(media):
+    # A segment across the source's own cut: the subject is left in one shot, right in the
+    # next. The crop jumps with the cut, where easing across it would slide for a second.
+    tl = _edited()
+    segments = select(media, tl, HighlightOptions(duration=15, aspect="9:16"))
+    across = [
+        (s, c)
+        for s in segments
+        for c in EDITED_CUTS
+        if s.source_start + 0.5 < c < s.source_end - 0.5
+    ]
+    assert across
+    for segment, cut in across:
+        shot = EDITED_CUTS.index(cut) + 1  # the shot the cut begins
+        x_before = segment.focus_at(cut - 0.04)[0]
+        x_after = segment.focus_at(cut)[0]
+        assert x_before == pytest.approx(0.2 if shot % 2 == 1 else 0.8, abs=0.02)
+        assert x_after == pytest.approx(0.8 if shot % 2 == 1 else 0.2, abs=0.02)
