@@ -150,3 +150,52 @@ def test_a_fade_across_a_skipped_stretch_is_no_cut():
     teal = np.full((9, 16), 100, np.uint8)
     teal[3, 5:11] = 220
     assert not _faded(card, teal)
+
+
+def test_a_change_of_frame_sizes_places_a_cut_that_codes_no_outsized_frame():
+    # A car interior (P 14 kB, B 6 kB) cut to a green screen (under 1 kB) at packet 37.
+    n = 60
+    sizes = np.where(np.arange(n) % 4 == 0, 14_000, 6_000)
+    sizes[37:] = np.where(np.arange(37, n) % 4 == 0, 900, 300)
+    sizes[0] = 60_000
+    keys = np.zeros(n, bool)
+    keys[0] = True
+    plan = np.zeros(n, bool)
+    plan[:3] = True
+    index = PacketIndex(np.arange(n) / 30, sizes, keys)
+    assert skipped_spikes(index, plan)[0][2] == [pytest.approx(37 / 30)]
+    # Motion slowing over the stretch changes sizes step by step: no cut.
+    gradual = np.geomspace(14_000, 300, n).astype(int)
+    gradual[0] = 60_000
+    index = PacketIndex(np.arange(n) / 30, gradual, keys)
+    assert skipped_spikes(index, plan)[0][2] == []
+
+
+def test_a_cut_into_a_plain_picture_is_found_where_it_is(tmp_path):
+    # The evaluation clip's car interior to green screen, at 720p: the cut codes no outsized
+    # frame, and was placed at the keyframe after it (0.7 s late) with the stretch before it
+    # unsure, so that it scored nothing; the 360p encoding, decoded whole, saw it in place.
+    texture = _scene_textures()[0]
+    cut = 3.4
+
+    def frame(i: int, _w: int, _h: int) -> np.ndarray:
+        t = i / FPS
+        if t >= cut:
+            return np.full((H, W, 3), (40, 220, 60), np.uint8)
+        x = int(PAN * t)
+        return np.ascontiguousarray(texture[:, x : x + W])
+
+    path = tmp_path / "plain.mp4"
+    make_video(
+        path,
+        seconds=6,
+        width=W,
+        height=H,
+        fps=FPS,
+        audio=False,
+        frame_fn=frame,
+        video_options={"x264-params": "keyint=60:min-keyint=60:scenecut=0:bframes=2"},
+    )
+    tl = analyse(probe(path), HighlightOptions(), Reporter())
+    assert len(tl.shots) == 1 and abs(tl.shots[0] - cut) < 0.07, tl.shots
+    assert tl.unsure == []
