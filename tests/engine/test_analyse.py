@@ -321,3 +321,20 @@ def test_a_fade_through_black_is_a_shot_boundary(tmp_path):
             out.mux(packet)
     timeline = analyse(probe(path), HighlightOptions(duration=2), Reporter())
     assert [round(s, 1) for s in timeline.shots if 2.4 <= s <= 3.0] == [2.7], timeline.shots
+
+
+def test_a_plain_card_does_not_move():
+    # gradio's "thanks for watching" end card: a flat picture whose only change is codec noise
+    # in one pixel. Phase correlation found a 41 px shift in it (peak 0.2), the black border
+    # that shift brought in counted as moving, and the card went into a reel as "movement".
+    from moments.engine.analyse.video import VideoMeter
+
+    meter = VideoMeter()
+    for k in range(5):
+        gray = np.full((90, 160), 59, np.uint8)
+        gray[37, 41] = 59 + 3 * k
+        meter.add(k / 30, gray)
+    motion = np.asarray(meter.samples.motion)
+    assert np.nanmax(motion) < 0.01, motion
+    vx = np.asarray(meter.samples.vx)
+    assert np.all(np.isnan(vx) | (vx == 0)), vx  # no camera moves either

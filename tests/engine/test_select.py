@@ -220,7 +220,12 @@ def test_reasons_read_true_on_the_synthetic_reel(reel):
     for shot in truth:
         if shot.kind in expected:
             signals = window_signals(tl, shot.start + 0.3, shot.end - 0.3)
-            assert reason(signals) == expected[shot.kind], (shot.kind, signals)
+            # The two strongest first; the highlight's sound and motion both read ~0.8.
+            said = reason(signals)
+            assert sorted(said.split(", ")) == sorted(expected[shot.kind].split(", ")), (
+                shot.kind,
+                signals,
+            )
     # Chosen segments right beside a shaky shot say the shake was left out; others do not.
     shaky = [shot for shot in truth if shot.kind == "shaky"]
     segments = select(media, tl, HighlightOptions(duration=30))

@@ -62,6 +62,9 @@ BLACK_FLAT = 3.0
 """Spread of luma under which a dark frame is black: white words on black are a card."""
 FADE_LAYOUT = 0.9
 """Correlation of two thumbnails from which they show one layout."""
+STILL_PAIR = 0.001
+"""Share of pixels differing between two unshifted frames under which they show one still
+picture, whatever phase correlation makes of them."""
 MIN_RESPONSE = 0.08
 """Phase-correlation peak below which the shift is noise: several things move different ways
 over a featureless background (seen at ~0.03 on such a scene; a textured pan gives ~0.7)."""
@@ -310,18 +313,16 @@ class VideoMeter:
         steady = response >= MIN_RESPONSE
         if not steady:  # no one shift explains the picture: no camera motion to speak of
             dx = dy = 0.0
-        shift = np.float32([[1, 0, dx], [0, 1, dy]])
-        aligned = cv2.warpAffine(prev, shift, (w, h), flags=cv2.INTER_LINEAR)
-        m = MARGIN
-        before, after = aligned[m:-m, m:-m], cur[m:-m, m:-m]
-        # A fade (to black, or a caption fading out) scales every pixel alike: matched in
-        # gain first, it is no movement. Unmatched, a trailer's last caption fading to black,
-        # compared 0.16 s apart (its B-frames skipped), read motion 0.99 and 'fast action'.
-        lit_before, lit_after = float(before.mean()), float(after.mean())
-        if lit_before > FADE_FLOOR and abs(lit_after / lit_before - 1.0) > 0.02:
-            before = before * np.float32(lit_after / lit_before)
-        diff = cv2.absdiff(before, after)
-        moving = diff > DIFF_THRESHOLD
+        moving, x0, y0 = _moving(prev, cur, dx, dy)
+        if dx or dy:
+            # Where nothing differs unshifted, no camera moved: a plain card whose frames
+            # differ by one pixel's codec noise gave phase correlation's peak 0.2 at a shift
+            # of 41 px, and the black border that shift brought in read as half the picture
+            # moving (the border is now left out in any case: see ``_moving``).
+            still, sx, sy = _moving(prev, cur, 0.0, 0.0)
+            if moving is None or float(still.mean()) < STILL_PAIR:
+                moving, x0, y0, dx, dy = still, sx, sy, 0.0, 0.0
+        assert moving is not None
         # A pair further apart than PAIR_DT sees more move: scaled back to that gap.
         frac = float(moving.mean()) * min(2.0, max(0.5, PAIR_DT / dt))
         sure = response >= SURE_SHIFT
@@ -330,11 +331,36 @@ class VideoMeter:
         s.motion.append(frac)
         if frac > 0.002:
             ys, xs = np.nonzero(moving)
-            s.mx.append((float(xs.mean()) + m) / w)
-            s.my.append((float(ys.mean()) + m) / h)
+            s.mx.append((float(xs.mean()) + x0) / w)
+            s.my.append((float(ys.mean()) + y0) / h)
         else:  # nothing moves: no subject seen here (its shot's others tell, else the centre)
             s.mx.append(float("nan"))
             s.my.append(float("nan"))
+
+
+def _moving(
+    prev: np.ndarray, cur: np.ndarray, dx: float, dy: float
+) -> tuple[np.ndarray | None, int, int]:
+    """Which pixels differ once ``prev`` is shifted by (``dx``, ``dy``) onto ``cur``, over the
+    part both frames show (``MARGIN`` inside it), and that part's top-left corner; None when
+    the shift leaves nothing in common."""
+    h, w = cur.shape
+    x0, x1 = MARGIN + max(0, int(np.ceil(dx))), w - MARGIN + min(0, int(np.floor(dx)))
+    y0, y1 = MARGIN + max(0, int(np.ceil(dy))), h - MARGIN + min(0, int(np.floor(dy)))
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return None, x0, y0
+    before = prev
+    if dx or dy:
+        shift = np.float32([[1, 0, dx], [0, 1, dy]])
+        before = cv2.warpAffine(prev, shift, (w, h), flags=cv2.INTER_LINEAR)
+    before, after = before[y0:y1, x0:x1], cur[y0:y1, x0:x1]
+    # A fade (to black, or a caption fading out) scales every pixel alike: matched in gain
+    # first, it is no movement. Unmatched, a trailer's last caption fading to black, compared
+    # 0.16 s apart (its B-frames skipped), read motion 0.99 and 'fast action'.
+    lit_before, lit_after = float(before.mean()), float(after.mean())
+    if lit_before > FADE_FLOOR and abs(lit_after / lit_before - 1.0) > 0.02:
+        before = before * np.float32(lit_after / lit_before)
+    return cv2.absdiff(before, after) > DIFF_THRESHOLD, x0, y0
 
 
 def _partner(run: list[tuple[float, np.ndarray]], t: float) -> tuple[float, np.ndarray] | None:
