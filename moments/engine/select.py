@@ -10,7 +10,7 @@ cuts move (a little) onto keyframes where that lets a smart render copy more (``
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -699,7 +699,7 @@ def shortfall(segments: list[Segment], timeline: Timeline, options: HighlightOpt
     if reel >= options.duration * 0.95:
         return None
     got, asked = _seconds(reel, options.duration)
-    if timeline.duration <= options.duration * OVER:
+    if timeline.duration <= options.duration * OVER and reel >= WHOLE * timeline.duration:
         return (
             f"Your video is {timeline.duration:.0f} s long, so your reel is {got} s "
             f"rather than {asked} s."
@@ -710,10 +710,16 @@ def shortfall(segments: list[Segment], timeline: Timeline, options: HighlightOpt
     )
 
 
+WHOLE = 0.85
+"""Share of a video short of the reel's length that its reel must hold for the video's own
+length to be the reason the reel is short (crossfades and the odd dull second take the rest):
+a 30 s video's 13 s reel was put down to its length."""
+
+
 def _seconds(got: float, asked: float) -> tuple[str, str]:
     """Both lengths in whole seconds, or in tenths where whole ones would read the same (a
-    3.5 s reel of 4 asked read "your reel is 4 s rather than 4 s")."""
-    if f"{got:.0f}" != f"{asked:.0f}":
+    3.5 s reel of 4 asked read "your reel is 4 s rather than 4 s") or under 1 s ("0 s")."""
+    if f"{got:.0f}" != f"{asked:.0f}" and got >= 1.0:
         return f"{got:.0f}", f"{asked:.0f}"
     return f"{got:.1f}", f"{asked:.1f}".removesuffix(".0")
 
@@ -893,22 +899,32 @@ def poster_time(segments: list[Segment], timeline: Timeline) -> float:
     """The source time of the poster: the best frame of the best moment — sharp, well exposed
     and steady for a second around it (never a fade), a face where there is one, never a
     title card. A keyframe nearly as good is preferred: the poster then decodes one picture."""
-    zeros = np.zeros(len(timeline.times))
-    s = timeline.signals
-    look = (
-        s.get("quality", zeros + 1.0)
-        * (1.0 - 0.8 * s.get("plain", zeros))
-        * (0.7 + 0.3 * s.get("faces", zeros))
-        * (1.0 - 0.5 * s.get("shake", zeros))
-        * _exposure(timeline)
-    )
-    # The worst of the second around each point: a fade or a flash is not a good frame.
-    half = round(0.5 / timeline.step)
-    padded = np.pad(look, half, mode="edge")
-    steady = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1).min(axis=1)
-    times, keys = timeline.times, np.asarray(timeline.keyframes, dtype=float)
-    best_t, best_value = None, -1.0
-    for segment in sorted(segments, key=lambda g: -g.score)[:3]:
+    return poster_moment([(segments, timeline)])[1]
+
+
+def poster_moment(
+    clips: Sequence[tuple[list[Segment], Timeline]], weights: Sequence[float] | None = None
+) -> tuple[int, float]:
+    """The poster of a reel of ``clips`` (each its segments and timeline): (clip index, source
+    time), by :func:`poster_time`'s rule over the top three segments of every clip. The best
+    segment of all gives the poster unless another's frame is clearly better looking: a talk
+    that scored best over a flat card does not make a card the poster of a reel whose other
+    clips have a sharp, well lit moment. ``weights`` scale each clip's look (how sharp the
+    reel shows it: a small clip blown up is blurred)."""
+    best_k, best_t, best_value = 0, None, -1.0
+    moments = [
+        (k, segment)
+        for k, (segments, _) in enumerate(clips)
+        for segment in sorted(segments, key=lambda g: -g.score)[:3]
+    ]
+    moments.sort(key=lambda m: -m[1].score)  # (stable: a clip's own order kept in ties)
+    looks: dict[int, np.ndarray] = {}
+    for k, segment in moments:
+        timeline = clips[k][1]
+        if k not in looks:
+            looks[k] = _poster_look(timeline) * (1.0 if weights is None else weights[k])
+        steady = looks[k]
+        times, keys = timeline.times, np.asarray(timeline.keyframes, dtype=float)
         lo = segment.source_start + min(POSTER_EDGE, segment.duration / 4)
         hi = segment.source_end - min(POSTER_EDGE, segment.duration / 4)
         inside = np.flatnonzero((times >= lo) & (times <= hi))
@@ -918,14 +934,31 @@ def poster_time(segments: list[Segment], timeline: Timeline) -> float:
         weight = 1.0 if best_t is None else 0.8
         i = inside[np.argmax(steady[inside])]
         if steady[i] * weight > best_value:
-            best_t, best_value = float(times[i]), float(steady[i]) * weight
+            best_k, best_t, best_value = k, float(times[i]), float(steady[i]) * weight
             near = keys[(keys >= lo) & (keys <= hi) & (np.abs(keys - best_t) <= 1.0)]
-            for k in near:
-                j = min(len(steady) - 1, round(float(k) / timeline.step))
+            for key in near:
+                j = min(len(steady) - 1, round(float(key) / timeline.step))
                 if steady[j] >= 0.9 * steady[i]:
-                    best_t = float(k) + POSTER_AFTER_KEYFRAME
+                    best_t = float(key) + POSTER_AFTER_KEYFRAME
                     break
     if best_t is None:
-        best = max(segments, key=lambda g: g.score)
-        return (best.source_start + best.source_end) / 2
-    return best_t
+        k, best = max(moments, key=lambda m: m[1].score)
+        return k, (best.source_start + best.source_end) / 2
+    return best_k, best_t
+
+
+def _poster_look(timeline: Timeline) -> np.ndarray:
+    """Per grid point, how good a poster the picture makes: sharp, no card, a face, steady
+    and well exposed, the worst of the second around it (a fade or a flash is no poster)."""
+    zeros = np.zeros(len(timeline.times))
+    s = timeline.signals
+    look = (
+        s.get("quality", zeros + 1.0)
+        * (1.0 - 0.8 * s.get("plain", zeros))
+        * (0.7 + 0.3 * s.get("faces", zeros))
+        * (1.0 - 0.5 * s.get("shake", zeros))
+        * _exposure(timeline)
+    )
+    half = round(0.5 / timeline.step)
+    padded = np.pad(look, half, mode="edge")
+    return np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1).min(axis=1)

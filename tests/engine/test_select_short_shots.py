@@ -10,7 +10,7 @@ import pytest
 
 from moments.engine.models import HighlightOptions
 from moments.engine.probe import probe
-from moments.engine.select import reel_length, select, shortfall
+from moments.engine.select import _seconds, reel_length, select, shortfall
 from moments.engine.timeline import Timeline
 
 
@@ -133,3 +133,15 @@ def test_a_crop_follows_each_shot_of_a_segment_and_moves_on_the_cut(media):
         x_after = segment.focus_at(cut)[0]
         assert x_before == pytest.approx(0.2 if shot % 2 == 1 else 0.8, abs=0.02)
         assert x_after == pytest.approx(0.8 if shot % 2 == 1 else 0.2, abs=0.02)
+
+
+def test_a_short_reel_of_a_short_video_is_not_put_down_to_its_length(media):
+    # The video (27 s) is no longer than the reel asked for, but only 13.5 s of it is live:
+    # "Your video is 27 s long, so your reel is 14 s" gave a false reason.
+    tl = _edited()
+    options = HighlightOptions(duration=27)
+    segments = select(media, tl, options)
+    note = shortfall(segments, tl, options) or ""
+    assert note.startswith("Only 14 s of this video stood out"), note
+    # A reel under a second is not "0 s".
+    assert _seconds(0.5, 15) == ("0.5", "15")
