@@ -27,6 +27,28 @@ the whole run's processor time did not move (medians 62.3 against 64.2 s, ranges
 overlapping, 3 interleaved runs each): the machine's cores and memory, not the passes, set
 the pace there. ``cv2.LUT`` and ``cv2.remap`` gathers measured no faster than ``np.take``.
 
+Where an hdr=sdr run's processor time goes (the benchmark's iphone-hdr clip with its
+BT.2020 pictures, a 30 s reel of 6 segments, 962 pictures; one render each on a machine
+loaded ~10x over its 2 cores): decoding alone (and the sound) 10.1 s, with the tone map 36.0
+s, with x264 too 73.7 s: ~10 ms decode, ~27 ms tone map, ~39 ms x264 a picture (x264 alone
+on 120 of these pictures: 32-35 ms, the same with 1, 2 or its default threads). The whole
+run took 79.4 s against 31.3 s for a full decode (8.7 ms a frame): a ratio of 1 needs the
+three together under ~25 ms a picture, so even a free tone map leaves it at ~1.7; x264 at
+this quality is the larger share (``encode.TONE_MAPPED_PARAMS``). ``benchmarks/engine.py
+--source iphone-hdr --hdr sdr`` (3 runs, same load): whole run / full decode 2.31 (runs
+118.7-154.0 s against 66.1 s), processor time 2.76 (79.2 s against 28.7 s). Only the
+pictures the reel shows are tone-mapped (not the frames a seek decodes up to a segment's
+start; analysis maps 90x160 images). Also tried and not kept for the chroma path:
+- a nearest-neighbour 3D table on (2x2 mean luma, Cb, Cr) in place of the exact colour
+  (one gather, the offset and both chroma bytes packed in 32 bits): 20-23 ms a 1080p picture
+  against 28-31, but up to 8-17 codes off in chroma on the benchmark's scenes (22 on smoothed
+  noise) even with a table every 4 codes (68 MB), where a channel's light is near zero, as
+  in saturated colours: ``x ** (1 / 2.4)`` has no bounded slope there;
+- ``cv2.pow`` replaced by a table on the float's exponent and top mantissa bits: 7.7 ms
+  against 5.2 for 1.5 M values (NumPy's passes cost more than the SIMD power);
+- ``np.intp`` indices for ``np.take`` (faster alone) and ``cv2.multiply`` to round the
+  offsets: the same planes, 26.3 against 26.8 ms a picture (medians of 30, interleaved).
+
 The HLG OOTF is applied per channel (exact for greys; BT.2100's luminance-based form needs the
 three channels together and would cost a pass of powers per pixel): saturated highlights may
 come out slightly more saturated than a reference conversion.
