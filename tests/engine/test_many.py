@@ -7,6 +7,7 @@ Seven short synthetic clips with known truth, given out of the order they were s
 
 from __future__ import annotations
 
+import itertools
 import pickle
 from dataclasses import replace
 from pathlib import Path
@@ -331,3 +332,91 @@ def test_a_shorter_recut_keeps_the_shape_of_the_footage(tmp_path):
     with av.open(str(short.output)) as container:
         video = container.streams.video[0].codec_context
         assert (video.width, video.height) == (160, 90)
+
+
+def _rendered(path: Path) -> tuple[tuple[int, int], np.ndarray, list[np.ndarray]]:
+    """A reel's size, its pictures' times and the pictures (grey)."""
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        size = (video.codec_context.width, video.codec_context.height)
+        decoded = [(float(f.time), f.to_ndarray(format="gray")) for f in container.decode(video)]
+    return size, np.array([t for t, _ in decoded]), [p for _, p in decoded]
+
+
+def _changes(pictures: list[np.ndarray]) -> int:
+    """How many times the picture changes from one frame to the next."""
+    return sum(np.abs(a.astype(int) - b).mean() > 1.0 for a, b in itertools.pairwise(pictures))
+
+
+def test_a_clip_of_pictures_far_apart_is_held_not_made_a_slide_show(tmp_path):
+    """A clip of 2.5 pictures a second (an AVI of 68 pictures in 29.6 s plays at 2.35) set
+    the rate of the reel it was most of: every clip in it was shown at 2.5 frames a second.
+    A reel plays at 24 fps or more, the sparse clip's pictures held; the other clip's rate
+    (30) is the reel's. Alone, the sparse clip makes a 25 fps reel (each picture 10 slots)."""
+    from moments.engine.models import Segment
+    from moments.engine.probe import probe
+    from moments.engine.progress import Reporter
+    from moments.engine.render import render
+    from moments.engine.render.layout import output_rate
+    from moments.engine.render.many import render_many
+
+    from .media_factory import make_video as plain_video
+
+    times = [k * 0.4 for k in range(20)]
+    sparse = probe(plain_video(tmp_path / "sparse.mp4", width=160, height=90, frame_times=times))
+    steady = probe(plain_video(tmp_path / "steady.mp4", seconds=2.0, width=160, height=90))
+    assert sparse.nominal_fps == pytest.approx(2.5, rel=0.01)
+    options = HighlightOptions(poster=False, crossfade=0.0)
+    spans = [Segment(0.5, 5.5, 0.0, 0.5, {}, "movement")]
+    clips = [(sparse, spans), (steady, [Segment(0.2, 1.8, 0.0, 0.5, {}, "movement")])]
+    info, _ = render_many(clips, tmp_path / "reel.mp4", options, Reporter())
+    _, times, pictures = _rendered(info.output)
+    assert np.allclose(np.diff(times), 1 / 30, atol=2e-3), np.unique(np.diff(times).round(4))
+    # 12-13 pictures of the sparse clip held over 150 slots, then 48 of the steady clip's.
+    assert len(times) == pytest.approx(30 * 6.6, abs=2)
+    assert 11 <= _changes(pictures[:150]) <= 14
+    assert _changes(pictures[150:]) >= 40
+    assert any("30 frames a second" in n for n in info.notes), info.notes
+
+    assert output_rate(sparse) == 25  # each picture held 10 slots
+    alone = render(sparse, spans, tmp_path / "alone.mp4", options, Reporter())
+    _, times, pictures = _rendered(alone.output)
+    assert np.allclose(np.diff(times), 1 / 25, atol=2e-3) and len(times) == 125
+    assert 11 <= _changes(pictures) <= 14
+
+
+def test_a_short_big_clip_does_not_blow_up_the_rest(tmp_path):
+    """A 1.5 s 1080p card among 320x240 and 720x528 clips made a 1920x1080 reel: most of the
+    footage enlarged 2.7-4.5 times. The reel is the biggest picture of a clip's shape that
+    enlarges most of what it shows at most ``MAX_UPSCALE`` a side: when most of it is the
+    big clip, that clip's size."""
+    from moments.engine.models import Segment
+    from moments.engine.probe import probe
+    from moments.engine.progress import Reporter
+    from moments.engine.render.many import reel_shape, render_many
+
+    from .media_factory import make_video as plain_video
+
+    def clip(name: str, width: int, height: int):
+        return probe(plain_video(tmp_path / name, seconds=2.0, width=width, height=height))
+
+    big, small, middle = clip("big.mp4", 640, 360), clip("s.mp4", 96, 72), clip("m.mp4", 144, 106)
+    options = HighlightOptions(poster=False)
+
+    def shown(*seconds: float) -> list[list[Segment]]:
+        return [[Segment(0.1, 0.1 + s, 0.0, 0.5, {}, "movement")] for s in seconds]
+
+    few = list(zip([small, big, middle], shown(1.5, 0.5, 1.5), strict=True))
+    info, _ = render_many(few, tmp_path / "few.mp4", options, Reporter())
+    # The big clip's shape, as big as the middle clip allows: 2x (the small one 3x, not 6.7x).
+    assert (info.width, info.height) == (288, 162)
+    assert _rendered(info.output)[0] == (288, 162)
+    # So for a 9:16 reel, whose crops are enlarged at most that much too; it says it is small.
+    tall, _ = reel_shape([small, big, middle], replace(options, aspect="9:16"),
+                         [(small, 1.5), (big, 0.5), (middle, 1.5)])  # fmt: skip
+    assert tall.height / tall.width == pytest.approx(16 / 9, rel=0.02)
+    assert max(tall.width / 144, tall.height / 106) == pytest.approx(2.0, abs=0.05)
+    assert "rather than 720x1280" in (tall.note("9:16") or "")
+    most = list(zip([small, big, middle], shown(0.5, 1.8, 0.5), strict=True))
+    info, _ = render_many(most, tmp_path / "most.mp4", options, Reporter())
+    assert (info.width, info.height) == (640, 360)

@@ -332,3 +332,38 @@ def test_parameter_set_ids_are_read_from_x264_headers() -> None:
 def test_non_avcc_extradata_is_not_parsed() -> None:
     assert parse_avcc(b"") is None
     assert parse_avcc(b"\x00\x00\x00\x01\x67\x64") is None
+
+
+def test_a_15_fps_clip_is_copied_into_a_30_fps_reel(tmp_path: Path) -> None:
+    """A reel plays at 24 fps or more: a 15 fps clip's is 30 fps, its re-encoded pictures each
+    held two slots, its GOPs copied at their own 15 fps, showing what the full encode shows."""
+    clip = make_video(tmp_path / "slow.mp4", seconds=8.0, fps=15, frame_fn=moving,
+                      video_options=PHONE)  # fmt: skip
+    media = probe(clip)
+    assert output_rate(media) == 30 and can_copy(media, HighlightOptions())
+    chosen = segs((0.5, 3.5), (4.0, 7.5))
+    options = HighlightOptions(poster=False)
+    plan = Plan.build(chosen, output_rate(media), options.crossfade)
+    copy_plan = plan_copy(media, chosen, plan, lambda: None)
+    assert copy_plan is not None and copy_plan.frames >= GOP
+    out, full = tmp_path / "reel.mp4", tmp_path / "full.mp4"
+    render(media, chosen, out, options, Reporter())
+    render(media, chosen, full, options, Reporter(), smart=False)
+    check_reel(out, media.width, media.height, plan.duration)
+
+    def shown(path: Path) -> list[tuple[float, int]]:
+        with av.open(str(path)) as container:
+            return [(float(f.time), read_number(f.to_ndarray(format="rgb24")))
+                    for f in container.decode(video=0)]  # fmt: skip
+
+    spliced, whole = shown(out), shown(full)
+    assert len(whole) == plan.total and np.allclose(np.diff([t for t, _ in whole]), 1 / 30)
+    gaps = np.diff([t for t, _ in spliced])
+    assert np.sum(np.isclose(gaps, 1 / 15)) >= GOP - 1  # copied pictures keep their own time
+    assert set(np.round(gaps, 4)) <= {round(1 / 30, 4), round(1 / 15, 4)}
+    # At every slot of the full encode the spliced reel shows the same source picture.
+    times = [t for t, _ in spliced]
+    blends = {slot + k for slot in plan.starts[1:] for k in range(plan.fade)}
+    for slot, (at, number) in enumerate(whole):
+        k = int(np.searchsorted(times, at + 1e-4)) - 1
+        assert slot in blends or spliced[k][1] == number, at

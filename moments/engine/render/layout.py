@@ -120,9 +120,33 @@ STANDARD_RATES = tuple(
 """Frame rates players and editors expect; a variable-rate clip's reel takes the nearest."""
 RATE_MATCH = 0.02
 """How far (relative) a measured rate may be from a standard one and still be taken as it."""
+MIN_REEL_FPS = 24
+"""No reel plays slower: a clip of fewer pictures a second (a 15 fps webcam, a time-lapse,
+an AVI of 68 pictures in 29.6 s: 2.35 a second) has each held over several slots, as a player
+holds it, rather than making a slide show of the reel (and of any clip joined to it)."""
+_HELD_RATES = tuple(rate for rate in STANDARD_RATES if MIN_REEL_FPS * 0.99 <= rate <= 30)
+"""The rates a slow clip's pictures are held at (24 to 30: holding costs the encoder little,
+but every slot is a picture to make)."""
 
 
 def output_rate(media: MediaInfo) -> Fraction:
+    """The reel's rate for ``media``: its own (:func:`own_rate`), or for a clip slower than
+    ``MIN_REEL_FPS`` the standard rate of 24 to 30 that is a whole multiple of its own
+    (15 -> 30, 12.5 -> 25: each picture held alike), else 30 (pictures far apart or at no
+    steady pace, held each as long as it lasts)."""
+    rate = own_rate(media)
+    if rate >= MIN_REEL_FPS * (1 - RATE_MATCH):
+        return rate
+
+    def miss(standard: Fraction) -> float:
+        times = max(1, round(standard / rate))
+        return abs(float(times * rate / standard) - 1)
+
+    held = min(_HELD_RATES, key=miss)
+    return held if miss(held) <= RATE_MATCH else Fraction(30)
+
+
+def own_rate(media: MediaInfo) -> Fraction:
     """The source's frame rate as an exact fraction (29.97 -> 30000/1001), capped at 60.
 
     A clip whose average rate is far from its typical frame spacing (a phone's variable rate:

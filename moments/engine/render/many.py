@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -32,7 +32,19 @@ from .audio import normalise, reel_audio, sample_at
 from .choice import HDR_FORMAT, SDR_FORMAT, full_codec, keeps_hdr
 from .colour import source_colour
 from .encode import ReelWriter, write_video
-from .layout import Layout, Plan, _even_ceil, output_rate
+from .layout import (
+    _RATIOS,
+    MAX_UPSCALE,
+    MIN_REEL_FPS,
+    RATE_MATCH,
+    STANDARD_SHORT_SIDE,
+    Layout,
+    Plan,
+    _even_ceil,
+    _even_floor,
+    output_rate,
+    own_rate,
+)
 from .music import soften_cuts
 from .poster import poster_focus, write_poster
 from .rate import read_back, video_cap
@@ -61,33 +73,82 @@ class Part:
         return sample_at(self.plan, self.plan.total)
 
 
-def reel_shape(medias: list[MediaInfo], options: HighlightOptions) -> tuple[Layout, Fraction]:
-    """The reel's frame and rate: the asked aspect, sized as the biggest picture of that shape
-    a clip gives, or else the shape most of the footage has (by length), sized as a reel of
-    its biggest clip of that shape; the rate of most footage."""
+def reel_shape(
+    medias: list[MediaInfo],
+    options: HighlightOptions,
+    shown: Sequence[tuple[MediaInfo, float]] | None = None,
+) -> tuple[Layout, Fraction]:
+    """The reel's frame and rate, for the footage ``medias`` (the clips worth keeping) of
+    which ``shown`` says how many seconds of which clip the reel shows (by default: all of
+    each).
+
+    The shape: the asked aspect, or else the shape most of the footage has (by length). The
+    size: the biggest picture of that shape a clip gives (``Layout.for_media``: a 9:16 crop
+    of a small clip is enlarged up to ``MAX_UPSCALE``), each first shrunk until it enlarges
+    most of the footage shown no more than ``MAX_UPSCALE`` a side: a 1.5 s 1080p card does
+    not blow up the 320x240 and 720x528 clips around it 4.5 and 2.7 times (they make a
+    640x468 reel: 2x and 0.89x). The rate: that of most of the footage shown
+    (:func:`.layout.output_rate`; 23.976 and 24 counted as one), among the clips of
+    ``MIN_REEL_FPS`` and more; a slower one (a 2.35 fps AVI) has its pictures held whatever
+    the rate, so it has no say unless every clip is that slow."""
+    if shown is None:
+        shown = [(m, m.duration) for m in medias]
+    shown = [(m, seconds) for m, seconds in shown if seconds > 0] or [(m, 1.0) for m in medias]
 
     def shape(m: MediaInfo) -> str:
         return "square" if m.width == m.height else "landscape" if m.width > m.height else "tall"
 
-    by_shape: Counter[str] = Counter()
     by_rate: Counter[Fraction] = Counter()
-    for media in medias:
-        by_shape[shape(media)] += media.duration
-        by_rate[output_rate(media)] += media.duration
-    rate = by_rate.most_common(1)[0][0]
-    if options.aspect != "source":
-        # The clip that gives the biggest picture of that shape (a tall clip, for 9:16).
+    steady = [(m, s) for m, s in shown if own_rate(m) >= MIN_REEL_FPS * (1 - RATE_MATCH)]
+    for media, seconds in steady or shown:
+        by_rate[output_rate(media)] += seconds
+    # Rates a hair apart (23.976 and 24) are one: the most footage's rate of the most.
+    alike = {r: sum(s for q, s in by_rate.items() if abs(q / r - 1) <= RATE_MATCH) for r in by_rate}
+    rate = max(by_rate, key=lambda r: (alike[r], by_rate[r]))
+    if options.aspect == "source":
+        by_shape: Counter[str] = Counter()
+        for media in medias:
+            by_shape[shape(media)] += media.duration
+        most = by_shape.most_common(1)[0][0]
+        layouts = [Layout.for_media(m, options) for m in medias if shape(m) == most]
+    else:  # the clips' pictures of that shape (a tall clip's is the biggest, for 9:16)
         layouts = [Layout.for_media(m, options) for m in medias]
-        return max(layouts, key=lambda lay: lay.width * lay.height), rate
-    most = by_shape.most_common(1)[0][0]
-    reference = max((m for m in medias if shape(m) == most), key=lambda m: m.width * m.height)
-    return Layout.for_media(reference, options), rate
+    frames = [_fitted(layout, shown, options) for layout in layouts]
+    return max(frames, key=lambda lay: lay.width * lay.height), rate
+
+
+def _fitted(
+    layout: Layout, shown: Sequence[tuple[MediaInfo, float]], options: HighlightOptions
+) -> Layout:
+    """``layout``'s frame, shrunk (never enlarged) as far as it takes for most of the footage
+    ``shown`` to be enlarged at most ``MAX_UPSCALE`` a side to cover it."""
+    total = sum(seconds for _, seconds in shown)
+    covered, most = 0.0, 1.0
+    for factor, seconds in sorted((enlargement(m, layout), s) for m, s in shown):
+        covered, most = covered + seconds, factor
+        if covered > total / 2:
+            break
+    scale = min(1.0, MAX_UPSCALE / most)
+    if scale > 0.99:
+        return layout
+    width, height = (_even_floor(side * scale + 1e-6) for side in (layout.width, layout.height))
+    standard = layout.standard  # (a reel short of its aspect's standard size says so)
+    short = STANDARD_SHORT_SIDE
+    if standard is None and options.aspect in ("9:16", "1:1") and min(width, height) < short:
+        standard = (short, _even_floor(short / _RATIOS[options.aspect]))
+    return replace(layout, width=width, height=height, scaled_width=width,
+                   scaled_height=height, standard=standard)  # fmt: skip
+
+
+def enlargement(media: MediaInfo, frame: Layout) -> float:
+    """How many times a side ``media``'s picture is enlarged to cover ``frame``."""
+    return max(frame.width / max(2, media.width), frame.height / max(2, media.height))
 
 
 def covering(media: MediaInfo, frame: Layout) -> Layout:
     """``media`` scaled to cover ``frame``'s size, the reel's picture cut from it."""
     width, height = frame.width, frame.height
-    factor = max(width / max(2, media.width), height / max(2, media.height))
+    factor = enlargement(media, frame)
     scaled_w = max(width, _even_ceil(media.width * factor))
     scaled_h = max(height, _even_ceil(media.height * factor))
     return Layout(width, height, scaled_w, scaled_h)
@@ -106,8 +167,9 @@ def render_many(
 ) -> tuple[RenderInfo, list[Part]]:
     """Render each clip's ``segments`` in turn into the one MP4 ``output``.
 
-    The reel takes the shape and rate of ``footage`` (:func:`reel_shape`): the clips worth
-    keeping, of which ``clips`` are those the reel has room for; by default ``clips``.
+    The reel takes the shape of ``footage`` (:func:`reel_shape`): the clips worth keeping,
+    of which ``clips`` are those the reel has room for; by default ``clips``. Its size and
+    rate follow the footage it shows.
 
     ``poster`` is (clip index, source time) of the poster frame; the last ``outro`` seconds
     fade to black. Returns what was written and each clip's part (where its segments landed:
@@ -117,7 +179,8 @@ def render_many(
     copied (:mod:`.reelcopy`).
     """
     output = Path(output)
-    frame, rate = reel_shape(footage or [m for m, _ in clips], options)
+    shown = [(media, sum(s.duration for s in segs)) for media, segs in clips]
+    frame, rate = reel_shape(footage or [m for m, _ in clips], options, shown)
     # HDR stays HDR where every clip is HDR of one kind (all HLG, as an iPhone films; or all
     # PQ) and it is kept for each; anything else is one SDR reel.
     hdr = all(keeps_hdr(m, options) for m, _ in clips) and len({m.hdr for m, _ in clips}) == 1
