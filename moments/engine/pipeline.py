@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from fractions import Fraction
 from pathlib import Path
 
 from .analyse import analyse
@@ -17,11 +18,11 @@ from .music import Music, load_music
 from .probe import probe
 from .progress import CancelToken, ProgressFn, Reporter
 from .render import render
-from .render.layout import output_rate
-from .render.many import reel_shape, render_many
+from .render.layout import MAX_UPSCALE, Layout, output_rate
+from .render.many import enlargement, reel_shape, render_many
 from .render.music import music_for_many, music_soundtrack, picture_fade
 from .render.tags import source_metadata
-from .select import candidates, poster_time, select, shortfall
+from .select import candidates, poster_moment, poster_time, select, shortfall
 from .timeline import Timeline
 
 
@@ -243,7 +244,7 @@ def reel_from_clips(
             for clip, segs in zip(choice.clips, choice.segments, strict=True)
             for b in footage_bounds(segs, clip.timeline.duration, clip.timeline.shots)
         ]
-        _, rate = reel_shape([c.media for c in choice.footage or choice.clips], options)
+        _, rate = _reel_shape(choice, options)
         snapped = snap_to_beats(flat, bounds, music.beats, music.downbeats, rate, options)
         grouped: list[list[Segment]] = [[] for _ in choice.clips]
         for segment in snapped:
@@ -254,8 +255,14 @@ def reel_from_clips(
 
     reporter.start("render")
     release_free_memory()  # what analysis freed, before the render needs its own (.memory)
-    best = max(range(len(choice.clips)), key=lambda k: max(s.score for s in choice.segments[k]))
-    when = poster_time(choice.segments[best], choice.clips[best].timeline)
+    # The best-looking frame of the best moments of every clip, not only of the clip whose
+    # moment scored best (a talk over a flat card); a clip the reel blows up beyond the limit
+    # (a 320x240 clip in a 720p reel) is as much less sharp in it.
+    frame, _ = _reel_shape(choice, options)
+    best, when = poster_moment(
+        [(segs, c.timeline) for c, segs in zip(choice.clips, choice.segments, strict=True)],
+        [min(1.0, MAX_UPSCALE / enlargement(c.media, frame)) for c in choice.clips],
+    )
     segments: list[Segment] = []
     outro = picture_fade(music) if music is not None else 0.0  # the picture fades with the song
     if len(choice.clips) == 1:  # one clip: the single-video render (smart copy and all)
@@ -312,6 +319,15 @@ def reel_from_clips(
         ],
         clips=[c.media for c in choice.clips],
     )
+
+
+def _reel_shape(choice: Choice, options: HighlightOptions) -> tuple[Layout, Fraction]:
+    """The frame and rate of the reel of ``choice`` (:func:`.render.many.reel_shape`)."""
+    shown = [
+        (c.media, sum(s.duration for s in segs))
+        for c, segs in zip(choice.clips, choice.segments, strict=True)
+    ]
+    return reel_shape([c.media for c in choice.footage or choice.clips], options, shown)
 
 
 def _result(

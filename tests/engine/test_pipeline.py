@@ -14,7 +14,7 @@ import pytest
 from moments.engine import Cancelled, EngineError, HighlightOptions, highlight
 from moments.engine.models import Segment
 from moments.engine.progress import STAGES
-from moments.engine.select import POSTER_AFTER_KEYFRAME, poster_time
+from moments.engine.select import POSTER_AFTER_KEYFRAME, poster_moment, poster_time
 from moments.engine.timeline import Timeline
 from tests.conftest import MEDIA
 
@@ -149,3 +149,25 @@ def test_a_dim_face_is_no_poster_over_a_bright_moment() -> None:
     # Lit alike, the face wins.
     timeline.thumbs[:60] = 130
     assert 0.0 <= poster_time(segments, timeline) <= 6.0
+
+
+def test_the_poster_of_many_clips_is_the_best_looking_frame_of_all_their_best_moments() -> None:
+    """A talk over a flat card scored best of a many-clip reel (0.51): the poster was looked
+    for in that clip only, and was the card. It is the best-looking frame of every clip's best
+    moments (the best segment's winning unless another's is clearly better looking)."""
+
+    def seg(start: float, end: float, score: float) -> Segment:
+        return Segment(start, end, 0.0, score, {}, "")
+
+    card = _poster_timeline(np.ones(100), np.ones(100), [])  # plain all through: a card
+    sharp = _poster_timeline(np.ones(100), np.zeros(100), [])
+    clips = [([seg(5.0, 8.0, 0.40)], sharp), ([seg(1.0, 9.0, 0.51)], card)]
+    k, t = poster_moment(clips)
+    assert k == 0 and 5.0 <= t <= 8.0
+    # Alike in look, the best-scoring moment gives the poster; one clip is poster_time's.
+    k, t = poster_moment([clips[0], ([seg(1.0, 9.0, 0.51)], sharp)])
+    assert k == 1 and 1.0 <= t <= 9.0
+    assert poster_moment([clips[1]]) == (0, poster_time(*clips[1]))
+    # A clip the reel blows up (four times a side: half as sharp as the limit allows) is not.
+    k, _ = poster_moment([clips[0], ([seg(1.0, 9.0, 0.51)], sharp)], [1.0, 0.5])
+    assert k == 0
