@@ -199,3 +199,35 @@ def test_a_cut_into_a_plain_picture_is_found_where_it_is(tmp_path):
     tl = analyse(probe(path), HighlightOptions(), Reporter())
     assert len(tl.shots) == 1 and abs(tl.shots[0] - cut) < 0.07, tl.shots
     assert tl.unsure == []
+
+
+def test_a_fade_to_black_in_a_skipped_stretch_is_a_fade(tmp_path):
+    # The HEVC trailer's last caption faded to black between two keyframes: held, it stayed
+    # lit until halfway to the black keyframe and went black at once, so nothing marked the
+    # fade and a pick ran into it (its H.264 encoding, decoded whole, kept out of it).
+    from moments.engine.select import fading
+
+    texture = _scene_textures()[1]
+    fade_from, fade_to = 2.9, 3.9
+
+    def frame(i: int, _w: int, _h: int) -> np.ndarray:
+        t = i / FPS
+        x = int(PAN * t)
+        gain = float(np.clip((fade_to - t) / (fade_to - fade_from), 0.0, 1.0))
+        return (texture[:, x : x + W] * gain).astype(np.uint8)
+
+    path = tmp_path / "fade.mp4"
+    make_video(
+        path,
+        seconds=6,
+        width=W,
+        height=H,
+        fps=FPS,
+        audio=False,
+        frame_fn=frame,
+        video_options={"x264-params": "keyint=60:min-keyint=60:scenecut=0:bframes=0"},
+    )
+    tl = analyse(probe(path), HighlightOptions(), Reporter())
+    faded = fading(tl)
+    inside = (tl.times >= fade_from + 0.2) & (tl.times <= fade_to - 0.2)
+    assert faded[inside].all(), tl.luma[inside]

@@ -91,8 +91,29 @@ def build_timeline(
         speech=talk,
         focus=_focus(v, grid, shots),
         unsure=unsure,
-        thumbs=np.stack(v.thumbs)[_nearest_index(t, grid)],
+        thumbs=_thumbs(v, t, grid),
     )
+
+
+def _thumbs(v: VideoSamples, t: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Each grid point's thumbnail: its nearest sample's, but blended between the two ends of
+    a skipped stretch that a fade spans (see :func:`video._faded`), as the fade itself is. Held,
+    the HEVC trailer's last caption stayed lit until halfway to the black keyframe after it
+    and then went black at once, so nothing marked the fade (``select.fading``) and a pick ran
+    into it, where its H.264 encoding, decoded whole, saw the fade and kept out of it."""
+    thumbs = np.stack(v.thumbs)
+    out = thumbs[_nearest_index(t, grid)]
+    for before, after, change in zip(v.gap_before, v.gap_t, v.gap_change, strict=True):
+        if change != 0.0:
+            continue  # not a fade (or no colours to tell)
+        i = int(np.searchsorted(t, after))
+        inside = np.flatnonzero((grid > before) & (grid < after))
+        if not len(inside) or i < 1 or i >= len(thumbs):
+            continue
+        w = ((grid[inside] - before) / (after - before)).astype(np.float32)[:, None, None]
+        blend = thumbs[i - 1].astype(np.float32) * (1 - w) + thumbs[i].astype(np.float32) * w
+        out[inside] = np.rint(blend).astype(np.uint8)
+    return out
 
 
 def _without_pairs_across_cuts(v: VideoSamples) -> VideoSamples:
