@@ -672,6 +672,15 @@ def _good_runs(timeline: Timeline, points, score, options: HighlightOptions, wor
     for a, b in runs(good):
         t0, t1 = a * timeline.step, min(timeline.duration, b * timeline.step)
         inner = points[(points >= t0 - 1e-6) & (points <= t1 + 1e-6)]
+        # Where the points inside leave more than TRIM of it out, from the cut point just
+        # outside it: the first point inside may be a pause seconds into the talk (OpenCV's
+        # Megamind.avi lost its first words, a phone copy of it its first 4.5 s).
+        lo = points[(points < t0) & (points >= t0 - TRIM)]
+        hi = points[(points > t1) & (points <= t1 + TRIM)]
+        if len(lo) and (not len(inner) or inner[0] - t0 > TRIM):
+            inner = np.concatenate([lo[-1:], inner])
+        if len(hi) and (not len(inner) or t1 - inner[-1] > TRIM):
+            inner = np.concatenate([inner, hi[:1]])
         if len(inner) >= 2 and inner[-1] - inner[0] >= min(options.min_segment, 0.5):
             start, end = float(inner[0]), float(inner[-1])
             if spans and start - spans[-1][1] < _gap_needed(spans[-1][1], start, timeline.shots):

@@ -338,3 +338,28 @@ def test_a_plain_card_does_not_move():
     assert np.nanmax(motion) < 0.01, motion
     vx = np.asarray(meter.samples.vx)
     assert np.all(np.isnan(vx) | (vx == 0)), vx  # no camera moves either
+
+
+def test_a_black_first_frame_does_not_darken_the_shot_after_it(tmp_path):
+    # OpenCV's Megamind.avi opens on one black frame, then a lit, sharp dialogue. Sharpness,
+    # smoothed over a second across that cut, made the talk's first 0.8 s unwatchable
+    # (quality 0), and its reel began after the first words.
+    import cv2
+
+    from .media_factory import make_video
+
+    rng = np.random.default_rng(4)
+    cells = rng.uniform(40, 230, size=(180 // 12, 320 // 12 + 1))
+    scene = cv2.resize(cells, None, fx=12, fy=12, interpolation=cv2.INTER_NEAREST)[:180, :320]
+
+    def frame(i: int, _w: int, _h: int) -> np.ndarray:
+        if i < 3:
+            return np.zeros((180, 320, 3), np.uint8)
+        shifted = np.roll(scene, 2 * i, axis=1)
+        return np.repeat(shifted[:, :, None], 3, axis=2).astype(np.uint8)
+
+    path = tmp_path / "black-first.mp4"
+    make_video(path, seconds=4, audio=False, frame_fn=frame)
+    tl = analyse(probe(path), HighlightOptions(), Reporter())
+    after = (tl.times >= 0.2) & (tl.times <= 1.0)
+    assert tl.signals["quality"][after].min() >= 0.9, tl.signals["quality"][:12]

@@ -145,3 +145,30 @@ def test_a_short_reel_of_a_short_video_is_not_put_down_to_its_length(media):
     assert note.startswith("Only 14 s of this video stood out"), note
     # A reel under a second is not "0 s".
     assert _seconds(0.5, 15) == ("0.5", "15")
+
+
+def test_a_short_talk_is_kept_from_its_first_word(media):
+    # OpenCV's Megamind.avi: a black first frame (a cut at 0.08 s), then talk from 0.38 s
+    # without a pause until 5 s. Its good stretch began at 0.2 s, inside the talk, where no
+    # cut is allowed, and the reel began at the first pause inside it: 0.85 s in the AVI
+    # (the first words lost), 5.0 s in a phone copy of it.
+    step, duration = 0.1, 11.3
+    n = int(duration / step) + 1
+    t = np.arange(n) * step
+    talk = (t >= 0.38) & (t < 5.0) | (t >= 5.3) & (t < 10.8)
+    tl = Timeline(
+        duration=duration,
+        step=step,
+        signals={
+            "motion": np.where(t >= 0.1, 0.3, 0.0),
+            "audio": np.where(talk, 0.3, 0.0),
+            "speech": talk.astype(float),
+            "quality": np.where(t >= 0.2, 1.0, 0.0),
+            "shake": np.zeros(n),
+        },
+        shots=[0.08],
+        quiet=[5.15],
+        speech=talk,
+    )
+    segments = select(media, tl, HighlightOptions(duration=15))
+    assert segments[0].source_start <= 0.3, segments[0]

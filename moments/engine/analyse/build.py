@@ -59,7 +59,7 @@ def build_timeline(
         "motion": 1.0 - np.exp(-motion / 0.03),
         "camera": np.clip(speed / CAMERA_FULL, 0.0, 1.0),
         "shake": np.clip((shake - 0.05) / 0.25, 0.0, 1.0),
-        "quality": _quality(v, grid, flat),
+        "quality": _quality(v, grid, flat, shots),
         "plain": np.clip((flat - 0.45) / 0.3, 0.0, 1.0),
         "faces": np.clip(_faces(v, grid, shots) / 0.02, 0, 1),
     }
@@ -250,7 +250,7 @@ def _pace(t: np.ndarray) -> float:
     return float(np.median(steps)) if len(steps) else 1 / 30
 
 
-def _quality(v: VideoSamples, grid: np.ndarray, flat: np.ndarray) -> np.ndarray:
+def _quality(v: VideoSamples, grid: np.ndarray, flat: np.ndarray, shots: list[float]) -> np.ndarray:
     """0..1: 1 is well lit and sharp. Dark or blurred footage scores near 0.
 
     A flat picture (``flat``: share of flat blocks) has nothing to be sharp: a card or a wall
@@ -265,7 +265,10 @@ def _quality(v: VideoSamples, grid: np.ndarray, flat: np.ndarray) -> np.ndarray:
         # Over a second: one frame's focus is chance (motion blur comes and goes from frame
         # to frame, and which frames are sampled depends on the encoding: a shaky bike shot
         # read 0.74 in one encoding and 1.0 in another, on frames 0.04 s apart).
-        lap = _smooth(_interp(np.asarray(v.detail_t), lap, grid, 2.0), round(1.0 / STEP))
+        # Within shots: a black first frame (OpenCV's Megamind.avi) made the talk's first
+        # 0.8 s unwatchable, and the reel began after its first words.
+        lap = _interp_in_shots(np.asarray(v.detail_t), lap, grid, shots, 2.0)
+        lap = _smooth_in_shots(lap, grid, shots, round(1.0 / STEP))
         sharp = np.clip((lap - 0.9) / 0.9, 0, 1)
     else:
         sharp = np.ones(len(grid))
@@ -292,9 +295,7 @@ def _shots(t: np.ndarray, cut: np.ndarray) -> list[float]:
     return shots
 
 
-def gap_cuts(
-    v: VideoSamples, spikes: list[float]
-) -> tuple[list[float], list[tuple[float, float]]]:
+def gap_cuts(v: VideoSamples, spikes: list[float]) -> tuple[list[float], list[tuple[float, float]]]:
     """Cuts hidden in skipped stretches, where the palette changes across the stretch.
 
     Frames either side of a stretch are too far apart for the adjacent-frame test (a pan moves
@@ -359,23 +360,46 @@ def _focus(v: VideoSamples, grid: np.ndarray, shots: list[float]) -> np.ndarray:
     subject was in the shot before.
     """
     t = np.asarray(v.t)
-    mx, my = np.full(len(grid), 0.5), np.full(len(grid), 0.5)
-    bounds = [0, *np.searchsorted(grid, shots).tolist(), len(grid)]
-    edges = [-np.inf, *shots, np.inf]
-    for (a, b), (start, end) in zip(
-        itertools.pairwise(bounds), itertools.pairwise(edges), strict=True
-    ):
-        inside = (t >= start) & (t < end)
-        if b > a and inside.any():
-            mx[a:b] = _interp(t[inside], np.asarray(v.mx)[inside], grid[a:b], 0.5)
-            my[a:b] = _interp(t[inside], np.asarray(v.my)[inside], grid[a:b], 0.5)
+    mx = _interp_in_shots(t, v.mx, grid, shots, 0.5)
+    my = _interp_in_shots(t, v.my, grid, shots, 0.5)
     if v.face_t and any(a > 0 for a in v.face_area):
         fx = _nearest_in_shot(v.face_t, v.face_x, grid, shots)
         fy = _nearest_in_shot(v.face_t, v.face_y, grid, shots)
         has = _nearest_in_shot(v.face_t, v.face_area, grid, shots) > 0
         mx, my = np.where(has, fx, mx), np.where(has, fy, my)
-    focus = np.stack([mx, my], axis=1)
-    for a, b in itertools.pairwise(bounds):
-        for axis in (0, 1):
-            focus[a:b, axis] = _smooth(focus[a:b, axis], 11)
+    focus = np.stack(
+        [_smooth_in_shots(mx, grid, shots, 11), _smooth_in_shots(my, grid, shots, 11)], 1
+    )
     return np.clip(focus, 0.0, 1.0)
+
+
+def _shot_spans(grid: np.ndarray, shots: list[float]) -> list[tuple[int, int, float, float]]:
+    """Each shot as (first grid index, end grid index, start time, end time)."""
+    bounds = [0, *np.searchsorted(grid, shots).tolist(), len(grid)]
+    edges = [-np.inf, *shots, np.inf]
+    return [
+        (a, b, start, end)
+        for (a, b), (start, end) in zip(
+            itertools.pairwise(bounds), itertools.pairwise(edges), strict=True
+        )
+    ]
+
+
+def _interp_in_shots(t: np.ndarray, values, grid: np.ndarray, shots: list[float], default: float):
+    """:func:`_interp` within each shot, from that shot's samples alone (``default`` where it has
+    none)."""
+    values = np.asarray(values, dtype=float)
+    out = np.full(len(grid), default)
+    for a, b, start, end in _shot_spans(grid, shots):
+        inside = (t >= start) & (t < end)
+        if b > a and inside.any():
+            out[a:b] = _interp(t[inside], values[inside], grid[a:b], default)
+    return out
+
+
+def _smooth_in_shots(values: np.ndarray, grid: np.ndarray, shots: list[float], width: int):
+    """:func:`_smooth` within each shot: nothing of one shot leaks into the next."""
+    out = np.asarray(values, dtype=float).copy()
+    for a, b, _, _ in _shot_spans(grid, shots):
+        out[a:b] = _smooth(out[a:b], width)
+    return out
