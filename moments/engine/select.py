@@ -699,15 +699,22 @@ def shortfall(segments: list[Segment], timeline: Timeline, options: HighlightOpt
     if not segments:
         return None
     score = frame_scores(timeline)
-    if nothing_stands_out(score, timeline.step, options):
-        return (
-            "Nothing in this video stood out (no movement, talk, faces or lively sound to speak "
-            "of), so your reel shows its best-lit, steadiest moments."
-        )
     reel = reel_length([(g.source_start, g.source_end) for g in segments], options.crossfade)
-    if reel >= options.duration * 0.95:
-        return None
     got, asked = _seconds(reel, options.duration)
+    short = reel < options.duration * 0.95
+    if nothing_stands_out(score, timeline.step, options):
+        nothing = (
+            "Nothing in this video stood out (no movement, talk, faces or lively sound to speak of)"
+        )
+        if short and timeline.duration > options.duration * OVER:
+            # gradio's world.mp4: a dim globe on black, 1.5 s of 15 with no word of why.
+            return (
+                f"{nothing}, and little of it is lit and sharp enough to watch, so your reel "
+                f"is {got} s rather than {asked} s."
+            )
+        return f"{nothing}, so your reel shows its best-lit, steadiest moments."
+    if not short:
+        return None
     if timeline.duration <= options.duration * OVER and reel >= WHOLE * timeline.duration:
         return (
             f"Your video is {timeline.duration:.0f} s long, so your reel is {got} s "

@@ -172,3 +172,25 @@ def test_a_short_talk_is_kept_from_its_first_word(media):
     )
     segments = select(media, tl, HighlightOptions(duration=15))
     assert segments[0].source_start <= 0.3, segments[0]
+
+
+def test_a_dark_video_says_why_its_reel_is_short(media):
+    # gradio's world.mp4: a dim globe on black, nothing moving much, no sound. Its reel was
+    # 1.5 s of 15 asked, and its note said only that it showed the best-lit moments.
+    step, duration = 0.1, 40.0
+    n = int(duration / step) + 1
+    tl = Timeline(
+        duration=duration,
+        step=step,
+        signals={
+            "motion": np.full(n, 0.02),
+            "audio": np.zeros(n),
+            "quality": np.zeros(n),
+            "shake": np.zeros(n),
+        },
+    )
+    options = HighlightOptions(duration=15)
+    segments = select(media, tl, options)
+    assert reel_length([(s.source_start, s.source_end) for s in segments], 0.25) < 14
+    note = shortfall(segments, tl, options) or ""
+    assert "lit and sharp enough" in note and "rather than 15 s" in note, note
