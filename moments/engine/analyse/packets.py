@@ -278,12 +278,15 @@ def _level_shift(times: np.ndarray, sizes: np.ndarray, keys: np.ndarray) -> floa
         return None
     # Where the two sides are each closest to their own median (least absolute deviations),
     # among the points where the level changes at once (the frames either side of it differ
-    # as much as the sides do: sizes falling step by step as motion slows are no cut).
-    best, at, shift = np.inf, None, np.log(SHIFT)
-    for k in range(SHIFT_SIDE, len(t) - SHIFT_SIDE + 1):
+    # as much as the sides do: sizes falling step by step as motion slows are no cut). Those
+    # points first, for all at once: one by one, this took 0.35 s on the 2-minute benchmark.
+    shift = np.log(SHIFT)
+    local = np.median(np.lib.stride_tricks.sliding_window_view(level, SHIFT_SIDE), axis=1)
+    ks = np.arange(SHIFT_SIDE, len(t) - SHIFT_SIDE + 1)
+    best, at = np.inf, None
+    for k in ks[np.abs(local[ks - SHIFT_SIDE] - local[ks]) >= shift]:
         a, b = np.median(level[:k]), np.median(level[k:])
-        close = np.median(level[k - SHIFT_SIDE : k]) - np.median(level[k : k + SHIFT_SIDE])
-        if abs(a - b) < shift or abs(close) < shift:
+        if abs(a - b) < shift:
             continue
         cost = float(np.abs(level[:k] - a).sum() + np.abs(level[k:] - b).sum())
         if cost < best:
