@@ -185,18 +185,7 @@ def test_a_cut_into_a_plain_picture_is_found_where_it_is(tmp_path):
         x = int(PAN * t)
         return np.ascontiguousarray(texture[:, x : x + W])
 
-    path = tmp_path / "plain.mp4"
-    make_video(
-        path,
-        seconds=6,
-        width=W,
-        height=H,
-        fps=FPS,
-        audio=False,
-        frame_fn=frame,
-        video_options={"x264-params": "keyint=60:min-keyint=60:scenecut=0:bframes=2"},
-    )
-    tl = analyse(probe(path), HighlightOptions(), Reporter())
+    tl = _two_second_gops(tmp_path / "plain.mp4", frame, bframes=2)
     assert len(tl.shots) == 1 and abs(tl.shots[0] - cut) < 0.07, tl.shots
     assert tl.unsure == []
 
@@ -216,7 +205,15 @@ def test_a_fade_to_black_in_a_skipped_stretch_is_a_fade(tmp_path):
         gain = float(np.clip((fade_to - t) / (fade_to - fade_from), 0.0, 1.0))
         return (texture[:, x : x + W] * gain).astype(np.uint8)
 
-    path = tmp_path / "fade.mp4"
+    tl = _two_second_gops(tmp_path / "fade.mp4", frame, bframes=0)
+    faded = fading(tl)
+    inside = (tl.times >= fade_from + 0.2) & (tl.times <= fade_to - 0.2)
+    assert faded[inside].all(), tl.luma[inside]
+
+
+def _two_second_gops(path, frame, bframes: int):
+    """6 s of ``frame`` at the sparse size, an IDR every 2 s, no scene-cut keyframes:
+    analysed."""
     make_video(
         path,
         seconds=6,
@@ -225,9 +222,6 @@ def test_a_fade_to_black_in_a_skipped_stretch_is_a_fade(tmp_path):
         fps=FPS,
         audio=False,
         frame_fn=frame,
-        video_options={"x264-params": "keyint=60:min-keyint=60:scenecut=0:bframes=0"},
+        video_options={"x264-params": f"keyint=60:min-keyint=60:scenecut=0:bframes={bframes}"},
     )
-    tl = analyse(probe(path), HighlightOptions(), Reporter())
-    faded = fading(tl)
-    inside = (tl.times >= fade_from + 0.2) & (tl.times <= fade_to - 0.2)
-    assert faded[inside].all(), tl.luma[inside]
+    return analyse(probe(path), HighlightOptions(), Reporter())
