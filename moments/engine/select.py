@@ -891,6 +891,10 @@ def reason(signals: dict[str, float], shake_nearby: float = 0.0) -> str:
 
 POSTER_LIGHT = (100.0, 215.0)
 """Mean luma from which a poster is fully lit, and up to which it is not blown out."""
+POSTER_ACTION = 0.4
+"""Share of a frame's worth as a poster that rests on something moving in it (full from
+``MOVING``) or a face; the rest is how it looks."""
+MOVING = 0.5
 POSTER_EDGE = 0.5
 """Seconds at each end of a segment the poster is not taken from: crossfades and fades."""
 POSTER_AFTER_KEYFRAME = 0.001
@@ -968,12 +972,17 @@ def _poster_look(timeline: Timeline) -> np.ndarray:
     and well exposed, the worst of the second around it (a fade or a flash is no poster)."""
     zeros = np.zeros(len(timeline.times))
     s = timeline.signals
+    faces, motion = s.get("faces", zeros), s.get("motion", zeros)
     look = (
         s.get("quality", zeros + 1.0)
         * (1.0 - 0.8 * s.get("plain", zeros))
-        * (0.7 + 0.3 * s.get("faces", zeros))
+        * (0.7 + 0.3 * faces)
         * (1.0 - 0.5 * s.get("shake", zeros))
         * _exposure(timeline)
+        # The moment itself, not the still before it: OpenCV's tree.avi had the still tree
+        # with a hand's edge as poster, where the hand sweeps across it a second later. A
+        # face is a moment already (weighed by motion, Megamind.avi's poster was a blink).
+        * (1.0 - POSTER_ACTION + POSTER_ACTION * np.maximum(faces, np.clip(motion / MOVING, 0, 1)))
     )
     half = round(0.5 / timeline.step)
     padded = np.pad(look, half, mode="edge")

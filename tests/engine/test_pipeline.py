@@ -143,6 +143,7 @@ def test_a_dim_face_is_no_poster_over_a_bright_moment() -> None:
     thumbs = np.full((n, 9, 16), 130, np.uint8)
     thumbs[:60] = 72
     signals = {"quality": np.ones(n), "plain": np.zeros(n), "faces": faces, "shake": np.zeros(n)}
+    signals["motion"] = np.where(faces > 0, 0.0, 0.6)  # the lively one moves
     timeline = Timeline(duration=19.9, step=0.1, signals=signals, thumbs=thumbs)
     segments = [seg(10.0, 16.0, 0.47), seg(0.0, 6.0, 0.36)]
     assert 10.0 <= poster_time(segments, timeline) <= 16.0
@@ -171,3 +172,19 @@ def test_the_poster_of_many_clips_is_the_best_looking_frame_of_all_their_best_mo
     # A clip the reel blows up (four times a side: half as sharp as the limit allows) is not.
     k, _ = poster_moment([clips[0], ([seg(1.0, 9.0, 0.51)], sharp)], [1.0, 0.5])
     assert k == 0
+
+
+def test_the_poster_shows_the_moment_not_the_still_before_it() -> None:
+    """OpenCV's tree.avi: a still tree, then a hand sweeping across the lens. The poster was
+    the still tree with the hand's edge at the frame's side (as good a picture, and first);
+    it is the frame where the hand is, as long as that looks about as good."""
+
+    def seg(start: float, end: float, score: float) -> Segment:
+        return Segment(start, end, 0.0, score, {}, "")
+
+    n = 100
+    timeline = _poster_timeline(np.ones(n), np.zeros(n), [])
+    timeline.signals["quality"][60:] = 0.85  # the hand is a little blurred
+    timeline.signals["motion"] = np.where(np.arange(n) >= 60, 0.9, 0.0)
+    t = poster_time([seg(2.0, 9.5, 0.4)], timeline)
+    assert 6.5 <= t <= 9.0, t
