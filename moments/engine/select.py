@@ -790,7 +790,7 @@ def _segment(start: float, end: float, out: float, timeline: Timeline, score) ->
         output_start=round(out, 3),
         score=round(float(_window_mean(score, timeline.step, start, end)), 4),
         signals=signals,
-        reason=reason(signals, _shake_around(timeline, start, end)),
+        reason=_reason(timeline, start, end, signals),
         focus=focus,
         pan=pan,
     )
@@ -843,6 +843,35 @@ def _shake_around(timeline: Timeline, start: float, end: float) -> float:
     return float(np.convolve(shake, np.ones(10) / 10, mode="same")[near].max())
 
 
+NOTHING_SAID = "the best of what there is"
+
+
+def _reason(timeline: Timeline, start: float, end: float, signals: dict[str, float]) -> str:
+    """The reason of a segment (``signals``: its means): of each of its shots in turn where it
+    runs across the source's own cuts. Said of the whole, a pick of a face close-up, a white
+    wall and traffic read "fast action, people in view"; now "a face close up, then fast
+    action, a sweeping pan"."""
+    whole = reason(signals, _shake_around(timeline, start, end))
+    cuts = [c for c in sorted(timeline.shots) if start + SHORT_SHOT <= c <= end - SHORT_SHOT]
+    if not cuts:
+        return whole
+    said: list[str] = []
+    for a, b in itertools.pairwise([start, *cuts, end]):
+        piece = reason(window_signals(timeline, a, b))
+        # Two shots that say the same things, in whatever order, are said once.
+        if piece != NOTHING_SAID and (
+            not said or set(said[-1].split(", ")) != set(piece.split(", "))
+        ):
+            said.append(piece)
+    if len(said) < 2:
+        return whole
+    avoided = whole.endswith(SHAKE_AVOIDED) and not said[-1].endswith(SHAKE_AVOIDED)
+    return ", then ".join(said[:3]) + (f", {SHAKE_AVOIDED}" if avoided else "")
+
+
+SHAKE_AVOIDED = "camera shake avoided"
+
+
 def reason(signals: dict[str, float], shake_nearby: float = 0.0) -> str:
     """A short explanation (one or two parts) from a segment's strongest signals, in words a
     person uses: "someone talking", "music", "crowd cheering", "fast action"...
@@ -883,9 +912,9 @@ def reason(signals: dict[str, float], shake_nearby: float = 0.0) -> str:
     if not parts:  # a quieter moment: still say what there is in it
         parts = [label for value, label in ranked if value >= 0.1][:1]
     if not parts:
-        parts = ["the best of what there is"]
+        parts = [NOTHING_SAID]
     if shake_nearby >= 0.5 and shake < 0.2:
-        parts.append("camera shake avoided")
+        parts.append(SHAKE_AVOIDED)
     return ", ".join(parts)
 
 

@@ -194,3 +194,18 @@ def test_a_dark_video_says_why_its_reel_is_short(media):
     assert reel_length([(s.source_start, s.source_end) for s in segments], 0.25) < 14
     note = shortfall(segments, tl, options) or ""
     assert "lit and sharp enough" in note and "rather than 15 s" in note, note
+
+
+def test_a_segment_across_cuts_says_what_each_of_its_shots_holds(media):
+    # action-end-card's 15 s reel: a face close-up in a car, then a white wall and traffic,
+    # in one segment across the source's cuts, read "fast action, people in view" for all.
+    tl = _edited()
+    cut = EDITED_CUTS[3]  # a close-up in the quick shot before it, the ride after it
+    face = (tl.times >= EDITED_CUTS[2]) & (tl.times < cut)
+    tl.signals["faces"] = np.where(face, 1.0, 0.0)
+    tl.signals["motion"] = np.where(face, 0.05, tl.signals["motion"] * 1.4)
+    segments = select(media, tl, HighlightOptions(duration=15))
+    across = [s for s in segments if s.source_start < cut - 0.5 and cut + 0.5 < s.source_end]
+    assert across, segments
+    for segment in across:
+        assert "a face close up, then fast action" in segment.reason, segment.reason
