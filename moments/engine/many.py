@@ -16,7 +16,7 @@ from datetime import datetime
 import numpy as np
 
 from .models import HighlightOptions, MediaInfo, Segment
-from .select import WORTH, frame_scores, nothing_stands_out, select
+from .select import WORTH, frame_scores, nothing_stands_out, reel_length, reel_seconds, select
 from .timeline import Timeline
 
 FLOOR_SEGMENTS = 1.5
@@ -72,6 +72,7 @@ def choose(clips: list[Clip], options: HighlightOptions) -> Choice:
                 f"{clip.media.path.name}: nothing worth keeping was found in it (nothing "
                 "moves or is heard that stands out), so it is left out of the reel."
             )
+    lively = bool(worth)
     if not worth:  # all dull: the best-lit, steadiest parts of each, as for one dull video
         worth = ordered
     footage = worth
@@ -98,6 +99,15 @@ def choose(clips: list[Clip], options: HighlightOptions) -> Choice:
     picked, repeat_notes = _drop_repeats(worth, picked)
     notes.extend(repeat_notes)
     kept = [(c, segs) for c, segs in zip(worth, picked, strict=True) if segs]
+    spans = [(g.source_start, g.source_end) for _, segs in kept for g in segs]
+    got = reel_length(spans, options.crossfade)
+    if lively and got < options.duration * 0.95:
+        # A reviewer's four clips gave 12.1 s of 15 and nothing said why.
+        seconds, asked = reel_seconds(got, options.duration)
+        notes.append(
+            f"Only {seconds} s of these clips stood out; your reel is {seconds} s rather than "
+            f"{asked} s."
+        )
     return Choice([c for c, _ in kept], [s for _, s in kept], notes, footage)
 
 

@@ -700,7 +700,7 @@ def shortfall(segments: list[Segment], timeline: Timeline, options: HighlightOpt
         return None
     score = frame_scores(timeline)
     reel = reel_length([(g.source_start, g.source_end) for g in segments], options.crossfade)
-    got, asked = _seconds(reel, options.duration)
+    got, asked = reel_seconds(reel, options.duration)
     short = reel < options.duration * 0.95
     if nothing_stands_out(score, timeline.step, options):
         nothing = (
@@ -732,7 +732,7 @@ length to be the reason the reel is short (crossfades and the odd dull second ta
 a 30 s video's 13 s reel was put down to its length."""
 
 
-def _seconds(got: float, asked: float) -> tuple[str, str]:
+def reel_seconds(got: float, asked: float) -> tuple[str, str]:
     """Both lengths in whole seconds, or in tenths where whole ones would read the same (a
     3.5 s reel of 4 asked read "your reel is 4 s rather than 4 s") or under 1 s ("0 s")."""
     if f"{got:.0f}" != f"{asked:.0f}" and got >= 1.0:

@@ -420,3 +420,35 @@ def test_a_short_big_clip_does_not_blow_up_the_rest(tmp_path):
     most = list(zip([small, big, middle], shown(0.5, 1.8, 0.5), strict=True))
     info, _ = render_many(most, tmp_path / "most.mp4", options, Reporter())
     assert (info.width, info.height) == (640, 360)
+
+
+def test_a_short_reel_of_many_clips_says_so(media_dir):
+    # A reviewer's four clips gave a 12.1 s reel of 15 asked, and nothing said why.
+    import dataclasses
+
+    from moments.engine.many import Clip, choose
+    from moments.engine.probe import probe
+    from moments.engine.timeline import Timeline
+
+    def clip(given: int, live: tuple[float, float]) -> Clip:
+        step, duration = 0.1, 20.0
+        t = np.arange(int(duration / step) + 1) * step
+        moving = (t >= live[0]) & (t < live[1])
+        timeline = Timeline(
+            duration=duration,
+            step=step,
+            signals={
+                "motion": np.where(moving, 0.6, 0.0),
+                "audio": np.zeros(len(t)),
+                "quality": np.ones(len(t)),
+                "shake": np.zeros(len(t)),
+            },
+        )
+        media = dataclasses.replace(probe(media_dir / "example.mp4"), duration=duration)
+        return Clip(given, media, timeline)
+
+    options = HighlightOptions(duration=15)
+    choice = choose([clip(0, (2.0, 5.0)), clip(1, (8.0, 11.0))], options)
+    got = sum(s.duration for segments in choice.segments for s in segments)
+    assert got < 14
+    assert any("of these clips stood out; your reel is" in n for n in choice.notes), choice.notes

@@ -14,10 +14,10 @@ from moments.engine.probe import probe
 from moments.engine.progress import Reporter
 from moments.engine.select import (
     MERGED,
-    _seconds,
     frame_scores,
     reason,
     reel_length,
+    reel_seconds,
     select,
     shortfall,
     window_signals,
@@ -293,9 +293,9 @@ def test_no_pick_runs_into_a_stretch_that_hides_a_cut(media_dir):
 
 
 def test_a_short_reel_is_told_in_tenths_where_whole_seconds_would_read_the_same():
-    assert _seconds(14.2, 30.0) == ("14", "30")
-    assert _seconds(3.5, 4.0) == ("3.5", "4")  # not "your reel is 4 s rather than 4 s"
-    assert _seconds(9.6, 10.0) == ("9.6", "10")
+    assert reel_seconds(14.2, 30.0) == ("14", "30")
+    assert reel_seconds(3.5, 4.0) == ("3.5", "4")  # not "your reel is 4 s rather than 4 s"
+    assert reel_seconds(9.6, 10.0) == ("9.6", "10")
 
 
 def test_music_over_a_still_picture_is_no_moment_and_lifts_what_moves():

@@ -10,7 +10,7 @@ import pytest
 
 from moments.engine.models import HighlightOptions
 from moments.engine.probe import probe
-from moments.engine.select import _seconds, reel_length, select, shortfall
+from moments.engine.select import reel_length, reel_seconds, select, shortfall
 from moments.engine.timeline import Timeline
 
 
@@ -144,7 +144,7 @@ def test_a_short_reel_of_a_short_video_is_not_put_down_to_its_length(media):
     note = shortfall(segments, tl, options) or ""
     assert note.startswith("Only 14 s of this video stood out"), note
     # A reel under a second is not "0 s".
-    assert _seconds(0.5, 15) == ("0.5", "15")
+    assert reel_seconds(0.5, 15) == ("0.5", "15")
 
 
 def test_a_short_talk_is_kept_from_its_first_word(media):
