@@ -397,7 +397,10 @@ def _greedy(
             break
         # What can still fit: alone, or as an extension of a chosen pick (judged below).
         room = target * OVER - reel + (fade if chosen else 0.0)
-        abuts = [_abuts(cands.start, cands.end, cs, ce, shots) & across for cs, ce in chosen]
+        none = np.zeros(len(alive), bool)
+        abuts = [
+            _abuts(cands.start, cands.end, cs, ce, shots) if across else none for cs, ce in chosen
+        ]
         joins = [
             _joins(cands.start, cands.end, cs, ce, shots) | a
             for (cs, ce), a in zip(chosen, abuts, strict=True)
@@ -538,7 +541,7 @@ def _keeps_off(
     extending it (``across`` its cuts too)."""
     start, end = cands.start, cands.end
     keep = _apart(start, end, s, e, shots) | _joins(start, end, s, e, shots)
-    return keep | (_abuts(start, end, s, e, shots) & across)
+    return (keep | _abuts(start, end, s, e, shots)) if across else keep
 
 
 def _apart(start: np.ndarray, end: np.ndarray, s: float, e: float, shots: np.ndarray):
