@@ -16,7 +16,7 @@ from datetime import datetime
 import numpy as np
 
 from .models import HighlightOptions, MediaInfo, Segment
-from .select import WORTH, frame_scores, nothing_stands_out, reel_length, reel_seconds, select
+from .select import SHORT, WORTH, frame_scores, nothing_stands_out, reel_length, select, stood_out
 from .timeline import Timeline
 
 FLOOR_SEGMENTS = 1.5
@@ -101,13 +101,9 @@ def choose(clips: list[Clip], options: HighlightOptions) -> Choice:
     kept = [(c, segs) for c, segs in zip(worth, picked, strict=True) if segs]
     spans = [(g.source_start, g.source_end) for _, segs in kept for g in segs]
     got = reel_length(spans, options.crossfade)
-    if lively and got < options.duration * 0.95:
+    if lively and got < options.duration * SHORT:
         # A reviewer's four clips gave 12.1 s of 15 and nothing said why.
-        seconds, asked = reel_seconds(got, options.duration)
-        notes.append(
-            f"Only {seconds} s of these clips stood out; your reel is {seconds} s rather than "
-            f"{asked} s."
-        )
+        notes.append(stood_out(got, options.duration, "these clips"))
     return Choice([c for c, _ in kept], [s for _, s in kept], notes, footage)
 
 

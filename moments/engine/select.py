@@ -704,7 +704,7 @@ def shortfall(segments: list[Segment], timeline: Timeline, options: HighlightOpt
     score = frame_scores(timeline)
     reel = reel_length([(g.source_start, g.source_end) for g in segments], options.crossfade)
     got, asked = reel_seconds(reel, options.duration)
-    short = reel < options.duration * 0.95
+    short = reel < options.duration * SHORT
     if nothing_stands_out(score, timeline.step, options):
         nothing = (
             "Nothing in this video stood out (no movement, talk, faces or lively sound to speak of)"
@@ -724,11 +724,22 @@ def shortfall(segments: list[Segment], timeline: Timeline, options: HighlightOpt
             f"rather than {asked} s."
         )
     return (
-        f"Only {got} s of this video stood out; your reel is {got} s rather than "
-        f"{asked} s. The rest is {_dull_kinds(timeline, score)}."
+        f"{stood_out(reel, options.duration, 'this video')} "
+        f"The rest is {_dull_kinds(timeline, score)}."
     )
 
 
+def stood_out(got: float, asked: float, source: str) -> str:
+    """The sentence for a reel of ``got`` seconds, ``asked`` asked, from what stood out of
+    ``source`` ("this video", "these clips")."""
+    seconds, length = reel_seconds(got, asked)
+    return (
+        f"Only {seconds} s of {source} stood out; your reel is {seconds} s rather than {length} s."
+    )
+
+
+SHORT = 0.95
+"""Share of the length asked under which a reel is short and the result says why."""
 WHOLE = 0.85
 """Share of a video short of the reel's length that its reel must hold for the video's own
 length to be the reason the reel is short (crossfades and the odd dull second take the rest):
