@@ -158,24 +158,46 @@ def _fade(clip: np.ndarray, plan: Plan, index: int, count: int) -> None:
         clip[:, clip.shape[1] - overlap :] *= ramp
 
 
+LIMIT_MARGIN_DB = 0.3
+"""The limiter aims this far under the ceiling: its interpolator and FFmpeg's meter (which has
+the last word) read a true peak a little differently."""
+LOUDNESS_TOLERANCE = 0.2
+"""LU from the target that the gain search settles for."""
+ROUNDS = 4
+"""Most rounds of gain, limiter and reading (one for most footage; two or three when the
+limiter takes much of a peaky track's loudness)."""
+
+
 def normalise(
     samples: np.ndarray, target: float = TARGET_LUFS, tick: Callable[[], None] | None = None
 ) -> np.ndarray:
-    """Gain to ``target`` LUFS integrated, then a limiter so the true peak stays under -1 dBTP."""
+    """Gain to ``target`` LUFS integrated, through a true-peak limiter so the true peak stays
+    under -1 dBTP: the gain is the one whose *limited* result reads ``target``.
+
+    Limiting a peaky track (claps: 8 ms bursts) lowers its loudness, less than the gain raises
+    it, so the gain is searched for: each round applies a gain to the samples as they came,
+    limits and reads the result with the same meter, and corrects the gain by the miss over the
+    loudness gained per dB so far (a secant step).
+    """
     level = measure(samples, tick, peak=False)  # the limiter below sees to the peaks
     if level.integrated <= SILENCE_LUFS:
         return samples
-    out, lifted = samples, 0.0
-    # The limiter sees sample peaks; true (inter-sample) peaks can be a little higher, so aim
-    # lower, then check the real true peak and trim if it still pokes over. Limiting a peaky
-    # track lowers its loudness, so a second (rarely third) round makes up the difference.
-    for _ in range(3):
-        gain_db = min(MAX_GAIN_DB - lifted, target - level.integrated)
-        out = limit(out * np.float32(10 ** (gain_db / 20)), TRUE_PEAK_CEILING * 10 ** (-0.5 / 20))
-        lifted += gain_db
+    ceiling = TRUE_PEAK_CEILING * 10 ** (-LIMIT_MARGIN_DB / 20)
+    gain_db = min(MAX_GAIN_DB, target - level.integrated)
+    before: tuple[float, float] | None = None  # (gain, loudness) of the previous round
+    out = samples
+    for _ in range(ROUNDS):
+        out = limit(samples * np.float32(10 ** (gain_db / 20)), ceiling)
         level = measure(out, tick)
-        if abs(level.integrated - target) < 0.5 or lifted >= MAX_GAIN_DB:
+        miss = target - level.integrated
+        if abs(miss) < LOUDNESS_TOLERANCE or (miss > 0 and gain_db >= MAX_GAIN_DB):
             break
+        slope = 1.0  # LU per dB of gain: 1 where the limiter does nothing
+        if before is not None and gain_db != before[0]:
+            slope = (level.integrated - before[1]) / (gain_db - before[0])
+            slope = min(1.0, max(0.1, slope))
+        before = (gain_db, level.integrated)
+        gain_db = min(MAX_GAIN_DB, gain_db + miss / slope)
     if level.true_peak > TRUE_PEAK_CEILING:
         out *= np.float32(TRUE_PEAK_CEILING / level.true_peak)
     return out
