@@ -94,3 +94,31 @@ def screenshot(page: Page, name: str) -> Path:
     path = ARTIFACTS / name
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+FRAME_CONTRAST = """v => {
+  const c = document.createElement('canvas');
+  c.width = 64; c.height = 64;
+  const g = c.getContext('2d');
+  g.drawImage(v, 0, 0, 64, 64);
+  const d = g.getImageData(0, 0, 64, 64).data;
+  let s = 0, s2 = 0, n = 0;
+  for (let i = 0; i < d.length; i += 4) {
+    const y = 0.299 * d[i] + 0.587 * d[i + 1] + 0.114 * d[i + 2];
+    s += y; s2 += y * y; n += 1;
+  }
+  const m = s / n;
+  return Math.sqrt(s2 / n - m * m);
+}"""
+
+
+def assert_reel_plays(page: Page, picture: bool = True, after: float = 0.5) -> None:
+    """The reel on the page plays: its clock runs past ``after`` seconds, and (unless
+    ``picture`` is off) the frame on screen then is a picture, not a flat colour."""
+    page.eval_on_selector("#reel", "v => { v.muted = true; return v.play(); }")
+    page.wait_for_function(f"document.getElementById('reel').currentTime > {after}", timeout=20_000)
+    # A picture, not a flat colour: the spread of brightness in the frame on screen.
+    if not picture:  # example.mp4 is a flat green card with a small timecode
+        return
+    contrast = page.eval_on_selector("#reel", FRAME_CONTRAST)
+    assert contrast > 8, f"the reel shows a flat picture (brightness spread {contrast:.1f})"

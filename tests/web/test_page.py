@@ -11,7 +11,7 @@ from playwright.sync_api import Page, Route, expect
 from tests.helpers import wait_for
 from tests.service.conftest_api import LiveApi
 
-from .conftest import screenshot
+from .conftest import assert_reel_plays, screenshot
 from .test_reels import drop_files
 
 JOB_DONE_MS = 120_000
@@ -33,32 +33,6 @@ def set_duration(page: Page, seconds: int) -> None:
         "(el, v) => { el.value = String(v); el.dispatchEvent(new Event('input')); }",
         seconds,
     )
-
-
-FRAME_CONTRAST = """v => {
-  const c = document.createElement('canvas');
-  c.width = 64; c.height = 64;
-  const g = c.getContext('2d');
-  g.drawImage(v, 0, 0, 64, 64);
-  const d = g.getImageData(0, 0, 64, 64).data;
-  let s = 0, s2 = 0, n = 0;
-  for (let i = 0; i < d.length; i += 4) {
-    const y = 0.299 * d[i] + 0.587 * d[i + 1] + 0.114 * d[i + 2];
-    s += y; s2 += y * y; n += 1;
-  }
-  const m = s / n;
-  return Math.sqrt(s2 / n - m * m);
-}"""
-
-
-def assert_reel_plays(page: Page, picture: bool = True) -> None:
-    page.eval_on_selector("#reel", "v => { v.muted = true; return v.play(); }")
-    page.wait_for_function("document.getElementById('reel').currentTime > 0.5", timeout=20_000)
-    # A picture, not a flat colour: the spread of brightness in the frame on screen.
-    if not picture:  # example.mp4 is a flat green card with a small timecode
-        return
-    contrast = page.eval_on_selector("#reel", FRAME_CONTRAST)
-    assert contrast > 8, f"the reel shows a flat picture (brightness spread {contrast:.1f})"
 
 
 def test_upload_to_reel_on_a_phone(open_page, site, media_dir):

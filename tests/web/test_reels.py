@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 
 from tests.helpers import wait_for
 
-from .conftest import screenshot
+from .conftest import assert_reel_plays, screenshot
 from .test_controls import LAPTOP, upload
 
 TYPES = {".mp4": "video/mp4", ".m4a": "audio/mp4", ".mp3": "audio/mpeg"}
@@ -110,6 +110,12 @@ def test_three_clips_and_a_song_dropped_at_once_make_one_reel_that_plays(
     assert page.evaluate("reel.duration") > 1
     job_id = page.locator("#job").get_attribute("data-job-id")
     detail = site.client.get(f"/api/v1/jobs/{job_id}").json()
+    # It plays, pictures and all. example.mp4 (the one clip with a capture date, so first in
+    # the reel) is a flat green card: the picture is looked at in another clip's first moment.
+    lively = next(
+        s for s in detail["segments"] if detail["clips"][s["clip"]]["filename"] != "example.mp4"
+    )
+    assert_reel_plays(page, after=lively["output_start"] + 0.5)
     assert detail["options"]["sources"] == order
     assert detail["options"]["music"] == page.locator("#music .clip").get_attribute(
         "data-source-id"
