@@ -452,3 +452,37 @@ def test_a_short_reel_of_many_clips_says_so(media_dir):
     got = sum(s.duration for segments in choice.segments for s in segments)
     assert got < 14
     assert any("of these clips stood out; your reel is" in n for n in choice.notes), choice.notes
+
+
+def _level(samples: np.ndarray, start: float, end: float, rate: int = 48_000) -> float:
+    """RMS of ``samples`` (channels, n) from ``start`` to ``end`` seconds, dBFS."""
+    part = samples[:, round(start * rate) : round(end * rate)]
+    assert part.shape[1] > rate // 10, (start, end)
+    return float(10 * np.log10(np.mean(part.astype(np.float64) ** 2) + 1e-20))
+
+
+def test_a_clip_without_sound_is_silent_in_a_reel_that_has_sound(tmp_path):
+    # Three lively clips, the middle one filmed with no sound track at all (a screen
+    # recording, a muted export): the reel has the others' sound where they are, and silence
+    # where the silent clip is, not an error, nor a note about sound that could not be read.
+    names = ["first.mp4", "mute.mp4", "last.mp4"]
+    paths = []
+    for k, name in enumerate(names):
+        shots = [ShotSpec("dull", 1.5, 60 + k), ShotSpec("highlight", 3, 70 + k)]
+        make_video(tmp_path / name, shots, size=(160, 90), audio=name != "mute.mp4")
+        paths.append(tmp_path / name)
+    result = highlight_many(paths, tmp_path / "reel.mp4", HighlightOptions(duration=9.0))
+    assert [c.path.name for c in result.clips] == names
+    assert not any("sound" in n for n in result.notes), result.notes
+    with av.open(str(result.output)) as container:
+        assert len(container.streams.audio) == 1
+        sound = np.concatenate([f.to_ndarray() for f in container.decode(audio=0)], axis=1)
+    assert sound.shape[1] >= (result.duration - 0.1) * 48_000  # sound the reel's whole length
+    levels: dict[str, list[float]] = {name: [] for name in names}
+    for segment in result.segments:  # inside each segment, clear of crossfades and soft cuts
+        start, end = segment.output_start + 0.3, segment.output_start + segment.duration - 0.3
+        levels[result.clips[segment.clip].path.name].append(_level(sound, start, end))
+    assert all(levels.values()), levels  # every clip is in the reel
+    # Claps and cheering normalised to -16 LUFS: about -20 dBFS. Silence: nothing at all.
+    assert min(levels["first.mp4"] + levels["last.mp4"]) > -35.0, levels
+    assert max(levels["mute.mp4"]) < -70.0, levels
