@@ -23,7 +23,7 @@ from moments.engine.progress import Reporter
 from moments.engine.render import render
 from moments.engine.render.audio import TARGET_LUFS, reel_audio
 from moments.engine.render.layout import Layout, Plan, output_rate
-from moments.engine.render.loudness import measure
+from moments.engine.render.loudness import limit, measure
 from moments.engine.render.picture import make_picture, to_frame
 
 from .media_factory import make_video
@@ -490,6 +490,24 @@ def test_loudness_is_normalised_for_quiet_and_loud_input(tmp_path: Path, level: 
     assert abs(source_loudness - TARGET_LUFS) > 5  # the input really was off target
     assert abs(result.integrated - TARGET_LUFS) < 1.0, result
     assert 20 * np.log10(result.true_peak) < -0.3, result
+
+
+def test_the_limiter_holds_the_true_peak_between_samples() -> None:
+    # A tone at a quarter of the sample rate, sampled 45 degrees off its crests (faded in and
+    # out over 10 ms): every sample is at 0.71 of the wave's peak, which a converter plays, 3 dB
+    # over the samples. Limited to -1.3 dBTP, FFmpeg's ebur128 meter reads its true peak under
+    # -1 dBTP (a limiter of sample peaks left it at 0 dBTP), as it does for noise bursts.
+    t = np.arange(48_000)
+    fade = np.minimum(1.0, np.minimum(t, t[::-1]) / 480)
+    tone = np.sin(np.pi / 2 * t + np.pi / 4) * fade
+    bursts = np.random.default_rng(5).normal(0, 0.5, t.shape) * np.exp(-(t % 10_560) / 384)
+    ceiling = 10 ** (-1.3 / 20)
+    for name, mono in (("tone", tone), ("bursts", bursts)):
+        stereo = np.stack([mono, mono]).astype(np.float32)
+        if name == "tone":
+            assert measure(stereo).true_peak > 1.35 * np.abs(stereo).max()  # between samples
+        limited = measure(limit(stereo, ceiling))
+        assert 20 * np.log10(limited.true_peak) <= -1.0, (name, limited)
 
 
 # ---------------------------------------------------------------- failure and cancellation

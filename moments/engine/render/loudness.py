@@ -90,6 +90,8 @@ input ``n - 6``."""
 _INTERPOLATOR = np.concatenate([_INTERPOLATOR, _INTERPOLATOR[::-1, ::-1]])[1:]
 """Phases 1-3 (phase 0 falls on the samples, which are the signal there)."""
 _DELAY = 6
+_SPAN = 256
+"""Blocks oversampled at a time: memory stays small however long the reel."""
 _REACH = float(np.abs(_INTERPOLATOR).sum(axis=1).max())
 """No value between samples is more than this times the largest sample within 6 of it."""
 
@@ -112,7 +114,12 @@ def true_peaks(samples: np.ndarray, block: int, floor: float = 0.0) -> np.ndarra
     near[:-1] = np.maximum(near[:-1], peaks[1:])
     need = np.concatenate([[False], near * _REACH > floor, [False]])
     edges = np.flatnonzero(need[1:] != need[:-1])
-    for first, last in zip(edges[::2], edges[1::2], strict=True):  # runs of blocks [first, last)
+    runs = [  # runs of blocks [first, last) that need it, a few blocks at a time (memory)
+        (first, min(end, first + _SPAN))
+        for start, end in zip(edges[::2], edges[1::2], strict=True)
+        for first in range(start, end, _SPAN)
+    ]
+    for first, last in runs:
         start, end = first * block, min(n, last * block)
         lo = max(0, start - _DELAY + 1)  # the earliest sample the run's phases read
         for channel in samples:
