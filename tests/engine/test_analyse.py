@@ -363,3 +363,35 @@ def test_a_black_first_frame_does_not_darken_the_shot_after_it(tmp_path):
     tl = analyse(probe(path), HighlightOptions(), Reporter())
     after = (tl.times >= 0.2) & (tl.times <= 1.0)
     assert tl.signals["quality"][after].min() >= 0.9, tl.signals["quality"][:12]
+
+
+def test_a_gop_decoded_again_keeps_the_cut_on_its_keyframe():
+    # The Big Buck Bunny trailer with 8 s GOPs (x264 put keyframes on its cuts): a long GOP
+    # decoded whole ran on into the next GOP's keyframe, on a hard cut, and measured it; that
+    # GOP was then decoded again whole (a skipped stretch of it looked like a cut), and its
+    # own decode, starting at the keyframe, had nothing to compare it with. Merged, the cut was
+    # lost, and the trailer's picks ran across two of its hard cuts.
+    from moments.engine.analyse.build import _shots
+    from moments.engine.analyse.video import CUT_THRESHOLD, VideoMeter, merge, without
+
+    rng = np.random.default_rng(5)
+    scenes = [rng.uniform(20, 235, size=(90, 160)).astype(np.uint8) for _ in range(2)]
+
+    def frames(first: int, last: int) -> VideoMeter:
+        meter = VideoMeter()
+        for k in range(first, last):
+            picture = np.roll(scenes[k >= 10], k, axis=1)  # a pan; the cut at frame 10
+            meter.add(k / 30, picture)
+        meter.finish()
+        return meter
+
+    once = frames(0, 20).samples  # the first decode ran through the cut
+    assert once.cut[10] > CUT_THRESHOLD and not once.run_start[10]
+    again = frames(10, 20).samples  # the GOP from the keyframe on the cut, decoded again
+    assert again.run_start[0] and again.cut[0] == 0.0  # alone, it cannot see the cut
+    merged = merge(without(once, [(10 / 30, 19 / 30)]), again)
+    assert merged.t == once.t
+    k = merged.t.index(10 / 30)
+    assert merged.cut[k] > CUT_THRESHOLD and not merged.run_start[k]
+    assert _shots(np.asarray(merged.t), np.asarray(merged.cut)) == [round(10 / 30, 3)]
+    assert merged.gap_t == []  # one run throughout, as the first decode saw it

@@ -147,13 +147,20 @@ def _faded(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 def without(samples: VideoSamples, spans: list[tuple[float, float]]) -> VideoSamples:
-    """``samples`` less those at times within ``spans`` (to be measured again, whole)."""
+    """``samples`` less those at times within ``spans`` (to be measured again, whole), but for
+    a span's first frame where it followed the frame before it with nothing skipped: it was
+    compared with that frame (a cut there, and motion), which the decode of the span alone
+    cannot do (see :func:`merge`)."""
     out = VideoSamples()
     for names in (_PER_FRAME, _PER_DETAIL, _PER_FACE):
         times = np.asarray(getattr(samples, names[0]), dtype=float)
         keep = np.ones(len(times), bool)
         for lo, hi in spans:
-            keep &= (times < lo - 1e-6) | (times > hi + 1e-6)
+            inside = (times >= lo - 1e-6) & (times <= hi + 1e-6)
+            if names is _PER_FRAME and inside.any():
+                first = int(np.flatnonzero(inside)[0])
+                inside[first] = bool(samples.run_start[first])
+            keep &= ~inside
         for name in names:
             values = getattr(samples, name)
             setattr(out, name, [values[i] for i in np.flatnonzero(keep)])
@@ -171,7 +178,13 @@ _PER_FACE = ("face_t", "face_area", "face_x", "face_y")
 
 
 def merge(a: VideoSamples, b: VideoSamples) -> VideoSamples:
-    """The samples of two decodes of different runs of one file's packets, in time order."""
+    """The samples of two decodes of different runs of one file's packets, in time order. A
+    frame both measured is ``a``'s: a run decoded again whole starts at a keyframe, which its
+    own decode cannot compare with the frame before it; the first decode could, where it ran
+    on from that frame (see :func:`without`). Dropped, a cut on that keyframe was lost: the
+    Big Buck Bunny trailer with 8 s GOPs (x264 put keyframes on its cuts) lost 2 of its hard
+    cuts this way, and its picks ran across them."""
+    b = _less_frames_at(b, a.t)
     out = VideoSamples()
     for names in (_PER_FRAME, _PER_DETAIL, _PER_FACE):
         key = names[0]
@@ -180,6 +193,30 @@ def merge(a: VideoSamples, b: VideoSamples) -> VideoSamples:
             both = getattr(a, name) + getattr(b, name)
             setattr(out, name, [both[i] for i in order])
     out.find_gaps()
+    return out
+
+
+def _less_frames_at(samples: VideoSamples, times: list[float]) -> VideoSamples:
+    """``samples`` without the frames (not details or faces) at any of ``times``. The frame
+    after one dropped keeps what it measured against it: the frame at that time is the same
+    picture."""
+    t = np.asarray(samples.t, dtype=float)
+    known = np.asarray(sorted(times), dtype=float)
+    if not len(t) or not len(known):
+        return samples
+    at = np.searchsorted(known, t)
+    after = np.abs(known[np.minimum(at, len(known) - 1)] - t)
+    before = np.abs(known[np.maximum(at - 1, 0)] - t)
+    keep = np.flatnonzero(np.minimum(after, before) >= 1e-6)
+    if len(keep) == len(t):
+        return samples
+    out = VideoSamples()
+    for names in (_PER_DETAIL, _PER_FACE):
+        for name in names:
+            setattr(out, name, list(getattr(samples, name)))
+    for name in _PER_FRAME:
+        values = getattr(samples, name)
+        setattr(out, name, [values[i] for i in keep])
     return out
 
 
