@@ -51,6 +51,22 @@ class Choice:
     """The clips with something worth keeping, those a short reel has no room for too: the
     footage whose shape and rate the reel takes (``render.many.reel_shape``), so a shorter
     re-cut of the same clips keeps the first reel's shape."""
+    lively: bool = True
+    """Something in the clips stood out (else the reel is their best-lit, steadiest parts)."""
+
+
+def short_note(choice: Choice, options: HighlightOptions) -> str | None:
+    """The sentence for a reel of ``choice`` clearly shorter than asked (once its cuts have
+    moved onto a song's beats, if they do). Clips meet on a hard cut, a clip's own segments on a
+    crossfade: counting one at every join, a 7.0 s reel said "your reel is 6 s"."""
+    got = sum(
+        reel_length([(g.source_start, g.source_end) for g in segs], options.crossfade)
+        for segs in choice.segments
+    )
+    if choice.lively and got < options.duration * SHORT:
+        # A reviewer's four clips gave 12.1 s of 15 and nothing said why.
+        return stood_out(got, options.duration, "these clips")
+    return None
 
 
 def reel_order(clips: list[Clip]) -> list[Clip]:
@@ -99,12 +115,7 @@ def choose(clips: list[Clip], options: HighlightOptions) -> Choice:
     picked, repeat_notes = _drop_repeats(worth, picked)
     notes.extend(repeat_notes)
     kept = [(c, segs) for c, segs in zip(worth, picked, strict=True) if segs]
-    spans = [(g.source_start, g.source_end) for _, segs in kept for g in segs]
-    got = reel_length(spans, options.crossfade)
-    if lively and got < options.duration * SHORT:
-        # A reviewer's four clips gave 12.1 s of 15 and nothing said why.
-        notes.append(stood_out(got, options.duration, "these clips"))
-    return Choice([c for c, _ in kept], [s for _, s in kept], notes, footage)
+    return Choice([c for c, _ in kept], [s for _, s in kept], notes, footage, lively)
 
 
 def share(weights: list[float], caps: list[float], budget: float, floor: float) -> list[float]:

@@ -11,7 +11,7 @@ from .analyse import analyse
 from .beats import footage_bounds, music_options, snap_to_beats
 from .capture import capture_time
 from .errors import EngineError
-from .many import Choice, Clip, choose
+from .many import Choice, Clip, choose, short_note
 from .memory import release_free_memory
 from .models import HighlightOptions, HighlightResult, MediaInfo, RenderInfo, Segment
 from .music import Music, load_music
@@ -250,7 +250,9 @@ def reel_from_clips(
         for segment in snapped:
             grouped[segment.clip or 0].append(segment)
         kept = [(c, g) for c, g in zip(choice.clips, grouped, strict=True) if g]
-        choice = Choice([c for c, _ in kept], [g for _, g in kept], choice.notes, choice.footage)
+        choice = replace(choice, clips=[c for c, _ in kept], segments=[g for _, g in kept])
+    if len(clips) > 1 and (short := short_note(choice, options)):
+        choice = replace(choice, notes=[*choice.notes, short])
     reporter.done()
 
     reporter.start("render")
