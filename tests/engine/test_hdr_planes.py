@@ -93,6 +93,28 @@ def test_large_pictures_mapped_in_bands_on_threads_match_the_whole(rows: int) ->
             assert got.shape == want.shape and np.array_equal(got, want)
 
 
+def test_pictures_mapped_one_after_another_are_each_mapped_as_alone() -> None:
+    # A thread keeps its working arrays from picture to picture (hdr._Scratch): nothing of one
+    # picture may leak into the next, nor may a result share memory with them, at any size.
+    from moments.engine import hdr
+
+    rng = np.random.default_rng(5)
+
+    def picture(rows: int, cols: int) -> tuple[np.ndarray, ...]:
+        y = rng.integers(64, 941, (rows, cols), dtype=np.uint16)
+        return (y, *(rng.integers(64, 961, (rows // 2, cols // 2), np.uint16) for _ in "uv"))
+
+    first, second, small = picture(720, 1280), picture(720, 1280), picture(90, 160)
+    alone = [hdr.tone_map_planes(*p, "hlg") for p in (first, second, small)]
+    alone = [tuple(plane.copy() for plane in mapped) for mapped in alone]
+    kept = hdr.tone_map_planes(*first, "hlg")
+    for planes, want in zip((second, small, first), (alone[1], alone[2], alone[0]), strict=True):
+        got = hdr.tone_map_planes(*planes, "hlg")
+        assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
+    assert all(np.array_equal(a, b) for a, b in zip(kept, alone[0], strict=True))
+    assert not np.array_equal(alone[0][0], alone[1][0])  # the pictures do differ
+
+
 def smooth_codes(rows: int, cols: int, low: int, high: int, seed: int) -> np.ndarray:
     """10-bit codes that wander over ``low..high`` as a picture does (blocks of 8 blended)."""
     rng = np.random.default_rng(seed)
