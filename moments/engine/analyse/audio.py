@@ -184,10 +184,26 @@ def speech(a: AudioFrames) -> np.ndarray:
         level = moving_mean(a.level_db, round(0.5 / FRAME_STEP))
         talk &= level > float(np.median(a.level_db[talk])) - FAINT_TALK
     talk &= _runs_at_least(talk, round(MIN_TALK / FRAME_STEP))
-    sure = moving_mean(p.astype(float), round(MUSIC_WINDOW / FRAME_STEP)) >= 0.85
-    talk &= ~(music(a) & ~sure)
+    talk &= ~(music(a) & ~_sure_runs(talk, p))
     # Widen by half a second so the first and last words are inside the region.
     return moving_mean(talk.astype(float), round(0.5 / FRAME_STEP) * 2 + 1) > 0
+
+
+SURE = 0.85
+"""Mean voice probability over a run of talk from which the model is sure of it, music or not."""
+
+
+def _sure_runs(talk: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Per frame: inside a run of ``talk`` over which the model is sure (``SURE`` on average).
+    Judged over the run, not a window around each frame: talk over a song (a party, a car
+    radio) lost its first and last words to the song, whose window took in the quiet before
+    them (example.mp4 over a music bed 12 dB down: 80% of its talk frames kept, now 95%, as
+    many as alone, 93%; at 0 dB 69% before). A song alone, or singing the model doubts, stays
+    music: its runs of "talk" are not sure throughout."""
+    out = np.zeros(len(talk), bool)
+    for a, b in runs(talk):
+        out[a:b] = float(np.mean(p[a:b])) >= SURE
+    return out
 
 
 def music(a: AudioFrames) -> np.ndarray:
@@ -215,7 +231,7 @@ def music(a: AudioFrames) -> np.ndarray:
         & (held > 0.9)
         & (dips < 0.06)
         & (spread > 1.5)
-        & (moving_mean(a.voice, width) < 0.85)
+        & (moving_mean(a.voice, width) < SURE)
     )
     # Judged over a window, music is found only from about half a window after it starts to
     # half a window before it ends. Widening it over what is heard around it took a steady
