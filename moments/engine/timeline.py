@@ -34,6 +34,17 @@ class Timeline:
     keyframes: list[float] = field(default_factory=list)
     """Times (seconds, ascending) of the video's keyframes: where a smart render can start
     copying the source's pictures instead of re-encoding them."""
+    fine_for: float | None = None
+    """The reel length (seconds) a coarse-to-fine analysis measured this timeline for: every
+    GOP only where a reel of that length would look, every other one elsewhere. None: every
+    GOP measured."""
+
+    def measured_for(self, duration: float) -> bool:
+        """Whether a reel of ``duration`` seconds can be chosen from this timeline: it was
+        measured at least as finely as a fresh analysis for that length would measure it. A
+        longer reel would pick partly from the coarse measures, where a fresh run measures
+        every GOP it considers."""
+        return self.fine_for is None or duration <= self.fine_for + 1e-6
 
     @property
     def luma(self) -> np.ndarray | None:

@@ -98,6 +98,16 @@ def test_fine_everywhere_is_the_one_pass_timeline(long_clip):
     np.testing.assert_array_equal(two.thumbs, one.thumbs)
 
 
+def test_a_coarse_to_fine_timeline_says_what_reels_it_was_measured_for(long_clip):
+    # A kept analysis (a re-cut) must not choose a longer reel from the coarse measures.
+    two = analyse(long_clip, OPTIONS, Reporter(), candidates=lambda rough: [(12.0, 18.0)])
+    assert two.fine_for == REEL
+    assert two.measured_for(REEL) and two.measured_for(REEL / 2)
+    assert not two.measured_for(REEL * 2)
+    one = analyse(long_clip, OPTIONS, Reporter())  # every GOP measured
+    assert one.fine_for is None and one.measured_for(600.0)
+
+
 def test_gops_outside_the_candidates_stay_coarse(long_clip, monkeypatch):
     measured = []
     real = analysis._measure

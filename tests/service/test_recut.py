@@ -155,28 +155,54 @@ def test_only_a_completed_job_can_be_recut(api, status):
     assert answer.json()["type"] == "urn:moments:problem:job-not-ready"
 
 
-def test_a_longer_recut_of_real_footage_picks_what_a_fresh_run_picks(
-    settings, store, storage, add_job, media_dir, monkeypatch
+def test_a_longer_recut_of_a_long_video_picks_what_a_fresh_run_picks(
+    settings, store, storage, add_job, tmp_path, monkeypatch
 ):
-    """example.mp4 (42 s of people in an office) made 5 s long is analysed coarse-to-fine (it
-    is over 6 times the reel); its 15 s re-cut still picks what a fresh 15 s run picks."""
-    source = media_dir / "example.mp4"
-    first = add_job(source, duration=5)
-    fresh = add_job(source, duration=15)
+    """A 24 s video (48 GOPs) made 3 s long is analysed coarse to fine (it is over 6 times the
+    reel): every GOP measured only where a 3 s reel would look. Its 12 s re-cut would pick
+    partly from the coarse measures, so it analyses again (and keeps that analysis), picking
+    what a fresh 12 s run picks; a re-cut no longer than that reads the kept analysis."""
+    from tests.engine.media_factory import make_video
+    from tests.engine.test_coarse_to_fine import FPS, GOP, SECONDS, H, W, _frame
+
+    source = tmp_path / "long.mp4"
+    gops = {"x264-params": f"keyint={GOP}:min-keyint={GOP}:scenecut=0"}
+    make_video(
+        source, seconds=SECONDS, width=W, height=H, fps=FPS, frame_fn=_frame, video_options=gops
+    )
+    first = add_job(source, duration=3)
+    fresh = add_job(source, duration=12)
     for job in (first, fresh):
         assert run_job(job.id, settings, store=store, storage=storage) == "completed"
-    monkeypatch.setattr(run_module, "highlight", None)  # a re-cut that analysed would fail
-    recut = store.create(
-        input_key=first.input_key,
-        filename=first.filename,
-        input_size=first.input_size,
-        options={"duration": 15, "recut_of": first.id},
-    )
-    assert run_job(recut.id, settings, store=store, storage=storage) == "completed"
-    done, expected = store.get(recut.id).result, store.get(fresh.id).result
+    key = analysis_key(first.input_key, content_digest(storage.local_path(first.input_key)))
+
+    def recut(duration: float):
+        job = store.create(
+            input_key=first.input_key,
+            filename=first.filename,
+            input_size=first.input_size,
+            options={"duration": duration, "recut_of": first.id},
+        )
+        assert run_job(job.id, settings, store=store, storage=storage) == "completed"
+        return store.get(job.id).result
+
+    analysed: list[float] = []
+    highlight = run_module.highlight
+
+    def counted(source, output, options, **kwargs):
+        analysed.append(options.duration)
+        return highlight(source, output, options, **kwargs)
+
+    monkeypatch.setattr(run_module, "highlight", counted)
+    done, expected = recut(12), store.get(fresh.id).result
+    assert analysed == [12]  # measured for 3 s reels: analysed again
     assert len(expected["segments"]) >= 1
     assert _picks(done) == _picks(expected)
     assert done["duration"] == pytest.approx(expected["duration"], abs=0.05)
+    assert _kept(storage, first.input_key) == [key.rsplit("/", 1)[1]]  # the 12 s one now
+    recut(6)
+    recut(12)
+    assert analysed == [12]  # no longer than what the kept analysis was measured for
 
 
 def test_recuts_count_against_the_upload_rate_limit(start_api, settings, media_dir):

@@ -123,7 +123,9 @@ def analyse(
     if not samples.t:
         raise EngineError("no video frame could be decoded", file=media.path.name)
     reporter.update(0.97)
-    return _timeline(media, samples, sound, index, decoded)
+    timeline = _timeline(media, samples, sound, index, decoded)
+    timeline.fine_for = options.duration if coarse is not None else None
+    return timeline
 
 
 def _settle(

@@ -89,9 +89,11 @@ def save_analysis(storage: Storage, key: str, clip: Clip) -> None:
     storage.write(key, [pickle.dumps(clip, protocol=pickle.HIGHEST_PROTOCOL)])
 
 
-def load_analysis(storage: Storage, key: str, source: Path) -> Clip | None:
+def load_analysis(storage: Storage, key: str, source: Path, duration: float) -> Clip | None:
     """The kept analysis at ``key``, its media pointing at ``source`` (this worker's copy of the
-    upload); None when there is none or it cannot be read (the job then analyses afresh)."""
+    upload); None when there is none, it cannot be read, or it was measured for shorter reels
+    than ``duration`` seconds (``Timeline.measured_for``): the job then analyses afresh, and
+    keeps that analysis instead."""
     if not storage.exists(key):
         return None
     try:
@@ -101,5 +103,8 @@ def load_analysis(storage: Storage, key: str, source: Path) -> Clip | None:
         log.warning("kept analysis %s could not be read; analysing again", key, exc_info=True)
         return None
     if not isinstance(clip, Clip):
+        return None
+    if not clip.timeline.measured_for(duration):
+        log.info("kept analysis %s was measured for shorter reels; analysing again", key)
         return None
     return Clip(clip.given, replace(clip.media, path=source), clip.timeline, clip.shot_at)

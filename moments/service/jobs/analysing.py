@@ -49,7 +49,7 @@ def analysed(
 ) -> list[Clip]:
     """The analysis of each of ``inputs``: kept ones read, the others made (here, in a pool of
     ``parallel`` processes, or handed out: :class:`HandedOff`) and kept."""
-    found = {c.index: load_analysis(storage, c.key, c.path) for c in inputs}
+    found = {c.index: load_analysis(storage, c.key, c.path, options.duration) for c in inputs}
     missing = [c for c in inputs if found[c.index] is None]
     total = len(inputs)
     progress("analyse", (total - len(missing)) / total)

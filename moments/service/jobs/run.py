@@ -251,7 +251,7 @@ def _reel(
     """The reel of ``source``: from its kept analysis when there is one (a re-cut: select and
     render only), else by the whole engine run, whose analysis is then kept for re-cuts."""
     key = analysis_key(job.input_key, content_digest(source))
-    clip = load_analysis(storage, key, source)
+    clip = load_analysis(storage, key, source, options.duration)
     if clip is not None:
         return reel_from_clips([clip], output, options, progress=progress, cancel=token)
     result = highlight(source, output, options, progress=progress, cancel=token)
