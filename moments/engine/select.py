@@ -990,7 +990,9 @@ def poster_moment(
         times, keys = timeline.times, np.asarray(timeline.keyframes, dtype=float)
         lo = segment.source_start + min(POSTER_EDGE, segment.duration / 4)
         hi = segment.source_end - min(POSTER_EDGE, segment.duration / 4)
-        inside = np.flatnonzero((times >= lo) & (times <= hi))
+        within = (times >= lo) & (times <= hi)
+        clear = within & ~_near_cuts(times, timeline.shots)
+        inside = np.flatnonzero(clear if clear.any() else within)
         if not len(inside):
             continue
         # The best segment's frame wins unless another's is clearly better looking.
@@ -999,6 +1001,7 @@ def poster_moment(
         if steady[i] * weight > best_value:
             best_k, best_t, best_value = k, float(times[i]), float(steady[i]) * weight
             near = keys[(keys >= lo) & (keys <= hi) & (np.abs(keys - best_t) <= 1.0)]
+            near = near[~_near_cuts(near, timeline.shots)]
             for key in near:
                 j = min(len(steady) - 1, round(float(key) / timeline.step))
                 if steady[j] >= 0.9 * steady[i]:
@@ -1008,6 +1011,21 @@ def poster_moment(
         k, best = max(moments, key=lambda m: m[1].score)
         return k, (best.source_start + best.source_end) / 2
     return best_k, best_t
+
+
+def _near_cuts(times: np.ndarray, shots: list[float]) -> np.ndarray:
+    """Which ``times`` lie within ``POSTER_EDGE`` of a cut: a shot's first frames are often
+    the scene before its subject comes in, and what was measured there is least sure. The Big
+    Buck Bunny trailer's 30 s poster was the keyframe on a cut inside a pick that ran across
+    it: the tree the bunny steps in front of a second later, with no bunny."""
+    cuts = np.asarray(sorted(shots), dtype=float)
+    times = np.asarray(times, dtype=float)
+    if not len(cuts) or not len(times):
+        return np.zeros(len(times), bool)
+    at = np.clip(np.searchsorted(cuts, times), 1, len(cuts)) - 1
+    after = np.minimum(at + 1, len(cuts) - 1)
+    gap = np.minimum(np.abs(times - cuts[at]), np.abs(times - cuts[after]))
+    return gap < POSTER_EDGE
 
 
 def _poster_look(timeline: Timeline) -> np.ndarray:

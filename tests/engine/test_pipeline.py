@@ -188,3 +188,20 @@ def test_the_poster_shows_the_moment_not_the_still_before_it() -> None:
     timeline.signals["motion"] = np.where(np.arange(n) >= 60, 0.9, 0.0)
     t = poster_time([seg(2.0, 9.5, 0.4)], timeline)
     assert 6.5 <= t <= 9.0, t
+
+
+def test_the_poster_keeps_off_the_cuts_inside_a_segment() -> None:
+    """The Big Buck Bunny trailer's 30 s poster was the keyframe on a cut inside a pick that ran
+    across it: the tree the bunny steps in front of a second later, with no bunny. A poster is
+    not taken within half a second of a cut, keyframe or not (unless nothing else is left)."""
+
+    def seg(start: float, end: float, score: float) -> Segment:
+        return Segment(start, end, 0.0, score, {}, "")
+
+    n = 100
+    timeline = _poster_timeline(np.ones(n), np.zeros(n), [5.0, 8.0])
+    timeline.shots = [5.0]  # both shots lively and sharp alike: the first frame, or the keyframe
+    timeline.signals["motion"] = np.full(n, 0.9)
+    t = poster_time([seg(4.0, 9.5, 0.4)], timeline)
+    assert abs(t - 5.0) >= 0.5 - 1e-9, t
+    assert 4.8 <= poster_time([seg(4.8, 5.3, 0.4)], timeline) <= 5.3  # nothing else left
