@@ -62,6 +62,30 @@ and CAVLC 14.5 ms, 34.6 dB; ``ultrafast`` with deblocking and the macroblock tre
 slices: the same time, +0.1 dB mean and +1.5 dB on the worst picture."""
 
 
+TONE_MAPPED_THREADS = "FRAME"
+"""x264's threads for a tone-mapped reel: frames, not PyAV's default slices. Slices split each
+picture into independently coded parts, a cost in bits that a reel held to its cap pays in
+quality; on 300 tone-mapped 1080p pictures of the iphone-hdr clip at its cap (2.38 Mbit/s, 3
+rounds interleaved): 29.1 (28.2-29.5) ms against 29.0 (28.2-30.6) ms of processor time a
+picture, PSNR-Y against the pictures 37.61 -> 37.71 dB mean, 31.97 -> 32.49 worst, SSIM-Y
+0.9423 -> 0.9433, the same size. With ``hdr._Scratch``, the whole run against a full decode
+(benchmarks/engine.py's iphone-hdr clip, 4 rounds interleaved with the code before both, load
+1-6): wall 2.57 (2.19-2.78) -> 2.25 (2.13-2.53), faster every round; processor time 2.78
+(2.38-2.79) -> 2.58 (2.36-2.77).
+
+Also measured then, frame threads each (300 pictures, 3-4 rounds, medians; x264 alone was
+26-31 ms a picture): no B-frames 19-23 ms (-29-34%), PSNR-Y 37.11-37.18 dB against 37.71-37.74
+(-0.6 dB; worst picture +0.5), SSIM-Y 0.9372-0.9379 against 0.9431-0.9437: in the whole run
+~10% less processor time (2.24 against 2.49 of a full decode's, 3 rounds), not taken: under
+the 2x for 0.5 dB a worse picture would have to buy. One B-frame 22.5 ms, 37.39 dB (worst
+-1.4). No B-frames with ``subme=2`` (or 3): the same time as these settings (25-29 ms against
+27-30), 37.79-37.94 dB, worst 33.5-33.8, SSIM 0.947: a better picture, not a faster one.
+No macroblock tree, a lookahead of 5, no weighted prediction, no psy: no cheaper, or worse.
+FFmpeg's filters as a tone map: the wheel has no zscale, its ``colorspace`` refuses HLG
+(EINVAL), and ``tonemap`` wants linear light (none of the filters makes it) and cost 61 ms of
+processor time a 1080p picture against ~20 for ``hdr.tone_map_planes``."""
+
+
 def x264_options(tone_mapped: bool = False) -> dict[str, str]:
     """Encoder options shared by the full re-encode and the re-encoded parts of a splice
     (``tone_mapped``: the pictures were tone-mapped from HDR, see ``TONE_MAPPED_PARAMS``)."""
@@ -156,6 +180,8 @@ class ReelWriter:
         else:
             options = x264_options(tone_mapped=bt709)
         video.options = {**options, **cap_options(maxrate)}
+        if bt709 and codec == "h264":
+            video.codec_context.thread_type = TONE_MAPPED_THREADS
         if codec == "hevc":
             video.codec_tag = "hvc1"  # what QuickTime, Safari and AVPlayer accept
         self._video = video
