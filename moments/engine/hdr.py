@@ -38,7 +38,13 @@ this quality is the larger share (``encode.TONE_MAPPED_PARAMS``). ``benchmarks/e
 --source iphone-hdr --hdr sdr`` (3 runs, same load): whole run / full decode 2.31 (runs
 118.7-154.0 s against 66.1 s), processor time 2.76 (79.2 s against 28.7 s). Only the
 pictures the reel shows are tone-mapped (not the frames a seek decodes up to a segment's
-start; analysis maps 90x160 images). Also tried and not kept for the chroma path:
+start; analysis maps 90x160 images). Measured again on a machine less loaded (load 1-7,
+after this module's arrays were kept from picture to picture and x264 given frame threads):
+whole run 65.6-76.8 s of processor time against 26.5-27.8 s for the full decode (2.4-2.8),
+wall 34-40 s against 16-17.5 s (2.1-2.5); a render picture costs ~10-12 ms to decode, ~19-20
+to tone-map, ~25-30 for x264, so the ratio of 1 is out of reach of the tone map and of
+x264's settings alone (``encode.TONE_MAPPED_THREADS`` lists what they buy). Also tried and
+not kept for the chroma path:
 - a nearest-neighbour 3D table on (2x2 mean luma, Cb, Cr) in place of the exact colour
   (one gather, the offset and both chroma bytes packed in 32 bits): 20-23 ms a 1080p picture
   against 28-31, but up to 8-17 codes off in chroma on the benchmark's scenes (22 on smoothed
@@ -365,7 +371,11 @@ class _Scratch:
     picture. New temporaries for every picture cost a third of the mapping's processor time:
     each was fresh memory from the kernel (2,400-2,900 page faults a 1080p picture, each page
     zeroed), 33-41 -> 23-24 ms of processor time a 1080p picture on one thread, the same
-    planes to the bit."""
+    planes to the bit; 34-42 -> 19-20 ms over 200 decoded frames of the iphone-hdr clip. In
+    the engine's own render, though, malloc had mostly been handing the same memory back
+    (128,000 minor faults a whole hdr=sdr run of that clip, before and after): the whole
+    run's processor time moved little (2.48 -> 2.45 of a full decode's, medians of 3 rounds
+    interleaved), its wall time more (2.14 -> 1.81, every round faster; load 6-8)."""
 
     def __init__(self, full: tuple[int, int], chroma: tuple[int, int]) -> None:
         self.luma = np.empty(full, np.int16)
