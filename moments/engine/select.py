@@ -981,17 +981,18 @@ def poster_moment(
         for segment in sorted(segments, key=lambda g: -g.score)[:3]
     ]
     moments.sort(key=lambda m: -m[1].score)  # (stable: a clip's own order kept in ties)
-    looks: dict[int, np.ndarray] = {}
+    looks: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # per clip: look, grid clear of cuts
     for k, segment in moments:
         timeline = clips[k][1]
         if k not in looks:
-            looks[k] = _poster_look(timeline) * (1.0 if weights is None else weights[k])
-        steady = looks[k]
+            look = _poster_look(timeline) * (1.0 if weights is None else weights[k])
+            looks[k] = look, ~_near_cuts(timeline.times, timeline.shots)
+        steady, off_cuts = looks[k]
         times, keys = timeline.times, np.asarray(timeline.keyframes, dtype=float)
         lo = segment.source_start + min(POSTER_EDGE, segment.duration / 4)
         hi = segment.source_end - min(POSTER_EDGE, segment.duration / 4)
         within = (times >= lo) & (times <= hi)
-        clear = within & ~_near_cuts(times, timeline.shots)
+        clear = within & off_cuts
         inside = np.flatnonzero(clear if clear.any() else within)
         if not len(inside):
             continue
