@@ -42,6 +42,16 @@ from .tracks import SourceConfig, Track, track_for
 
 log = logging.getLogger(__name__)
 
+COPY_MUX_OPTIONS = {"strict": "unofficial"}
+"""The muxer's options for a track of copied packets. A Dolby Vision source (an iPhone's HDR:
+profile 8.4, an HLG base layer with an RPU NAL unit, type 62, in every sample) keeps its RPUs
+in the copied samples, and the track made from the source's stream carries its configuration
+record (FFmpeg's ``AV_PKT_DATA_DOVI_CONF``, read from the ``dvcC``/``dvvC`` box); but FFmpeg's
+MP4 muxer writes that box back only at this compliance level ("Not writing 'dvcC'/'dvvC' box.
+Requires -strict unofficial"), and without it players treat the RPUs as noise. For a source
+with no such record the reel is the same file either way (the level only gates that box and
+stereo/spherical video boxes, which come from the source as the record does)."""
+
 
 class SpliceWriter:
     """An MP4 whose H.264 or HEVC track mixes copied source packets with freshly encoded runs."""
@@ -75,7 +85,8 @@ class SpliceWriter:
         self._tick = int(self._clock / rate)  # clock ticks per grid frame
         self._track: Track = track_for(config, colour)
         headers = bytes(self._new_encoder().extradata or b"")
-        self._out = open_reel(path, metadata)  # the source's tags only through ``metadata``
+        # The source's tags only through ``metadata``.
+        self._out = open_reel(path, metadata, COPY_MUX_OPTIONS)
         video = self._out.add_stream_from_template(template)
         if self._track.codec_tag:
             video.codec_tag = self._track.codec_tag

@@ -62,11 +62,14 @@ def reel_metadata(source: Mapping[str, str], keep_location: bool = False) -> dic
 
 
 def open_reel(
-    path: Path, metadata: Mapping[str, str] | None = None
+    path: Path,
+    metadata: Mapping[str, str] | None = None,
+    extra: Mapping[str, str] | None = None,
 ) -> av.container.OutputContainer:
-    """The reel's MP4 muxer, opened with ``metadata`` as its container tags."""
+    """The reel's MP4 muxer, opened with ``metadata`` as its container tags (``extra``: more
+    muxer options)."""
     metadata = dict(metadata or {})
-    options = dict(MUX_OPTIONS)
+    options = {**MUX_OPTIONS, **(extra or {})}
     if any("." in key for key in metadata):
         options["movflags"] = f"{options.get('movflags', '')}+use_metadata_tags"
     out = av.open(str(path), "w", format="mp4", options=options)
