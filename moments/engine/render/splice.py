@@ -48,9 +48,10 @@ profile 8.4, an HLG base layer with an RPU NAL unit, type 62, in every sample) k
 in the copied samples, and the track made from the source's stream carries its configuration
 record (FFmpeg's ``AV_PKT_DATA_DOVI_CONF``, read from the ``dvcC``/``dvvC`` box); but FFmpeg's
 MP4 muxer writes that box back only at this compliance level ("Not writing 'dvcC'/'dvvC' box.
-Requires -strict unofficial"), and without it players treat the RPUs as noise. For a source
-with no such record the reel is the same file either way (the level only gates that box and
-stereo/spherical video boxes, which come from the source as the record does)."""
+Requires -strict unofficial"): without it, players show the reel as plain HLG, passing over
+the RPUs. For a source with no such record the reel is the same file either way (the level
+only gates that box and stereo/spherical video boxes, which come from the source as the record
+does)."""
 
 
 class SpliceWriter:
