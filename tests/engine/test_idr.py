@@ -48,3 +48,19 @@ def test_other_codecs_and_damage_count_as_not_idr():
     assert reader.is_idr(b"\x00\x00\x00\x02\x65\x88")
     assert not reader.is_idr(b"\x00\x00\x00\x02\x41\x9a")  # a P slice
     assert not reader.is_idr(b"\x00\x00\x09\x99\x65\x88")  # length runs past the end
+
+
+def test_pictures_nothing_refers_to_are_told_apart():
+    """What the sparse plan counts: the pictures a decoder skipping non-reference ones shows."""
+    h264 = IdrReader("h264", b"")
+    assert h264.is_reference(b"\x00\x00\x01\x09\xf0\x00\x00\x01\x41\x9a")  # AUD, then a P slice
+    assert not h264.is_reference(b"\x00\x00\x01\x01\x9e")  # nal_ref_idc 0: a disposable B
+    hevc = IdrReader("hevc", b"")
+    assert hevc.is_reference(b"\x00\x00\x01\x02\x01\xd0")  # TRAIL_R
+    assert not hevc.is_reference(b"\x00\x00\x01\x00\x01\xd0")  # TRAIL_N
+    assert not hevc.is_reference(b"\x00\x00\x01\x4e\x01\x05\x00\x00\x01\x10\x01")  # SEI, RASL_N
+    assert IdrReader("vp9", b"").is_reference(b"\x00")  # unknown: shown, as far as we know
+    # A slice past the first HEAD_BYTES (a long SEI before it) is still found.
+    sei = b"\x00\x00\x01\x4e\x01" + b"\x55" * 5000
+    assert not hevc.is_reference(sei + b"\x00\x00\x01\x00\x01\xd0")
+    assert hevc.is_reference(sei + b"\x00\x00\x01\x02\x01\xd0")

@@ -8,6 +8,8 @@ Ground truth is a decode of every frame of the same file.
 
 from __future__ import annotations
 
+import itertools
+
 import cv2
 import numpy as np
 import pytest
@@ -107,6 +109,21 @@ def test_sparse_frames_are_exactly_what_a_full_decode_shows(clip):
     # be off by the brightness ramp across the skipped stretch (~10 grey levels or more).
     for t, brightness in zip(seen, samples.brightness, strict=True):
         assert abs(brightness - truth[t]) < 1.5, (t, brightness, truth[t])
+
+
+def test_every_gop_gives_two_motion_pairs_whatever_the_encoder(clip):
+    """Counted in stored packets, the plan of an open GOP with B-frames (x265's default) fed
+    the CRA, its leading pictures and nothing shown after it: keyframes alone, no motion.
+    (A pair is lost where ``_frame``'s texture changes, a cut: so two on average.)"""
+    index, plan, samples = _sparse_decode(clip)
+    keyframes = sorted(float(t) - clip.start_time for t in index.times[index.keyframe])
+    measured = np.asarray(samples.t)[np.isfinite(samples.motion)]
+    gops = list(itertools.pairwise([*keyframes, clip.duration]))
+    pairs = [int(((measured > start) & (measured < end)).sum()) for start, end in gops]
+    assert min(pairs) >= 1, pairs
+    assert sum(pairs) >= 1.5 * len(gops), pairs
+    # Still a small share of the decoding: a tenth of the GOP's pictures, or three.
+    assert plan.sum() <= 0.5 * len(plan)
 
 
 def test_gaps_fall_at_the_keyframes_after_skipped_stretches(clip):
