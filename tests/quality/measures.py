@@ -296,7 +296,7 @@ COLUMNS = (
 def table(runs: list[Run]) -> str:
     """One row per run, each engine figure beside the naive reel's."""
     widths = [
-        max(w, *(len(r.clip.name) for r in runs)) if n == 0 else w
+        max([w, *(len(r.clip.name) for r in runs)]) if n == 0 else w
         for n, (_, w) in enumerate(COLUMNS)
     ]
     head = "  ".join(name.ljust(width) for (name, _), width in zip(COLUMNS, widths, strict=True))
