@@ -55,6 +55,37 @@ not kept for the chroma path:
 - ``np.intp`` indices for ``np.take`` (faster alone) and ``cv2.multiply`` to round the
   offsets: the same planes, 26.3 against 26.8 ms a picture (medians of 30, interleaved).
 
+Where a whole hdr=sdr run's processor time goes (2026-12-07: perf sampling of one run, the
+iphone-hdr clip's 30 s reel of 942 pictures, after a full decode of the clip in the same
+process, 19.5 s or 5.4 ms a frame; load 9-14 on 2 cores), in full decodes: analysis 0.38
+(7.4 s; its sparse HEVC decode 0.23), selection 0.01, render 2.13: x264 0.92 (17.9 s, 19 ms
+a picture), this module with the blends and fades (NumPy, OpenCV) 0.70 (13.6 s, 14 ms a
+picture), the reel's HEVC decode 0.31 (6.0 s), Python, kernel and libc 0.19, sound 0.02;
+2.52 in all (benchmarks/engine.py in the same hour, 3 runs: 2.50). A ratio of 1 leaves,
+after analysis, selection, the reel's decode and sound (14.0 s), 2-6 ms of processor time a
+picture for the tone map and x264 together (as the 3.7 s of Python, kernel and libc go or
+stay; 7-11 ms counting the wall-clock edge of a run that keeps both cores busy where a full
+decode keeps ~1.6), and x264 alone takes 19-22 ms at the reel's picture quality, 12-14 at
+settings 1.0-1.6 dB worse, 8.5 at ``ultrafast`` (on 240 of the pictures: PSNR-Y 31.8 dB
+against 40.3, the worst picture 18.4): out of reach whatever the tone map costs. x264's settings
+measured on that whole reel at its cap (942 pictures as the render hands them over, 2.38
+Mbit/s, frame threads, 2 rounds interleaved, ms of processor time a picture, PSNR-Y mean /
+worst, SSIM-Y): ``encode.TONE_MAPPED_PARAMS`` 22.3 (21.6-23.0), 37.61 / 29.57, 0.9467; no
+B-frames 13.9 (12.5-15.4), 36.56 / 28.42, 0.9353; no B-frames at subme 2 17.8 (17.7-18.0),
+37.32 / 28.84, 0.9456; ``ultrafast`` with deblocking, CABAC and the macroblock tree 13.1
+(11.9-14.2), 36.25 / 26.00, 0.9353: every cheaper setting a worse picture at the same size
+(2.45 Mbit/s). Tried again then and not kept:
+- the whole mapping as one numba kernel, row by row so its arithmetic vectorises (the same
+  tables, the inverse EOTF interpolated on the fourth root of light; one code off on 0.005%
+  of pixels): 12.8 ms of processor time a 1080p picture on one thread against 12.3 for these
+  passes (its gathers alone took 0.84 ms against 2.3 for ``np.take``, its arithmetic more);
+- swscale's colour management in the wheel's FFmpeg (``scale`` with ``out_transfer=bt709``,
+  ``out_primaries=bt709``; it accepts HLG): 41 ms a picture against 15 for this module, and
+  another mapping (mean luma 116 against 111, up to 57 codes apart);
+- chroma scaled by the luma ratio through a 2x2 matrix, luma from the grey table alone (a
+  third of the passes): 20-76 codes off in RGB on tests/engine/test_hdr_planes.py's colour
+  patches, whose bound is 3.
+
 The HLG OOTF is applied per channel (exact for greys; BT.2100's luminance-based form needs the
 three channels together and would cost a pass of powers per pixel): saturated highlights may
 come out slightly more saturated than a reference conversion.
