@@ -60,11 +60,12 @@ iphone-hdr clip's 30 s reel of 942 pictures, after a full decode of the clip in 
 process, 19.5 s or 5.4 ms a frame; load 9-14 on 2 cores), in full decodes: analysis 0.38
 (7.4 s; its sparse HEVC decode 0.23), selection 0.01, render 2.13: x264 0.92 (17.9 s, 19 ms
 a picture), this module with the blends and fades (NumPy, OpenCV) 0.70 (13.6 s, 14 ms a
-picture), the reel's HEVC decode 0.31 (6.0 s), Python, kernel and libc 0.19, sound 0.02;
-2.52 in all (benchmarks/engine.py in the same hour, 3 runs: 2.50). A ratio of 1 leaves,
-after analysis, selection, the reel's decode and sound (14.0 s), 2-6 ms of processor time a
-picture for the tone map and x264 together (as the 3.7 s of Python, kernel and libc go or
-stay; 7-11 ms counting the wall-clock edge of a run that keeps both cores busy where a full
+picture), the reel's HEVC decode 0.30 (5.8 s), Python, kernel and libc 0.19, sound 0.02;
+2.52 in all (benchmarks/engine.py in the same hour, 3 runs: 2.50; 3 more, each against a full
+decode of its own: 2.32, 2.19-2.75; wall time, at load 8-17, said nothing). A ratio of 1
+leaves, after analysis, selection, the reel's decode and sound (13.9 s), 2-6 ms of processor
+time a picture for the tone map and x264 together (as the 3.7 s of Python, kernel and libc go
+or stay; 7-11 ms counting the wall-clock edge of a run that keeps both cores busy where a full
 decode keeps ~1.6), and x264 alone takes 19-22 ms at the reel's picture quality, 12-14 at
 settings 1.0-1.6 dB worse, 8.5 at ``ultrafast`` (on 240 of the pictures: PSNR-Y 31.8 dB
 against 40.3, the worst picture 18.4): out of reach whatever the tone map costs. x264's settings
