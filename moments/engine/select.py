@@ -872,9 +872,11 @@ def _reason(timeline: Timeline, start: float, end: float, signals: dict[str, flo
     said: list[str] = []
     for a, b in itertools.pairwise([start, *cuts, end]):
         piece = reason(window_signals(timeline, a, b))
-        # Two shots that say the same things, in whatever order, are said once.
+        # A shot that says nothing new, in whatever order, is not said again: Megamind.avi's
+        # pick read "a face close up, fast action, then a face close up, then a face close up,
+        # people moving".
         if piece != NOTHING_SAID and (
-            not said or set(said[-1].split(", ")) != set(piece.split(", "))
+            not said or not set(piece.split(", ")) <= set(said[-1].split(", "))
         ):
             said.append(piece)
     if len(said) < 2:

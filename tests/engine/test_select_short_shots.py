@@ -209,3 +209,31 @@ def test_a_segment_across_cuts_says_what_each_of_its_shots_holds(media):
     assert across, segments
     for segment in across:
         assert "a face close up, then fast action" in segment.reason, segment.reason
+
+
+def test_a_shot_that_says_nothing_new_is_not_said_again():
+    # Megamind.avi's pick across its cuts read "a face close up, fast action, then a face
+    # close up, then a face close up, people moving".
+    from moments.engine.select import _reason, window_signals
+
+    step, n = 0.1, 91
+    times = np.arange(n) * step
+    middle = (times >= 3.0) & (times < 6.0)
+    tl = Timeline(
+        duration=9.0,
+        step=step,
+        signals={
+            "faces": np.full(n, 0.8),
+            "motion": np.where(middle, 0.0, 0.9),
+            "audio": np.zeros(n),
+            "quality": np.ones(n),
+            "shake": np.zeros(n),
+        },
+        shots=[3.0, 6.0],
+    )
+    said = _reason(tl, 0.0, 9.0, window_signals(tl, 0.0, 9.0))
+    parts = said.split(", then ")
+    assert len(parts) == len(set(parts)), said
+    assert not any(
+        set(b.split(", ")) <= set(a.split(", ")) for a, b in itertools.pairwise(parts)
+    ), said
