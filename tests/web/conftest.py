@@ -37,8 +37,13 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 PHONE = {"width": 390, "height": 844}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
+    """Chromium for the tests of this folder, closed after the last of them: Playwright's sync
+    API keeps its event loop running in the test process until it stops, and any later test
+    there that runs a loop of its own (asyncio.run, run_until_complete) would fail with
+    "Cannot run the event loop while another loop is running". Alone, this folder runs last;
+    under pytest-xdist a worker may be handed other files after it."""
     if not CHROMIUM.is_file():
         found = shutil.which("chromium")
         pytest.fail(
