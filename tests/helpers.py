@@ -4,12 +4,15 @@ the settings a test server runs on."""
 from __future__ import annotations
 
 import base64
+import fcntl
 import os
 import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
+
+import pytest
 
 from moments.service.settings import Settings
 
@@ -82,11 +85,36 @@ def child_pids(pid: int) -> list[int]:
 
 def fast_settings(tmp_path: Path, **changes: Any) -> Settings:
     """Settings on a fresh data dir under ``tmp_path`` for a test: one worker, a short lease and
-    frequent progress writes so tests stay fast; ``changes`` override any of them."""
+    frequent progress writes so tests stay fast; ``changes`` override any of them.
+
+    The lease is claimed before the job's process is spawned, so it must outlast that start
+    (imports: seconds on a loaded machine). At 3 s, on 2 cores at load 11-15 (2026-12-07, two
+    pytest-xdist workers beside other work), it ran out before the first renewal: a 6 s clip's
+    job was re-queued twice and failed ("recovered stale jobs" x3), and a clean stop handed
+    back a second claim (attempts 1, not 0)."""
     defaults: dict[str, Any] = {
         "data_dir": tmp_path / "data",
         "workers": 1,
-        "job_lease_seconds": 3.0,
+        "job_lease_seconds": 20.0,
         "progress_interval": 0.1,
     }
     return Settings(**{**defaults, **changes}, _env_file=None)
+
+
+def made_once(
+    tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Path], Any]
+) -> Path:
+    """The file ``name``, made by ``make(path)`` once for the whole run: in the session's base
+    temp folder, or under pytest-xdist in the run's folder that all workers share (the first
+    worker to get there makes it while the others wait on a lock, then they all read it)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # .../pytest-N/popen-gwK -> .../pytest-N
+    path = root / name
+    with (root / f".{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not path.exists():
+            partial = path.with_name(f".{name}.part{path.suffix}")
+            make(partial)
+            partial.replace(path)
+    return path

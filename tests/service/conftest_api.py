@@ -30,7 +30,7 @@ from moments.service.settings import Settings
 from moments.service.storage import poster_key, reel_key, upload_key
 from moments.service.store import JobView, new_job_id
 from tests.engine.media_factory import make_video
-from tests.helpers import wait_for
+from tests.helpers import made_once, wait_for
 
 START_TIMEOUT = 30.0
 
@@ -130,11 +130,11 @@ def heavy_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     noise is costly to decode and to encode, and non-square pixels can never be copied into the
     reel, so every reel frame is decoded, stretched and encoded (about 10 s of processor time
     for a full-length reel when this was written, as a rotated clip that could not be copied
-    then). Made once per session: the file is shared through
-    the session's base temp folder, as several conftest modules import this fixture.
+    then). Made once per run (tests.helpers.made_once): several conftest modules import this
+    fixture, and under pytest-xdist both workers would otherwise make it (FIGURE).
     """
-    path = tmp_path_factory.getbasetemp() / "heavy-noise-720p.mp4"
-    if not path.exists():
+
+    def make(path: Path) -> None:
         rng = np.random.default_rng(7)
         texture = rng.integers(0, 256, (720 * 2, 1280 * 2, 3), dtype=np.uint8)
 
@@ -145,9 +145,8 @@ def heavy_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
             frame += rng.integers(-16, 17, (height, width, 1), dtype=np.int16)
             return np.clip(frame, 0, 255).astype(np.uint8)
 
-        partial = path.with_name(f".{path.name}.part.mp4")
         make_video(
-            partial,
+            path,
             seconds=HEAVY_SECONDS,
             width=1280,
             height=720,
@@ -155,8 +154,8 @@ def heavy_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
             frame_fn=noise,
             video_options={"crf": "28"},  # keeps the file near 30 MB
         )
-        partial.replace(path)
-    return path
+
+    return made_once(tmp_path_factory, "heavy-noise-720p.mp4", make)
 
 
 def add_completed_job(
