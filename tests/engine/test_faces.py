@@ -157,30 +157,3 @@ def test_no_faces_found_where_there_are_none(media_dir, name):
     tl = analyse(media, HighlightOptions(), Reporter())
     assert tl.signals["faces"].max() < 0.05
 
-
-def _face_looks(times: list[float]) -> list[float]:
-    """When a meter fed frames at ``times`` (one shot, no cut) looks for faces."""
-    from moments.engine.analyse.video import VideoMeter
-
-    meter = VideoMeter()
-    rng = np.random.default_rng(7)
-    texture = rng.integers(60, 200, (90, 160), dtype=np.uint8)
-    for t in times:  # one shot of a still picture: no cut
-        meter.add(t, texture)
-        if meter.wants_detail(t):
-            meter.add_detail(t, cv2.resize(texture, (320, 180)))
-    return [round(t, 3) for t in meter.finish().face_t]
-
-
-def test_faces_are_looked_for_at_the_same_times_however_the_keyframes_fall():
-    """Counted from the last look, looks drifted with the frames there were: a whole decode
-    looked at 3.75, 7.5... s, a 1 s-GOP sparse one at 4, 8... s, and a face close-up in between
-    was found in one encoding and not the other (Big Buck Bunny's trailer)."""
-    seconds = 12.0
-    whole = [i / 25 for i in range(int(seconds * 25))]
-    gop_1s = [k + i / 25 for k in range(int(seconds)) for i in (0, 2, 4)]
-    gop_2s = [k + i / 25 for k in range(0, int(seconds), 2) for i in (0, 2, 4)]
-    expected = [k * FACE_EVERY for k in range(int(seconds / FACE_EVERY))]
-    assert _face_looks(whole) == expected
-    assert _face_looks(gop_1s) == expected
-    assert _face_looks(gop_2s) == expected

@@ -244,7 +244,7 @@ class VideoMeter:
         self._after_gap = self._prev is not None
 
     def wants_detail(self, t: float) -> bool:
-        return t >= self._next_detail or t >= self._next_face
+        return t >= self._next_detail
 
     def add(self, t: float, gray: np.ndarray, hist: np.ndarray | None = None) -> None:
         """Measure one small (long side ``SIDE``) luma frame at time ``t`` seconds.
@@ -300,7 +300,7 @@ class VideoMeter:
         s.detail_t.append(t)
         s.sharpness.append(float(cv2.Laplacian(gray, cv2.CV_32F).var()))
         if t >= self._next_face or self._new_shot:
-            self._next_face = _next_on_grid(t, FACE_EVERY)
+            self._next_face = t + FACE_EVERY - DETAIL_EVERY / 2
             self._new_shot = False
             self._faces(t, gray)
 
@@ -398,15 +398,6 @@ def _moving(
     if lit_before > FADE_FLOOR and abs(lit_after / lit_before - 1.0) > 0.02:
         before = before * np.float32(lit_after / lit_before)
     return cv2.absdiff(before, after) > DIFF_THRESHOLD, x0, y0
-
-
-def _next_on_grid(t: float, every: float) -> float:
-    """The first multiple of ``every`` seconds after ``t``. Samples taken on a fixed grid of
-    the video's own time fall on the same pictures however it was encoded (where those are
-    decoded); counted from the last sample, they drifted with where the keyframes fell: Big
-    Buck Bunny's trailer decoded whole looked for faces at 3.75, 7.5... s and found none on the
-    bunny's close-up that its 2 s-GOP encoding, looking at 4, 8... s, found."""
-    return (np.floor(t / every + 1e-6) + 1.0) * every
 
 
 def _partner(run: list[tuple[float, np.ndarray]], t: float) -> tuple[float, np.ndarray] | None:
