@@ -156,4 +156,3 @@ def test_no_faces_found_where_there_are_none(media_dir, name):
     media = probe(media_dir / name)
     tl = analyse(media, HighlightOptions(), Reporter())
     assert tl.signals["faces"].max() < 0.05
-

@@ -192,13 +192,13 @@ def _prefix(index: PacketIndex, start: int, end: int, fraction: float, min_run: 
     and those after it that others refer to (the rest it skips).
     """
     times = index.times[start:end]
+    if not np.isfinite(times[0]):  # no times: the stored order is all there is
+        return min(end - start, max(min_run, int(np.ceil(fraction * (end - start)))))
     shown = np.isfinite(times) & (times >= times[0])
     if index.reference is not None:
         shown &= index.reference[start:end]
     shown[0] = True
     positions = np.flatnonzero(shown)
-    if not np.isfinite(times[0]):
-        positions = np.arange(end - start)  # no times: the stored order is all there is
     quota = max(min_run, int(np.ceil(fraction * len(positions))))
     first = positions[np.argsort(times[positions], kind="stable")][:quota]
     return int(first.max()) + 1
