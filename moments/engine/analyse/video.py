@@ -46,6 +46,11 @@ at 30. And not the nearest frame either: the decoder skips the B-frames nothing 
 which frames are there depends on the encoder. The same 25 fps content as H.264 had 148 pairs
 one frame apart and 449 two apart; as HEVC, 10 and 518, and it measured a third more motion
 where things moved (0.54 against 0.71). Two frames at 30 fps are there in every encoding."""
+SHORTEST_PAIR = 0.5
+"""Frames closer than this share of ``PAIR_DT`` are not compared for motion. What differs
+between them is not in proportion to their gap (a pixel differs or not): 1/60 s apart, the
+first two frames after a 60 fps keyframe read 0.000-0.005 where the pairs 1/15 s apart after
+them read 0.007-0.017, and a GOP's few pairs measured 60 fps a tenth under 30."""
 PLAIN_BLOCK = 8
 """Side (pixels of the ``SIDE`` image) of the blocks judged flat or not for :func:`plain`."""
 PLAIN_STD = 2.0
@@ -282,12 +287,14 @@ class VideoMeter:
         if cut or after_gap or self._prev is None or t - self._prev_t > MAX_PAIR_GAP:
             self._run = []  # no motion partner across a cut either (pairs span two frames)
         partner = _partner(self._run, t)
-        if partner is not None:
+        if partner is not None and t - partner[0] > PAIR_DT * SHORTEST_PAIR - 1e-3:
             self._motion(partner[1], img, t - partner[0])
         else:
             for name in ("vx", "vy", "motion", "mx", "my"):
                 getattr(s, name).append(float("nan"))
-        self._run = [*self._run[-3:], (t, img)]
+        # Partners as far back as PAIR_DT, however many frames a second (and the last three).
+        recent = [f for f in self._run if t - f[0] < PAIR_DT * 1.5]
+        self._run = [*(recent if len(recent) > 3 else self._run[-3:]), (t, img)]
         self._prev, self._prev_t, self._prev_hist, self._prev_thumb = img, t, hist, thumb
 
     def add_detail(self, t: float, gray: np.ndarray) -> None:
@@ -361,7 +368,7 @@ class VideoMeter:
                 moving, x0, y0, dx, dy = still, sx, sy, 0.0, 0.0
         assert moving is not None
         # A pair further apart than PAIR_DT sees more move: scaled back to that gap.
-        frac = float(moving.mean()) * min(2.0, max(0.5, PAIR_DT / dt))
+        frac = float(moving.mean()) * min(1 / SHORTEST_PAIR, max(0.5, PAIR_DT / dt))
         sure = response >= SURE_SHIFT
         s.vx.append(dx / w / dt if sure else float("nan"))
         s.vy.append(dy / w / dt if sure else float("nan"))
