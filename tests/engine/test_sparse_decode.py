@@ -15,7 +15,13 @@ import numpy as np
 import pytest
 
 from moments.engine.analyse import SMALL_PIXELS, _decode, _Runs, frame_threads
-from moments.engine.analyse.packets import decode_plan, index_packets, restarts
+from moments.engine.analyse.packets import (
+    RUN_EVERY,
+    decode_plan,
+    feed_plan,
+    index_packets,
+    restarts,
+)
 from moments.engine.analyse.video import SIDE, VideoMeter
 from moments.engine.frames import to_gray
 from moments.engine.probe import open_input, probe
@@ -36,6 +42,11 @@ GOPS = {
     # HEVC as phones write it (IDRs, B-frames), and with CRA keyframes (x265's open GOP).
     "hevc": ("libx265", "log-level=error:keyint=15:min-keyint=15:scenecut=0:open-gop=0"),
     "hevc-cra": ("libx265", "log-level=error:keyint=15:min-keyint=15:scenecut=0:open-gop=1"),
+    # A keyframe every 2 s: measured at the keyframe and again a second in (packets.RUN_EVERY),
+    # the decoder fed every picture before that run, measuring none of them.
+    "2s": ("libx264", "keyint=60:min-keyint=60:scenecut=0:bframes=0"),
+    "2s-b-pyramid": ("libx264", "keyint=60:min-keyint=60:scenecut=0:bframes=3:b-pyramid=normal"),
+    "2s-hevc-cra": ("libx265", "log-level=error:keyint=60:min-keyint=60:scenecut=0:open-gop=1"),
 }
 
 
@@ -89,8 +100,9 @@ def _sparse_decode(media):
     with open_input(media.path) as container:
         index = index_packets(container, container.streams[media.video_stream], Reporter())
     plan = decode_plan(index, 0.1)
+    feed = feed_plan(index, plan)
     with open_input(media.path) as container:
-        video, _ = _decode(container, media, plan, restarts(index, plan), Reporter())
+        video, _ = _decode(container, media, plan, restarts(index, feed), Reporter(), feed=feed)
     return index, plan, video.samples
 
 
@@ -123,6 +135,17 @@ def test_every_gop_gives_two_motion_pairs_whatever_the_encoder(clip):
     assert min(pairs) >= 1, pairs
     assert sum(pairs) >= 1.5 * len(gops), pairs
     # Still a small share of the decoding: a tenth of the GOP's pictures, or three.
+    assert plan.sum() <= 0.5 * len(plan)
+
+
+def test_no_second_goes_unmeasured_however_far_apart_the_keyframes(clip):
+    """Measured at its keyframe alone, a 2 s GOP's second half was the first's held over:
+    signals, and picks, followed where the encoder put its keyframes."""
+    _, plan, samples = _sparse_decode(clip)
+    seen = np.asarray(samples.t)
+    assert float(np.diff(seen).max()) <= RUN_EVERY + 0.1, np.diff(seen).max()
+    assert seen.min() < 0.1 and seen.max() > clip.duration - RUN_EVERY - 0.1
+    # Measured: a small share still, whatever the decoder is fed to reach the runs.
     assert plan.sum() <= 0.5 * len(plan)
 
 

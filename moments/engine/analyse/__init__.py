@@ -36,6 +36,7 @@ from .packets import (
     PacketIndex,
     coarse_plan,
     decode_plan,
+    feed_plan,
     gops_skipped_within,
     index_packets,
     keyframe_times,
@@ -193,9 +194,10 @@ def _measure(
     Each pass looks for faces on its own schedule (every few seconds and on each new shot it
     sees), so a fine pass adds face samples where the candidates are.
     """
+    feed = feed_plan(index, plan)
     with reopen(media) as container:
         video, audio = _decode(
-            container, media, plan, restarts(index, plan), reporter, share, sound
+            container, media, plan, restarts(index, feed), reporter, share, sound, feed
         )
     return video.samples, audio
 
@@ -208,11 +210,15 @@ def _decode(
     reporter: Reporter,
     share: tuple[float, float] = (0.03, 0.96),
     sound: bool = True,
+    feed: np.ndarray | None = None,
 ):
+    """Decode and measure the packets ``plan`` picks; ``feed``: the packets the decoder is fed
+    for them (``plan`` itself by default: see :func:`.packets.feed_plan`)."""
     video = VideoMeter()
     meter = AudioMeter() if sound and media.audio_stream is not None else None
+    feed = plan if feed is None else feed
     try:
-        audio = _feed(container, media, plan, restart, reporter, video, share, meter)
+        audio = _feed(container, media, plan, feed, restart, reporter, video, share, meter)
         video.finish()
     finally:
         # Also on cancel or a decode error: no face or voice worker left behind.
@@ -226,24 +232,26 @@ def _feed(
     container,
     media: MediaInfo,
     plan: np.ndarray,
+    feed: np.ndarray,
     restart: np.ndarray,
     reporter: Reporter,
     video: VideoMeter,
     share: tuple[float, float],
     meter: AudioMeter | None,
 ) -> AudioFrames | None:
-    """Decode the planned video packets (and all the audio, into ``meter``) into ``video``;
-    the audio's measurements. ``restart`` marks the packets before which the decoder is drained and
-    reset; progress goes from ``share[0]`` to ``share[1]`` of the stage."""
+    """Decode the ``feed`` video packets and measure the pictures of the ``plan`` ones (and
+    all the audio, into ``meter``) into ``video``; the audio's measurements. ``restart`` marks
+    the packets before which the decoder is drained and reset; progress goes from
+    ``share[0]`` to ``share[1]`` of the stage."""
     vstream = container.streams[media.video_stream]
-    if plan.all():
+    if feed.all():
         vstream.thread_type = "AUTO"
     elif not restart.any():
         # Every run starts at an IDR, so the decoder needs no reset between runs: frame
         # threads, never drained, keep the keyframes of neighbouring runs decoding at once on
         # different cores (a run's few P-frames only wait on their own keyframe).
         vstream.thread_type = "FRAME"
-        vstream.thread_count = frame_threads(plan)
+        vstream.thread_count = frame_threads(feed)
     else:
         # Draining before each reset would leave frame threads waiting on each other.
         vstream.thread_type = "SLICE"
@@ -289,7 +297,8 @@ def _feed(
         if packet.stream.type == "video":
             if packet.size == 0:
                 continue
-            wanted = bool(plan[k]) if k < len(plan) else True
+            wanted = bool(feed[k]) if k < len(feed) else True
+            measured = bool(plan[k]) if k < len(plan) else True
             reset = k < len(restart) and bool(restart[k])
             k += 1
             if wanted:
@@ -297,7 +306,10 @@ def _feed(
                     for frame in damage.decode(codec, None):  # drain what is held back
                         take(frame)
                     codec.flush_buffers()
-                runs.fed(packet.pts)
+                if measured:
+                    runs.fed(packet.pts)
+                else:
+                    runs.bridged(packet.pts)
                 for frame in damage.decode(codec, packet):
                     take(frame)
             else:
@@ -374,6 +386,10 @@ def frame_threads(plan: np.ndarray) -> int:
     return max(2, min(MAX_FRAME_THREADS, run * (cores or 1)))
 
 
+_BRIDGE = -1
+"""The run of a packet decoded only to reach a run inside its GOP (see ``packets.feed_plan``)."""
+
+
 class _Runs:
     """Which run of decoded packets each frame came from, for frames leaving the decoder late.
 
@@ -394,6 +410,12 @@ class _Runs:
     def skipped(self) -> None:
         self._new = True
 
+    def bridged(self, pts: int | None) -> None:
+        """A packet decoded only for the pictures after it: its picture is not measured."""
+        self._new = True
+        if pts is not None:
+            self._run_of[pts] = _BRIDGE
+
     def fed(self, pts: int | None) -> None:
         if pts is None:
             return
@@ -406,6 +428,8 @@ class _Runs:
         run = self._run_of.pop(pts, None)
         if run is None:
             return True  # not a packet's time (the decoder made it up): as the last run
+        if run == _BRIDGE:
+            return False
         if pts < self._first[run]:
             return False
         if self._shown is not None and run != self._shown:

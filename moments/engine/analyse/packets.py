@@ -17,16 +17,19 @@ PAIR_RUN = 3
 """Packets decoded at least after every keyframe: the keyframe and two successors give two
 pairs of truly consecutive frames (motion, camera shake) per group of pictures."""
 COARSE_MIN_RUNS = 24
-"""Fewer runs than this (a short clip, or long GOPs): one pass, a second would save little."""
+"""Fewer GOPs than this (a short clip, or long GOPs): one pass, a second would save little."""
 COARSE_MAX_SPACING = 2.5
-"""Seconds between the runs of the coarse pass at most: every other phone GOP (2 s) is
-sampled; with longer GOPs every run is, in one pass."""
-LONG_GOP = 2.5
-"""Seconds a GOP may span and still be measured by its first frames alone. A longer one is
-decoded whole: the first tenth of an 8.3 s GOP held for the other 7.5 s made the signals,
-and so the picks, follow where the encoder put its keyframes (the same footage encoded with
-a keyframe every 1 s and every 8.3 s gave picks overlapping by 31%); phones and most
-cameras write one every 1-2 s, and keep the sparse path."""
+"""Seconds between the GOPs of the coarse pass at most: every other phone GOP (2 s) is
+sampled; with longer GOPs every one is, in one pass."""
+RUN_EVERY = 1.2
+"""Seconds a GOP may span and still be measured by its first frames alone; a longer one is
+measured by runs spread evenly through it, no further apart than this (a run inside a GOP
+needs every picture before it decoded, not measured). Measured at its start alone, the same
+footage encoded with a keyframe every 1 s and every 2 s lagged by half a GOP in the second
+(picks of a fixed camera over people walking overlapping by 0.71-0.77), and decoded whole, a
+long GOP cost up to twice a full decode (every frame measured: OpenCV's vtest.avi with a
+keyframe every 8.3 s, 2.05 of a full decode's processor time). Phones write a keyframe every
+second: one run, at the keyframe, as before."""
 SPIKE = 4.0
 """A predicted frame this many times larger than the median of its neighbours is mostly coded
 afresh: where an encoder without scene-cut keyframes puts a cut."""
@@ -156,15 +159,16 @@ def _gops(index: PacketIndex) -> tuple[np.ndarray, np.ndarray]:
 
 
 def decode_plan(index: PacketIndex, fraction: float, min_run: int = PAIR_RUN) -> np.ndarray:
-    """Which packets to feed the decoder: a prefix of every group of pictures (GOP).
+    """Which packets to measure: runs of pictures at the start of every group of pictures
+    (GOP) and, in a GOP longer than ``RUN_EVERY``, evenly through it.
 
-    A P-frame needs every earlier frame of its GOP, so the only frames we can decode cheaply
-    are the first ones after each keyframe. Decoding ``fraction`` of each GOP's pictures (at
-    least ``min_run``, enough for two motion pairs) bounds decode work to about ``fraction``
-    of a full decode while still sampling every GOP. Phones write a keyframe every second, so
-    there this is the keyframe and two frames after it: the keyframes then cost most of it.
-    The pictures counted are the first ones shown (see :func:`_prefix`), whatever order the
-    encoder stores them in.
+    A P-frame needs every earlier frame of its GOP, so the frames cheapest to decode are the
+    first ones after each keyframe. Measuring ``fraction`` of each GOP's pictures (at least
+    ``min_run`` a run, enough for two motion pairs) bounds the work to about ``fraction`` of
+    a full decode where keyframes come every second, as phones write them: there this is the
+    keyframe and two frames after it, and the keyframes cost most of it. The decoder is fed
+    more than this (see :func:`feed_plan`) where a run lies inside a GOP. The pictures counted
+    are the ones shown (see :func:`_runs`), whatever order the encoder stores them in.
     """
     n = len(index.sizes)
     plan = np.zeros(n, dtype=bool)
@@ -172,18 +176,31 @@ def decode_plan(index: PacketIndex, fraction: float, min_run: int = PAIR_RUN) ->
         plan[:] = True
         return plan
     for start, end in zip(*_gops(index), strict=True):
-        if _seconds(index, start, end) > LONG_GOP:
-            plan[start:end] = True  # measured throughout: see LONG_GOP
-        else:
-            plan[start : start + _prefix(index, start, end, fraction, min_run)] = True
+        for a, b in _runs(index, start, end, fraction, min_run):
+            plan[a:b] = True
     return plan
 
 
-def _prefix(index: PacketIndex, start: int, end: int, fraction: float, min_run: int) -> int:
-    """How many packets of the GOP ``start:end`` (decode order) to feed so that the decoder
-    shows its first ``fraction`` of pictures (at least ``min_run``) in display order.
+def feed_plan(index: PacketIndex, plan: np.ndarray) -> np.ndarray:
+    """Which packets to feed the decoder so that it shows the pictures ``plan`` measures:
+    each GOP up to its last planned packet (a run inside a GOP needs every picture before it)."""
+    feed = plan.copy()
+    for start, end in zip(*_gops(index), strict=True):
+        planned = np.flatnonzero(plan[start:end])
+        if len(planned):
+            feed[start : start + int(planned[-1]) + 1] = True
+    return feed
 
-    Counted in packets, as it was, a prefix said little of what is seen: with B-frames the
+
+def _runs(
+    index: PacketIndex, start: int, end: int, fraction: float, min_run: int
+) -> list[tuple[int, int]]:
+    """The runs of packets (decode order, ``start`` to ``end`` exclusive) to measure in the
+    GOP ``start:end``: one at its keyframe and, in a GOP longer than ``RUN_EVERY``, more
+    evenly through it, each showing ``fraction`` of the run's share of the GOP's pictures (at
+    least ``min_run``) in display order.
+
+    Counted in packets, as it once was, a run said little of what is seen: with B-frames the
     stored order is not the shown one, and an open GOP stores the pictures shown before its
     keyframe (which need the skipped GOP before it) right after it. vtest.avi as HEVC with a
     keyframe every 2 s (x265: an open GOP, B-frames nothing refers to) showed only its
@@ -193,22 +210,39 @@ def _prefix(index: PacketIndex, start: int, end: int, fraction: float, min_run: 
     """
     times = index.times[start:end]
     if not np.isfinite(times[0]):  # no times: the stored order is all there is
-        return min(end - start, max(min_run, int(np.ceil(fraction * (end - start)))))
+        return [
+            (start, start + min(end - start, max(min_run, int(np.ceil(fraction * (end - start))))))
+        ]
     shown = np.isfinite(times) & (times >= times[0])
     if index.reference is not None:
         shown &= index.reference[start:end]
     shown[0] = True
     positions = np.flatnonzero(shown)
-    quota = max(min_run, int(np.ceil(fraction * len(positions))))
-    first = positions[np.argsort(times[positions], kind="stable")][:quota]
-    return int(first.max()) + 1
+    order = positions[np.argsort(times[positions], kind="stable")]
+    shown_times = times[order]
+    length = _gop_seconds(index, start, end)
+    count = max(1, int(np.ceil(length / RUN_EVERY - 1e-6)))
+    quota = max(min_run, int(np.ceil(fraction * len(positions) / count)))
+    runs = []
+    for k in range(count):
+        at = int(np.searchsorted(shown_times, times[0] + k * length / count - 1e-6))
+        chosen = order[at : at + quota]
+        if not len(chosen):
+            break
+        first = 0 if k == 0 else int(chosen.min())
+        runs.append((start + first, start + int(chosen.max()) + 1))
+    return runs
 
 
-def _seconds(index: PacketIndex, start: int, end: int) -> float:
-    """Time a GOP spans (0 when its packets carry no times)."""
+def _gop_seconds(index: PacketIndex, start: int, end: int) -> float:
+    """Time from a GOP's keyframe to the next one's (its own span, and a frame, for the last)."""
+    begin = index.times[start]
+    if end < len(index.times) and np.isfinite(index.times[end]) and np.isfinite(begin):
+        return float(index.times[end] - begin)
     times = index.times[start:end]
-    times = times[np.isfinite(times)]
-    return float(times.max() - times.min()) if len(times) else 0.0
+    times = np.sort(times[np.isfinite(times)])
+    step = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
+    return float(times[-1] - times[0]) + step if len(times) else 0.0
 
 
 def run_starts(plan: np.ndarray) -> np.ndarray:
@@ -217,16 +251,18 @@ def run_starts(plan: np.ndarray) -> np.ndarray:
 
 
 def coarse_plan(index: PacketIndex, plan: np.ndarray) -> np.ndarray | None:
-    """Every other run of a sparse ``plan``; None where a coarse first pass does not pay."""
-    begins = run_starts(plan)
-    starts = np.flatnonzero(begins)
+    """The runs of a sparse ``plan`` in every other GOP; None where a coarse first pass does
+    not pay."""
+    starts, _ = _gops(index)
     if plan.all() or len(starts) < COARSE_MIN_RUNS:
         return None
     spacing = np.diff(index.times[starts[::2]])
     if not np.isfinite(spacing).all() or float(np.median(spacing)) > COARSE_MAX_SPACING:
         return None
-    run = np.cumsum(begins) - 1
-    return plan & (run % 2 == 0)
+    begins = np.zeros(len(plan), bool)
+    begins[starts] = True
+    gop = np.cumsum(begins) - 1
+    return plan & (gop % 2 == 0)
 
 
 def within(index: PacketIndex, spans: list[tuple[float, float]], offset: float) -> np.ndarray:
@@ -245,9 +281,10 @@ def gops_skipped_within(
     index: PacketIndex, gaps: list[tuple[float, float]], offset: float
 ) -> np.ndarray:
     """Every packet of the GOPs in which a skipped stretch ``(before, after)`` (seconds from
-    ``offset``: the last frame decoded before it, the keyframe after it) lies whole, and the
-    keyframe after each: a cut on that keyframe is then seen between two adjacent frames. A
-    stretch across whole skipped GOPs (a coarse pass) is not one of them."""
+    ``offset``: the last frame decoded before it, the first after it) lies whole, and the
+    keyframe after each where the stretch ends there: a cut on that keyframe is then seen
+    between two adjacent frames. A stretch across whole skipped GOPs (a coarse pass) is not
+    one of them."""
     out = np.zeros(len(index.sizes), bool)
     if not len(out) or not gaps:
         return out
@@ -256,8 +293,12 @@ def gops_skipped_within(
     for before, after in gaps:
         k = int(np.searchsorted(begin, before + 1e-6, side="right")) - 1
         following = begin[k + 1] if k + 1 < len(begin) else np.inf
-        if k >= 0 and abs(following - after) < 1e-3:
+        if k < 0:
+            continue
+        if abs(following - after) < 1e-3:
             out[starts[k] : ends[k] + 1] = True
+        elif after < following:  # it ends at a run inside the GOP (see ``RUN_EVERY``)
+            out[starts[k] : ends[k]] = True
     return out
 
 
