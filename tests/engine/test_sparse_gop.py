@@ -233,14 +233,14 @@ def _two_second_gops(path, frame, bframes: int):
     return analyse(probe(path), HighlightOptions(), Reporter())
 
 
-def _two_second_gops(count: int = 2) -> PacketIndex:
+def _index_of_two_second_gops(count: int = 2) -> PacketIndex:
     n = 60 * count
     keys = np.arange(n) % 60 == 0
     return PacketIndex(np.arange(n) / 30, np.where(keys, 20_000, 1000), keys)
 
 
 def test_a_two_second_gop_is_measured_at_its_keyframe_and_a_second_in():
-    index = _two_second_gops()
+    index = _index_of_two_second_gops()
     plan = decode_plan(index, 0.1)
     assert np.flatnonzero(plan).tolist() == [0, 1, 2, 30, 31, 32, 60, 61, 62, 90, 91, 92]
     # The decoder is fed every picture up to each GOP's last run, to measure only the runs.
@@ -252,7 +252,7 @@ def test_a_two_second_gop_is_measured_at_its_keyframe_and_a_second_in():
 
 
 def test_a_doubtful_stretch_inside_a_gop_has_its_gop_decoded_whole():
-    index = _two_second_gops()
+    index = _index_of_two_second_gops()
     # Ends at the run a second into the first GOP: that GOP, not the keyframe after it.
     inside = gops_skipped_within(index, [(2 / 30, 1.0)], 0.0)
     assert np.flatnonzero(inside).tolist() == list(range(60))
@@ -260,4 +260,4 @@ def test_a_doubtful_stretch_inside_a_gop_has_its_gop_decoded_whole():
     before_key = gops_skipped_within(index, [(32 / 30, 2.0)], 0.0)
     assert np.flatnonzero(before_key).tolist() == list(range(61))
     # Across a whole skipped GOP (a coarse pass): not one of them.
-    assert not gops_skipped_within(_two_second_gops(3), [(2 / 30, 4.0)], 0.0).any()
+    assert not gops_skipped_within(_index_of_two_second_gops(3), [(2 / 30, 4.0)], 0.0).any()
