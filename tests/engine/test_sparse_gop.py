@@ -261,3 +261,20 @@ def test_a_doubtful_stretch_inside_a_gop_has_its_gop_decoded_whole():
     assert np.flatnonzero(before_key).tolist() == list(range(61))
     # Across a whole skipped GOP (a coarse pass): not one of them.
     assert not gops_skipped_within(_index_of_two_second_gops(3), [(2 / 30, 4.0)], 0.0).any()
+
+
+def test_runs_inside_long_gops_fall_at_the_same_times_whatever_the_keyframes():
+    """Two encodings of 20 s at 30 fps, a keyframe every 2 s and every 8.3 s (x264's default):
+    both are measured at every whole second, so they measure the same moments."""
+
+    def run_times(gop: int) -> set[float]:
+        keys = np.arange(600) % gop == 0
+        index = PacketIndex(np.arange(600) / 30, np.full(600, 1000), keys)
+        plan = decode_plan(index, 0.1)
+        begins = np.flatnonzero(plan & ~np.concatenate([[False], plan[:-1]]))
+        return {round(float(index.times[k]), 2) for k in begins}
+
+    every_second = {float(t) for t in range(20)}
+    assert every_second <= run_times(60)
+    assert every_second - {8.0, 16.0} <= run_times(250)  # those two: 0.3 s from a keyframe
+    assert {8.33, 16.67} <= run_times(250)

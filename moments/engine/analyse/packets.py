@@ -23,13 +23,16 @@ COARSE_MAX_SPACING = 2.5
 sampled; with longer GOPs every one is, in one pass."""
 RUN_EVERY = 1.2
 """Seconds a GOP may span and still be measured by its first frames alone; a longer one is
-measured by runs spread evenly through it, no further apart than this (a run inside a GOP
-needs every picture before it decoded, not measured). Measured at its start alone, the same
-footage encoded with a keyframe every 1 s and every 2 s lagged by half a GOP in the second
-(picks of a fixed camera over people walking overlapping by 0.71-0.77), and decoded whole, a
-long GOP cost up to twice a full decode (every frame measured: OpenCV's vtest.avi with a
-keyframe every 8.3 s, 2.05 of a full decode's processor time). Phones write a keyframe every
-second: one run, at the keyframe, as before."""
+measured by runs inside it too, on a grid of whole seconds (``GRID``) from the stream's start,
+so that encodings whose keyframes fall in different places are measured at the same times (a
+run inside a GOP needs every picture before it decoded, not measured). Measured at its start
+alone, a 2 s GOP's second half was its first held over (the same footage with a keyframe every
+1 s and every 2 s: picks of a fixed camera over people walking overlapping by 0.71-0.77);
+decoded whole, a long GOP cost up to twice a full decode (every frame measured: OpenCV's
+vtest.avi with a keyframe every 8.3 s, 2.05 of a full decode's processor time); spread evenly
+through each GOP instead of on the grid, vtest.avi's 30 s picks across five encodings
+overlapped by 0.35 / 0.48 / 0.57 (min / median / mean), on the grid by 0.74 / 0.96 / 0.88.
+Phones write a keyframe every second: one run, at the keyframe, as before."""
 SPIKE = 4.0
 """A predicted frame this many times larger than the median of its neighbours is mostly coded
 afresh: where an encoder without scene-cut keyframes puts a cut."""
@@ -160,7 +163,7 @@ def _gops(index: PacketIndex) -> tuple[np.ndarray, np.ndarray]:
 
 def decode_plan(index: PacketIndex, fraction: float, min_run: int = PAIR_RUN) -> np.ndarray:
     """Which packets to measure: runs of pictures at the start of every group of pictures
-    (GOP) and, in a GOP longer than ``RUN_EVERY``, evenly through it.
+    (GOP) and, in a GOP longer than ``RUN_EVERY``, inside it at whole seconds.
 
     A P-frame needs every earlier frame of its GOP, so the frames cheapest to decode are the
     first ones after each keyframe. Measuring ``fraction`` of each GOP's pictures (at least
@@ -175,8 +178,10 @@ def decode_plan(index: PacketIndex, fraction: float, min_run: int = PAIR_RUN) ->
     if fraction >= 1.0 or n == 0:
         plan[:] = True
         return plan
+    finite = index.times[np.isfinite(index.times)]
+    origin = float(finite.min()) if len(finite) else 0.0
     for start, end in zip(*_gops(index), strict=True):
-        for a, b in _runs(index, start, end, fraction, min_run):
+        for a, b in _runs(index, start, end, fraction, min_run, origin):
             plan[a:b] = True
     return plan
 
@@ -193,12 +198,13 @@ def feed_plan(index: PacketIndex, plan: np.ndarray) -> np.ndarray:
 
 
 def _runs(
-    index: PacketIndex, start: int, end: int, fraction: float, min_run: int
+    index: PacketIndex, start: int, end: int, fraction: float, min_run: int, origin: float
 ) -> list[tuple[int, int]]:
     """The runs of packets (decode order, ``start`` to ``end`` exclusive) to measure in the
-    GOP ``start:end``: one at its keyframe and, in a GOP longer than ``RUN_EVERY``, more
-    evenly through it, each showing ``fraction`` of the run's share of the GOP's pictures (at
-    least ``min_run``) in display order.
+    GOP ``start:end``: one at its keyframe and, in a GOP longer than ``RUN_EVERY``, more on
+    the ``GRID`` inside it (see :func:`_inner_runs`; ``origin``: the stream's start), each
+    showing ``fraction`` of the run's share of the GOP's pictures (at least ``min_run``) in
+    display order.
 
     Counted in packets, as it once was, a run said little of what is seen: with B-frames the
     stored order is not the shown one, and an open GOP stores the pictures shown before its
@@ -221,17 +227,35 @@ def _runs(
     order = positions[np.argsort(times[positions], kind="stable")]
     shown_times = times[order]
     length = _gop_seconds(index, start, end)
-    count = max(1, int(np.ceil(length / RUN_EVERY - 1e-6)))
-    quota = max(min_run, int(np.ceil(fraction * len(positions) / count)))
+    starts = [float(times[0]), *_inner_runs(float(times[0]), length, origin)]
+    quota = max(min_run, int(np.ceil(fraction * len(positions) / len(starts))))
     runs = []
-    for k in range(count):
-        at = int(np.searchsorted(shown_times, times[0] + k * length / count - 1e-6))
+    for k, when in enumerate(starts):
+        at = int(np.searchsorted(shown_times, when - 1e-6))
         chosen = order[at : at + quota]
         if not len(chosen):
             break
         first = 0 if k == 0 else int(chosen.min())
         runs.append((start + first, start + int(chosen.max()) + 1))
     return runs
+
+
+GRID = 1.0
+"""Seconds between the times the runs inside long GOPs are placed on (from the stream's
+start), so that encodings with keyframes in different places are measured at the same times."""
+GRID_MARGIN = 0.3
+"""A grid time this close to a keyframe is left to that keyframe's run."""
+
+
+def _inner_runs(begin: float, length: float, origin: float) -> list[float]:
+    """The times of the runs inside a GOP from ``begin`` lasting ``length`` seconds: none
+    when it lasts ``RUN_EVERY`` or less, else the ``GRID`` times inside it (``origin``: the
+    stream's start), or, where none falls far enough from its ends, its middle."""
+    if length <= RUN_EVERY + 1e-6:
+        return []
+    first = np.ceil((begin + GRID_MARGIN - origin) / GRID - 1e-6) * GRID + origin
+    grid = np.arange(first, begin + length - GRID_MARGIN + 1e-6, GRID)
+    return grid.tolist() if len(grid) else [begin + length / 2]
 
 
 def _gop_seconds(index: PacketIndex, start: int, end: int) -> float:
