@@ -142,6 +142,13 @@ def test_analysis_memory_does_not_grow_with_the_length_of_the_video(tmp_path: Pa
     assert len(pickle.dumps(second)) / second.duration < KEPT_PER_SECOND
 
 
+IN_FLIGHT = 4
+"""Pictures beside the crossfade and the full prefetch queue: the worker's next one, waiting for
+room in the queue, the 1280x720 frame it is cropped from (1.8 of the square pictures) and the
+blend being encoded. Without them, the test failed once in a suite on two busy cores (29.7
+pictures at the peak, against 27 allowed); alone it measured 21.8-22.7."""
+
+
 def test_the_render_holds_a_crossfade_and_its_prefetch_and_no_more(tmp_path: Path) -> None:
     # A 60 fps source cropped square (every picture re-encoded), three segments: a crossfade
     # is 15 pictures. Before, a segment's held head stayed alive until the next segment's
@@ -157,7 +164,7 @@ def test_the_render_holds_a_crossfade_and_its_prefetch_and_no_more(tmp_path: Pat
     layout = Layout.for_media(media, options)
     picture = layout.width * layout.height * 3 // 2
     assert plan.fade == 15 and (info.width, info.height) == (720, 720)
-    assert peak < (plan.fade + prefetch_depth(layout)) * picture
+    assert peak < (plan.fade + prefetch_depth(layout) + IN_FLIGHT) * picture
 
 
 def test_pictures_made_ahead_are_bounded_in_bytes() -> None:
