@@ -483,9 +483,8 @@ def _plateau_middle(
 ) -> tuple[int, list]:
     """The middle window of the best one's plateau: windows as long, in one shot with it (none,
     for a window across cuts), valued within ``PLATEAU`` of it and starting within
-    ``PLATEAU_STEP`` of one another. ``alone``: the new
-    picks weighed, as (candidate, value, the picks it would make); the chosen one and its picks.
-    """
+    ``PLATEAU_STEP`` of one another. ``alone``: the new picks weighed, as (candidate, value,
+    the picks it would make). Returns the chosen candidate and its picks."""
     length = cands.end[best] - cands.start[best]
     level = best_value * (1.0 - PLATEAU)
     same = sorted(
