@@ -31,6 +31,13 @@ def wait_for(check: Callable[[], T], timeout: float, what: str, every: float = 0
         time.sleep(every)  # polling interval of a deadline-bounded wait, not synchronisation
 
 
+def files_under(root: Path) -> list[Path]:
+    """Every file under ``root``, sorted, while a server may be deleting some: a folder removed
+    mid-walk is skipped (``Path.rglob`` raised FileNotFoundError when the server removed an
+    aborted upload's folder as a test watched it go)."""
+    return sorted(Path(top) / name for top, _, names in os.walk(root) for name in names)
+
+
 def stop_process(process: subprocess.Popen, timeout: float = 20) -> None:
     """Ask a child process to stop (SIGTERM); kill it if it has not within ``timeout``."""
     if process.poll() is not None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from moments.service.api import intake
-from tests.helpers import wait_for
+from tests.helpers import files_under, wait_for
 
 from .conftest_api import LiveApi
 
@@ -19,8 +19,7 @@ PROBLEM = "application/problem+json"
 
 def stored_files(api: LiveApi) -> list[Path]:
     """Every file under the storage root, temporary ``.part`` files included."""
-    root = api.services.settings.storage_dir
-    return sorted(p for p in root.rglob("*") if p.is_file())
+    return files_under(api.services.settings.storage_dir)
 
 
 def job_count(api: LiveApi) -> int:

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.engine.media_factory import make_video
-from tests.helpers import tus_create, wait_for
+from tests.helpers import files_under, tus_create, wait_for
 
 from .conftest_api import LiveApi, add_completed_job
 
@@ -40,7 +40,7 @@ def finished(api: LiveApi, job_id: str) -> dict | None:
 
 
 def stored_files(api: LiveApi) -> list[Path]:
-    return [p for p in api.services.settings.storage_dir.rglob("*") if p.is_file()]
+    return files_under(api.services.settings.storage_dir)
 
 
 # -- numbers in headers: a 4xx problem, never a 500 -----------------------------------------
