@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import wait_for
+from tests.helpers import files_under, wait_for
 
 from .server_process import ServerProcess
 
@@ -56,9 +56,7 @@ def locked(path: Path) -> bool:
 
 
 def partial_files(storage_dir: Path) -> list[Path]:
-    # os.walk skips folders that vanish while it looks (the server removing a partial
-    # upload's folder); Path.rglob raised FileNotFoundError then.
-    return [Path(root, name) for root, _dirs, names in os.walk(storage_dir) for name in names]
+    return files_under(storage_dir)
 
 
 @pytest.mark.parametrize("multipart", [False, True], ids=["raw", "multipart"])

@@ -21,7 +21,7 @@ import pytest
 from tusclient import client as tus_client
 
 from moments.service.api.tus_store import TusUploads, UploadBusy
-from tests.helpers import wait_for
+from tests.helpers import files_under, wait_for
 
 from .conftest_api import LiveApi
 
@@ -66,7 +66,7 @@ def job_input(api: LiveApi, job_id: str) -> bytes:
 
 
 def storage_files(api: LiveApi) -> list[Path]:
-    return [p for p in api.services.settings.storage_dir.rglob("*") if p.is_file()]
+    return files_under(api.services.settings.storage_dir)
 
 
 # -- discovery and version --------------------------------------------------------------------
