@@ -46,8 +46,9 @@ class Submitted(NamedTuple):
 
 
 @pytest.fixture
-def submitted(tmp_path: Path, clips: list[Path]) -> Iterator[Submitted]:
-    """A reel of the clips submitted to an embedded pool of two slots, stopped at the end."""
+def prepared(tmp_path: Path, clips: list[Path]) -> Iterator[Submitted]:
+    """A reel of the clips stored as a job, and an embedded pool of two slots (stopped at the
+    end) that it has not been submitted to yet."""
     # A lease that outlasts a job process's start on a loaded machine (imports: seconds): the
     # second slot must not take the job over meanwhile.
     settings = fast_settings(tmp_path, job_lease_seconds=30.0)
@@ -55,14 +56,23 @@ def submitted(tmp_path: Path, clips: list[Path]) -> Iterator[Submitted]:
     store, storage = JobStore.from_settings(settings), get_storage(settings)
     with embedded_pool(settings, workers=2) as dispatcher:
         job = reel_job(store, storage, clips, duration=9.0)
-        dispatcher.submit(job.id)
         yield Submitted(dispatcher, store, storage, job)
 
 
-def test_embedded_pool_analyses_a_reels_sources_in_processes_of_its_own(capfd, submitted):
-    # capfd before submitted (fixtures are set up in this order): the job's process inherits
-    # the stderr capfd reads.
-    dispatcher, store, storage, job = submitted
+@pytest.fixture
+def submitted(prepared: Submitted) -> Submitted:
+    """The reel of ``prepared``, submitted."""
+    prepared.dispatcher.submit(prepared.job.id)
+    return prepared
+
+
+def test_embedded_pool_analyses_a_reels_sources_in_processes_of_its_own(capfd, prepared):
+    # Submitted here, not in a fixture: the job's process inherits the stderr capfd reads
+    # only while the test runs (between fixture set-up and the test, pytest puts the real
+    # stderr back; a job process started then, on a busy machine, logged where capfd never
+    # saw it: nothing was read, and the test failed).
+    dispatcher, store, storage, job = prepared
+    dispatcher.submit(job.id)
     job_pid = wait_for(
         lambda: dispatcher.stats()["running"].get(job.id) or store.get(job.id).finished,
         30,
