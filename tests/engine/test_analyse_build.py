@@ -59,3 +59,33 @@ def test_motion_between_two_runs_is_between_their_measurements(media):
     assert float(motion[round(4.2 / step)]) < 0.05  # and still after the one at 4 s
     assert at[2.2] > at[3.0] > at[3.8], at
     assert 0.3 * at[2.2] < at[3.0] < 0.8 * at[2.2], at
+
+
+def test_each_run_of_decoded_frames_is_one_point_of_the_motion_line():
+    """A run's pairs differ by chance (the first after a keyframe read low at 60 fps); as one
+    point, their mean at their mean time, none of them alone is the end of a straight line."""
+    from moments.engine.analyse.build import _runs_as_points
+
+    t = np.array([0.0, 0.02, 0.03, 0.05, 2.0, 2.02, 2.03, 2.05])
+    motion = np.array([0.00, 0.01, 0.02, 0.03, 0.0, 0.02, 0.02, 0.02])
+    times, values = _runs_as_points(t, motion)
+    assert times == pytest.approx([0.025, 2.025])
+    assert values == pytest.approx([0.015, 0.015])
+    # A stretch decoded whole (longer than a run) keeps every sample.
+    dense = np.arange(30) / 30
+    times, values = _runs_as_points(dense, dense)
+    assert len(times) == 30
+
+
+def test_frames_too_close_for_motion_are_not_compared():
+    """Two frames 1/60 s apart: a pixel differs or not, so what differs is not in proportion
+    to the gap; the pair is left out, and the frame 1/30 s on is compared instead."""
+    meter = VideoMeter()
+    try:
+        for i in range(4):
+            meter.add(i / 60, _picture(i / 60, True))
+        samples = meter.finish()
+    finally:
+        meter.close()
+    assert np.isnan(samples.motion[0]) and np.isnan(samples.motion[1])  # no partner; too close
+    assert np.isfinite(samples.motion[2]) and samples.motion[2] > 0  # 1/30 s from the first
