@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from moments.engine.analyse.build import build_timeline
+from moments.engine.analyse.build import _runs_as_points, build_timeline
 from moments.engine.analyse.video import SIDE, VideoMeter
 from moments.engine.probe import probe
 
@@ -64,8 +64,6 @@ def test_motion_between_two_runs_is_between_their_measurements(media):
 def test_each_run_of_decoded_frames_is_one_point_of_the_motion_line():
     """A run's pairs differ by chance (the first after a keyframe read low at 60 fps); as one
     point, their mean at their mean time, none of them alone is the end of a straight line."""
-    from moments.engine.analyse.build import _runs_as_points
-
     t = np.array([0.0, 0.02, 0.03, 0.05, 2.0, 2.02, 2.03, 2.05])
     motion = np.array([0.00, 0.01, 0.02, 0.03, 0.0, 0.02, 0.02, 0.02])
     times, values = _runs_as_points(t, motion)

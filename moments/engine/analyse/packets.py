@@ -16,7 +16,7 @@ from .idr import IdrReader
 PAIR_RUN = 3
 """Packets decoded at least after every keyframe: the keyframe and two successors give two
 pairs of truly consecutive frames (motion, camera shake) per group of pictures."""
-COARSE_MIN_RUNS = 24
+COARSE_MIN_GOPS = 24
 """Fewer GOPs than this (a short clip, or long GOPs): one pass, a second would save little."""
 COARSE_MAX_SPACING = 2.5
 """Seconds between the GOPs of the coarse pass at most: every other phone GOP (2 s) is
@@ -161,6 +161,12 @@ def _gops(index: PacketIndex) -> tuple[np.ndarray, np.ndarray]:
     return starts, np.append(starts[1:], n)
 
 
+def _gop_numbers(index: PacketIndex) -> np.ndarray:
+    """The number of the group of pictures (see :func:`_gops`) each packet belongs to."""
+    starts, _ = _gops(index)
+    return np.searchsorted(starts, np.arange(len(index.sizes)), side="right") - 1
+
+
 def decode_plan(index: PacketIndex, fraction: float, min_run: int = PAIR_RUN) -> np.ndarray:
     """Which packets to measure: runs of pictures at the start of every group of pictures
     (GOP) and, in a GOP longer than ``RUN_EVERY``, inside it at whole seconds.
@@ -189,12 +195,11 @@ def decode_plan(index: PacketIndex, fraction: float, min_run: int = PAIR_RUN) ->
 def feed_plan(index: PacketIndex, plan: np.ndarray) -> np.ndarray:
     """Which packets to feed the decoder so that it shows the pictures ``plan`` measures:
     each GOP up to its last planned packet (a run inside a GOP needs every picture before it)."""
-    feed = plan.copy()
-    for start, end in zip(*_gops(index), strict=True):
-        planned = np.flatnonzero(plan[start:end])
-        if len(planned):
-            feed[start : start + int(planned[-1]) + 1] = True
-    return feed
+    gop = _gop_numbers(index)
+    last = np.full(int(gop.max(initial=-1)) + 1, -1)
+    planned = np.flatnonzero(plan)
+    np.maximum.at(last, gop[planned], planned)  # each GOP's last planned packet
+    return np.arange(len(plan)) <= last[gop]
 
 
 def _runs(
@@ -278,15 +283,12 @@ def coarse_plan(index: PacketIndex, plan: np.ndarray) -> np.ndarray | None:
     """The runs of a sparse ``plan`` in every other GOP; None where a coarse first pass does
     not pay."""
     starts, _ = _gops(index)
-    if plan.all() or len(starts) < COARSE_MIN_RUNS:
+    if plan.all() or len(starts) < COARSE_MIN_GOPS:
         return None
     spacing = np.diff(index.times[starts[::2]])
     if not np.isfinite(spacing).all() or float(np.median(spacing)) > COARSE_MAX_SPACING:
         return None
-    begins = np.zeros(len(plan), bool)
-    begins[starts] = True
-    gop = np.cumsum(begins) - 1
-    return plan & (gop % 2 == 0)
+    return plan & (_gop_numbers(index) % 2 == 0)
 
 
 def within(index: PacketIndex, spans: list[tuple[float, float]], offset: float) -> np.ndarray:
