@@ -77,7 +77,11 @@ def test_poison_job_fails_after_max_attempts(settings, add_job, heavy_video):
         for attempt in (1, 2):
             view = wait_until_working(store, job.id)
             assert view.attempts == attempt
-            pid = dispatcher.stats()["running"][job.id]
+            # The slot may be registered a moment before its process has a pid (a retry's
+            # slot, while the store still shows the last attempt's progress): CI read None.
+            pid = wait_for(
+                lambda: dispatcher.stats()["running"].get(job.id), 30, "the job's process pid"
+            )
             os.kill(pid, signal.SIGKILL)
             wait_for(lambda p=pid: not pid_alive(p), 5, "the worker to die")
             # Noticed once the job is retried (attempts goes up) or has failed for good.
