@@ -1006,7 +1006,9 @@ def _exposure(timeline: Timeline) -> np.ndarray | float:
     if luma is None:
         return 1.0
     low, high = POSTER_LIGHT
-    dim = np.clip((luma - 35.0) / (low - 35.0), 0.05, 1.0)
+    # Squared: linear, a face in the trailer's dim burrow (luma 76) still made the 15 s reel's
+    # poster (0.63 of a lit frame's worth, over 0.56 for the bunny in daylight).
+    dim = np.clip((luma - 35.0) / (low - 35.0), 0.05, 1.0) ** 2
     return dim * np.clip((255.0 - luma) / (255.0 - high), 0.05, 1.0)
 
 

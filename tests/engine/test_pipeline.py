@@ -147,9 +147,14 @@ def test_a_dim_face_is_no_poster_over_a_bright_moment() -> None:
     timeline = Timeline(duration=19.9, step=0.1, signals=signals, thumbs=thumbs)
     segments = [seg(10.0, 16.0, 0.47), seg(0.0, 6.0, 0.36)]
     assert 10.0 <= poster_time(segments, timeline) <= 16.0
+    # The dim face the best moment (the trailer's 15 s reel, luma 76): still the bright one.
+    timeline.thumbs[:60] = 76
+    best_dim = [seg(0.0, 6.0, 0.47), seg(10.0, 16.0, 0.41)]
+    assert 10.0 <= poster_time(best_dim, timeline) <= 16.0
     # Lit alike, the face wins.
     timeline.thumbs[:60] = 130
     assert 0.0 <= poster_time(segments, timeline) <= 6.0
+    assert 0.0 <= poster_time(best_dim, timeline) <= 6.0
 
 
 def test_the_poster_of_many_clips_is_the_best_looking_frame_of_all_their_best_moments() -> None:
