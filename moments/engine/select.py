@@ -998,7 +998,7 @@ seek before the poster lands on it rather than on the keyframe before."""
 
 
 def _exposure(timeline: Timeline) -> np.ndarray | float:
-    """Per grid point, 0.05..1: how well exposed the picture is for a poster (mean luma
+    """Per grid point, 0..1: how well exposed the picture is for a poster (mean luma
     ``POSTER_LIGHT`` and up, short of blown out). ``quality`` is content with luma 52, so a
     trailer's dim burrow (luma 70-75) with a face in it, and a caption fading to black (57),
     made its posters over bright, lively frames (luma 130-140)."""
