@@ -21,13 +21,21 @@ per second of the reel with its segment's reason) and a signal plot into --out.
 
 vtest.avi (Debian's opencv-doc) joins in when /usr/share/doc/opencv-doc/examples/data holds it,
 or the folder given by --opencv-doc.
+
+Off the set, ``--footage FILE ...`` encodes each whole file in the same five ways (cached) and
+prints, per file and reel length (``--footage-reels``, 15 and 30 s), each encoding's picks and
+the IoU of every two (min / median / mean):
+
+    python benchmarks/quality.py --footage shared/media/man-on-green-screen.mp4 --only none
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
+import statistics
 import sys
 import time
 from dataclasses import asdict, replace
@@ -37,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.quality import footage  # noqa: E402
-from tests.quality.measures import Run, evaluate, iou_table, table  # noqa: E402
+from tests.quality.measures import Run, evaluate, iou, iou_table, table  # noqa: E402
 from tests.quality.sheets import pictures  # noqa: E402
 
 
@@ -49,6 +57,8 @@ def main() -> None:
     parser.add_argument("--no-encodings", action="store_true")
     parser.add_argument("--small", action="store_true", help="320x180 clips, as the tests use")
     parser.add_argument("--opencv-doc", type=Path, help="folder holding opencv-doc's vtest.avi")
+    parser.add_argument("--footage", type=Path, nargs="*", default=[], help="whole real files")
+    parser.add_argument("--footage-reels", default="15,30", help="reel lengths for --footage")
     args = parser.parse_args()
     if args.opencv_doc:
         os.environ["MOMENTS_OPENCV_DOC"] = str(args.opencv_doc)
@@ -99,6 +109,43 @@ def main() -> None:
         print(iou_table(encoded))
     print(f"\ncontact sheets and signal plots: {args.out}")
     _save(runs + encoded, args.out / "quality.json")
+    reels = [float(x) for x in args.footage_reels.split(",") if x]
+    for source in args.footage:
+        print()
+        print(_footage_agreement(source, reels, args.cache, args.out / "footage"))
+
+
+def _footage_agreement(source: Path, reels: list[float], cache: Path, out: Path) -> str:
+    """Each encoding's picks of ``source`` and the IoU of every two, per reel length."""
+    from moments.engine import HighlightOptions, highlight
+
+    files = []
+    for encoding in footage.ENCODINGS:
+        started = time.perf_counter()
+        files.append((encoding.name, footage.reencode(source, cache, encoding)))
+        print(
+            f"encoded {source.name} {encoding.name} in {time.perf_counter() - started:.1f} s",
+            file=sys.stderr,
+        )
+    lines = [f"{source.name}: picks of five encodings (source seconds)"]
+    out.mkdir(parents=True, exist_ok=True)
+    for seconds in reels:
+        picks = {}
+        for name, path in files:
+            result = highlight(
+                path,
+                out / f"{path.stem}.{seconds:g}s.mp4",
+                HighlightOptions(duration=seconds, poster=False),
+            )
+            picks[name] = [(s.source_start, s.source_end) for s in result.segments]
+            shown = " ".join(f"{a:.2f}-{b:.2f}" for a, b in picks[name])
+            lines.append(f"  {seconds:g} s  {name:11} {result.duration:5.1f} s  {shown}")
+        scores = [iou(picks[a], picks[b]) for a, b in itertools.combinations(picks, 2)]
+        lines.append(
+            f"  {seconds:g} s  IoU min / median / mean: {min(scores):.2f} / "
+            f"{statistics.median(scores):.2f} / {statistics.mean(scores):.2f}"
+        )
+    return "\n".join(lines)
 
 
 def _run(clip: footage.Clip, seconds: float, out: Path) -> Run:

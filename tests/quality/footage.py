@@ -382,28 +382,86 @@ def _labels(spec: ClipSpec) -> tuple[list[Label], list[tuple[float, float]]]:
     return labels, list(itertools.pairwise(edges))
 
 
+def _video_stream(
+    out: av.container.OutputContainer, enc: Encoding, fps: Fraction | int, size: tuple[int, int]
+) -> av.VideoStream:
+    """The output video stream ``enc`` describes, at ``fps`` pictures a second."""
+    if enc.codec == "hevc":
+        video = out.add_stream("libx265", rate=fps)
+        params = "log-level=error"
+        if enc.gop:
+            g = round(enc.gop * fps)
+            params += f":keyint={g}:min-keyint={g}:scenecut=0"
+        video.options = {"preset": "ultrafast", "crf": "24", "x265-params": params}
+        video.codec_tag = "hvc1"
+    else:
+        video = out.add_stream("libx264", rate=fps)
+        video.options = {"preset": "veryfast", "crf": "21"}
+        if enc.gop:
+            g = round(enc.gop * fps)
+            video.options["x264-params"] = f"keyint={g}:min-keyint={g}:scenecut=0"
+    video.width, video.height = size
+    video.pix_fmt = "yuv420p"
+    tb = Fraction(1) / Fraction(fps)
+    video.time_base = tb
+    video.codec_context.time_base = tb
+    return video
+
+
+def reencode(source: Path, folder: Path, enc: Encoding) -> Path:
+    """``source`` (a whole real file) encoded as ``enc`` says, at its own size unless
+    ``enc.height`` is given (the width kept in proportion), its pictures at its average rate
+    and its sound as AAC; cached in ``folder`` by the file's name, size and the encoding."""
+    folder.mkdir(parents=True, exist_ok=True)
+    key = repr((BUILDER_VERSION, source.name, source.stat().st_size, enc))
+    path = folder / f"{source.stem}.{enc.name}.{hashlib.sha256(key.encode()).hexdigest()[:12]}.mp4"
+    if path.is_file():
+        return path
+    tmp = path.with_suffix(".part.mp4")
+    with av.open(str(source)) as inp, av.open(str(tmp), "w") as out:
+        v = inp.streams.video[0]
+        fps = v.average_rate or Fraction(25)
+        height = enc.height or v.codec_context.height
+        width = round(v.codec_context.width * height / v.codec_context.height / 2) * 2
+        video = _video_stream(out, enc, fps, (width, height))
+        streams = [v]
+        sound = resampler = None
+        if inp.streams.audio:
+            a = inp.streams.audio[0]
+            streams.append(a)
+            sound = out.add_stream("aac", rate=a.codec_context.sample_rate or RATE)
+            resampler = av.AudioResampler(format="fltp", layout=sound.layout, rate=sound.rate)
+        n = 0
+        for packet in inp.demux(streams):
+            try:
+                frames = packet.decode()
+            except av.error.InvalidDataError:
+                continue  # a damaged packet (Megamind.avi's sound has one): as a player skips it
+            for frame in frames:
+                if isinstance(frame, av.VideoFrame):
+                    # A copy: at the same size and format reformat hands back the decoder's
+                    # own frame, which it reuses while the encoder still holds it.
+                    planes = frame.reformat(width, height, "yuv420p").to_ndarray()
+                    picture = av.VideoFrame.from_ndarray(planes, format="yuv420p")
+                    picture.pts, picture.time_base = n, video.codec_context.time_base
+                    out.mux(video.encode(picture))
+                    n += 1
+                elif sound is not None and resampler is not None:
+                    for chunk in resampler.resample(frame):
+                        chunk.pts = None
+                        out.mux(sound.encode(chunk))
+        out.mux(video.encode())
+        if sound is not None:
+            out.mux(sound.encode())
+    tmp.replace(path)
+    return path
+
+
 def _encode(path: Path, spec: ClipSpec, size: tuple[int, int], enc: Encoding) -> None:
     fps = spec.fps
     tb = Fraction(1, fps)
     with av.open(str(path), "w") as out:
-        if enc.codec == "hevc":
-            video = out.add_stream("libx265", rate=fps)
-            params = "log-level=error"
-            if enc.gop:
-                g = round(enc.gop * fps)
-                params += f":keyint={g}:min-keyint={g}:scenecut=0"
-            video.options = {"preset": "ultrafast", "crf": "24", "x265-params": params}
-            video.codec_tag = "hvc1"
-        else:
-            video = out.add_stream("libx264", rate=fps)
-            video.options = {"preset": "veryfast", "crf": "21"}
-            if enc.gop:
-                g = round(enc.gop * fps)
-                video.options["x264-params"] = f"keyint={g}:min-keyint={g}:scenecut=0"
-        video.width, video.height = size
-        video.pix_fmt = "yuv420p"
-        video.time_base = tb
-        video.codec_context.time_base = tb
+        video = _video_stream(out, enc, fps, size)
         sound = out.add_stream("aac", rate=RATE, layout="mono")
         n = 0
         track: list[np.ndarray] = []
@@ -699,5 +757,6 @@ __all__ = [
     "build",
     "build_all",
     "example_clip",
+    "reencode",
     "sources",
 ]
