@@ -755,10 +755,19 @@ def shortfall(segments: list[Segment], timeline: Timeline, options: HighlightOpt
     reel = reel_length([(g.source_start, g.source_end) for g in segments], options.crossfade)
     got, asked = reel_seconds(reel, options.duration)
     short = reel < options.duration * SHORT
+    # Shorter than the reel asked (a 2 s clip for a 10 s reel): its length is a reason too.
+    brief = timeline.duration < options.duration * SHORT
     if nothing_stands_out(score, timeline.step, options):
         nothing = (
             "Nothing in this video stood out (no movement, talk, faces or lively sound to speak of)"
         )
+        if short and brief:
+            # A 2 s test card asked for 10 s said only that it showed its best-lit moments.
+            length = reel_seconds(timeline.duration, options.duration)[0]
+            return (
+                f"Your video is {length} s long, so your reel is {got} s rather than {asked} s. "
+                f"{nothing}, so it shows its best-lit, steadiest moments."
+            )
         if short and timeline.duration > options.duration * OVER:
             # gradio's world.mp4: a dim globe on black, 1.5 s of 15 with no word of why.
             return (
@@ -768,6 +777,14 @@ def shortfall(segments: list[Segment], timeline: Timeline, options: HighlightOpt
         return f"{nothing}, so your reel shows its best-lit, steadiest moments."
     if not short:
         return None
+    if brief and reel < WHOLE * timeline.duration:
+        # A 2 s clip with 1.6 s worth keeping read "Only 2 s of this video stood out", its
+        # length, the first reason a 10 s reel could not be had, unsaid.
+        got, length = _with_length(reel, timeline.duration, got)
+        return (
+            f"Your video is {length} s long and only {got} s of it stood out, so your reel is "
+            f"{got} s rather than {asked} s. The rest is {_dull_kinds(timeline, score)}."
+        )
     if timeline.duration <= options.duration * OVER and reel >= WHOLE * timeline.duration:
         return (
             f"Your video is {timeline.duration:.0f} s long, so your reel is {got} s "
@@ -802,6 +819,13 @@ def reel_seconds(got: float, asked: float) -> tuple[str, str]:
     if f"{got:.0f}" != f"{asked:.0f}" and got >= 1.0:
         return f"{got:.0f}", f"{asked:.0f}"
     return f"{got:.1f}", f"{asked:.1f}".removesuffix(".0")
+
+
+def _with_length(reel: float, length: float, got: str) -> tuple[str, str]:
+    """The reel's and the video's lengths in words that tell them apart (tenths where whole
+    seconds would read the same); ``got``: the reel's as said beside the length asked."""
+    reel_words, length_words = reel_seconds(reel, length)
+    return (got if "." in got else reel_words), length_words
 
 
 def _dull_kinds(timeline: Timeline, score: np.ndarray) -> str:

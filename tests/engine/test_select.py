@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import re
 
 import numpy as np
 import pytest
@@ -174,6 +175,29 @@ def test_real_files_give_sane_segments(media_dir, name, target):
         assert seg.reason and 0 <= seg.focus[0] <= 1 and 0 <= seg.focus[1] <= 1
         assert seg.score == seg.score  # not NaN
         assert set(seg.signals) >= {"motion", "audio", "quality", "shake", "speech"}
+
+
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        # A test card: nothing stands out, and 2 s is all there is.
+        ("testsrc.mp4", r"Your video is 2 s long, so your reel is 2 s rather than 10 s\. Nothing"),
+        # Something moves for most of it: its length and what stood out, told apart.
+        (
+            "SAR-2by3.mp4",
+            r"Your video is 2 s long and only 1\.\d s of it stood out, so your "
+            r"reel is 1\.\d s rather than 10 s\. The rest is ",
+        ),
+    ],
+)
+def test_a_video_shorter_than_the_reel_asked_says_so(media_dir, name, said):
+    # Both said nothing of the video's length: "Only 2 s of this video stood out" of a 2 s
+    # video, or "your reel shows its best-lit, steadiest moments" of a 2 s reel for 10 asked.
+    media = probe(media_dir / name)
+    options = HighlightOptions(duration=10)
+    tl = analyse(media, options, Reporter())
+    note = shortfall(select(media, tl, options), tl, options) or ""
+    assert re.match(said, note), note
 
 
 @pytest.mark.parametrize(
