@@ -16,7 +16,17 @@ from datetime import datetime
 import numpy as np
 
 from .models import HighlightOptions, MediaInfo, Segment
-from .select import SHORT, WORTH, frame_scores, nothing_stands_out, reel_length, select, stood_out
+from .select import (
+    SHORT,
+    WHOLE,
+    WORTH,
+    frame_scores,
+    nothing_stands_out,
+    reel_length,
+    reel_seconds,
+    select,
+    stood_out,
+)
 from .timeline import Timeline
 
 FLOOR_SEGMENTS = 1.5
@@ -63,7 +73,25 @@ def short_note(choice: Choice, options: HighlightOptions) -> str | None:
         reel_length([(g.source_start, g.source_end) for g in segs], options.crossfade)
         for segs in choice.segments
     )
-    if choice.lively and got < options.duration * SHORT:
+    if got >= options.duration * SHORT:
+        return None
+    # Clips shorter in all than the reel asked (two 3 s clips for 15 s): their length is a
+    # reason too, as for one short video (``select.shortfall``).
+    length = sum(c.timeline.duration for c in choice.footage or choice.clips)
+    if length < options.duration * SHORT:
+        seconds, asked = reel_seconds(got, options.duration)
+        if not choice.lively or got >= WHOLE * length:
+            total = reel_seconds(length, options.duration)[0]
+            return (
+                f"These clips are {total} s long in all, so your reel is {seconds} s rather "
+                f"than {asked} s."
+            )
+        seconds, total = reel_seconds(got, length)  # told apart, in tenths if need be
+        return (
+            f"These clips are {total} s long in all and only {seconds} s of them stood out, so "
+            f"your reel is {seconds} s rather than {asked} s."
+        )
+    if choice.lively:
         # A reviewer's four clips gave 12.1 s of 15 and nothing said why.
         return stood_out(got, options.duration, "these clips")
     return None

@@ -459,6 +459,39 @@ def test_a_short_reel_of_many_clips_says_so(media_dir):
     assert note == "Only 7 s of these clips stood out; your reel is 7 s rather than 15 s."
 
 
+def test_clips_shorter_in_all_than_the_reel_say_so(media_dir):
+    # Two 4 s clips for a 15 s reel said "Only 7 s of these clips stood out": of 8 s.
+    import dataclasses
+
+    from moments.engine.many import Clip, choose, short_note
+    from moments.engine.probe import probe
+    from moments.engine.timeline import Timeline
+
+    def clip(given: int, live_from: float) -> Clip:
+        step, duration = 0.1, 4.0
+        t = np.arange(int(duration / step) + 1) * step
+        timeline = Timeline(
+            duration=duration,
+            step=step,
+            signals={
+                "motion": np.where(t >= live_from, 0.6, 0.0),
+                "audio": np.zeros(len(t)),
+                "quality": np.ones(len(t)),
+                "shake": np.zeros(len(t)),
+            },
+        )
+        media = dataclasses.replace(probe(media_dir / "example.mp4"), duration=duration)
+        return Clip(given, media, timeline)
+
+    options = HighlightOptions(duration=15)
+    whole = short_note(choose([clip(0, 0.0), clip(1, 0.0)], options), options) or ""
+    assert whole.startswith("These clips are 8 s long in all, so your reel is "), whole
+    assert whole.endswith(" s rather than 15 s."), whole
+    half = short_note(choose([clip(0, 2.0), clip(1, 2.0)], options), options) or ""
+    assert half.startswith("These clips are 8 s long in all and only "), half
+    assert " s of them stood out, so your reel is " in half, half
+
+
 def _level(samples: np.ndarray, start: float, end: float, rate: int = 48_000) -> float:
     """RMS of ``samples`` (channels, n) from ``start`` to ``end`` seconds, dBFS."""
     part = samples[:, round(start * rate) : round(end * rate)]
