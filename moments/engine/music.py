@@ -11,11 +11,15 @@ all pop music) and take the phase whose beats are the most accented.
 from __future__ import annotations
 
 import logging
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import av
 import numpy as np
+from filelock import FileLock, Timeout
 
 from .errors import EngineError
 from .models import Limits
@@ -147,8 +151,49 @@ def read_music(path: Path, limits: Limits) -> np.ndarray:
     return np.ascontiguousarray(samples, dtype=np.float32)
 
 
+KERNELS_LOCK = Path(tempfile.gettempdir()) / "moments-librosa-kernels.lock"
+"""Held by the process importing librosa and tracking its first beats: that compiles librosa's
+numba kernels and writes them to numba's cache, which two processes doing so at once can
+leave broken (numba issue 10128: a gufunc and its kernel cached by different processes), so
+that every later import crashes (a working copy's music reels died with SIGSEGV until the
+cache was deleted). The job processes of one machine share the cache; one at a time fills it."""
+_kernels_ready = False
+"""This process has tracked beats once: its kernels are compiled or loaded, nothing more is
+written to the cache."""
+
+
 def find_beats(samples: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
     """(tempo in BPM, beat times, downbeat times) of ``(2, n)`` samples at ``RATE``."""
+    global _kernels_ready
+    if _kernels_ready:
+        return _track(samples)
+    with _one_process_at_a_time():
+        found = _track(samples)
+    _kernels_ready = True
+    return found
+
+
+@contextmanager
+def _one_process_at_a_time() -> Iterator[None]:
+    """Hold ``KERNELS_LOCK`` (waiting for it, and saying so, if another process has it)."""
+    lock = FileLock(KERNELS_LOCK)
+    try:
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            log.info("waiting for another process to finish compiling librosa's kernels")
+            lock.acquire()
+    except OSError as exc:  # a lock file this user may not open (another user's): go on
+        log.info("no lock on %s (%r)", KERNELS_LOCK, exc)
+        yield
+        return
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _track(samples: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
     # librosa imports late: its first import compiles its numba kernels (~3.5 s, once a
     # process), which only reels with music should pay.
     import librosa
