@@ -176,7 +176,7 @@ def find_beats(samples: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
 @contextmanager
 def _one_process_at_a_time() -> Iterator[None]:
     """Hold ``KERNELS_LOCK`` (waiting for it, and saying so, if another process has it)."""
-    lock = FileLock(KERNELS_LOCK)
+    lock: FileLock | None = FileLock(KERNELS_LOCK)
     try:
         try:
             lock.acquire(timeout=0)
@@ -185,12 +185,12 @@ def _one_process_at_a_time() -> Iterator[None]:
             lock.acquire()
     except OSError as exc:  # a lock file this user may not open (another user's): go on
         log.info("no lock on %s (%r)", KERNELS_LOCK, exc)
-        yield
-        return
+        lock = None
     try:
         yield
     finally:
-        lock.release()
+        if lock is not None:
+            lock.release()
 
 
 def _track(samples: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:

@@ -7,10 +7,13 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 from filelock import FileLock
 
 from moments.engine import music
 from tests.conftest import ROOT
+
+from .music_factory import click_track
 
 CHILD = textwrap.dedent(
     """
@@ -46,3 +49,13 @@ def test_a_process_tracking_its_first_beats_waits_for_one_that_holds_the_kernels
     out, err = child.communicate(timeout=300)
     assert child.returncode == 0, err
     assert out.startswith("120 bpm"), out
+
+
+def test_a_lock_file_that_cannot_be_opened_does_not_stop_the_music(tmp_path, monkeypatch):
+    # Another user's lock file (here a folder where it would be): the beats are tracked anyway.
+    monkeypatch.setattr(music, "KERNELS_LOCK", tmp_path)
+    monkeypatch.setattr(music, "_kernels_ready", False)
+    mono, clicks = click_track(8.0, bpm=120.0)
+    tempo, beats, _ = music.find_beats(np.stack([mono, mono]).astype(np.float32))
+    assert round(tempo) == 120 and len(beats) >= len(clicks) - 2
+    assert music._kernels_ready
