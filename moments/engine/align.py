@@ -32,7 +32,7 @@ from fractions import Fraction
 import numpy as np
 
 from .models import HighlightOptions, MediaInfo
-from .render.copyplan import copy_refusal, start_frame
+from .render.copyplan import GRID_TOLERANCE, copy_refusal, start_frame
 from .render.layout import output_rate
 from .timeline import Timeline
 
@@ -86,7 +86,12 @@ class Grid:
         # The end of the stream counts as a keyframe: the copy plan copies a last GOP that a
         # segment ends with.
         times = [*timeline.keyframes, timeline.duration]
-        frames = np.unique(np.round(np.asarray(times, float) * float(rate)))
+        # The frame at or before each keyframe (within the copy plan's tolerance), not the
+        # nearest: a phone's keyframe 0.6 of a frame before the grid's frame (its timestamps
+        # stray) was put on that frame, a fade-in placed to end there ended 0.4 of a frame
+        # past the keyframe, and the copy began a GOP later (android-vfr: 60 pictures
+        # re-encoded at each of two joins).
+        frames = np.unique(np.floor(np.asarray(times, float) * float(rate) + GRID_TOLERANCE))
         return cls(rate, frames.astype(np.int64), round(options.crossfade * rate))
 
     def time(self, frame: int) -> float:

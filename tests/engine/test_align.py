@@ -21,7 +21,7 @@ from moments.engine.models import HighlightOptions
 from moments.engine.probe import probe
 from moments.engine.progress import Reporter
 from moments.engine.render import render
-from moments.engine.render.copyplan import plan_copy
+from moments.engine.render.copyplan import GRID_TOLERANCE, plan_copy, start_frame
 from moments.engine.render.layout import Plan, output_rate
 from moments.engine.select import reel_length, select
 from moments.engine.timeline import Timeline
@@ -192,6 +192,23 @@ def test_cuts_move_onto_keyframes_within_the_budget(media):
     assert 9.4 <= reel_length(snapped, options.crossfade) <= 9.4 * 1.05
     plan = Plan.build(_segments(snapped), output_rate(media), options.crossfade)
     assert plan.duration >= 9.4  # and in the render's whole frames
+
+
+def test_keyframes_off_the_frame_grid_still_start_the_copies(media):
+    # A phone's timestamps stray: keyframes 0.4 of a frame before the grid's frames. Put on
+    # the nearest frame, a fade-in ended 0.4 of a frame past each keyframe, and the copy plan
+    # (which allows 0.1) began a GOP later (android-vfr: 60 pictures more re-encoded a join).
+    rate = output_rate(media)
+    tl = _timeline()
+    tl.keyframes = [0.0, *(round(k - 0.4 / float(rate), 4) for k in range(1, 61))]
+    options = HighlightOptions(duration=9.4)
+    snapped = _snap([(5.1, 8.1), (20.4, 23.6), (40.2, 43.9)], media, tl, options)
+    keys = np.asarray(tl.keyframes) * float(rate)
+    fade = Grid.for_media(media, tl, options).fade
+    for s, _ in snapped[1:]:  # the joins: a fade-in, then the copy from a keyframe
+        low = start_frame(s, rate) + fade
+        first = keys[keys >= low - GRID_TOLERANCE][0]  # where the copy plan starts it
+        assert first - low < 1.0, (s, low, first)
 
 
 def test_no_snap_across_a_shot_boundary_or_into_speech(media):
