@@ -19,7 +19,7 @@ import pytest
 from moments.engine import HighlightOptions, probe
 from moments.engine.progress import Reporter
 from moments.engine.render import can_copy, copy_refusal, render
-from moments.engine.render.colour import source_colour
+from moments.engine.render.colour import side_data, source_colour
 from moments.engine.render.copyplan import first_frame, plan_copy
 from moments.engine.render.layout import Plan, output_rate
 
@@ -64,8 +64,8 @@ def stream_colour(path: Path) -> tuple[str, str, str, tuple[int, int, int, int]]
         return cc.name, stream.codec_tag, cc.pix_fmt, tags
 
 
-def side_data(frame: av.VideoFrame) -> set[str]:
-    return {str(d.type).rsplit(".", 1)[-1] for d in frame.side_data}
+def side_data_names(frame: av.VideoFrame) -> set[str]:
+    return {str(d.type).rsplit(".", 1)[-1] for d in side_data(frame)}
 
 
 def psnr10(a: np.ndarray, b: np.ndarray) -> float:
@@ -108,12 +108,12 @@ def test_hlg_reel_is_hdr_with_copied_gops_bit_exact(hlg_clip: Path, tmp_path: Pa
                 assert psnr10(got, want) >= 35, (index, k)
     assert copied == copy_plan.frames
     # The re-encoded first picture carries the mastering display and light levels as SEI...
-    assert {"MASTERING_DISPLAY_METADATA", "CONTENT_LIGHT_LEVEL"} <= side_data(frames[0])
+    assert {"MASTERING_DISPLAY_METADATA", "CONTENT_LIGHT_LEVEL"} <= side_data_names(frames[0])
     colour = source_colour(probe(out))
     assert (colour.master_display, colour.max_cll) == (MASTERING, LIGHT)
     # ...and so does each copied keyframe (its own SEI, untouched).
     start = plan.starts[0] + copy_plan.ranges[0].start
-    assert {"MASTERING_DISPLAY_METADATA", "CONTENT_LIGHT_LEVEL"} <= side_data(frames[start])
+    assert {"MASTERING_DISPLAY_METADATA", "CONTENT_LIGHT_LEVEL"} <= side_data_names(frames[start])
 
 
 def test_poster_of_an_hdr_reel_is_sdr(hlg_clip: Path, tmp_path: Path) -> None:

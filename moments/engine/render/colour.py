@@ -10,6 +10,7 @@ where the source has them, its mastering display (SMPTE ST 2086) and content lig
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import av
@@ -69,7 +70,7 @@ def source_colour(media: MediaInfo) -> Colour:
         tags = frame if frame is not None else context
         master = light = None
         if frame is not None:
-            for data in frame.side_data:
+            for data in side_data(frame):
                 kind = str(getattr(data, "type", ""))
                 if kind.endswith("MASTERING_DISPLAY_METADATA"):
                     master = mastering_display(bytes(data))
@@ -83,6 +84,14 @@ def source_colour(media: MediaInfo) -> Colour:
             master,
             light,
         )
+
+
+def side_data(frame: av.VideoFrame) -> list:
+    """The frame's side data entries (each with its ``type``), whatever the PyAV version:
+    PyAV 18.1.1 made ``frame.side_data`` a mapping whose iteration gives the types alone, and
+    iterated as before, every HDR reel lost its source's mastering display and light levels."""
+    data = frame.side_data
+    return list(data.values()) if isinstance(data, Mapping) else list(data)
 
 
 def mastering_display(data: bytes) -> str | None:
