@@ -10,7 +10,6 @@ where the source has them, its mastering display (SMPTE ST 2086) and content lig
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import av
@@ -88,10 +87,11 @@ def source_colour(media: MediaInfo) -> Colour:
 
 def side_data(frame: av.VideoFrame) -> list:
     """The frame's side data entries (each with its ``type``), whatever the PyAV version:
-    PyAV 18.1.1 made ``frame.side_data`` a mapping whose iteration gives the types alone, and
-    iterated as before, every HDR reel lost its source's mastering display and light levels."""
+    PyAV 18.1.1's ``frame.side_data`` iterates as a mapping, giving the types alone; iterated
+    as before, every HDR reel lost its source's mastering display and light levels."""
     data = frame.side_data
-    return list(data.values()) if isinstance(data, Mapping) else list(data)
+    # 18.1.0 iterates the entries themselves (and its values() fails); 18.1.1 the types.
+    return [item if hasattr(item, "type") else data[item] for item in data]
 
 
 def mastering_display(data: bytes) -> str | None:
