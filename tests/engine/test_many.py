@@ -422,72 +422,62 @@ def test_a_short_big_clip_does_not_blow_up_the_rest(tmp_path):
     assert (info.width, info.height) == (640, 360)
 
 
-def test_a_short_reel_of_many_clips_says_so(media_dir):
-    # A reviewer's four clips gave a 12.1 s reel of 15 asked, and nothing said why.
-    import dataclasses
-
-    from moments.engine.many import Clip, choose, short_note
+def _moving_clip(media_dir: Path, given: int, duration: float, live: tuple[float, float]):
+    """A clip of ``duration`` seconds (example.mp4's media, a hand-made timeline) in which
+    something moves from ``live[0]`` to ``live[1]`` seconds and nothing else happens."""
+    from moments.engine.many import Clip
     from moments.engine.probe import probe
     from moments.engine.timeline import Timeline
 
-    def clip(given: int, live: tuple[float, float]) -> Clip:
-        step, duration = 0.1, 20.0
-        t = np.arange(int(duration / step) + 1) * step
-        moving = (t >= live[0]) & (t < live[1])
-        timeline = Timeline(
-            duration=duration,
-            step=step,
-            signals={
-                "motion": np.where(moving, 0.6, 0.0),
-                "audio": np.zeros(len(t)),
-                "quality": np.ones(len(t)),
-                "shake": np.zeros(len(t)),
-            },
-        )
-        media = dataclasses.replace(probe(media_dir / "example.mp4"), duration=duration)
-        return Clip(given, media, timeline)
+    step = 0.1
+    t = np.arange(int(duration / step) + 1) * step
+    moving = (t >= live[0]) & (t < live[1])
+    timeline = Timeline(
+        duration=duration,
+        step=step,
+        signals={
+            "motion": np.where(moving, 0.6, 0.0),
+            "audio": np.zeros(len(t)),
+            "quality": np.ones(len(t)),
+            "shake": np.zeros(len(t)),
+        },
+    )
+    media = replace(probe(media_dir / "example.mp4"), duration=duration)
+    return Clip(given, media, timeline)
+
+
+def test_a_short_reel_of_many_clips_says_so(media_dir):
+    # A reviewer's four clips gave a 12.1 s reel of 15 asked, and nothing said why.
+    from moments.engine.many import choose, short_note
 
     options = HighlightOptions(duration=15)
-    choice = choose([clip(0, (2.0, 5.0)), clip(1, (8.0, 11.0))], options)
+    clips = [
+        _moving_clip(media_dir, 0, 20.0, (2.0, 5.0)),
+        _moving_clip(media_dir, 1, 20.0, (8.0, 11.0)),
+    ]
+    choice = choose(clips, options)
     assert [len(segments) for segments in choice.segments] == [1, 1]
     assert "of these clips stood out; your reel is" in (short_note(choice, options) or "")
     # Clips meet on a hard cut, a clip's own segments on a crossfade: the sentence gives the
     # reel's true length. Counting a crossfade at every join, a 7.0 s reel said "6 s".
-    picks = [[dataclasses.replace(segs[0], source_end=segs[0].source_start + 3.3)]
+    picks = [[replace(segs[0], source_end=segs[0].source_start + 3.3)]
              for segs in choice.segments]  # fmt: skip
-    note = short_note(dataclasses.replace(choice, segments=picks), options)
+    note = short_note(replace(choice, segments=picks), options)
     assert note == "Only 7 s of these clips stood out; your reel is 7 s rather than 15 s."
 
 
 def test_clips_shorter_in_all_than_the_reel_say_so(media_dir):
     # Two 4 s clips for a 15 s reel said "Only 7 s of these clips stood out": of 8 s.
-    import dataclasses
+    from moments.engine.many import choose, short_note
 
-    from moments.engine.many import Clip, choose, short_note
-    from moments.engine.probe import probe
-    from moments.engine.timeline import Timeline
-
-    def clip(given: int, live_from: float) -> Clip:
-        step, duration = 0.1, 4.0
-        t = np.arange(int(duration / step) + 1) * step
-        timeline = Timeline(
-            duration=duration,
-            step=step,
-            signals={
-                "motion": np.where(t >= live_from, 0.6, 0.0),
-                "audio": np.zeros(len(t)),
-                "quality": np.ones(len(t)),
-                "shake": np.zeros(len(t)),
-            },
-        )
-        media = dataclasses.replace(probe(media_dir / "example.mp4"), duration=duration)
-        return Clip(given, media, timeline)
+    def two(live_from: float) -> list:
+        return [_moving_clip(media_dir, n, 4.0, (live_from, 4.1)) for n in (0, 1)]
 
     options = HighlightOptions(duration=15)
-    whole = short_note(choose([clip(0, 0.0), clip(1, 0.0)], options), options) or ""
+    whole = short_note(choose(two(0.0), options), options) or ""
     assert whole.startswith("These clips are 8 s long in all, so your reel is "), whole
     assert whole.endswith(" s rather than 15 s."), whole
-    half = short_note(choose([clip(0, 2.0), clip(1, 2.0)], options), options) or ""
+    half = short_note(choose(two(2.0), options), options) or ""
     assert half.startswith("These clips are 8 s long in all and only "), half
     assert " s of them stood out, so your reel is " in half, half
 
