@@ -296,8 +296,8 @@ def within(index: PacketIndex, spans: list[tuple[float, float]], offset: float) 
     out = np.zeros(len(index.sizes), bool)
     if not len(out):
         return out
-    gop_start = np.maximum.accumulate(np.where(index.keyframe, np.arange(len(out)), 0))
-    t = index.times[gop_start] - offset
+    starts, _ = _gops(index)
+    t = index.times[starts[_gop_numbers(index)]] - offset
     for lo, hi in spans:
         out |= (t >= lo) & (t <= hi)
     return out
