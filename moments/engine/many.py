@@ -23,8 +23,8 @@ from .select import (
     frame_scores,
     nothing_stands_out,
     reel_length,
-    reel_seconds,
     select,
+    short_of_footage,
     stood_out,
 )
 from .timeline import Timeline
@@ -79,18 +79,9 @@ def short_note(choice: Choice, options: HighlightOptions) -> str | None:
     # reason too, as for one short video (``select.shortfall``).
     length = sum(c.timeline.duration for c in choice.footage or choice.clips)
     if length < options.duration * SHORT:
-        seconds, asked = reel_seconds(got, options.duration)
-        if not choice.lively or got >= WHOLE * length:
-            total = reel_seconds(length, options.duration)[0]
-            return (
-                f"These clips are {total} s long in all, so your reel is {seconds} s rather "
-                f"than {asked} s."
-            )
-        seconds, total = reel_seconds(got, length)  # told apart, in tenths if need be
-        return (
-            f"These clips are {total} s long in all and only {seconds} s of them stood out, so "
-            f"your reel is {seconds} s rather than {asked} s."
-        )
+        whole = not choice.lively or got >= WHOLE * length
+        said = "These clips are {} s long in all"
+        return short_of_footage(got, length, options.duration, whole, said, "of them")
     if choice.lively:
         # A reviewer's four clips gave 12.1 s of 15 and nothing said why.
         return stood_out(got, options.duration, "these clips")

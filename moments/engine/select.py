@@ -763,11 +763,8 @@ def shortfall(segments: list[Segment], timeline: Timeline, options: HighlightOpt
         )
         if short and brief:
             # A 2 s test card asked for 10 s said only that it showed its best-lit moments.
-            length = reel_seconds(timeline.duration, options.duration)[0]
-            return (
-                f"Your video is {length} s long, so your reel is {got} s rather than {asked} s. "
-                f"{nothing}, so it shows its best-lit, steadiest moments."
-            )
+            said = short_of_footage(reel, timeline.duration, options.duration)
+            return f"{said} {nothing}, so it shows its best-lit, steadiest moments."
         if short and timeline.duration > options.duration * OVER:
             # gradio's world.mp4: a dim globe on black, 1.5 s of 15 with no word of why.
             return (
@@ -780,11 +777,8 @@ def shortfall(segments: list[Segment], timeline: Timeline, options: HighlightOpt
     if brief and reel < WHOLE * timeline.duration:
         # A 2 s clip with 1.6 s worth keeping read "Only 2 s of this video stood out", its
         # length, the first reason a 10 s reel could not be had, unsaid.
-        got, length = _with_length(reel, timeline.duration, got)
-        return (
-            f"Your video is {length} s long and only {got} s of it stood out, so your reel is "
-            f"{got} s rather than {asked} s. The rest is {_dull_kinds(timeline, score)}."
-        )
+        said = short_of_footage(reel, timeline.duration, options.duration, whole=False)
+        return f"{said} The rest is {_dull_kinds(timeline, score)}."
     if timeline.duration <= options.duration * OVER and reel >= WHOLE * timeline.duration:
         return (
             f"Your video is {timeline.duration:.0f} s long, so your reel is {got} s "
@@ -821,11 +815,30 @@ def reel_seconds(got: float, asked: float) -> tuple[str, str]:
     return f"{got:.1f}", f"{asked:.1f}".removesuffix(".0")
 
 
-def _with_length(reel: float, length: float, got: str) -> tuple[str, str]:
-    """The reel's and the video's lengths in words that tell them apart (tenths where whole
-    seconds would read the same); ``got``: the reel's as said beside the length asked."""
+def short_of_footage(
+    reel: float,
+    length: float,
+    asked: float,
+    whole: bool = True,
+    footage: str = "Your video is {} s long",
+    of: str = "of it",
+) -> str:
+    """The sentence for a reel of ``reel`` seconds, ``asked`` asked, from footage only
+    ``length`` long: all of it worth keeping (``whole``), or only the reel's seconds of it,
+    each length in words that tell it apart from the other (tenths where whole seconds would
+    read the same). ``footage`` says how long the footage is; ``of``, of what the reel is."""
+    got, asked_words = reel_seconds(reel, asked)
+    if whole:
+        length_words = reel_seconds(length, asked)[0]
+        return (
+            f"{footage.format(length_words)}, so your reel is {got} s rather than {asked_words} s."
+        )
     reel_words, length_words = reel_seconds(reel, length)
-    return (got if "." in got else reel_words), length_words
+    got = got if "." in got else reel_words
+    return (
+        f"{footage.format(length_words)} and only {got} s {of} stood out, so your reel is "
+        f"{got} s rather than {asked_words} s."
+    )
 
 
 def _dull_kinds(timeline: Timeline, score: np.ndarray) -> str:
