@@ -70,7 +70,7 @@ def source_colour(media: MediaInfo) -> Colour:
         master = light = None
         if frame is not None:
             for data in side_data(frame):
-                kind = str(getattr(data, "type", ""))
+                kind = str(data.type)
                 if kind.endswith("MASTERING_DISPLAY_METADATA"):
                     master = mastering_display(bytes(data))
                 elif kind.endswith("CONTENT_LIGHT_LEVEL"):
