@@ -25,6 +25,7 @@ ASPECT_CHOICES = "source, 16:9, 9:16, 1:1"
 MUSIC_MODE_CHOICES = "replace, mix"
 CODEC_CHOICES = "auto, h264, hevc"
 HDR_CHOICES = "keep, sdr"
+RESOLUTION_CHOICES = "720p, 1080p, 4k"
 
 app = typer.Typer(
     help="Moments: turn a raw video into a short highlight reel.",
@@ -85,6 +86,13 @@ def highlight(
             "HEVC; sdr: a tone-mapped 8-bit reel for screens and apps without HDR)."
         ),
     ] = "keep",
+    resolution: Annotated[
+        str,
+        typer.Option(
+            help=f"How big the reel may be: {RESOLUTION_CHOICES} (4k keeps a 4K video's size, "
+            "its pictures copied where they can be; a smaller video keeps its own)."
+        ),
+    ] = "1080p",
 ) -> None:
     """Make a highlight reel of SOURCES, with a progress bar per stage."""
     from moments import engine
@@ -99,6 +107,7 @@ def highlight(
             music_mode=music_mode,  # type: ignore[arg-type]  # checked by the engine
             codec=codec,  # type: ignore[arg-type]  # checked by the engine
             hdr=hdr,  # type: ignore[arg-type]  # checked by the engine
+            resolution=resolution,  # type: ignore[arg-type]  # checked by the engine
         )
         with _stage_progress() as on_progress:
             if len(sources) == 1:

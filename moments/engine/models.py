@@ -20,6 +20,13 @@ HdrMode = Literal["keep", "sdr"]
 HDR_MODES: tuple[str, ...] = get_args(HdrMode)
 """What an HDR (HLG or PQ) source gives: ``keep``, a 10-bit HDR reel (HEVC Main 10 with the
 source's colour tags); ``sdr``, a tone-mapped 8-bit BT.709 reel."""
+Resolution = Literal["720p", "1080p", "4k"]
+RESOLUTIONS: tuple[str, ...] = get_args(Resolution)
+"""How big the reel may be: the long side of its picture at most 1280, 1920 or 3840 pixels
+(a smaller source keeps its own size: nothing is enlarged but a crop to its aspect's standard).
+``1080p``, the default, is what phones share; ``4k`` keeps a 4K video's own size, so its GOPs
+can be copied rather than scaled and re-encoded."""
+RESOLUTION_SIDES: dict[str, int] = {"720p": 1280, "1080p": 1920, "4k": 3840}
 MusicMode = Literal["replace", "mix"]
 MUSIC_MODES: tuple[str, ...] = get_args(MusicMode)
 """``replace``: the reel's sound is the music alone; ``mix``: the music under the clip's own
@@ -53,8 +60,11 @@ class HighlightOptions:
     min_segment: float = 1.5
     max_segment: float = 8.0
     crossfade: float = 0.25
-    max_output_side: int = 1920
-    """Long side of the output frame, in pixels (never upscaled beyond the source)."""
+    resolution: Resolution = "1080p"
+    """How big the reel may be (see ``Resolution``)."""
+    max_output_side: int | None = None
+    """A cap of the caller's own on the long side of the reel's picture, in pixels, in place
+    of ``resolution``'s (never upscaled beyond the source)."""
     poster: bool = True
     keep_location: bool = False
     """Keep where the source was shot in the reel's tags (dropped by default: reels are shared;
@@ -67,6 +77,11 @@ class HighlightOptions:
     """The reel's video codec (see ``Codec``)."""
     hdr: HdrMode = "keep"
     """HDR sources: a 10-bit HDR reel, or a tone-mapped SDR one (see ``HdrMode``)."""
+
+    @property
+    def output_side(self) -> int:
+        """The most pixels the reel's picture has on its long side."""
+        return self.max_output_side or RESOLUTION_SIDES[self.resolution]
 
     def __post_init__(self) -> None:
         from .errors import EngineError
@@ -81,6 +96,10 @@ class HighlightOptions:
             raise EngineError(f"hdr must be one of {', '.join(HDR_MODES)}, not {self.hdr!r}")
         if self.codec not in CODECS:
             raise EngineError(f"codec must be one of {', '.join(CODECS)}, not {self.codec!r}")
+        if self.resolution not in RESOLUTIONS:
+            raise EngineError(
+                f"resolution must be one of {', '.join(RESOLUTIONS)}, not {self.resolution!r}"
+            )
         if self.aspect not in ASPECTS:
             raise EngineError(f"aspect must be one of {', '.join(ASPECTS)}, not {self.aspect!r}")
         if not 1.0 <= self.duration <= 600.0:

@@ -1,6 +1,6 @@
-"""The page's video format and HDR choices: an HEVC phone clip made into an H.264 reel when
-asked (for a browser or player without HEVC), the choices sent with the upload as ``codec`` and
-``hdr``."""
+"""The page's video format, HDR and size choices: an HEVC phone clip made into an H.264 reel
+when asked (for a browser or player without HEVC), the choices sent with the upload as
+``codec``, ``hdr`` and ``resolution``."""
 
 from __future__ import annotations
 
@@ -24,14 +24,20 @@ def test_h264_chosen_for_an_hevc_clip(open_page, site, tmp_path: Path) -> None:
     page.select_option("#codec", "h264")
     expect(page.locator("#hdr")).to_have_value("keep")
     page.select_option("#hdr", "sdr")
+    expect(page.locator("#resolution")).to_have_value("1080p")
+    sizes = page.locator("#resolution option").evaluate_all("os => os.map(o => o.value)")
+    assert sizes == ["720p", "1080p", "4k"]
+    page.select_option("#resolution", "720p")
     page.click("#start")
     page.wait_for_selector("#job[data-status=completed] #result:not([hidden])", timeout=JOB_DONE_MS)
     job_id = page.get_attribute("#job", "data-job-id")
     detail = api_json(site, f"/api/v1/jobs/{job_id}")
     assert detail["options"]["codec"] == "h264" and detail["options"]["hdr"] == "sdr"
+    assert detail["options"]["resolution"] == "720p"
     assert detail["reel"]["codec"] == "h264"
     assert_reel_plays(page)  # Chromium without HEVC plays it
     # "Make another" keeps the choice, as it keeps the length and shape.
     page.click("#new-video")
     expect(page.locator("#codec")).to_have_value("h264")
     expect(page.locator("#hdr")).to_have_value("sdr")
+    expect(page.locator("#resolution")).to_have_value("720p")

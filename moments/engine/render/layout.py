@@ -16,7 +16,7 @@ _RATIOS = {"16:9": Fraction(16, 9), "9:16": Fraction(9, 16), "1:1": Fraction(1, 
 STANDARD_SHORT_SIDE = 720
 """A 9:16 or 1:1 reel is at least this on its short side (720x1280, 720x720), as the apps it
 is posted to expect: a crop of a 720p clip is only 404x720, shown blurred by the player's own
-upscale. Bigger sources keep their crop's size (up to ``max_output_side``)."""
+upscale. Bigger sources keep their crop's size (up to ``HighlightOptions.output_side``)."""
 MAX_UPSCALE = 2
 """How far a crop is enlarged at most, per side. Upscaling adds no detail, only pixels for the
 encoder to pay for; twice per side covers every common source from 480p up (a 9:16 crop of
@@ -64,7 +64,7 @@ class Layout:
         else:
             crop_w, crop_h = Fraction(disp_w), disp_w / ratio
         long_side = max(crop_w, crop_h)
-        cap = Fraction(options.max_output_side) / long_side
+        cap = Fraction(options.output_side) / long_side
         # The source's own size, never upscaled, shrunk to the cap...
         scale = min(Fraction(1), cap)
         standard = None

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi.concurrency import run_in_threadpool
 
 from moments.engine import EngineError, HighlightOptions
-from moments.engine.models import CODECS, HDR_MODES
+from moments.engine.models import CODECS, HDR_MODES, RESOLUTIONS
 from moments.service.notify.webhooks import allows_private, check_url
 from moments.service.problems import Problem, invalid_request
 
@@ -36,6 +36,11 @@ HDR = (
     "What an HDR (HLG or PQ) video gives: keep (a 10-bit HDR reel, HEVC Main 10 with the "
     "video's colour) or sdr (tone-mapped to an 8-bit SDR reel). With codec=h264 it is SDR."
 )
+RESOLUTION = (
+    "How big the reel may be: 720p, 1080p (the default: what phones share) or 4k (a 4K video "
+    "keeps its size, its pictures copied where they can be; the file is about four times "
+    "bigger). A smaller video keeps its own size."
+)
 MAX_CALLBACK_URL = 1000
 """Longest callback_url (a multipart field holds at most intake.MAX_FIELD_BYTES)."""
 
@@ -49,6 +54,7 @@ def check_options(
     keep_location: bool = False,
     codec: str = "auto",
     hdr: str = "keep",
+    resolution: str = "1080p",
 ) -> dict:
     """Options from form fields (multipart) or the query string, checked like the engine does.
 
@@ -68,6 +74,7 @@ def check_options(
     aspect = fields.get("aspect", aspect)
     codec = fields.get("codec", codec)
     hdr = fields.get("hdr", hdr)
+    resolution = fields.get("resolution", resolution)
     if "keep_location" in fields:
         flag = fields["keep_location"].strip().lower()
         if flag not in FLAG_WORDS:
@@ -89,6 +96,10 @@ def check_options(
         errors.append({"location": "codec", "message": f"must be one of {', '.join(CODECS)}"})
     if hdr not in HDR_MODES:
         errors.append({"location": "hdr", "message": f"must be one of {', '.join(HDR_MODES)}"})
+    if resolution not in RESOLUTIONS:
+        errors.append(
+            {"location": "resolution", "message": f"must be one of {', '.join(RESOLUTIONS)}"}
+        )
     if not errors:
         try:
             HighlightOptions(
@@ -97,6 +108,7 @@ def check_options(
                 keep_location=keep_location,
                 codec=codec,  # type: ignore[arg-type]  # checked above
                 hdr=hdr,  # type: ignore[arg-type]  # checked above
+                resolution=resolution,  # type: ignore[arg-type]  # checked above
             )
         except EngineError as exc:
             errors.append({"location": "options", "message": str(exc)})
@@ -111,6 +123,8 @@ def check_options(
         options["codec"] = codec
     if hdr != "keep":
         options["hdr"] = hdr
+    if resolution != "1080p":
+        options["resolution"] = resolution
     return options
 
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from moments.engine.models import Codec, HdrMode
+from moments.engine.models import Codec, HdrMode, Resolution
 from moments.service.auth.deps import AccountsDep, CurrentUser
 from moments.service.job_creation import NewJob
 from moments.service.jobs.analyses import MUSIC, RECUT_OF, SOURCES
@@ -23,14 +23,14 @@ from moments.service.store import new_job_id
 
 from .deps import ServicesDep
 from .jobs import NOT_FOUND, find_job
-from .options import CODEC, HDR, check_options
+from .options import CODEC, HDR, RESOLUTION, check_options
 from .schemas import KEEP_LOCATION, Aspect, UploadAccepted
 from .schemas import Problem as ProblemDoc
 from .submission import create_owned_job
 from .views import links
 
 router = APIRouter(prefix=f"{API_PREFIX}/jobs", tags=["jobs"])
-INHERITED = ("duration", "aspect", "keep_location", "codec", "hdr")
+INHERITED = ("duration", "aspect", "keep_location", "codec", "hdr", "resolution")
 """Options a re-cut takes from its original unless the request gives them."""
 
 
@@ -44,6 +44,7 @@ class RecutRequest(BaseModel):
     keep_location: bool | None = Field(None, description=KEEP_LOCATION)
     codec: Codec | None = Field(None, description=CODEC)
     hdr: HdrMode | None = Field(None, description=HDR)
+    resolution: Resolution | None = Field(None, description=RESOLUTION)
 
 
 def _problem_doc(description: str) -> dict[str, Any]:
@@ -97,6 +98,7 @@ async def recut_job(
         keep_location=merged.get("keep_location", False),
         codec=merged.get("codec", "auto"),
         hdr=merged.get("hdr", "keep"),
+        resolution=merged.get("resolution", "1080p"),
     )
     options[RECUT_OF] = original.id
     if (original.options or {}).get(SOURCES):  # a reel of many clips: the same clips again

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import ClientDisconnect
 
 from moments.engine import EngineError, Limits
-from moments.engine.models import Codec, HdrMode, MusicMode
+from moments.engine.models import Codec, HdrMode, MusicMode, Resolution
 from moments.service.accounts.store import UserView
 from moments.service.auth.deps import AccountsDep, CurrentUser
 from moments.service.job_creation import NewJob
@@ -34,7 +34,7 @@ from moments.service.store import new_job_id
 
 from . import intake
 from .deps import Services, ServicesDep
-from .options import CODEC, HDR, check_options
+from .options import CODEC, HDR, RESOLUTION, check_options
 from .pending import PendingFile
 from .probing import ProbeLimitExceeded
 from .schemas import KEEP_LOCATION, Aspect, JobSummary, UploadAccepted
@@ -80,6 +80,7 @@ class ReelOptions(BaseModel):
     keep_location: bool = Field(False, description=KEEP_LOCATION)
     codec: Codec = Field("auto", description=CODEC)
     hdr: HdrMode = Field("keep", description=HDR)
+    resolution: Resolution = Field("1080p", description=RESOLUTION)
 
 
 class ReelRequest(BaseModel):
@@ -322,6 +323,7 @@ async def create_reel(
         keep_location=given.keep_location,
         codec=given.codec,
         hdr=given.hdr,
+        resolution=given.resolution,
     )
     options[SOURCES] = [s.id for s in sources]
     if music is not None:

@@ -124,8 +124,9 @@ async def create_upload(
 ) -> Response:
     """Start a resumable upload (tus creation, optionally with its first bytes).
 
-    ``Upload-Metadata`` carries ``filename``, ``duration``, ``aspect``, ``codec``, ``hdr`` and
-    ``callback_url`` (the plain upload's options), checked here, before any bytes are sent.
+    ``Upload-Metadata`` carries ``filename``, ``duration``, ``aspect``, ``codec``, ``hdr``,
+    ``resolution`` and ``callback_url`` (the plain upload's options), checked here, before any
+    bytes are sent.
     """
     settings = services.settings
     if request.headers.get("upload-defer-length"):

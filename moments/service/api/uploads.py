@@ -15,7 +15,15 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 
-from moments.engine.models import ASPECTS, CODECS, HDR_MODES, Codec, HdrMode
+from moments.engine.models import (
+    ASPECTS,
+    CODECS,
+    HDR_MODES,
+    RESOLUTIONS,
+    Codec,
+    HdrMode,
+    Resolution,
+)
 from moments.service.accounts.quota import ensure_quota_left
 from moments.service.auth.deps import AccountsDep, CurrentUser
 from moments.service.paths import API_PREFIX
@@ -25,7 +33,14 @@ from moments.service.store import new_job_id
 
 from . import formats, intake
 from .deps import ServicesDep
-from .options import CODEC, HDR, MAX_CALLBACK_URL, check_callback, check_options
+from .options import (
+    CODEC,
+    HDR,
+    MAX_CALLBACK_URL,
+    RESOLUTION,
+    check_callback,
+    check_options,
+)
 from .pending import PendingFile
 from .schemas import CALLBACK_URL, KEEP_LOCATION, Aspect, Formats, UploadAccepted
 from .schemas import Problem as ProblemDoc
@@ -55,6 +70,11 @@ _BODY = {
                         "keep_location": {"type": "boolean", "description": KEEP_LOCATION},
                         "codec": {"type": "string", "enum": list(CODECS), "description": CODEC},
                         "hdr": {"type": "string", "enum": list(HDR_MODES), "description": HDR},
+                        "resolution": {
+                            "type": "string",
+                            "enum": list(RESOLUTIONS),
+                            "description": RESOLUTION,
+                        },
                     },
                 }
             },
@@ -99,12 +119,14 @@ async def upload(
     keep_location: Annotated[bool, Query(description=KEEP_LOCATION)] = False,
     codec: Annotated[Codec, Query(description=CODEC)] = "auto",
     hdr: Annotated[HdrMode, Query(description=HDR)] = "keep",
+    resolution: Annotated[Resolution, Query(description=RESOLUTION)] = "1080p",
 ) -> JSONResponse:
     """Upload a video; it is queued for processing at once.
 
     Send either a multipart form (``file`` plus optional ``duration``/``aspect``/``codec``/
-    ``hdr`` fields) or the raw file as the body (``Content-Type: video/*``), options then in
-    the query string and the name in ``X-Filename`` or ``Content-Disposition``.
+    ``hdr``/``resolution`` fields) or the raw file as the body (``Content-Type: video/*``),
+    options then in the query string and the name in ``X-Filename`` or
+    ``Content-Disposition``.
     """
     settings = services.settings
     content_type = request.headers.get("content-type", "")
@@ -122,7 +144,9 @@ async def upload(
         # refuse bad options before gigabytes arrive
         await check_callback(
             accounts,
-            check_options(settings, duration, aspect, {}, callback_url, keep_location, codec, hdr),
+            check_options(
+                settings, duration, aspect, {}, callback_url, keep_location, codec, hdr, resolution
+            ),
         )
 
     job_id = new_job_id()
@@ -134,7 +158,15 @@ async def upload(
         else:
             received = await intake.receive_raw(request.stream(), stored.open, cap, raw_name)
         options = check_options(
-            settings, duration, aspect, received.fields, callback_url, keep_location, codec, hdr
+            settings,
+            duration,
+            aspect,
+            received.fields,
+            callback_url,
+            keep_location,
+            codec,
+            hdr,
+            resolution,
         )
         await check_callback(accounts, options)
         if received.size == 0:

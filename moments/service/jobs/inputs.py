@@ -16,7 +16,7 @@ from ..store import JobStore, JobView
 from .analyses import MUSIC, SOURCES, analysis_key, content_digest
 
 # Options a job may carry into the engine; anything else in the row is ignored.
-JOB_OPTIONS = ("duration", "aspect", "keep_location", "codec", "hdr")
+JOB_OPTIONS = ("duration", "aspect", "keep_location", "codec", "hdr", "resolution")
 
 
 def engine_options(job: JobView, settings: Settings) -> HighlightOptions:

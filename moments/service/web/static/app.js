@@ -263,6 +263,7 @@ function startUpload(file) {
       aspect,
       codec: $("codec").value,
       hdr: $("hdr").value,
+      resolution: $("resolution").value,
     },
     onBeforeRequest: (req) => {
       const headers = authHeaders();
@@ -869,6 +870,7 @@ async function makeMany() {
       aspect: document.querySelector("input[name=aspect]:checked").value,
       codec: $("codec").value,
       hdr: $("hdr").value,
+      resolution: $("resolution").value,
     },
   };
   if (many.music) {
