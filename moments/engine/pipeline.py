@@ -22,7 +22,15 @@ from .render.layout import MAX_UPSCALE, Layout, output_rate
 from .render.many import enlargement, reel_shape, render_many
 from .render.music import music_for_many, music_soundtrack, picture_fade
 from .render.tags import source_metadata
-from .select import candidates, poster_moment, poster_time, select, shortfall
+from .select import (
+    candidates,
+    fit_to_length,
+    no_pick_reason,
+    poster_moment,
+    poster_time,
+    select,
+    shortfall,
+)
 from .timeline import Timeline
 
 
@@ -39,7 +47,7 @@ def highlight(
     work within a second by raising :class:`~moments.engine.errors.Cancelled`. Bad input
     raises :class:`~moments.engine.errors.EngineError` with a message for a person.
     """
-    options = options or HighlightOptions()
+    options = fit_to_length(options or HighlightOptions())
     source, output = Path(source), Path(output)
     reporter = Reporter(progress, cancel)
     timings = reporter.timings
@@ -70,7 +78,7 @@ def highlight(
             segments, bounds, music.beats, music.downbeats, output_rate(media), options
         )
     if not segments:
-        raise EngineError("found nothing worth keeping in this video", file=source.name)
+        raise EngineError(no_pick_reason(timeline, options), file=source.name)
     notes = [
         *media.notes,
         *music_notes,
@@ -140,7 +148,7 @@ def highlight_many(
     name their clip (``Segment.clip``: an index into ``HighlightResult.clips``). One clip is
     made into a reel as by :func:`highlight`.
     """
-    options = options or HighlightOptions()
+    options = fit_to_length(options or HighlightOptions())
     paths = [Path(s) for s in sources]
     if not paths:
         raise EngineError("no clips were given")
@@ -189,7 +197,7 @@ def analyse_clip(
     """Probe and analyse one clip of a many-clip reel: what :func:`reel_from_clips` needs of
     it (picklable, so it can be made by one worker and kept). ``given`` is its place in the
     order the clips were given."""
-    options = options or HighlightOptions()
+    options = fit_to_length(options or HighlightOptions())
     reporter = Reporter(progress, cancel)
     reporter.start("probe")
     media = probe(source, options.limits)
@@ -216,7 +224,7 @@ def reel_from_clips(
     """Select from and render analysed ``clips`` (:func:`analyse_clip`) into one reel at
     ``output``: the second half of :func:`highlight_many`, and all a re-cut (another length,
     shape or song) of the same clips needs."""
-    options = options or HighlightOptions()
+    options = fit_to_length(options or HighlightOptions())
     output = Path(output)
     if not clips:
         raise EngineError("no clips were given")

@@ -10,6 +10,7 @@ cuts move (a little) onto keyframes where that lets a smart render copy more (``
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -198,6 +199,30 @@ class _Candidates:
     @property
     def length(self) -> np.ndarray:
         return self.end - self.start
+
+
+def fit_to_length(options: HighlightOptions) -> HighlightOptions:
+    """``options`` for a reel shorter than ``min_segment`` (1 s asked, 1.5 s the shortest
+    pick): one pick as long as the reel, to the free cut points' grid (the windows between
+    them are whole multiples of it: 1.0 s for 1-1.4 s). Without it no pick fitted, and a reel
+    of 1-1.4 s of any video failed with "found nothing worth keeping". (Picks of 0.5 s made
+    such reels of two flashes.)"""
+    if options.duration >= options.min_segment:
+        return options
+    grid = FREE_CUT_EVERY * math.floor(options.duration / FREE_CUT_EVERY + 1e-9)
+    return replace(options, min_segment=max(FREE_CUT_EVERY, grid))
+
+
+def no_pick_reason(timeline: Timeline, options: HighlightOptions) -> str:
+    """Why selection found no pick, for the error: where something stood out, it is that no
+    window of it fits the reel between two cut points (a 1 s reel of a talking clip, whose
+    sentences run longer, is never cut mid-word)."""
+    if nothing_stands_out(frame_scores(timeline), timeline.step, options):
+        return "found nothing worth keeping in this video"
+    return (
+        f"found no moment that fits a {options.duration:g} s reel without cutting into a word "
+        "or a shot; ask for a longer reel"
+    )
 
 
 def select(media: MediaInfo, timeline: Timeline, options: HighlightOptions) -> list[Segment]:

@@ -15,7 +15,9 @@ from moments.engine.probe import probe
 from moments.engine.progress import Reporter
 from moments.engine.select import (
     MERGED,
+    fit_to_length,
     frame_scores,
+    no_pick_reason,
     reason,
     reel_length,
     reel_seconds,
@@ -198,6 +200,28 @@ def test_a_video_shorter_than_the_reel_asked_says_so(media_dir, name, said):
     tl = analyse(media, options, Reporter())
     note = shortfall(select(media, tl, options), tl, options) or ""
     assert re.match(said, note), note
+
+
+@pytest.mark.parametrize("target", [1.0, 1.4])
+def test_a_reel_shorter_than_a_pick_is_one_moment(media_dir, target):
+    # Shorter than min_segment (1.5 s): no window fitted, and "found nothing worth keeping".
+    media = probe(media_dir / "man-on-green-screen.mp4")
+    options = fit_to_length(HighlightOptions(duration=target))
+    tl = analyse(media, options, Reporter())
+    spans = _spans(select(media, tl, options))
+    assert len(spans) == 1  # one moment, not two flashes
+    assert target * 0.9 <= reel_length(spans, options.crossfade) <= target * 1.05
+
+
+def test_no_pick_says_whether_nothing_stood_out_or_nothing_fitted(media_dir):
+    media = probe(media_dir / "testsrc.mp4")
+    tl = analyse(media, HighlightOptions(duration=10), Reporter())
+    assert no_pick_reason(tl, HighlightOptions(duration=1)) == (
+        "found nothing worth keeping in this video"
+    )
+    talk = dataclasses.replace(tl, speech=np.ones(len(tl.times), bool))
+    lively = dataclasses.replace(talk, signals={**tl.signals, "speech": np.ones(len(tl.times))})
+    assert "without cutting into a word" in no_pick_reason(lively, HighlightOptions(duration=1))
 
 
 @pytest.mark.parametrize(
