@@ -3,7 +3,7 @@
     python benchmarks/engine.py [--seconds 120] [--height 1080] [--gop 30] [--long]
                                 [--aspect source|16:9|9:16|1:1] [--portrait] [--runs 3]
                                 [--source h264|iphone-hevc|iphone-hdr|4k60|android-vfr]
-                                [--hdr sdr|keep]
+                                [--hdr sdr|keep] [--resolution 720p|1080p|4k]
     python benchmarks/engine.py --clips 10 [--height 1080] [--runs 3]
                                 [--clip-encoding phone|iphone-hevc|ultrafast]
 
@@ -699,6 +699,12 @@ def main() -> None:
         help="HDR sources: the engine's hdr option (where it has one), else its default",
     )
     parser.add_argument(
+        "--resolution",
+        choices=["720p", "1080p", "4k"],
+        help="the engine's resolution option for the --source clip (4k: a 4k60 reel keeps its "
+        "size, its GOPs copied; the default scales it to 1080p)",
+    )
+    parser.add_argument(
         "--clips", type=int, help=f"a reel of this many {CLIP_SECONDS:.0f} s clips (issue 20)"
     )
     parser.add_argument(
@@ -733,6 +739,8 @@ def main() -> None:
             for kind in kinds:
                 reel = Path(folder) / f"reel-{kind}.mp4"
                 options = extra if SOURCES[kind].hdr else {}
+                if args.resolution and kind != BASELINE:
+                    options = {**options, "resolution": args.resolution}
                 runs[kind].append(run_engine(sources[kind], reel, args.aspect, options))
     decodes: dict[str, tuple[float, float]] = {}
     for kind in kinds:
