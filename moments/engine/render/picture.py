@@ -186,8 +186,21 @@ def to_frame(picture: np.ndarray) -> av.VideoFrame:
     against ~15 ms for x264 to encode it: on every re-encoded picture of a reel.
     """
     if picture.dtype == np.uint16:  # PyAV wraps no 10-bit 4:2:0 array
-        return av.VideoFrame.from_ndarray(picture, format="yuv420p10le")
+        return _deep_frame(picture)
     return av.VideoFrame.from_numpy_buffer(np.ascontiguousarray(picture), format="yuv420p")
+
+
+def _deep_frame(picture: np.ndarray) -> av.VideoFrame:
+    """A 10-bit picture copied once into a new frame's planes. ``from_ndarray`` copies it twice
+    (a ``tobytes`` of the whole array, then each row): 23 ms a 4K picture against 12, on each
+    of a 4K HDR reel's re-encoded pictures."""
+    height, width = picture.shape[0] * 2 // 3, picture.shape[1]
+    frame = av.VideoFrame(width, height, "yuv420p10le")
+    chroma = picture.reshape(-1)[height * width :].reshape(2, height // 2, width // 2)  # U, V
+    for plane, part in zip(frame.planes, (picture[:height], chroma[0], chroma[1]), strict=True):
+        rows = np.frombuffer(memoryview(plane), np.uint16).reshape(-1, plane.line_size // 2)
+        rows[: part.shape[0], : part.shape[1]] = part
+    return frame
 
 
 def blend(a: np.ndarray, b: np.ndarray, weight: float) -> np.ndarray:
