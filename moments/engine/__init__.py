@@ -10,7 +10,7 @@ from .pipeline import analyse_clip, highlight, highlight_many, reel_from_clips
 from .probe import probe
 from .progress import STAGES, CancelToken, ProgressFn
 
-ENGINE_VERSION = "2026.12.09-3"
+ENGINE_VERSION = "2026.12.10-1"
 """Names what an analysis (a clip's timeline) was measured by: a stored analysis is used again
 only by the same version. Change it whenever analysis or the Timeline changes what it holds."""
 

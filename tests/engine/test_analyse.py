@@ -423,3 +423,31 @@ def test_talk_over_a_song_is_still_talk(media_dir):
     assert alone > 0.9
     assert au.speech(mixed).mean() > alone - 0.03, (alone, au.speech(mixed).mean())
     assert au.music(mixed).mean() > 0.2  # the song is heard: its quiet moments are music
+
+
+def test_a_gop_decoded_whole_measures_motion_where_the_plan_does():
+    # A GOP decoded whole to find a cut measured every pair, where an encoding with no cut to
+    # look for there measured its runs alone: motion with a rhythm of its own (the Big Buck
+    # Bunny trailer's hops, every second on the second) read differently in the two. Only the
+    # planned runs' pairs keep their motion; every frame keeps what else it measured.
+    from moments.engine.analyse.video import VideoMeter, pairs_as_planned
+
+    rng = np.random.default_rng(3)
+    scene = rng.uniform(20, 235, size=(90, 160)).astype(np.uint8)
+    meter = VideoMeter()
+    for k in range(60):  # 2 s at 30 fps of a pan
+        meter.add(k / 30, np.roll(scene, k, axis=1))
+    meter.finish()
+    whole = meter.samples
+    assert np.isfinite(whole.motion[1:]).all()
+    planned = np.array([0, 1, 2, 30, 31, 32]) / 30  # a run at each second, as the plan has it
+    kept = pairs_as_planned(whole, planned)
+    measured = [round(t * 30) for t, m in zip(kept.t, kept.motion, strict=True) if np.isfinite(m)]
+    assert measured == [1, 2, 31, 32]  # each run's pairs; not its first, nor what lies between
+    for name in ("vx", "vy", "motion"):
+        values = np.asarray(getattr(kept, name))
+        assert np.isnan(values[[0, 3, 15, 30, 45]]).all()
+        assert np.array_equal(
+            values[[1, 2, 31, 32]], np.asarray(getattr(whole, name))[[1, 2, 31, 32]]
+        )
+    assert kept.t == whole.t and kept.cut == whole.cut and kept.brightness == whole.brightness

@@ -52,6 +52,7 @@ from .video import (
     VideoSamples,
     analysis_width,
     merge,
+    pairs_as_planned,
     without,
 )
 
@@ -150,12 +151,13 @@ def _settle(
         return samples, decoded
     spans = _spans_of(again, index, media.start_time)
     more, _ = _measure(media, index, again, reporter, (0.96, 0.96), sound=False)
+    shown = decoded & again if index.reference is None else decoded & again & index.reference
+    planned = index.times[shown] - media.start_time
+    more = pairs_as_planned(more, planned[np.isfinite(planned)])
     return merge(without(samples, spans), more), decoded | again
 
 
-def _spans_of(
-    mask: np.ndarray, index: PacketIndex, offset: float
-) -> list[tuple[float, float]]:
+def _spans_of(mask: np.ndarray, index: PacketIndex, offset: float) -> list[tuple[float, float]]:
     """The time spans (seconds from ``offset``) of the runs of packets ``mask`` picks."""
     spans = []
     ends = np.flatnonzero(mask & ~np.append(mask[1:], False))
