@@ -1,5 +1,5 @@
-"""``moments highlight --codec`` and ``--hdr``: the reel's video codec and whether an HDR video
-gives an HDR reel, asked for on the command line."""
+"""``moments highlight --codec``, ``--hdr`` and ``--resolution``: the reel's video codec, whether
+an HDR video gives an HDR reel, and how big the reel may be, asked for on the command line."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import av
+import pytest
 
 from tests.engine.media_factory import make_video
 
@@ -28,19 +29,28 @@ def test_codec_h264_from_an_hevc_clip(tmp_path: Path) -> None:
         assert container.streams.video[0].codec_context.name == "h264"
 
 
-def test_unknown_codec_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("flag", "value", "said"),
+    [
+        ("--codec", "vp9", "codec must be one of auto, h264, hevc"),
+        ("--hdr", "dolby", "hdr must be one of keep, sdr"),
+        ("--resolution", "8k", "resolution must be one of 720p, 1080p, 4k"),
+    ],
+)
+def test_an_unknown_choice_is_refused(tmp_path: Path, flag: str, value: str, said: str) -> None:
     src = make_video(tmp_path / "clip.mp4", seconds=1.0)
-    done = run_cli("highlight", str(src), "-o", str(tmp_path / "r.mp4"), "--codec", "vp9")
+    done = run_cli("highlight", str(src), "-o", str(tmp_path / "r.mp4"), flag, value)
     assert done.returncode == 2
-    assert "codec must be one of auto, h264, hevc" in done.stderr
+    assert said in done.stderr
 
 
-def test_codec_help_lists_the_engine_codecs() -> None:
-    from moments.cli import CODEC_CHOICES, HDR_CHOICES
-    from moments.engine.models import CODECS, HDR_MODES
+def test_help_lists_the_engine_choices() -> None:
+    from moments.cli import CODEC_CHOICES, HDR_CHOICES, RESOLUTION_CHOICES
+    from moments.engine.models import CODECS, HDR_MODES, RESOLUTIONS
 
     assert ", ".join(CODECS) == CODEC_CHOICES
     assert ", ".join(HDR_MODES) == HDR_CHOICES
+    assert ", ".join(RESOLUTIONS) == RESOLUTION_CHOICES
 
 
 def test_hdr_sdr_from_an_hlg_clip(tmp_path: Path) -> None:
@@ -60,10 +70,3 @@ def test_hdr_sdr_from_an_hlg_clip(tmp_path: Path) -> None:
         cc = container.streams.video[0].codec_context
         got = (result["codec"], result["profile"], cc.pix_fmt, cc.color_trc)
     assert got == ("h264", "High", "yuv420p", 1)  # 8-bit BT.709, not HLG
-
-
-def test_unknown_hdr_mode_is_refused(tmp_path: Path) -> None:
-    src = make_video(tmp_path / "clip.mp4", seconds=1.0)
-    done = run_cli("highlight", str(src), "-o", str(tmp_path / "r.mp4"), "--hdr", "dolby")
-    assert done.returncode == 2
-    assert "hdr must be one of keep, sdr" in done.stderr

@@ -1,4 +1,5 @@
-"""``moments highlight --resolution``: how big the reel may be, asked on the command line."""
+"""``moments highlight --resolution``: how big the reel may be, asked on the command line (an
+unknown size: ``test_codec_option``)."""
 
 from __future__ import annotations
 
@@ -26,17 +27,3 @@ def test_a_1080p_clip_made_into_a_720p_reel(tmp_path: Path) -> None:
     with av.open(str(reel)) as container:
         stream = container.streams.video[0]
         assert (stream.width, stream.height) == (1280, 720)
-
-
-def test_unknown_resolution_is_refused(tmp_path: Path) -> None:
-    src = make_video(tmp_path / "clip.mp4", seconds=1.0)
-    done = run_cli("highlight", str(src), "-o", str(tmp_path / "r.mp4"), "--resolution", "8k")
-    assert done.returncode == 2
-    assert "resolution must be one of 720p, 1080p, 4k" in done.stderr
-
-
-def test_resolution_help_lists_the_engine_sizes() -> None:
-    from moments.cli import RESOLUTION_CHOICES
-    from moments.engine.models import RESOLUTIONS
-
-    assert ", ".join(RESOLUTIONS) == RESOLUTION_CHOICES

@@ -1,6 +1,7 @@
-"""Uploads through the API ask for the reel's video codec (``codec=auto|h264|hevc``) and what an
-HDR video gives (``hdr=keep|sdr``) in the query string, a form field or tus metadata; anything
-else is a 422 before any bytes are kept.
+"""Uploads through the API ask for the reel's video codec (``codec=auto|h264|hevc``), what an
+HDR video gives (``hdr=keep|sdr``) and how big the reel may be (``resolution``: see
+``test_resolution_option``) in the query string, a form field or tus metadata; anything else is
+a 422 before any bytes are kept.
 
 Real clips through a real uvicorn, the worker and the engine; the downloaded reel's codec is
 read back with PyAV and matches what the job's result reports.
@@ -60,20 +61,24 @@ def test_codec_asked_by_query_and_form(api: LiveApi, hevc_clip: bytes) -> None:
 
 
 @pytest.mark.parametrize("where", ["query", "form", "tus"])
-def test_unknown_codec_is_a_422(api: LiveApi, hevc_clip: bytes, where: str) -> None:
+@pytest.mark.parametrize(("name", "bad"), [("codec", "av1"), ("hdr", "dv"), ("resolution", "8k")])
+def test_an_unknown_choice_is_a_422(
+    api: LiveApi, hevc_clip: bytes, where: str, name: str, bad: str
+) -> None:
     if where == "query":
         headers = {"Content-Type": "video/quicktime"}
-        response = api.client.post("/api/v1/upload?codec=av1", content=hevc_clip, headers=headers)
+        url = f"/api/v1/upload?{name}={bad}"
+        response = api.client.post(url, content=hevc_clip, headers=headers)
     elif where == "form":
         response = api.client.post(
             "/api/v1/upload",
             files={"file": ("IMG_0003.MOV", hevc_clip, "video/quicktime")},
-            data={"codec": "av1"},
+            data={name: bad},
         )
     else:
-        response = tus_create(api.client, hevc_clip, filename="IMG_0003.MOV", codec="av1")
+        response = tus_create(api.client, hevc_clip, filename="IMG_0003.MOV", **{name: bad})
     assert response.status_code == 422, response.text
-    assert "codec" in response.json()["errors"][0]["location"]
+    assert name in response.json()["errors"][0]["location"]
 
 
 def reel_format(api: LiveApi, job_id: str) -> tuple[str, str, str]:
@@ -103,21 +108,6 @@ def test_hdr_kept_by_default_and_sdr_when_asked(api: LiveApi, tmp_path: Path) ->
     assert reel_format(api, sdr.headers["Moments-Job-Id"]) == ("h264", "yuv420p", "High")
     job = api.client.get(f"/api/v1/jobs/{sdr.headers['Moments-Job-Id']}").json()
     assert job["options"]["hdr"] == "sdr"
-
-
-@pytest.mark.parametrize("where", ["query", "form"])
-def test_unknown_hdr_mode_is_a_422(api: LiveApi, hevc_clip: bytes, where: str) -> None:
-    if where == "query":
-        headers = {"Content-Type": "video/quicktime"}
-        response = api.client.post("/api/v1/upload?hdr=dv", content=hevc_clip, headers=headers)
-    else:
-        response = api.client.post(
-            "/api/v1/upload",
-            files={"file": ("IMG_0003.MOV", hevc_clip, "video/quicktime")},
-            data={"hdr": "dv"},
-        )
-    assert response.status_code == 422, response.text
-    assert "hdr" in response.json()["errors"][0]["location"]
 
 
 def test_openapi_lists_the_codecs(api: LiveApi) -> None:
