@@ -809,6 +809,13 @@ def shortfall(segments: list[Segment], timeline: Timeline, options: HighlightOpt
             f"Your video is {timeline.duration:.0f} s long, so your reel is {got} s "
             f"rather than {asked} s."
         )
+    if options.duration < HighlightOptions.min_segment:
+        # (see ``fit_to_length``) The trailer's 1.4 s reel, 1.2 s, read "Only 1.2 s of this
+        # video stood out", of 40 s that did.
+        return (
+            f"Your reel is {got} s rather than {asked} s: a reel this short is one moment, "
+            "and it could only be cut where a shot changes, at a pause or on a half second."
+        )
     return (
         f"{stood_out(reel, options.duration, 'this video')} "
         f"The rest is {_dull_kinds(timeline, score)}."

@@ -15,6 +15,7 @@ from moments.engine.probe import probe
 from moments.engine.progress import Reporter
 from moments.engine.select import (
     MERGED,
+    _segment,
     fit_to_length,
     frame_scores,
     no_pick_reason,
@@ -211,6 +212,17 @@ def test_a_reel_shorter_than_a_pick_is_one_moment(media_dir, target):
     spans = _spans(select(media, tl, options))
     assert len(spans) == 1  # one moment, not two flashes
     assert target * 0.9 <= reel_length(spans, options.crossfade) <= target * 1.05
+
+
+def test_a_reel_under_a_pick_short_of_its_length_says_why(media_dir):
+    # A 1.4 s reel is one moment to the cut grid: 1.2 s of the trailer read "Only 1.2 s of
+    # this video stood out", of 40 s that did.
+    media = probe(media_dir / "man-on-green-screen.mp4")
+    options = fit_to_length(HighlightOptions(duration=1.4))
+    tl = analyse(media, options, Reporter())
+    one = [_segment(2.0, 3.0, 0.0, tl, frame_scores(tl))]
+    note = shortfall(one, tl, options) or ""
+    assert note.startswith("Your reel is 1.0 s rather than 1.4 s: a reel this short is one"), note
 
 
 def test_no_pick_says_whether_nothing_stood_out_or_nothing_fitted(media_dir):
