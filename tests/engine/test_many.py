@@ -514,3 +514,14 @@ def test_a_clip_without_sound_is_silent_in_a_reel_that_has_sound(tmp_path):
     # Claps and cheering normalised to -16 LUFS: about -20 dBFS. Silence: nothing at all.
     assert min(levels["first.mp4"] + levels["last.mp4"]) > -35.0, levels
     assert max(levels["mute.mp4"]) < -70.0, levels
+
+
+def test_a_size_the_clips_cannot_give_is_said(many, tmp_path):
+    result, _ = many
+    folder = result.output.parent
+    paths = [folder / name for name in SHOT_ORDER[:3]]
+    options = HighlightOptions(duration=6.0, poster=False, resolution="4k")
+    made = highlight_many(paths, tmp_path / "r.mp4", options)
+    said = f"Your reel is {made.width}x{made.height} rather than 4K: the clips' pictures are"
+    assert max(made.width, made.height) < 3840
+    assert any(note.startswith(said) for note in made.notes), made.notes

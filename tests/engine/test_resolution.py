@@ -51,6 +51,20 @@ def test_a_small_video_is_never_enlarged(small_clip: Path) -> None:
         assert (layout.width, layout.height) == (320, 180)
 
 
+def test_a_size_asked_that_the_video_cannot_give_is_said(small_clip: Path) -> None:
+    media = probe(small_clip)
+    asked = Layout.for_media(media, HighlightOptions(resolution="4k"))
+    assert asked.size_note(HighlightOptions(resolution="4k")) == (
+        "Your reel is 320x180 rather than 4K: your video's picture is smaller, and enlarging "
+        "adds no detail."
+    )
+    default = Layout.for_media(media, HighlightOptions())
+    assert default.size_note(HighlightOptions()) is None  # not asked: nothing to tell
+    uhd = replace(media, width=3840, height=2160)
+    small = HighlightOptions(resolution="720p")
+    assert Layout.for_media(uhd, small).size_note(small) is None  # 1280x720, as asked
+
+
 def test_the_default_is_1080p_and_a_cap_of_ones_own_wins() -> None:
     assert HighlightOptions().output_side == RESOLUTION_SIDES["1080p"] == 1920
     assert HighlightOptions(resolution="4k", max_output_side=640).output_side == 640

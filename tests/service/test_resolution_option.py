@@ -61,7 +61,9 @@ def test_resolution_by_query_tus_and_recut(api: LiveApi, full_hd: bytes) -> None
     assert same.json()["options"]["resolution"] == "720p"
     assert bigger.json()["options"]["resolution"] == "4k"
     assert reel_size(api, same.json()["id"]) == (1280, 720)
-    assert reel_size(api, bigger.json()["id"]) == (1920, 1080)  # never enlarged
+    assert reel_size(api, bigger.json()["id"]) == (1920, 1080)  # never enlarged, and said
+    notes = api.client.get(f"/api/v1/jobs/{bigger.json()['id']}").json()["notes"]
+    assert any("rather than 4K" in note for note in notes), notes
 
 
 def test_a_reel_of_sources_takes_the_resolution(api: LiveApi, full_hd: bytes) -> None:
@@ -78,6 +80,13 @@ def test_a_reel_of_sources_takes_the_resolution(api: LiveApi, full_hd: bytes) ->
     )
     assert reel.status_code == 202, reel.text
     assert reel_size(api, reel.json()["id"]) == (1280, 720)
+    clip = [source.json()["id"]]
+    big = api.client.post(
+        "/api/v1/reels", json={"sources": clip, "options": {"duration": 1.5, "resolution": "4k"}}
+    )
+    assert reel_size(api, big.json()["id"]) == (1920, 1080)  # never enlarged, and said
+    notes = api.client.get(f"/api/v1/jobs/{big.json()['id']}").json()["notes"]
+    assert any("rather than 4K" in note for note in notes), notes
 
 
 def test_an_unknown_resolution_for_a_reel_of_sources_is_a_422(api: LiveApi) -> None:

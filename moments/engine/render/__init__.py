@@ -81,7 +81,8 @@ def render(
     video_tmp = _temporary(output)
     poster_tmp = _temporary(poster_path) if poster_path else None
     notes: list[str] = []  # the sound worker's sentences, e.g. on sound that cannot be read
-    notes.extend(note for note in [layout.note(options.aspect), hdr_note(media, options)] if note)
+    said = [layout.note(options.aspect), layout.size_note(options), hdr_note(media, options)]
+    notes.extend(note for note in said if note)
     try:
         # Made and encoded on the sound worker while the pictures are made.
         make_sound = soundtrack or reel_audio

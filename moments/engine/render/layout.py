@@ -102,6 +102,24 @@ class Layout:
             f"{MAX_UPSCALE}x, as enlarging adds no detail."
         )
 
+    def size_note(
+        self, options: HighlightOptions, source: str = "your video's picture is"
+    ) -> str | None:
+        """A sentence for the result when a size other than the default was asked for and the
+        reel, uncropped, is smaller: the ``source`` (with its verb) is, and is never enlarged."""
+        if (
+            options.max_output_side
+            or options.resolution == HighlightOptions.resolution
+            or self.crops
+            or max(self.width, self.height) >= options.output_side - 2  # sizes are even
+        ):
+            return None
+        asked = options.resolution.replace("k", "K")
+        return (
+            f"Your reel is {self.width}x{self.height} rather than {asked}: {source} smaller, "
+            "and enlarging adds no detail."
+        )
+
     def crop_origin(self, focus: tuple[float, float]) -> tuple[int, int]:
         """Top-left corner (even, for 4:2:0 chroma) of the window centred on ``focus``."""
         fx = min(1.0, max(0.0, float(focus[0])))

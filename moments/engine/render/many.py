@@ -194,7 +194,8 @@ def render_many(
         )
         for k, (media, segs) in enumerate(clips)
     ]
-    notes: list[str] = [note for note in [frame.note(options.aspect)] if note]
+    said = [frame.note(options.aspect), frame.size_note(options, "the clips' pictures are")]
+    notes: list[str] = [note for note in said if note]
     if any(m.hdr for m, _ in clips) and options.hdr == "keep" and not hdr:
         why = (
             "H.264 was asked for: HDR video plays only as HEVC"
