@@ -118,6 +118,15 @@ class Settings(BaseSettings):
     max_duration: float = Field(
         180, gt=0, description="Longest reel a request may ask for, in seconds."
     )
+    # The engine's ``models.Resolution``, spelled again so that reading settings does not
+    # import the engine (FFmpeg, OpenCV); tests/service/test_resolution_option.py checks that
+    # the two agree.
+    max_resolution: Literal["720p", "1080p", "4k"] = Field(
+        "4k",
+        description="Largest reel size offered (720p, 1080p or 4k): a 4K reel's job takes about "
+        "1.4 GiB of memory (x265 at 4K alone some 640 MiB), a 1080p one under 1 GiB even from 4K "
+        "footage. A request for more is refused (422).",
+    )
     max_clips: int = Field(
         50, ge=1, description="Most sources (clips) one reel of many clips may be made of."
     )

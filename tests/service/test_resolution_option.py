@@ -99,9 +99,35 @@ def test_an_unknown_resolution_for_a_reel_of_sources_is_a_422(api: LiveApi) -> N
 
 
 def test_openapi_lists_the_resolutions(api: LiveApi) -> None:
+    assert api.client.get("/api/v1/upload/formats").json()["resolutions"] == ["720p", "1080p", "4k"]
     spec = api.client.get("/openapi.json").json()
     upload = spec["paths"]["/api/v1/upload"]["post"]
     query = {p["name"]: p for p in upload["parameters"]}
     form = upload["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"]
     assert query["resolution"]["schema"]["enum"] == form["resolution"]["enum"]
     assert form["resolution"]["enum"] == ["720p", "1080p", "4k"]
+
+
+def test_a_server_may_offer_smaller_reels_only(settings, start_api, full_hd: bytes) -> None:
+    # 4K reels take ~1.4 GiB a job: a server on small workers offers up to 1080p.
+    api = start_api(settings.model_copy(update={"max_resolution": "1080p"}))
+    assert api.client.get("/api/v1/upload/formats").json()["resolutions"] == ["720p", "1080p"]
+    raw = {"Content-Type": "video/mp4", "X-Filename": "VID_0001.mp4"}
+    refused = api.client.post("/api/v1/upload?resolution=4k", content=full_hd, headers=raw)
+    assert refused.status_code == 422, refused.text
+    error = refused.json()["errors"][0]
+    assert error == {
+        "location": "resolution",
+        "message": "this server makes reels of at most 1080p",
+    }
+    offered = api.client.post("/api/v1/upload?resolution=1080p", content=full_hd, headers=raw)
+    assert offered.status_code == 202, offered.text
+
+
+def test_the_setting_spells_the_engine_sizes() -> None:
+    from typing import get_args
+
+    from moments.engine.models import RESOLUTIONS
+    from moments.service.settings import Settings
+
+    assert get_args(Settings.model_fields["max_resolution"].annotation) == RESOLUTIONS

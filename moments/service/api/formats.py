@@ -48,7 +48,11 @@ def decodable(candidates: tuple[str, ...]) -> list[str]:
 
 
 def formats_document(
-    *, max_upload_bytes: int, default_duration: float, max_duration: float
+    *,
+    max_upload_bytes: int,
+    default_duration: float,
+    max_duration: float,
+    resolutions: list[str],
 ) -> dict[str, Any]:
     limits = Limits()
     return {
@@ -63,5 +67,6 @@ def formats_document(
         "aspects": list(ASPECTS),
         "default_duration": default_duration,
         "max_duration": max_duration,
+        "resolutions": resolutions,
         "upload_styles": UPLOAD_STYLES,
     }

@@ -100,6 +100,13 @@ def check_options(
         errors.append(
             {"location": "resolution", "message": f"must be one of {', '.join(RESOLUTIONS)}"}
         )
+    elif resolution not in offered_resolutions(settings):
+        errors.append(
+            {
+                "location": "resolution",
+                "message": f"this server makes reels of at most {settings.max_resolution}",
+            }
+        )
     if not errors:
         try:
             HighlightOptions(
@@ -126,6 +133,11 @@ def check_options(
     if resolution != "1080p":
         options["resolution"] = resolution
     return options
+
+
+def offered_resolutions(settings: Settings) -> list[str]:
+    """The reel sizes this server makes: up to ``max_resolution``."""
+    return list(RESOLUTIONS[: RESOLUTIONS.index(settings.max_resolution) + 1])
 
 
 async def check_callback(accounts: AccountServices, options: dict[str, Any]) -> None:

@@ -207,6 +207,7 @@ class Formats(BaseModel):
     aspects: list[str]
     default_duration: float
     max_duration: float
+    resolutions: list[str] = Field(description="The reel sizes this server makes.")
     upload_styles: list[str]
 
 

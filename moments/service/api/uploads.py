@@ -40,6 +40,7 @@ from .options import (
     RESOLUTION,
     check_callback,
     check_options,
+    offered_resolutions,
 )
 from .pending import PendingFile
 from .schemas import CALLBACK_URL, KEEP_LOCATION, Aspect, Formats, UploadAccepted
@@ -93,6 +94,7 @@ def upload_formats(services: ServicesDep) -> dict[str, Any]:
         max_upload_bytes=s.max_upload_bytes,
         default_duration=s.default_duration,
         max_duration=s.max_duration,
+        resolutions=offered_resolutions(s),
     )
 
 

@@ -231,6 +231,12 @@ async function loadFormats() {
       duration.value = String(formats.default_duration);
     }
     duration.dispatchEvent(new Event("input"));
+    if (Array.isArray(formats.resolutions)) {
+      // Sizes this server does not make are shown, not offered.
+      document.querySelectorAll("#resolution option").forEach((o) => {
+        o.disabled = !formats.resolutions.includes(o.value);
+      });
+    }
   } catch (_) { /* the defaults in the page are fine */ }
 }
 
