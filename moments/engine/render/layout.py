@@ -106,7 +106,8 @@ class Layout:
         self, options: HighlightOptions, source: str = "your video's picture is"
     ) -> str | None:
         """A sentence for the result when a size other than the default was asked for and the
-        reel, uncropped, is smaller: the ``source`` (with its verb) is, and is never enlarged."""
+        uncropped reel is smaller: ``source`` (with its verb, "your video's picture is") is
+        smaller, and nothing is enlarged. (A crop's shortfall has ``note``'s sentence.)"""
         if (
             options.max_output_side
             or options.resolution == HighlightOptions.resolution
