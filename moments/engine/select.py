@@ -811,7 +811,7 @@ def shortfall(segments: list[Segment], timeline: Timeline, options: HighlightOpt
         )
     if options.duration < HighlightOptions.min_segment:
         # (see ``fit_to_length``) The trailer's 1.4 s reel, 1.2 s, read "Only 1.2 s of this
-        # video stood out", of 40 s that did.
+        # video stood out", where its 30 s reel is 24 s of what did.
         return (
             f"Your reel is {got} s rather than {asked} s: a reel this short is one moment, "
             "and it could only be cut where a shot changes, at a pause or on a half second."

@@ -216,7 +216,7 @@ def test_a_reel_shorter_than_a_pick_is_one_moment(media_dir, target):
 
 def test_a_reel_under_a_pick_short_of_its_length_says_why(media_dir):
     # A 1.4 s reel is one moment to the cut grid: 1.2 s of the trailer read "Only 1.2 s of
-    # this video stood out", of 40 s that did.
+    # this video stood out", where its 30 s reel is 24 s of what did.
     media = probe(media_dir / "man-on-green-screen.mp4")
     options = fit_to_length(HighlightOptions(duration=1.4))
     tl = analyse(media, options, Reporter())
