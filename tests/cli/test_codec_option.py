@@ -14,15 +14,21 @@ from tests.engine.media_factory import make_video
 from .test_highlight_command import run_cli
 
 
-def test_codec_h264_from_an_hevc_clip(tmp_path: Path) -> None:
-    src = make_video(tmp_path / "phone.mp4", seconds=4.0, codec="libx265")
-    reel, result_json = tmp_path / "reel.mp4", tmp_path / "result.json"
+def reel_made(src: Path, duration: str, *flags: str) -> tuple[dict, Path]:
+    """(the ``--json`` result, the reel) of ``moments highlight`` on ``src`` with ``flags``,
+    which must succeed; both are written beside ``src``."""
+    reel, result_json = src.with_name("reel.mp4"), src.with_name("result.json")
     done = run_cli(
-        "highlight", str(src), "-o", str(reel), "--duration", "2", "--no-poster",
-        "--codec", "h264", "--json", str(result_json),
+        "highlight", str(src), "-o", str(reel), "--duration", duration, "--no-poster",
+        *flags, "--json", str(result_json),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    result = json.loads(result_json.read_text())
+    return json.loads(result_json.read_text()), reel
+
+
+def test_codec_h264_from_an_hevc_clip(tmp_path: Path) -> None:
+    src = make_video(tmp_path / "phone.mp4", seconds=4.0, codec="libx265")
+    result, reel = reel_made(src, "2", "--codec", "h264")
     assert (result["codec"], result["profile"]) == ("h264", "High")
     assert result["options"]["codec"] == "h264"
     with av.open(str(reel)) as container:
@@ -58,15 +64,19 @@ def test_hdr_sdr_from_an_hlg_clip(tmp_path: Path) -> None:
     from tests.engine.test_render_hdr_keep import hdr_clip
 
     src = hdr_clip(tmp_path / "hlg.mp4")
-    reel, result_json = tmp_path / "reel.mp4", tmp_path / "result.json"
-    done = run_cli(
-        "highlight", str(src), "-o", str(reel), "--duration", "2", "--no-poster",
-        "--hdr", "sdr", "--json", str(result_json),
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    result = json.loads(result_json.read_text())
+    result, reel = reel_made(src, "2", "--hdr", "sdr")
     assert result["options"]["hdr"] == "sdr"
     with av.open(str(reel)) as container:
         cc = container.streams.video[0].codec_context
         got = (result["codec"], result["profile"], cc.pix_fmt, cc.color_trc)
     assert got == ("h264", "High", "yuv420p", 1)  # 8-bit BT.709, not HLG
+
+
+def test_a_1080p_clip_made_into_a_720p_reel(tmp_path: Path) -> None:
+    src = make_video(tmp_path / "clip.mp4", seconds=2.0, width=1920, height=1080)
+    result, reel = reel_made(src, "1.5", "--resolution", "720p")
+    assert result["options"]["resolution"] == "720p"
+    assert (result["width"], result["height"]) == (1280, 720)
+    with av.open(str(reel)) as container:
+        stream = container.streams.video[0]
+        assert (stream.width, stream.height) == (1280, 720)

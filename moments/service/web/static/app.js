@@ -242,8 +242,17 @@ async function loadFormats() {
 
 // -- uploading (tus: survives dropped connections and page reloads) ------------------------
 
+// The reel's shape, codec, HDR and size as chosen on the page (one upload or many clips).
+function reelChoices() {
+  return {
+    aspect: document.querySelector("input[name=aspect]:checked").value,
+    codec: $("codec").value,
+    hdr: $("hdr").value,
+    resolution: $("resolution").value,
+  };
+}
+
 function startUpload(file) {
-  const aspect = document.querySelector("input[name=aspect]:checked").value;
   $("start").disabled = true;
   $("upload-panel").hidden = false;
   $("upload-name").textContent = file.name;
@@ -266,10 +275,7 @@ function startUpload(file) {
       filename: file.name,
       filetype: file.type || "application/octet-stream",
       duration: $("duration").value,
-      aspect,
-      codec: $("codec").value,
-      hdr: $("hdr").value,
-      resolution: $("resolution").value,
+      ...reelChoices(),
     },
     onBeforeRequest: (req) => {
       const headers = authHeaders();
@@ -873,10 +879,7 @@ async function makeMany() {
     sources: many.clips.map((c) => c.sourceId),
     options: {
       duration: Number($("duration").value),
-      aspect: document.querySelector("input[name=aspect]:checked").value,
-      codec: $("codec").value,
-      hdr: $("hdr").value,
-      resolution: $("resolution").value,
+      ...reelChoices(),
     },
   };
   if (many.music) {
